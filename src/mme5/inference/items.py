@@ -1,0 +1,49 @@
+"""Reading items (the one input record) from JSONL and command-line arguments."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..types import InputError, Item
+
+FIELDS = {"text", "image", "instruction", "language"}
+
+
+def item_from_dict(row: dict, where: str, base_dir: Path | None = None) -> Item:
+    """A JSONL row -> Item; a relative `image` path is resolved against `base_dir`."""
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    unknown = set(row) - FIELDS
+    if unknown:
+        raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(FIELDS)}")
+    for key in FIELDS & set(row):
+        if row[key] is not None and not isinstance(row[key], str):
+            raise InputError(f"{where}: field {key!r} must be a string")
+    image = row.get("image") or None
+    if image is not None and base_dir is not None and not Path(image).is_absolute():
+        image = str(base_dir / image)
+    item = Item(text=row.get("text"), image=image, instruction=row.get("instruction"), language=row.get("language"))
+    if not item.text and not item.has_image and not item.instruction:
+        raise InputError(f"{where}: needs at least one of text, image or instruction")
+    return item
+
+
+def read_items_jsonl(path: str | Path) -> list[Item]:
+    """One item per non-empty line; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}")
+    items = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{where}: invalid JSON ({exc.msg})") from None
+            items.append(item_from_dict(row, where, path.parent))
+    if not items:
+        raise InputError(f"{path}: no items (the file is empty)")
+    return items

@@ -1,0 +1,1 @@
+"""Backbones, pooling, formatting and the Embedder."""

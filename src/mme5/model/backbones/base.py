@@ -1,0 +1,62 @@
+"""What each backbone family declares; one small module per family fills it in."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+PaddingSide = Literal["left", "right"]
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """How to build a tiny random-weight instance of a family (tests, demo, quickstart)."""
+
+    special_tokens: tuple[str, ...]
+    bos: str | None
+    eos: str
+    pad: str
+    # (tokenizer, sizes) -> (model config, image processor, extra processor kwargs)
+    build: Callable[[Any, "TinySizes"], tuple[Any, Any, dict[str, Any]]]
+    # optional fix-up of the random model, e.g. opening Mllama's zero-initialised image gates
+    post_init: Callable[[Any, "TinySizes"], None] | None = None
+
+
+@dataclass(frozen=True)
+class TinySizes:
+    """Sizes of a tiny backbone; defaults are the test size (~200k parameters)."""
+
+    text_hidden: int = 64
+    text_layers: int = 2
+    heads: int = 4
+    kv_heads: int = 2
+    intermediate: int = 128
+    vision_hidden: int = 32
+    vision_layers: int = 2
+    image_size: int = 28
+    vocab_size: int = 600
+    max_tiles: int = 4
+    cross_attention_gate: float = 0.5
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A vision-language family: classes, input conventions and training defaults."""
+
+    name: str
+    model_types: tuple[str, ...]
+    model_class: Callable[[], type]
+    processor_class: Callable[[], type]
+    image_text: str
+    """Replaces the hub placeholder `<|image_1|>\\n` when the item has an image."""
+    no_image_text: str
+    """Replaces the hub placeholder when the item has no image (a stray placeholder)."""
+    nested_images: bool
+    """Processor wants images nested per sample (`[[img], []]`) instead of a flat list."""
+    padding_side: PaddingSide
+    lora_targets: tuple[str, ...]
+    tiny: TinySpec
+    min_image_side: int = 1
+    split_mixed_batches: bool = False
+    """Run text-only and image rows of a batch as separate forwards (see `Prepared`)."""
+    processor_kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""

@@ -1,0 +1,278 @@
+"""The Embedder: one encode path (format -> process -> inner forward -> last-token pool -> L2)
+shared by training, evaluation and serving."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..types import InputError, Item, load_image
+from .backbones import Backbone, detect_backbone, get_backbone
+from .formatting import FORMAT_VERSION, format_text
+from .pooling import last_token_pool, normalize
+
+log = logging.getLogger(__name__)
+
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def inner_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The decoder stack without the LM head (also through a PEFT wrapper).
+
+    Its `last_hidden_state` equals `hidden_states[-1]` of the full model, without computing the
+    vocabulary projection.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.model
+
+
+@dataclass
+class Prepared:
+    """Processor outputs for one batch, as parts of (row indices, tensors).
+
+    Usually one part. Backbones whose text-only rows change when batched with image rows
+    (Mllama: a row with no image still cross-attends to padded tiles) get one part per modality,
+    so a vector never depends on its batch neighbours.
+    """
+
+    parts: list[tuple[list[int], dict[str, torch.Tensor]]]
+    size: int
+    truncated: int
+
+
+class Embedder:
+    """Encode items (instruction + text + image) into L2-normalised vectors."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        processor: Any,
+        backbone: Backbone,
+        *,
+        max_length: int = 256,
+        fingerprint: str = "",
+    ) -> None:
+        self.model = model
+        self.processor = processor
+        self.backbone = backbone
+        self.max_length = max_length
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = backbone.padding_side
+        self._fingerprint = fingerprint
+        self.truncated_total = 0
+
+    # ---- loading -------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_name_or_path: str | Path,
+        *,
+        adapter: str | Path | None = None,
+        backbone: str | None = None,
+        dtype: str | torch.dtype | None = None,
+        device: str | None = None,
+        max_length: int = 256,
+        attn_implementation: str | None = "sdpa",
+    ) -> "Embedder":
+        """Load a local folder or hub id (real `from_pretrained`), optionally merging a LoRA adapter."""
+        path = Path(model_name_or_path)
+        local = path.is_dir()
+        if local:
+            spec = get_backbone(backbone) if backbone else detect_backbone(path)
+            _check_processor_files(path)
+        else:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(str(model_name_or_path))
+            spec = get_backbone(backbone or config.model_type)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = _resolve_dtype(dtype, device)
+        model = spec.model_class().from_pretrained(
+            str(model_name_or_path), dtype=torch_dtype, attn_implementation=attn_implementation
+        )
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        model.to(device).eval()
+        processor = spec.processor_class().from_pretrained(str(model_name_or_path))
+        fp = fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
+        return cls(model, processor, spec, max_length=max_length, fingerprint=fp)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies weights + formatting + max_length; keys the evaluation embedding cache."""
+        return self._fingerprint
+
+    @property
+    def dim(self) -> int:
+        config = self.model.config
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        return int(text_config.hidden_size)
+
+    # ---- the encode path -----------------------------------------------------------------
+    def prepare(self, items: Sequence[Item], where: Sequence[str] | None = None) -> Prepared:
+        """Format texts, load images and run the processor for one batch."""
+        texts, truncated = [], 0
+        for item in items:
+            text, cut = self._truncate(format_text(item, self.backbone))
+            texts.append(text)
+            truncated += cut
+        images = [self._image(item, where[i] if where else f"item {i}") for i, item in enumerate(items)]
+        rows = list(range(len(items)))
+        if self.backbone.split_mixed_batches:
+            groups = [[i for i in rows if images[i] is None], [i for i in rows if images[i] is not None]]
+        else:
+            groups = [rows]
+        parts = [(g, self._process([texts[i] for i in g], [images[i] for i in g])) for g in groups if g]
+        return Prepared(parts=parts, size=len(items), truncated=truncated)
+
+    def _process(self, texts: list[str], images: list) -> dict[str, torch.Tensor]:
+        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        if any(img is not None for img in images):
+            if self.backbone.nested_images:
+                kwargs["images"] = [[img] if img is not None else [] for img in images]
+            else:
+                kwargs["images"] = [img for img in images if img is not None]
+        inputs = dict(self.processor(**kwargs))
+        inputs.pop("token_type_ids", None)
+        return inputs
+
+    def forward(self, prepared: Prepared) -> torch.Tensor:
+        """Prepared batch -> (batch, dim) L2-normalised embeddings (keeps the autograd graph)."""
+        device = self.device
+        outs, order = [], []
+        for rows, inputs in prepared.parts:
+            inputs = {k: v.to(device) if torch.is_tensor(v) else v for k, v in inputs.items()}
+            hidden = inner_model(self.model)(**inputs, use_cache=False, return_dict=True).last_hidden_state
+            outs.append(last_token_pool(hidden, inputs["attention_mask"]))
+            order.extend(rows)
+        pooled = torch.cat(outs) if len(outs) > 1 else outs[0]
+        if order != sorted(order):
+            pooled = pooled[torch.argsort(torch.tensor(order, device=pooled.device))]
+        return normalize(pooled.float())
+
+    @torch.no_grad()
+    def encode(
+        self,
+        items: Sequence[Item | dict | str],
+        batch_size: int = 16,
+        *,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Items -> (n, dim) float32, L2-normalised, row i = item i. Batches are length-bucketed."""
+        items = [coerce_item(x, i) for i, x in enumerate(items)]
+        if not items:
+            raise InputError("nothing to encode: the input is empty")
+        order = sorted(range(len(items)), key=lambda i: (items[i].has_image, self._length(items[i])))
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        progress = show_progress if show_progress is not None else len(batches) > 8
+        truncated = 0
+        from tqdm.auto import tqdm
+
+        for idx in tqdm(batches, desc="encode", unit="batch", disable=not progress):
+            prepared = self.prepare([items[i] for i in idx], where=[f"item {i}" for i in idx])
+            truncated += prepared.truncated
+            out[idx] = self.forward(prepared).cpu().numpy()
+        if truncated:
+            self.truncated_total += truncated
+            log.warning("%d of %d texts were longer than max_length=%d tokens and were truncated",
+                        truncated, len(items), self.max_length)
+        return out
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _length(self, item: Item) -> int:
+        return len(self.tokenizer(format_text(item, self.backbone), add_special_tokens=False).input_ids)
+
+    def _truncate(self, text: str) -> tuple[str, int]:
+        """Cut the text to `max_length` tokens; image tokens are added later by the processor."""
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        if len(ids) <= self.max_length:
+            return text, 0
+        return self.tokenizer.decode(ids[: self.max_length], skip_special_tokens=False), 1
+
+    def _image(self, item: Item, where: str):
+        if not item.has_image:
+            return None
+        img = load_image(item.image, where)
+        side = self.backbone.min_image_side
+        if img.width < side or img.height < side:
+            img = img.resize((max(img.width, side), max(img.height, side)))
+        return img
+
+
+def coerce_item(x: Item | dict | str, index: int = 0) -> Item:
+    """Accept an Item, a plain string (text) or a dict with the Item fields."""
+    if isinstance(x, Item):
+        return x
+    if isinstance(x, str):
+        return Item(text=x)
+    if isinstance(x, dict):
+        unknown = set(x) - {"text", "image", "instruction", "language"}
+        if unknown:
+            raise InputError(f"item {index}: unknown field(s) {sorted(unknown)}; use text, image, instruction, language")
+        item = Item(**x)
+        if not item.text and not item.has_image and not item.instruction:
+            raise InputError(f"item {index}: needs at least one of text, image or instruction")
+        return item
+    raise InputError(f"item {index}: expected an Item, dict or string, got {type(x).__name__}")
+
+
+def _check_processor_files(path: Path) -> None:
+    missing = []
+    if not any((path / f).is_file() for f in PROCESSOR_FILES):
+        missing.append("an image processor (preprocessor_config.json or processor_config.json)")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        missing.append("a tokenizer (tokenizer.json / tokenizer_config.json)")
+    if missing:
+        raise FileNotFoundError(
+            f"{path} has no {' and no '.join(missing)}; save the processor with "
+            f"`processor.save_pretrained('{path}')` or copy it from the base model"
+        )
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
+
+
+def fingerprint_model(name: str | Path, adapter: str | Path | None, dtype: torch.dtype, max_length: int) -> str:
+    """Content-based id: config, weight files (size + head/tail bytes), adapter, dtype, formatting."""
+    h = hashlib.sha256()
+    h.update(json.dumps([FORMAT_VERSION, str(dtype), max_length]).encode())
+    for root in (name, adapter):
+        if root is None:
+            continue
+        p = Path(root)
+        if not p.is_dir():
+            h.update(str(root).encode())
+            continue
+        for f in sorted(p.iterdir()):
+            if f.suffix in (".json", ".safetensors", ".bin", ".model"):
+                h.update(f.name.encode())
+                h.update(str(f.stat().st_size).encode())
+                with f.open("rb") as fh:
+                    h.update(fh.read(1 << 16))
+                    if f.stat().st_size > 1 << 17:
+                        fh.seek(-(1 << 16), 2)
+                        h.update(fh.read())
+    return h.hexdigest()[:16]

@@ -1,0 +1,33 @@
+"""One formatter per backbone, used identically by training, evaluation and serving."""
+from __future__ import annotations
+
+from ..types import HUB_IMAGE_PLACEHOLDER, Item
+from .backbones import Backbone
+
+FORMAT_VERSION = "1"  # bump when the produced strings change: it is part of every cache key
+
+
+def join_instruction(instruction: str | None, text: str | None) -> str:
+    """The mmE5 convention: `"{instruction} {text}\\n"`, or `"{instruction}\\n"` without text."""
+    if not instruction:
+        return text or ""
+    return f"{instruction} {text}\n" if text else f"{instruction}\n"
+
+
+def format_text(item: Item, backbone: Backbone) -> str:
+    """The exact string the processor receives for `item` on `backbone`.
+
+    Text that starts with the hub placeholder `<|image_1|>\\n` is rewritten as the original
+    collators do (image present -> the backbone's image tokens, absent -> its text-only prefix);
+    text without it passes through unchanged, gaining image tokens only if the item has an image.
+    """
+    text = item.text or ""
+    had_placeholder = text.startswith(HUB_IMAGE_PLACEHOLDER)
+    if had_placeholder:
+        text = text[len(HUB_IMAGE_PLACEHOLDER):]
+    body = join_instruction(item.instruction, text)
+    if item.has_image:
+        return backbone.image_text + body
+    if had_placeholder:
+        return backbone.no_image_text + body
+    return body
