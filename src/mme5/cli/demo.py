@@ -2,6 +2,7 @@
 against images, printed as similarity tables."""
 from __future__ import annotations
 
+NAME = "demo"
 HELP = "run the original demo.py comparisons"
 
 

@@ -1,6 +1,7 @@
 """Embed items (text, image, instruction) from a JSONL file or arguments into a float32 .npy (row i = item i)."""
 from __future__ import annotations
 
+NAME = "embed"
 HELP = "embed texts and images into vectors"
 
 

@@ -1,6 +1,7 @@
 """Write a tiny random-weight backbone as a normal Hugging Face folder (offline; for tests and demos)."""
 from __future__ import annotations
 
+NAME = "init-tiny"
 HELP = "build a tiny offline backbone folder"
 
 

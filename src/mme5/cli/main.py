@@ -4,14 +4,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import pkgutil
 import sys
 
-# command name -> module in mme5.cli exposing register(parser) and run(args)
-COMMANDS = {
-    "init-tiny": "init_tiny",
-    "embed": "embed",
-    "demo": "demo",
-}
+
+def commands() -> dict:
+    """Every module in mme5.cli that defines NAME, HELP, register(parser) and run(args) is a command.
+
+    Command modules import heavy libraries only inside `run`, so `--help` stays fast.
+    """
+    from .. import cli
+
+    found = {}
+    for info in sorted(pkgutil.iter_modules(cli.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"mme5.cli.{info.name}")
+        if hasattr(module, "NAME") and hasattr(module, "run"):
+            found[module.NAME] = module
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,8 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(f"mme5.cli.{module_name}")
+    for name, module in commands().items():
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
         module.register(p)
         p.set_defaults(_run=module.run)
