@@ -1,0 +1,215 @@
+"""The app factory: `create_app(embedder, settings)` -> a FastAPI app serving exactly the vectors
+`Embedder.encode` returns (the evaluated ones), behind dynamic batching and input checks."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any, Awaitable
+
+import numpy as np
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from ..model.formatting import format_text
+from ..types import InputError, Item
+from .batcher import DynamicBatcher
+from .errors import RequestError, validation_message
+from .index import VectorIndex
+from .inputs import InputPolicy, to_item, to_items
+from .metrics import Metrics
+from .middleware import BodyLimitMiddleware, MetricsMiddleware, error_body
+from .schemas import EmbeddingsRequest, EmbeddingsResponse, ModelList, SearchRequest, SearchResponse
+from .settings import ServerSettings
+
+log = logging.getLogger(__name__)
+ENDPOINTS = {"/v1/embeddings", "/v1/search", "/v1/models", "/health", "/metrics"}
+
+
+class ClientGone(Exception):
+    """The client closed the connection while its request waited."""
+
+
+def create_app(embedder: Any, settings: ServerSettings | None = None, index: VectorIndex | None = None) -> FastAPI:
+    """Build the app around a loaded Embedder (and optionally a vector index for /v1/search)."""
+    settings = settings or ServerSettings()
+    policy = InputPolicy.from_settings(settings)
+    if index is not None and index.fingerprint != embedder.fingerprint:
+        raise ValueError(f"the index was built with model fingerprint {index.fingerprint!r} but the served model is "
+                         f"{embedder.fingerprint!r}; rebuild it with `mme5 index build --model <the served model>`")
+    metrics = Metrics()
+    batcher = DynamicBatcher(_encode_fn(embedder, settings.max_batch_size), max_batch_size=settings.max_batch_size,
+                             max_wait_s=settings.max_wait_ms / 1000, max_queue_items=settings.max_queue_items,
+                             metrics=metrics)
+    created = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    app = FastAPI(title="mme5 embeddings", lifespan=lifespan,
+                  description="OpenAI-style multimodal embeddings (text, image, image+text) and vector search.")
+    app.state.settings, app.state.batcher, app.state.metrics, app.state.index = settings, batcher, metrics, index
+    _install_error_handlers(app)
+    auth = Depends(_auth_dependency(settings.api_key))
+
+    def check_model(model: str | None) -> None:
+        if model is not None and model != settings.model_name:
+            raise RequestError(404, f"model {model!r} is not served here; this server serves {settings.model_name!r}",
+                               param="model", code="model_not_found")
+
+    async def embed(request: Request, items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
+        return await _unless_disconnected(request, batcher.submit(items, settings.request_timeout_s))
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        running = batcher.running
+        return JSONResponse({"status": "ok" if running else "unavailable", "model": settings.model_name,
+                             "queue_items": batcher.queued_items, "index_size": len(index) if index else None},
+                            status_code=200 if running else 503)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=Metrics.CONTENT_TYPE)
+
+    @app.get("/v1/models", response_model=ModelList, dependencies=[auth])
+    async def models() -> dict:
+        card = {"id": settings.model_name, "object": "model", "created": created, "owned_by": "mme5",
+                "dimensions": embedder.dim, "backbone": embedder.backbone.name, "fingerprint": embedder.fingerprint}
+        return {"object": "list", "data": [card]}
+
+    @app.post("/v1/embeddings", response_model=EmbeddingsResponse, dependencies=[auth])
+    async def embeddings(body: EmbeddingsRequest, request: Request) -> Response:
+        check_model(body.model)
+        if body.dimensions is not None and body.dimensions > embedder.dim:
+            raise RequestError(400, f"dimensions={body.dimensions} exceeds the model's {embedder.dim}", param="dimensions")
+        elements = body.input if isinstance(body.input, list) else [body.input]
+        items = await run_in_threadpool(to_items, elements, policy)  # image decoding stays off the event loop
+        vectors, tokens = await embed(request, items)
+        if body.dimensions is not None:
+            vectors = truncate(vectors, body.dimensions)
+        data = [{"object": "embedding", "index": i, "embedding": _encode_vector(v, body.encoding_format)}
+                for i, v in enumerate(vectors)]
+        used = int(tokens.sum())
+        return JSONResponse({"object": "list", "data": data, "model": settings.model_name,
+                             "usage": {"prompt_tokens": used, "total_tokens": used}})
+
+    @app.post("/v1/search", response_model=SearchResponse, dependencies=[auth])
+    async def search(body: SearchRequest, request: Request) -> Response:
+        check_model(body.model)
+        if index is None:
+            raise RequestError(404, "no index is loaded: start the server with --index DIR "
+                                    "(build one with `mme5 index build`)", code="no_index")
+        if body.top_k > settings.max_top_k:
+            raise RequestError(400, f"top_k={body.top_k} exceeds this server's limit of {settings.max_top_k}", param="top_k")
+        item = await run_in_threadpool(to_item, body.query, policy, "query")
+        vectors, _ = await embed(request, [item])
+        hits = (await run_in_threadpool(index.search, vectors, body.top_k))[0]
+        data = [{"rank": rank, "index": h.index, "score": h.score, "id": index.records[h.index]["id"],
+                 "item": index.records[h.index]["item"], "meta": index.records[h.index]["meta"]}
+                for rank, h in enumerate(hits, 1)]
+        return JSONResponse({"object": "list", "data": data, "model": settings.model_name})
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    return app
+
+
+def truncate(vectors: np.ndarray, dimensions: int) -> np.ndarray:
+    """(n, dim) -> (n, dimensions): keep the leading coordinates and L2-normalise again."""
+    cut = vectors[:, :dimensions]
+    return cut / np.maximum(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12)
+
+
+def _encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | str:
+    if encoding_format == "base64":  # OpenAI's convention: little-endian float32 bytes
+        return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return vector.tolist()
+
+
+def _encode_fn(embedder: Any, batch_size: int):
+    """The worker's blocking call: Embedder.encode itself, plus text-token counts for `usage`.
+
+    Both run on the one encode thread: a fast tokenizer must not be used from two threads at once.
+    """
+    def encode(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
+        vectors = embedder.encode(items, batch_size=batch_size)
+        tokenizer, backbone = embedder.tokenizer, embedder.backbone
+        tokens = np.array([min(len(tokenizer(format_text(it, backbone), add_special_tokens=False).input_ids),
+                               embedder.max_length) for it in items], dtype=np.int64)
+        return vectors, tokens
+
+    return encode
+
+
+async def _unless_disconnected(request: Request, waiting: Awaitable[Any]) -> Any:
+    """Await `waiting`, but give up (and cancel it, so the worker skips it) if the client leaves."""
+    task = asyncio.ensure_future(waiting)
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        raise ClientGone()
+    return task.result()
+
+
+def _auth_dependency(api_key: str | None):
+    async def check(authorization: str | None = Header(default=None)) -> None:
+        if api_key is None:
+            return
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+            raise RequestError(401, "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
+                               code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+
+    return check
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every refusal in the OpenAI error shape, with a message that says what to fix."""
+
+    @app.exception_handler(RequestError)
+    async def request_error(_: Request, exc: RequestError) -> JSONResponse:
+        return JSONResponse(error_body(exc.status, exc.message, exc.type, exc.code, exc.param),
+                            status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = validation_message(exc.errors())
+        return JSONResponse(error_body(400, message, "invalid_request_error", "invalid_request", param), status_code=400)
+
+    @app.exception_handler(InputError)
+    async def input_error(_: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse(error_body(400, str(exc), "invalid_request_error", "invalid_input"), status_code=400)
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(_: Request, exc: ClientGone) -> Response:
+        return Response(status_code=499)  # nginx's "client closed request"; nobody receives it
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(error_body(exc.status_code, str(exc.detail), "invalid_request_error"),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error while serving a request")
+        return JSONResponse(error_body(500, f"internal error: {type(exc).__name__}", "server_error"), status_code=500)

@@ -1,0 +1,151 @@
+"""Wire inputs -> `Item`s, safely: every image is decoded and size-checked here, so the model
+never sees an unchecked byte, and every refusal names the input (`input[3].image`)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ..types import Item
+from .errors import RequestError
+from .schemas import ItemIn
+from .settings import ServerSettings
+
+
+@dataclass(frozen=True)
+class InputPolicy:
+    """The input half of `ServerSettings`, with the image root resolved once at start-up."""
+
+    max_items: int
+    max_image_pixels: int
+    max_image_bytes: int
+    max_text_chars: int
+    image_root: Path | None
+    allow_remote_images: bool
+    remote_timeout_s: float
+
+    @classmethod
+    def from_settings(cls, s: ServerSettings) -> "InputPolicy":
+        root = None
+        if s.image_root is not None:
+            root = Path(s.image_root).resolve()
+            if not root.is_dir():
+                raise FileNotFoundError(f"--image-root {s.image_root} is not a folder")
+        return cls(s.max_items, s.max_image_pixels, s.max_request_bytes, s.max_text_chars, root,
+                   s.allow_remote_images, s.remote_timeout_s)
+
+
+def to_items(elements: list[str | ItemIn], policy: InputPolicy, name: str = "input") -> list[Item]:
+    """Validate a request's inputs; `name` prefixes error locations (`input[2].text`)."""
+    if not elements:
+        raise RequestError(400, f"{name} is empty: send a string, an item object or a non-empty list", param=name)
+    if len(elements) > policy.max_items:
+        raise RequestError(400, f"{name} has {len(elements)} items; this server accepts at most {policy.max_items} per request",
+                           param=name, code="too_many_items")
+    return [to_item(e, policy, f"{name}[{i}]") for i, e in enumerate(elements)]
+
+
+def to_item(element: str | ItemIn, policy: InputPolicy, where: str) -> Item:
+    """One string or item object -> Item with its image decoded into a checked RGB PIL image."""
+    if isinstance(element, str):
+        element = ItemIn(text=element)
+    for field in ("text", "instruction"):
+        value = getattr(element, field)
+        if value is not None and len(value) > policy.max_text_chars:
+            raise RequestError(400, f"{where}.{field} has {len(value)} characters; the limit is {policy.max_text_chars}",
+                               param=f"{where}.{field}", code="text_too_long")
+    if not element.text and not element.image and not element.instruction:
+        raise RequestError(400, f"{where} is empty: give at least one of text, image or instruction", param=where)
+    image = _image(element.image, policy, f"{where}.image") if element.image else None
+    return Item(text=element.text, image=image, instruction=element.instruction, language=element.language)
+
+
+def _image(source: str, policy: InputPolicy, where: str) -> Image.Image:
+    if source.startswith("data:"):
+        return open_image(_decode_data_url(source, where), policy, where)
+    scheme = source.split("://", 1)[0].lower() if "://" in source else ""
+    if scheme in ("http", "https"):
+        if not policy.allow_remote_images:
+            raise RequestError(400, f"{where}: remote image URLs are disabled on this server; send the image as a "
+                                    "data URL (data:image/png;base64,...) or start it with --allow-remote-images",
+                               param=where, code="remote_images_disabled")
+        return open_image(_fetch(source, policy, where), policy, where)
+    if scheme:
+        raise RequestError(400, f"{where}: unsupported image URL scheme {scheme!r}; use a data URL", param=where)
+    return open_image(_read_local(source, policy, where), policy, where)
+
+
+def _decode_data_url(url: str, where: str) -> bytes:
+    header, comma, payload = url.partition(",")
+    if not comma or not header.endswith(";base64"):
+        raise RequestError(400, f"{where}: a data URL must look like data:image/png;base64,<base64 bytes>", param=where)
+    mime = header[len("data:"):].split(";", 1)[0]
+    if mime and not mime.startswith("image/"):
+        raise RequestError(400, f"{where}: data URL has media type {mime!r}, expected image/*", param=where)
+    try:
+        return base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RequestError(400, f"{where}: invalid base64 in data URL ({exc})", param=where, code="invalid_base64") from None
+
+
+def _read_local(source: str, policy: InputPolicy, where: str) -> bytes:
+    root = policy.image_root
+    if root is None:
+        raise RequestError(400, f"{where}: local image paths are disabled on this server; send the image as a data URL "
+                                "(data:image/png;base64,...) or start it with --image-root DIR", param=where,
+                           code="local_paths_disabled")
+    # Resolve symlinks and `..` first, then check containment: a link inside the root that points
+    # outside it is refused like a plain `../` path; existence is only checked inside the root.
+    resolved = (root / source).resolve()
+    if not resolved.is_relative_to(root):
+        raise RequestError(403, f"{where}: image path {source!r} is outside the image root", param=where,
+                           code="path_outside_root")
+    if not resolved.is_file():
+        raise RequestError(400, f"{where}: image {source!r} not found under the image root", param=where)
+    if resolved.stat().st_size > policy.max_image_bytes:
+        raise RequestError(413, f"{where}: image file {source!r} exceeds {policy.max_image_bytes} bytes", param=where)
+    return resolved.read_bytes()
+
+
+def _fetch(url: str, policy: InputPolicy, where: str) -> bytes:
+    import httpx
+
+    try:
+        with httpx.stream("GET", url, timeout=policy.remote_timeout_s, follow_redirects=True) as response:
+            if response.status_code != 200:
+                raise RequestError(400, f"{where}: fetching {url} returned HTTP {response.status_code}", param=where)
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > policy.max_image_bytes:
+                    raise RequestError(413, f"{where}: {url} is larger than {policy.max_image_bytes} bytes", param=where)
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise RequestError(400, f"{where}: cannot fetch {url}: {exc}", param=where) from None
+    return b"".join(chunks)
+
+
+def open_image(data: bytes, policy: InputPolicy, where: str) -> Image.Image:
+    """Bytes -> RGB image, refusing non-images and images over the pixel limit before decoding."""
+    try:
+        img = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError:
+        raise RequestError(413, f"{where}: image has too many pixels (limit {policy.max_image_pixels})", param=where,
+                           code="image_too_large") from None
+    except Exception as exc:  # PIL raises several types for non-image bytes
+        raise RequestError(400, f"{where}: not a readable image ({type(exc).__name__}: {exc})", param=where,
+                           code="invalid_image") from None
+    width, height = img.size
+    if width * height > policy.max_image_pixels:
+        raise RequestError(413, f"{where}: image is {width}x{height} = {width * height} pixels; the limit is "
+                                f"{policy.max_image_pixels}", param=where, code="image_too_large")
+    try:
+        img.load()
+        return img.convert("RGB")
+    except Exception as exc:
+        raise RequestError(400, f"{where}: corrupt image data ({type(exc).__name__}: {exc})", param=where,
+                           code="invalid_image") from None

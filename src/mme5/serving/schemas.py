@@ -1,0 +1,103 @@
+"""Wire schemas (pydantic, `extra="forbid"`): the OpenAI embeddings shape, extended with items.
+
+An element of `input` is either a string (text) or an item object with the same fields as a line
+of `mme5 embed --input` JSONL: `{"text", "image", "instruction", "language"}`.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ItemIn(_Strict):
+    """One multimodal input. `image`: a `data:image/...;base64,...` URL, or (if the server allows)
+    a path under its image root or an http(s) URL."""
+
+    text: str | None = None
+    image: str | None = None
+    instruction: str | None = None
+    language: str | None = None
+
+
+InputElement = Union[str, ItemIn]
+
+
+class EmbeddingsRequest(_Strict):
+    input: Union[str, ItemIn, list[InputElement]]
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+    """Accepted for OpenAI client compatibility; not used."""
+
+
+class Embedding(_Strict):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: Union[list[float], str]
+
+
+class Usage(_Strict):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(_Strict):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: Usage
+
+
+class SearchRequest(_Strict):
+    query: Union[str, ItemIn]
+    top_k: int = Field(default=10, ge=1)
+    model: str | None = None
+
+
+class SearchHit(_Strict):
+    rank: int
+    index: int
+    """Row of the corpus file the index was built from (0-based, non-empty lines)."""
+    score: float
+    """Cosine similarity (inner product of L2-normalised vectors)."""
+    id: str | None = None
+    item: dict[str, Any]
+    meta: Any = None
+
+
+class SearchResponse(_Strict):
+    object: Literal["list"] = "list"
+    data: list[SearchHit]
+    model: str
+
+
+class ModelCard(_Strict):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "mme5"
+    dimensions: int
+    backbone: str
+    fingerprint: str
+
+
+class ModelList(_Strict):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorBody(_Strict):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(_Strict):
+    error: ErrorBody

@@ -1,0 +1,64 @@
+"""Server settings: one frozen record for limits, batching and input policy (CLI flags fill it)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything `create_app` needs besides the model. Defaults are safe for a public port.
+
+    Limits count what a request costs the server: bytes on the wire, items, decoded image pixels
+    and characters a tokenizer must read. Batching trades a few milliseconds of waiting
+    (`max_wait_ms`) for one forward over many requests.
+    """
+
+    model_name: str = "mme5"
+    """The id `/v1/models` lists and `model` in a request must equal (when given)."""
+
+    # dynamic batching
+    max_batch_size: int = 32
+    """Most items one forward sees; a larger single request is encoded in chunks of this size."""
+    max_wait_ms: float = 5.0
+    """How long the worker waits for more requests after the first one of a batch arrives."""
+    max_queue_items: int = 1024
+    """Items waiting for the worker; beyond this a request is refused with 429 + Retry-After."""
+    request_timeout_s: float = 30.0
+    """Longest a request waits for its vectors (queue + forward) before a 504."""
+
+    # input limits
+    max_request_bytes: int = 8 * 1024 * 1024
+    max_items: int = 256
+    max_image_pixels: int = 4096 * 4096
+    max_text_chars: int = 16384
+
+    # input policy
+    image_root: str | None = None
+    """Local image paths are allowed only under this folder (after resolving symlinks); None: no paths."""
+    allow_remote_images: bool = False
+    """Fetch http(s) image URLs. Off by default: a server that fetches URLs can be used to reach internal hosts."""
+    remote_timeout_s: float = 10.0
+    api_key: str | None = None
+    """If set, `/v1/*` requires `Authorization: Bearer <api_key>`."""
+
+    # search
+    max_top_k: int = 100
+
+    def __post_init__(self) -> None:
+        positive = {
+            "max_batch_size": self.max_batch_size, "max_queue_items": self.max_queue_items,
+            "request_timeout_s": self.request_timeout_s, "max_request_bytes": self.max_request_bytes,
+            "max_items": self.max_items, "max_image_pixels": self.max_image_pixels,
+            "max_text_chars": self.max_text_chars, "remote_timeout_s": self.remote_timeout_s,
+            "max_top_k": self.max_top_k,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"ServerSettings.{name} must be > 0, got {value}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"ServerSettings.max_wait_ms must be >= 0, got {self.max_wait_ms}")
+        if self.max_items > self.max_queue_items:
+            raise ValueError(
+                f"ServerSettings.max_items ({self.max_items}) exceeds max_queue_items "
+                f"({self.max_queue_items}): such a request could never be queued"
+            )

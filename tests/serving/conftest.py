@@ -1,0 +1,70 @@
+"""Serving fixtures: the app on a real uvicorn server in a background thread, on 127.0.0.1."""
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("faiss")
+
+
+@contextmanager
+def running_server(app) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free loopback port; yields the base URL, shuts down on exit."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def png_bytes(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def embedder(tiny_embedder):
+    return tiny_embedder("mllama")
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("mme5").joinpath("assets")))
+
+
+@pytest.fixture(scope="module")
+def server(embedder, assets) -> Iterator[str]:
+    """Default settings plus an image root (the package's example images) and a small queue."""
+    from mme5.serving import ServerSettings, create_app
+
+    settings = ServerSettings(model_name="tiny", image_root=str(assets), max_items=8, max_queue_items=64,
+                              max_image_pixels=200 * 200, max_text_chars=1000, max_request_bytes=256 * 1024)
+    with running_server(create_app(embedder, settings)) as url:
+        yield url
