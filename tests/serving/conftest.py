@@ -59,12 +59,28 @@ def assets() -> Path:
     return Path(str(resources.files("mme5").joinpath("assets")))
 
 
+@pytest.fixture(scope="session")
+def image_root(tmp_path_factory, assets) -> Path:
+    """A served image folder: cat.png, sub/dog.png, and a symlink that points outside it."""
+    base = tmp_path_factory.mktemp("images")
+    root = base / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "cat.png").write_bytes((assets / "cat.png").read_bytes())
+    (root / "sub" / "dog.png").write_bytes((assets / "dog.png").read_bytes())
+    (base / "outside.png").write_bytes((assets / "apple.png").read_bytes())
+    (root / "escape.png").symlink_to(base / "outside.png")
+    return root
+
+
+SERVER_LIMITS = dict(max_items=8, max_queue_items=64, max_image_pixels=200 * 200, max_text_chars=1000,
+                     max_request_bytes=256 * 1024)
+
+
 @pytest.fixture(scope="module")
-def server(embedder, assets) -> Iterator[str]:
-    """Default settings plus an image root (the package's example images) and a small queue."""
+def server(embedder, image_root) -> Iterator[str]:
+    """Default settings with an image root and small limits (so limit tests stay cheap)."""
     from mme5.serving import ServerSettings, create_app
 
-    settings = ServerSettings(model_name="tiny", image_root=str(assets), max_items=8, max_queue_items=64,
-                              max_image_pixels=200 * 200, max_text_chars=1000, max_request_bytes=256 * 1024)
+    settings = ServerSettings(model_name="tiny", image_root=str(image_root), **SERVER_LIMITS)
     with running_server(create_app(embedder, settings)) as url:
         yield url

@@ -93,8 +93,11 @@ def create_app(embedder: Any, settings: ServerSettings | None = None, index: Vec
         check_model(body.model)
         if body.dimensions is not None and body.dimensions > embedder.dim:
             raise RequestError(400, f"dimensions={body.dimensions} exceeds the model's {embedder.dim}", param="dimensions")
-        elements = body.input if isinstance(body.input, list) else [body.input]
-        items = await run_in_threadpool(to_items, elements, policy)  # image decoding stays off the event loop
+        # image decoding stays off the event loop
+        if isinstance(body.input, list):
+            items = await run_in_threadpool(to_items, body.input, policy)
+        else:
+            items = [await run_in_threadpool(to_item, body.input, policy, "input")]
         vectors, tokens = await embed(request, items)
         if body.dimensions is not None:
             vectors = truncate(vectors, body.dimensions)
