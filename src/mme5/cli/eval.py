@@ -1,0 +1,168 @@
+"""Evaluate a model on MMEB (36 tasks), XTD (7 or 11 languages) or your own MMEB-format tasks,
+and report a finished run.
+
+  mme5 eval mmeb  [TASK|BENCHMARK ...] --model DIR --data-dir MMEB_DIR --output RUN_DIR
+  mme5 eval xtd   [LANG|xtd|xtd-11 ...] --model DIR --data-dir XTD_DIR --output RUN_DIR
+  mme5 eval tasks [NAME ...] --model DIR --data-dir DIR --output RUN_DIR
+  mme5 eval report RUN_DIR [--compare-published]
+  mme5 eval list
+
+Without --data-dir the hub datasets are read (TIGER-Lab/MMEB-eval, Haon-Chen/XTD-10; then
+--image-dir is the unpacked image archive). Finished tasks in RUN_DIR are reused (resume).
+Under torchrun, encoding is sharded across the ranks.
+"""
+from __future__ import annotations
+
+import logging
+
+NAME = "eval"
+HELP = "evaluate on MMEB / XTD / your own tasks, or report a run"
+
+log = logging.getLogger(__name__)
+
+
+def register(p) -> None:
+    sub = p.add_subparsers(dest="eval_command", metavar="{mmeb,xtd,tasks,report,list}", required=True)
+    mmeb = sub.add_parser("mmeb", help="MMEB tasks or benchmarks (default: all 36)")
+    mmeb.add_argument("names", nargs="*", default=["mmeb"], help="tasks or benchmarks: mmeb, mmeb-ind, mmeb-ood, mmeb-vqa, ...")
+    xtd = sub.add_parser("xtd", help="XTD-10 caption -> image retrieval (default: mmE5's 7 languages)")
+    xtd.add_argument("names", nargs="*", default=["xtd"], help="languages (it es ...), xtd (7) or xtd-11")
+    tasks = sub.add_parser("tasks", help="any registered tasks, or the MMEB-format subsets found in --data-dir")
+    tasks.add_argument("names", nargs="*", help="task / benchmark / subset names (default: every subset in --data-dir)")
+    for s in (mmeb, xtd, tasks):
+        _common(s)
+    report = sub.add_parser("report", help="tables, summary.json and chart.png of a finished run")
+    report.add_argument("run_dir")
+    report.add_argument("--compare-published", action="store_true", help="add the published numbers side by side")
+    report.add_argument("--no-chart", action="store_true")
+    sub.add_parser("list", help="list the registered tasks and benchmarks")
+
+
+def _common(s) -> None:
+    s.add_argument("--model", help="model folder or hub id (default: the embedded tiny Mllama, random weights)")
+    s.add_argument("--adapter", help="LoRA adapter folder, merged at load time")
+    s.add_argument("--output", required=True, help="run folder: tasks/*.json, summary.json, report.md, chart.png")
+    s.add_argument("--data-dir", help="local data: MMEB-format subsets, or the original XTD layout")
+    s.add_argument("--image-dir", help="image root (default: --data-dir; XTD: images/ beside the layout)")
+    s.add_argument("--skip-missing", action="store_true", default=None,
+                   help="drop rows whose images are missing (counted in the report) instead of failing")
+    s.add_argument("--max-rows", type=int, help="only the first N rows of each task (smoke tests)")
+    s.add_argument("--protocol", nargs="+", choices=["row", "gallery"], help="XTD protocols to score (default both)")
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--max-length", type=int, default=256)
+    s.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    s.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available; under torchrun cuda:LOCAL_RANK)")
+    s.add_argument("--cache-dir", help="embedding cache root (default $MME5_CACHE/embeddings)")
+    s.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    s.add_argument("--overwrite", action="store_true", help="recompute tasks already finished in --output")
+    s.add_argument("--compare-published", action="store_true", help="print the published numbers side by side")
+    s.add_argument("--no-chart", action="store_true")
+    s.add_argument("--config", help="YAML with EvalConfig fields")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an EvalConfig field")
+
+
+def _config(args):
+    from dataclasses import replace
+
+    from ..config import load_config
+    from ..evaluation.runner import EvalConfig
+
+    config = load_config(EvalConfig, args.config, args.set)
+    flags = {"data_dir": args.data_dir, "image_dir": args.image_dir, "skip_missing": args.skip_missing,
+             "max_rows": args.max_rows, "batch_size": args.batch_size, "cache_dir": args.cache_dir,
+             "protocols": tuple(args.protocol) if args.protocol else None, "cache": False if args.no_cache else None}
+    return replace(config, **{k: v for k, v in flags.items() if v is not None})
+
+
+def _select(args, config) -> list:
+    """The task specs a command means, checked against what the data folder holds."""
+    from ..evaluation.loaders import find_local, local_subsets
+    from ..evaluation.tasks import custom_task, resolve_tasks
+    from ..evaluation.xtd import is_layout
+    from ..types import InputError
+
+    if args.eval_command == "xtd":
+        names = [f"xtd-{n}" if n.isalpha() and len(n) == 2 else n for n in args.names]
+        specs = resolve_tasks(names)
+    elif args.eval_command == "tasks" and config.data_dir and not args.names:
+        specs = [custom_task(name) for name in local_subsets(config.data_dir)]
+    elif args.eval_command == "tasks":
+        if not args.names:
+            raise InputError("name the tasks to run, or give --data-dir to run every subset it holds")
+        local = set(local_subsets(config.data_dir)) if config.data_dir else set()
+        specs = []
+        for name in args.names:
+            specs += [custom_task(name)] if name in local else resolve_tasks([name])
+    else:
+        specs = resolve_tasks(args.names)
+    wrong = [s.name for s in specs if args.eval_command != "tasks" and s.family != args.eval_command]
+    if wrong:
+        raise InputError(f"`mme5 eval {args.eval_command}` got tasks of another benchmark: {wrong}; use `mme5 eval tasks`")
+    if config.data_dir and not (args.eval_command == "xtd" and is_layout(config.data_dir)):
+        absent = [s.name for s in specs if s.format == "mmeb-rows" and find_local(config.data_dir, s.hub_config) is None]
+        if absent and len(absent) == len(specs):
+            raise FileNotFoundError(f"{config.data_dir} holds none of the requested tasks ({', '.join(absent[:5])}...)")
+        if absent:
+            log.warning("%d of %d tasks are not in %s and are left out (aggregates show n/N): %s",
+                        len(absent), len(specs), config.data_dir, ", ".join(absent))
+            specs = [s for s in specs if s.name not in absent]
+    return specs
+
+
+def run(args) -> int:
+    if args.eval_command == "list":
+        return _list()
+    if args.eval_command == "report":
+        from ..evaluation.report import write_report
+
+        print(write_report(args.run_dir, compare_published=args.compare_published, chart=not args.no_chart))
+        return 0
+    import os
+    from pathlib import Path
+
+    from ..config import to_dict
+    from ..evaluation.distributed import init_from_env, is_main
+    from ..evaluation.report import write_report
+    from ..evaluation.runner import Runner
+    from ..inference.loading import load_embedder
+    from ..provenance import provenance, write_json
+
+    distributed = init_from_env()
+    config = _config(args)
+    specs = _select(args, config)
+    device = args.device or (f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if distributed and _cuda() else None)
+    embedder = load_embedder(args.model, adapter=args.adapter, dtype=args.dtype, device=device, max_length=args.max_length)
+    if args.model is None and is_main():
+        print("model: embedded tiny Mllama with RANDOM weights (numbers are not meaningful; pass --model)")
+    out = Path(args.output)
+    runner = Runner(embedder, config, out, model_name=args.model or "tiny-mllama (random)", overwrite=args.overwrite)
+    if is_main():
+        write_json(out / "run.json", provenance(to_dict(config), command=f"eval {args.eval_command}",
+                                                tasks=[s.name for s in specs], model=args.model, adapter=args.adapter,
+                                                fingerprint=embedder.fingerprint))
+    runner.run(specs)
+    if is_main():
+        print(write_report(out, compare_published=args.compare_published, chart=not args.no_chart))
+        print(f"\nresults: {out / 'tasks'}/*.json, {out / 'summary.json'}, {out / 'report.md'}"
+              + ("" if args.no_chart else f", {out / 'chart.png'}"))
+    return 0
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _list() -> int:
+    from ..evaluation.tasks import all_tasks, benchmarks
+
+    print("| Task | Family | Meta-task | Split | Query -> target | Candidates | Hub |")
+    print("|---|---|---|---|---|---|---|")
+    for t in all_tasks():
+        print(f"| {t.name} | {t.family} | {t.meta_task} | {t.split or '–'} | {t.modality} | {t.n_candidates or '–'} "
+              f"| {t.hub_id} / {t.hub_config} |")
+    print("\nBenchmarks:")
+    for name, members in benchmarks().items():
+        print(f"  {name} ({len(members)}): {' '.join(members)}")
+    return 0

@@ -1,0 +1,163 @@
+"""Run tasks: load, encode every unique item once (cache, shards), score, write per-task JSON.
+
+A task's JSON is written as soon as it finishes, so an interrupted run resumes where it stopped;
+the embedding cache is filled chunk by chunk, so even a half-encoded task loses little.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import diff_configs, to_dict
+from ..provenance import provenance, write_json
+from ..types import InputError, Item
+from .cache import EmbeddingCache, default_cache_root
+from .data import EvalData
+from .distributed import broadcast, is_main
+from .encoding import encode_unique
+from .loaders import DataSource, load_task
+from .metrics import rank_positives, summarize_ranks
+from .tasks import TaskSpec
+
+log = logging.getLogger(__name__)
+
+# config keys that change the numbers: a finished task is reused only if these match
+RESULT_KEYS = ("data_dir", "image_dir", "skip_missing", "max_rows", "ks", "ndcg_k", "tie_tol", "protocols")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How to evaluate (YAML-loadable; `mme5 eval ... --set key=value`)."""
+
+    data_dir: str | None = None
+    """Local data (MMEB-format subsets or the XTD layout); None = the hub."""
+    image_dir: str | None = None
+    skip_missing: bool = False
+    max_rows: int | None = None
+    """Evaluate only the first N rows of each task (smoke tests)."""
+    batch_size: int = 16
+    chunk_items: int = 1024
+    """Items encoded (and cached) per step."""
+    ks: tuple[int, ...] = (1, 5, 10)
+    ndcg_k: int = 10
+    tie_tol: float = 1e-6
+    """Scores this close to the positive's count as ties for the tie-aware rank (not the original rule)."""
+    protocols: tuple[str, ...] = ("row", "gallery")
+    """Which protocols to score when a task has several (XTD: row = mmE5, gallery = CLIP-style)."""
+    cache: bool = True
+    cache_dir: str | None = None
+
+
+def task_file(out_dir: str | Path, task: str) -> Path:
+    return Path(out_dir) / "tasks" / f"{task.replace('/', '_')}.json"
+
+
+class Runner:
+    """Evaluates tasks with one embedder into `out_dir`; counts what it encodes."""
+
+    def __init__(self, embedder: Any, config: EvalConfig, out_dir: str | Path, *, model_name: str = "",
+                 overwrite: bool = False) -> None:
+        self.embedder = embedder
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.model_name = model_name
+        self.overwrite = overwrite
+        self.cache = EmbeddingCache(config.cache_dir or default_cache_root(), embedder.fingerprint) if config.cache else None
+        self.encoded = 0  # items that went through the model in this process (all ranks together)
+
+    def run(self, specs: list[TaskSpec]) -> list[dict]:
+        """Evaluate each task (skipping those already finished with this model and config)."""
+        from tqdm.auto import tqdm
+
+        results = []
+        for spec in tqdm(specs, desc="tasks", unit="task", disable=not is_main() or len(specs) < 2):
+            done = broadcast(self._finished(spec) if is_main() else None)
+            if done is not None:
+                log.info("task %s: already done in %s, reusing it", spec.name, self.out_dir)
+                results.append(done)
+                continue
+            result = self.evaluate(spec)
+            if is_main():
+                write_json(task_file(self.out_dir, spec.name), result)
+            results.append(result)
+        return results
+
+    def evaluate(self, spec: TaskSpec) -> dict:
+        t0 = time.perf_counter()
+        cfg = self.config
+        source = DataSource(cfg.data_dir, cfg.image_dir, cfg.skip_missing, cfg.max_rows)
+        data = load_task(spec, source)
+        t1 = time.perf_counter()
+        vectors, hits = self.encode_items(data.items, desc=spec.name)
+        t2 = time.perf_counter()
+        result = self._score(spec, data, vectors) if is_main() else {}
+        result["encoding"] = {"occurrences": data.occurrences, "unique_items": len(data.items),
+                              "encoded": len(data.items) - hits, "cache_hits": hits}
+        result["seconds"] = {"load": round(t1 - t0, 3), "encode": round(t2 - t1, 3),
+                             "score": round(time.perf_counter() - t2, 3)}
+        return result
+
+    def encode_items(self, items: list[Item], desc: str = "encode") -> tuple[np.ndarray, int]:
+        """(n, dim) vectors of unique items and the number of cache hits."""
+        vectors, hits = encode_unique(self.embedder, items, cache=self.cache, batch_size=self.config.batch_size,
+                                      chunk_items=self.config.chunk_items, desc=desc)
+        self.encoded += len(items) - hits
+        return vectors, hits
+
+    def _score(self, spec: TaskSpec, data: EvalData, vectors: np.ndarray) -> dict:
+        cfg = self.config
+        protocols, warnings = {}, []
+        for name, ranking in data.rankings.items():
+            if name != "row" and name not in cfg.protocols:
+                continue
+            ranks = rank_positives(vectors, data.query_ids, ranking.candidate_ids, ranking.positive, cfg.tie_tol)
+            protocols[name] = {"label": ranking.label, **summarize_ranks(ranks, cfg.ks, cfg.ndcg_k)}
+            tied = protocols[name]["tied_rows"]
+            if tied:
+                msg = (f"task {spec.name} ({name}): {tied} of {len(ranks.first)} rows have the positive tied with "
+                       "another candidate; the original rule counts ties as hits, see the tie_aware numbers")
+                log.warning(msg)
+                warnings.append(msg)
+        if data.skipped:
+            warnings.append(f"skipped {len(data.skipped)} of {data.rows_total} rows with missing images")
+        main = protocols["row"]
+        return {
+            "task": spec.name, "family": spec.family, "meta_task": spec.meta_task, "split": spec.split,
+            "language": spec.language, "modality": spec.modality, "metric": spec.metric,
+            "score": main["original"][spec.metric], "score_tie_aware": main["tie_aware"][spec.metric],
+            "protocols": protocols,
+            "rows": data.rows, "rows_total": data.rows_total, "skipped_rows": len(data.skipped),
+            "skipped_examples": [{"row": s.row, "path": s.path} for s in data.skipped[:5]],
+            "warnings": warnings,
+            "model": {"name": self.model_name, "fingerprint": self.embedder.fingerprint,
+                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim},
+            **provenance(to_dict(cfg)),
+        }
+
+    def _finished(self, spec: TaskSpec) -> dict | None:
+        path = task_file(self.out_dir, spec.name)
+        if self.overwrite or not path.is_file():
+            return None
+        import json
+
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            log.warning("%s is unreadable; evaluating %s again", path, spec.name)
+            return None
+        fp = old.get("model", {}).get("fingerprint")
+        if fp != self.embedder.fingerprint:
+            raise InputError(f"{path} holds results of another model (fingerprint {fp}, this one is "
+                             f"{self.embedder.fingerprint}); use another --output or pass --overwrite")
+        now = {k: v for k, v in to_dict(self.config).items() if k in RESULT_KEYS}
+        before = {k: v for k, v in old.get("config", {}).items() if k in RESULT_KEYS}
+        changed = diff_configs(before, now)
+        if changed:
+            raise InputError(f"{path} was computed with different settings ({', '.join(changed)}); "
+                             "use another --output or pass --overwrite")
+        return old
