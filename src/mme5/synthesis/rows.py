@@ -1,0 +1,87 @@
+"""Kept samples and failures as rows: the mmE5-synthetic columns plus provenance.
+
+mmE5-synthetic columns: `qry`, `qry_image_path`, `pos_text`, `pos_image_path`, `neg_text`,
+`neg_image_path`, `modality`. A text whose side has an image starts with `<|image_1|>\\n`; the
+query is `"{instruction} {query_text}\\n"` (or `"{instruction}\\n"` without a query text); a
+text target is the bare text, an image target reads "Represent the given image.", an
+image+text target "Represent the given image with the following text: {text}". Image paths
+are relative to the run's image root (manifest.json). Nested provenance (descriptions,
+evaluation, improvements) is stored as JSON strings so every row has the same columns.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..types import HUB_IMAGE_PLACEHOLDER
+from .plan import MODALITIES, PlannedSample
+
+IMAGE_TARGET = "Represent the given image."
+IMAGE_TEXT_TARGET = "Represent the given image with the following text:"
+SCHEMA_COLUMNS = ("qry", "qry_image_path", "pos_text", "pos_image_path", "neg_text", "neg_image_path", "modality")
+
+
+def _query(instruction: str, text: str | None, image: bool) -> str:
+    body = f"{instruction} {text}\n" if text else f"{instruction}\n"
+    return (HUB_IMAGE_PLACEHOLDER if image else "") + body
+
+
+def _target(text: str | None, image: bool) -> str:
+    if not image:
+        return text or ""
+    body = f"{IMAGE_TEXT_TARGET} {text}\n" if text else f"{IMAGE_TARGET}\n"
+    return HUB_IMAGE_PLACEHOLDER + body
+
+
+def sample_row(
+    plan: PlannedSample,
+    images: dict[str, str],
+    reply: BaseModel,
+    *,
+    usage: dict[str, Any],
+    backend: str,
+    model: str,
+    prompt_version: str,
+    repairs: list[str],
+    dedup_key: str,
+) -> dict[str, Any]:
+    """The output row of a kept sample (`images`: role -> path relative to the image root)."""
+    m = MODALITIES[plan.modality]
+    revised = reply.revised.model_dump()
+    evaluation = reply.self_evaluation.model_dump()
+    row = {
+        "qry": _query(revised["instruction"], revised.get("query_text"), m.query_image),
+        "qry_image_path": images.get("query_image", ""),
+        "pos_text": _target(revised.get("positive_text"), m.target_image),
+        "pos_image_path": images.get("positive_image", ""),
+        "neg_text": _target(revised.get("negative_text"), m.target_image),
+        "neg_image_path": images.get("negative_image", ""),
+        "modality": plan.modality,
+        "id": plan.id,
+        "plan_index": plan.index,
+        "task": plan.task,
+        "language": plan.language,
+        "instruction": revised["instruction"],
+        "descriptions": json.dumps(reply.descriptions.model_dump(), ensure_ascii=False),
+        "draft": json.dumps(reply.draft.model_dump(), ensure_ascii=False),
+        "self_evaluation": json.dumps(evaluation, ensure_ascii=False),
+        "improvements": json.dumps(reply.improvements, ensure_ascii=False),
+        **{f"score_{k}": v["score"] for k, v in evaluation.items()},
+        "backend": backend,
+        "model": model,
+        "prompt_version": prompt_version,
+        "repairs": json.dumps(repairs),
+        "dedup_key": dedup_key,
+    }
+    row.update(usage)
+    return row
+
+
+def failure_row(plan: PlannedSample, reason: str, *, usage: dict[str, Any], backend: str, model: str) -> dict[str, Any]:
+    """The record of a sample that was given up, with the final reason."""
+    return {
+        "id": plan.id, "plan_index": plan.index, "task": plan.task, "modality": plan.modality,
+        "language": plan.language, "reason": reason, "backend": backend, "model": model, **usage,
+    }
