@@ -99,7 +99,9 @@ class BackendConfig:
 class ValidationConfig:
     check_language: bool = True
     language_top_k: int = 3
-    """A text passes when its language is among the identifier's top-k guesses."""
+    """A text passes when its language is among the identifier's top-k guesses ..."""
+    language_min_ratio: float = 0.1
+    """... with at least this fraction of the best guess's probability."""
     min_letters: int = 10
     """Texts with fewer letters are too short to identify and are not language-checked."""
     near_duplicates: bool = True

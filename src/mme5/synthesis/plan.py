@@ -142,7 +142,9 @@ def _normalise(weights: Mapping[str, float], allowed: Mapping, where: str) -> tu
     unknown = sorted(set(weights) - set(allowed))
     if unknown:
         raise ValueError(f"{where}: unknown name(s) {unknown}; valid: {sorted(allowed)}")
-    items = [(k, float(v)) for k, v in weights.items() if float(v) > 0]
+    # canonical order (the registry's), so the plan does not depend on how a YAML file or an
+    # override happened to order the keys: the fingerprint sorts them, the draws must not care
+    items = [(k, float(weights[k])) for k in allowed if k in weights and float(weights[k]) > 0]
     if not items or any(float(v) < 0 for v in weights.values()):
         raise ValueError(f"{where}: weights must be >= 0 with at least one > 0, got {dict(weights)}")
     names = [k for k, _ in items]

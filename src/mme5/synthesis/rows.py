@@ -4,8 +4,10 @@ mmE5-synthetic columns: `qry`, `qry_image_path`, `pos_text`, `pos_image_path`, `
 `neg_image_path`, `modality`. A text whose side has an image starts with `<|image_1|>\\n`; the
 query is `"{instruction} {query_text}\\n"` (or `"{instruction}\\n"` without a query text); a
 text target is the bare text, an image target reads "Represent the given image.", an
-image+text target "Represent the given image with the following text: {text}". Image paths
-are relative to the run's image root (manifest.json). Nested provenance (descriptions,
+image+text target "Represent the given image with the following text: {text}". The hard
+negative is written as a one-element JSON list in `neg_text` / `neg_image_path` (the list form
+of the hard-negative sets), so no negative text can be misread as a list or as code. Image
+paths are relative to the run's image root (manifest.json). Nested provenance (descriptions,
 evaluation, improvements) is stored as JSON strings so every row has the same columns.
 """
 from __future__ import annotations
@@ -56,8 +58,8 @@ def sample_row(
         "qry_image_path": images.get("query_image", ""),
         "pos_text": _target(revised.get("positive_text"), m.target_image),
         "pos_image_path": images.get("positive_image", ""),
-        "neg_text": _target(revised.get("negative_text"), m.target_image),
-        "neg_image_path": images.get("negative_image", ""),
+        "neg_text": json.dumps([_target(revised.get("negative_text"), m.target_image)], ensure_ascii=False),
+        "neg_image_path": json.dumps([images["negative_image"]]) if "negative_image" in images else "",
         "modality": plan.modality,
         "id": plan.id,
         "plan_index": plan.index,

@@ -103,10 +103,12 @@ class Synthesizer:
         if self.pool is None:
             self.prepare()
         cfg = self.config
+        if self.writer.committed.accepted == cfg.num_samples:  # already complete: load no model
+            return self._write_stats()
         own_backend = self.backend is None
         backend = self.backend or make_backend(cfg.backend)
         v = cfg.validation
-        self.checker = LanguageChecker(v.language_top_k, v.min_letters) if v.check_language else None
+        self.checker = LanguageChecker(v.language_top_k, v.min_letters, v.language_min_ratio) if v.check_language else None
         self.dedup = set(self.recovered.dedup_keys)
         stats = self.writer.committed
         target, accepted = cfg.num_samples, stats.accepted

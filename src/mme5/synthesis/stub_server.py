@@ -98,6 +98,12 @@ class StubChatServer:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):  # a client went away (killed, timed out)
+                    pass
+
             def do_GET(self) -> None:
                 self._send(200, json.dumps({"object": "list", "data": [{"id": "stub", "object": "model"}]}))
 
@@ -105,7 +111,10 @@ class StubChatServer:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if not self.path.endswith("/chat/completions"):
                     return self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
-                request = json.loads(raw)
+                try:
+                    request = json.loads(raw)
+                except json.JSONDecodeError:  # e.g. a client killed mid-request
+                    return self._send(400, json.dumps({"error": {"message": "body is not JSON"}}))
                 with outer._count_lock:
                     outer.requests += 1
                 reply = outer.responder(request)

@@ -1,0 +1,77 @@
+"""End to end with the local backend: a tiny random Mllama writes the replies under outlines'
+schema-constrained decoding; the output loads through the training data sources and one
+training step runs on it. (A random model writes gibberish, so language checks are off here:
+this checks schema validity and the pipeline, not text quality.)"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mme5.config import load_config
+from mme5.synthesis.config import SynthesisConfig
+from mme5.synthesis.neighbours import EmbedderEncoder
+from mme5.synthesis.plan import MODALITIES
+from mme5.synthesis.rows import SCHEMA_COLUMNS
+from mme5.synthesis.runner import Synthesizer
+from mme5.synthesis.schema import CRITERIA, ImageDescription, image_roles, sample_model
+from mme5.types import HUB_IMAGE_PLACEHOLDER
+
+N = 3
+
+
+@pytest.mark.slow
+def test_local_backend_end_to_end(tmp_path, tiny_dirs, tiny_embedder):
+    overrides = [
+        f"num_samples={N}", "seed=5", "pool.generate=24",
+        "plan.task_weights={classification: 1, vqa: 1, retrieval: 2}",
+        "plan.modality_weights={retrieval: {IT2IT: 1, T2I: 1}}",
+        "neighbours.positive_ranks=[1, 2]", "neighbours.negative_ranks=[4, 8]",
+        "backend.kind=local", f"backend.local.model={tiny_dirs('mllama')}", "backend.local.max_string_chars=8",
+        "backend.local.max_new_tokens=1500", "backend.local.temperature=1.0", "backend.local.device=cpu",
+        "validation.check_language=false", f"output.dir={tmp_path / 'run'}",
+    ]
+    config = load_config(SynthesisConfig, None, overrides)
+    encoder = EmbedderEncoder(config.neighbours, embedder=tiny_embedder("mllama"))
+    stats = Synthesizer(config, encoder=encoder, progress=False).run()
+    assert stats["accepted"] == N
+    # constrained decoding: no generation was ever unparseable or off-schema
+    assert not {"invalid_json", "schema", "truncated", "empty_reply"} & set(stats["rejected_attempts"])
+
+    rows = [json.loads(line) for path in sorted((tmp_path / "run" / "data").glob("shard-*"))
+            for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == N and len({r["id"] for r in rows}) == N
+    for row in rows:
+        m = MODALITIES[row["modality"]]
+        assert set(SCHEMA_COLUMNS) <= set(row) and row["backend"] == "local"
+        assert row["qry"].startswith(HUB_IMAGE_PLACEHOLDER) == m.query_image == bool(row["qry_image_path"])
+        assert row["pos_text"].startswith(HUB_IMAGE_PLACEHOLDER) == m.target_image == bool(row["pos_image_path"])
+        descriptions = json.loads(row["descriptions"])
+        assert set(descriptions) == set(image_roles(m))
+        assert all(set(d) == set(ImageDescription.model_fields) for d in descriptions.values())
+        assert set(json.loads(row["draft"])) == set(sample_model(row["modality"]).model_fields)
+        assert set(json.loads(row["self_evaluation"])) == set(CRITERIA)
+        assert all(1 <= row[f"score_{c}"] <= 5 for c in CRITERIA)
+        assert 1 <= len(json.loads(row["improvements"])) <= 5
+
+    # the training side loads the shards unchanged, and one training step runs on them
+    from mme5 import Embedder
+    from mme5.data.collate import ContrastiveCollator
+    from mme5.data.sources import read_examples
+    from mme5.training.gradcache import contrastive_step
+    from mme5.training.model import ContrastiveModel
+
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    examples, wheres = read_examples(tmp_path / "run" / "data", image_root=manifest["image_root"], negative_ratio=1)
+    assert len(examples) == N and all(len(e.hard_negatives) == 1 for e in examples)
+    embedder = Embedder.from_pretrained(tiny_dirs("mllama"), device="cpu")  # fresh: this one is trained
+    model = ContrastiveModel(embedder).train()
+    batch = ContrastiveCollator(embedder, examples, wheres, negative_ratio=1)([list(range(N))])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss = contrastive_step(model, batch["chunks"], backward=lambda value, last: value.backward())
+    optimiser.step()
+    assert torch.isfinite(loss) and loss > 0
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
+    assert any("language_model" in n for n in changed)
