@@ -31,6 +31,8 @@ def register(p) -> None:
     p.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
     p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available)")
     p.add_argument("--max-length", type=int, default=256, help="text tokens per item (longer texts are truncated)")
+    p.add_argument("--threads", type=int, help="torch CPU threads for the model (default: torch's choice); leave "
+                                               "a core for the HTTP event loop on small machines")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--index", help="index folder from `mme5 index build`; enables POST /v1/search")
@@ -68,6 +70,10 @@ def run(args) -> int:
         model_name=model_name(args), image_root=args.image_root, allow_remote_images=args.allow_remote_images,
         api_key=args.api_key or None, **{field: getattr(args, field) for field, _, _ in TUNING},
     )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     index = VectorIndex.load(args.index) if args.index else None
     embedder = load_embedder(args.model, adapter=args.adapter, dtype=args.dtype, device=args.device,
                              max_length=args.max_length)

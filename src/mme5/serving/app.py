@@ -25,7 +25,7 @@ from .index import VectorIndex
 from .inputs import InputPolicy, to_item, to_items
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware, error_body
-from .schemas import EmbeddingsRequest, EmbeddingsResponse, ModelList, SearchRequest, SearchResponse
+from .schemas import EmbeddingsRequest, EmbeddingsResponse, ItemIn, ModelList, SearchRequest, SearchResponse
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,12 @@ def create_app(embedder: Any, settings: ServerSettings | None = None, index: Vec
         check_model(body.model)
         if body.dimensions is not None and body.dimensions > embedder.dim:
             raise RequestError(400, f"dimensions={body.dimensions} exceeds the model's {embedder.dim}", param="dimensions")
-        # image decoding stays off the event loop
-        if isinstance(body.input, list):
-            items = await run_in_threadpool(to_items, body.input, policy)
-        else:
-            items = [await run_in_threadpool(to_item, body.input, policy, "input")]
+        elements = body.input if isinstance(body.input, list) else [body.input]
+        parse = (lambda: to_items(elements, policy)) if isinstance(body.input, list) else (lambda: [to_item(body.input, policy, "input")])
+        # decoding images (or fetching them) runs off the event loop; checking texts is cheap
+        images = any(isinstance(e, ItemIn) and e.image for e in elements)
+        with batcher.receiving():
+            items = await run_in_threadpool(parse) if images else parse()
         vectors, tokens = await embed(request, items)
         if body.dimensions is not None:
             vectors = truncate(vectors, body.dimensions)
@@ -115,7 +116,8 @@ def create_app(embedder: Any, settings: ServerSettings | None = None, index: Vec
                                     "(build one with `mme5 index build`)", code="no_index")
         if body.top_k > settings.max_top_k:
             raise RequestError(400, f"top_k={body.top_k} exceeds this server's limit of {settings.max_top_k}", param="top_k")
-        item = await run_in_threadpool(to_item, body.query, policy, "query")
+        with batcher.receiving():
+            item = await run_in_threadpool(to_item, body.query, policy, "query")  # may decode an image
         vectors, _ = await embed(request, [item])
         hits = (await run_in_threadpool(index.search, vectors, body.top_k))[0]
         data = [{"rank": rank, "index": h.index, "score": h.score, "id": index.records[h.index]["id"],

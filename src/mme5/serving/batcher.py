@@ -10,9 +10,10 @@ import asyncio
 import logging
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -55,6 +56,7 @@ class DynamicBatcher:
         self._arrived = asyncio.Event()
         self._worker: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._incoming = 0  # requests being parsed that will call submit shortly
         self._forward_seconds = 0.5  # running estimate, only for Retry-After
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -79,6 +81,16 @@ class DynamicBatcher:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+    @contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Mark a request as on its way to `submit` (being parsed/decoded): the worker waits up to
+        max_wait for such requests only, so a lone request is never delayed."""
+        self._incoming += 1
+        try:
+            yield
+        finally:
+            self._incoming -= 1
 
     @property
     def running(self) -> bool:
@@ -129,7 +141,8 @@ class DynamicBatcher:
         return job
 
     async def _collect(self) -> list[_Job]:
-        """Whole requests, oldest first, up to max_batch_size items or until max_wait has passed."""
+        """Whole requests, oldest first, up to max_batch_size items; waits at most max_wait, and only
+        while other requests are being received."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
         jobs: list[_Job] = []
@@ -142,6 +155,8 @@ class DynamicBatcher:
                 jobs.append(job)
                 size += len(job.items)
             if size >= self.max_batch_size or (jobs and self._queue):  # full, or the next one does not fit
+                return jobs
+            if jobs and not self._incoming:  # nothing else is on its way: waiting would only add latency
                 return jobs
             remaining = deadline - loop.time()
             if remaining <= 0:

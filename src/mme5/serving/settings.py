@@ -20,7 +20,8 @@ class ServerSettings:
     max_batch_size: int = 32
     """Most items one forward sees; a larger single request is encoded in chunks of this size."""
     max_wait_ms: float = 5.0
-    """How long the worker waits for more requests after the first one of a batch arrives."""
+    """How long the worker may hold a batch open for requests that are still being received
+    (parsed, images decoded); with none on the way it starts at once, so a lone request never waits."""
     max_queue_items: int = 1024
     """Items waiting for the worker; beyond this a request is refused with 429 + Retry-After."""
     request_timeout_s: float = 30.0
