@@ -21,8 +21,18 @@ from mme5.types import HUB_IMAGE_PLACEHOLDER
 N = 3
 
 
+@pytest.fixture
+def one_thread():
+    """Token-by-token decoding of a ~200k-parameter model gains nothing from intra-op threads,
+    and on a busy 2-core machine two threads spin against each other (several times slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.slow
-def test_local_backend_end_to_end(tmp_path, tiny_dirs, tiny_embedder):
+def test_local_backend_end_to_end(tmp_path, tiny_dirs, tiny_embedder, one_thread):
     overrides = [
         f"num_samples={N}", "seed=5", "pool.generate=24",
         "plan.task_weights={classification: 1, vqa: 1, retrieval: 2}",

@@ -69,11 +69,13 @@ def _side(image: bool, text: bool, target: bool) -> str:
     return "a text" if not target else "texts"
 
 
+@lru_cache(maxsize=None)
 def _texts(m: Modality) -> str:
     fields = sample_model(m.name).model_fields
     return "\n".join(f"- {name}: {info.description}" for name, info in fields.items())
 
 
+@lru_cache(maxsize=None)
 def _skeleton(m: Modality) -> str:
     described = {role: {k: "..." for k in ImageDescription.model_fields} for role in image_roles(m)}
     sample = {name: "..." for name in sample_model(m.name).model_fields}

@@ -75,6 +75,8 @@ class Synthesizer:
                                   commit_every_s=cfg.output.commit_every_s)
         self.recovered = self.writer.recover()
         self.writer.committed.requested = cfg.num_samples
+        v = cfg.validation
+        self.checker = LanguageChecker(v.language_top_k, v.min_letters, v.language_min_ratio) if v.check_language else None
 
     def _write_manifest(self, fingerprint: str, encoder_id: str) -> None:
         path = self.out / "manifest.json"
@@ -107,8 +109,6 @@ class Synthesizer:
             return self._write_stats()
         own_backend = self.backend is None
         backend = self.backend or make_backend(cfg.backend)
-        v = cfg.validation
-        self.checker = LanguageChecker(v.language_top_k, v.min_letters, v.language_min_ratio) if v.check_language else None
         self.dedup = set(self.recovered.dedup_keys)
         stats = self.writer.committed
         target, accepted = cfg.num_samples, stats.accepted

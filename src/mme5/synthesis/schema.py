@@ -93,14 +93,11 @@ def output_model(modality: str) -> type[BaseModel]:
 
 
 @lru_cache(maxsize=None)
-def _json_schema(modality: str) -> dict[str, Any]:
-    return output_model(modality).model_json_schema()
-
-
 def json_schema(modality: str, max_string_chars: int | None = None) -> dict[str, Any]:
-    """JSON schema of a combination's reply; `max_string_chars` caps every string (for
-    constrained decoding with small models, which otherwise may never close a string)."""
-    schema = copy.deepcopy(_json_schema(modality))
+    """JSON schema of a combination's reply (shared: treat it as read-only); `max_string_chars`
+    caps every string (for constrained decoding with small models, which otherwise may never
+    close a string)."""
+    schema = copy.deepcopy(output_model(modality).model_json_schema())
     if max_string_chars is not None:
         _cap_strings(schema, max_string_chars)
     return schema

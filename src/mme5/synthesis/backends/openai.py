@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("json_schema", "json_object", "none")
 FATAL_STATUS = (401, 403, 404)
+CONNECTIONS_PER_CLIENT = 8
 
 
 @dataclass
@@ -52,19 +53,25 @@ class OpenAIBackend:
         key = os.environ.get(config.api_key_env) if config.api_key_env else None
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        pool = config.concurrency + 4
-        self.client = httpx.AsyncClient(
-            headers=headers,
+        # httpcore's pool scans all its connections for every request event (O(connections x
+        # requests)); several small pools keep that cost flat at high concurrency
+        n_clients = -(-config.concurrency // CONNECTIONS_PER_CLIENT)
+        size = min(config.concurrency, CONNECTIONS_PER_CLIENT) + 2
+        tls = httpx.create_ssl_context()  # loading the CA bundle takes ~60 ms: once, shared
+        self.clients = [httpx.AsyncClient(
+            headers=headers, verify=tls,
             timeout=httpx.Timeout(config.timeout_s, connect=min(30.0, config.timeout_s)),
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-        )
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+        ) for _ in range(n_clients)]
+        self._client_load = [0] * n_clients
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         c = self.config
         return (prompt_tokens * c.price_input_per_million + completion_tokens * c.price_output_per_million) / 1e6
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
     def _pick(self) -> Endpoint:
         now = asyncio.get_running_loop().time()
@@ -104,9 +111,11 @@ class OpenAIBackend:
             endpoint = self._pick()
             endpoint.in_flight += 1
             endpoint.sent += 1
+            slot = self._client_load.index(min(self._client_load))
+            self._client_load[slot] += 1
             retry_after = None
             try:
-                response = await self.client.post(f"{endpoint.url}/chat/completions", json=body)
+                response = await self.clients[slot].post(f"{endpoint.url}/chat/completions", json=body)
             except httpx.TimeoutException as exc:
                 error = BackendError("timeout", f"{endpoint.url}: no reply within {self.config.timeout_s}s ({type(exc).__name__})")
             except httpx.TransportError as exc:
@@ -127,6 +136,7 @@ class OpenAIBackend:
                 retry_after = _retry_after(response)
             finally:
                 endpoint.in_flight -= 1
+                self._client_load[slot] -= 1
             if retries >= self.config.max_retries:
                 error.retries = retries
                 raise error
