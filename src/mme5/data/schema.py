@@ -1,0 +1,178 @@
+"""The training schema of MMEB-train / mmE5-MMEB-hardneg / mmE5-synthetic -> `ContrastiveExample`.
+
+Columns: `qry`, `qry_image_path`, `pos_text`, `pos_image_path`, `neg_text`, `neg_image_path`
+(optional `modality`). The hub stores negative lists as strings holding a Python-style list
+(`"['a', 'b']"`) or a bare string; the original code ran them through Python's evaluator, which
+executes whatever a row contains. Here they are parsed as data only.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import random
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..types import ContrastiveExample, InputError, Item
+
+REQUIRED_COLUMNS = ("qry", "qry_image_path", "pos_text", "pos_image_path")
+NEGATIVE_COLUMNS = ("neg_text", "neg_image_path")
+
+
+def parse_string_list(value: Any, where: str) -> list[str]:
+    """A negative field -> list of strings, accepting only data, never code.
+
+    Accepted: a real list of strings (JSONL, parquet), a JSON list, a Python list literal of
+    strings (what the hub stores), or a bare string (one negative). `None` or `""` -> `[]`.
+    A string that looks like a list but is not a list of plain strings is an error naming `where`.
+    """
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        if not (text.startswith("[") and text.endswith("]")):
+            if _looks_like_code(text):
+                raise InputError(
+                    f"{where}: {text[:80]!r} looks like code, not a negative text; it is rejected "
+                    "(write negatives as a JSON list of strings to pass any text)"
+                )
+            return [value]  # a bare string is one negative
+        items = _parse_list_literal(text, where)
+    else:
+        raise InputError(f"{where}: expected a string or a list of strings, got {type(value).__name__}")
+    bad = [x for x in items if not isinstance(x, str)]
+    if bad:
+        raise InputError(f"{where}: negatives must be strings, found {type(bad[0]).__name__} {bad[0]!r}")
+    return items
+
+
+def _looks_like_code(text: str) -> bool:
+    """True for strings the original would have executed as code: calls of builtins or of
+    attributes, dunder names, lambdas. Ordinary text ("Paris (France)", "1/8/93") passes."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False  # not Python at all: plain text
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Lambda, ast.NamedExpr)):
+            return True
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+        if name.startswith("__"):
+            return True
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) or (isinstance(func, ast.Name) and func.id in _BUILTINS):
+                return True
+    return False
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _parse_list_literal(text: str, where: str) -> list:
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            # literal_eval builds constants only: calls, names and attributes are rejected
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError) as exc:
+            raise InputError(
+                f"{where}: not a list of strings (JSON or Python literal): {text[:80]!r} ({type(exc).__name__})"
+            ) from None
+    if not isinstance(parsed, list):
+        raise InputError(f"{where}: expected a list, got {type(parsed).__name__}: {text[:80]!r}")
+    return parsed
+
+
+def fit_negatives(negatives: list[str], ratio: int) -> list[str]:
+    """Truncate to `ratio` or pad by repeating the last one (the original's rule); `[]` stays `[]`."""
+    if ratio <= 0 or not negatives:
+        return []
+    if len(negatives) < ratio:
+        negatives = negatives + [negatives[-1]] * (ratio - len(negatives))
+    return negatives[:ratio]
+
+
+def fill_empty_texts(chosen: list[str], all_texts: list[str], positive: str, rng: random.Random) -> list[str]:
+    """Replace an empty negative text as the original does: by a random non-empty negative of the
+    row, or by the positive text when all of the row's negatives are identical."""
+    out = []
+    for text in chosen:
+        if text == "":
+            if len(set(all_texts)) == 1:
+                text = positive
+            else:
+                text = rng.choice([t for t in all_texts if t != ""])
+        out.append(text)
+    return out
+
+
+def resolve_image(path: Any, image_root: Path | None, where: str) -> str | None:
+    """An image path column -> absolute path string, or None when the side has no image."""
+    if path is None or path == "":
+        return None
+    if not isinstance(path, str):
+        raise InputError(f"{where}: image path must be a string, got {type(path).__name__}")
+    p = Path(path)
+    if not p.is_absolute() and image_root is not None:
+        p = image_root / p
+    return str(p)
+
+
+def row_to_example(
+    row: Mapping[str, Any],
+    *,
+    where: str,
+    source: str,
+    image_root: Path | None,
+    negative_ratio: int,
+    seed: int = 0,
+) -> ContrastiveExample:
+    """One schema row -> ContrastiveExample; every error names `where` (dataset and row)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in row]
+    if missing:
+        raise InputError(f"{where}: missing column(s) {missing}; the training schema needs {list(REQUIRED_COLUMNS)}")
+    for col in ("qry", "pos_text"):
+        if row[col] is not None and not isinstance(row[col], str):
+            raise InputError(f"{where}: column {col!r} must be a string, got {type(row[col]).__name__}")
+    query = Item(text=row["qry"] or "", image=resolve_image(row["qry_image_path"], image_root, f"{where} qry_image_path"))
+    pos_text = row["pos_text"] or ""
+    positive = Item(text=pos_text, image=resolve_image(row["pos_image_path"], image_root, f"{where} pos_image_path"))
+    for side, item in (("query", query), ("positive", positive)):
+        if not item.text and not item.has_image:
+            raise InputError(f"{where}: the {side} has neither text nor image")
+    negatives: tuple[Item, ...] = ()
+    if negative_ratio > 0:
+        all_texts = parse_string_list(row.get("neg_text"), f"{where} neg_text")
+        all_images = parse_string_list(row.get("neg_image_path"), f"{where} neg_image_path")
+        texts, images = fit_negatives(all_texts, negative_ratio), fit_negatives(all_images, negative_ratio)
+        n = max(len(texts), len(images))
+        texts = texts + [""] * (n - len(texts))  # a side without a list has no text / no image
+        images = images + [""] * (n - len(images))
+        if all_texts:
+            texts = fill_empty_texts(texts, all_texts, pos_text, random.Random(f"{seed}:{where}"))
+        negatives = tuple(
+            Item(text=t, image=resolve_image(p, image_root, f"{where} neg_image_path[{i}]"))
+            for i, (t, p) in enumerate(zip(texts, images))
+            if t or p
+        )
+    return ContrastiveExample(query=query, positive=positive, hard_negatives=negatives, source=source)
+
+
+def example_images(example: ContrastiveExample) -> list[tuple[str, str]]:
+    """(side, path) of every image an example refers to, for up-front checks."""
+    sides = [("query", example.query), ("positive", example.positive)]
+    sides += [(f"hard_negatives[{i}]", n) for i, n in enumerate(example.hard_negatives)]
+    return [(side, str(item.image)) for side, item in sides if item.has_image]
+
+
+def positive_key(example: ContrastiveExample) -> tuple[str, str]:
+    """Identity of a positive: two examples with equal keys in one batch are false negatives."""
+    p = example.positive
+    return (p.text or "", str(p.image) if p.has_image else "")

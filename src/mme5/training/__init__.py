@@ -1,0 +1,2 @@
+"""Contrastive training: InfoNCE with cross-rank gather (`losses`), GradCache (`gradcache`), the
+trainable model (`model`), the HF Trainer specialisation (`trainer`) and the recipe (`run`)."""

@@ -1,0 +1,75 @@
+"""The typed training config (instances live in configs/train/*.yaml)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..data.config import DataConfig, SourceConfig
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """mmE5's adapter: LoRA r 8, alpha 64, dropout 0.1, DoRA, gaussian init."""
+
+    r: int = 8
+    alpha: int = 64
+    dropout: float = 0.1
+    use_dora: bool = True
+    init: str = "gaussian"
+    targets: tuple[str, ...] = ()
+    """module names; empty = the backbone registry's `lora_targets`."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name_or_path: str = "tiny:mllama"
+    """hub id, local folder, or `tiny:<backbone>` (a tiny random model built offline)."""
+    backbone: str | None = None
+    """registry name; needed for a hub id in --dry-run (no config download), else detected."""
+    max_length: int = 256
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """auto: bfloat16 on CUDA, float32 on CPU."""
+    attn_implementation: str = "sdpa"
+    finetune: Literal["lora", "full"] = "lora"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    gradient_checkpointing: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    output_dir: str = "runs/train"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    seed: int = 42
+    per_device_batch_size: int = 2
+    gradient_accumulation_steps: int = 1
+    gradcache_chunk_size: int | None = None
+    """examples per GradCache chunk; None = plain forward/backward of the whole micro-batch."""
+    temperature: float = 0.02
+    symmetric_loss: bool = False
+    learning_rate: float = 1e-5
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_grad_norm: float = 5.0
+    epochs: float = 1.0
+    max_steps: int | None = None
+    """optimizer steps; overrides epochs when set."""
+    bf16: bool | None = None
+    """None (auto): bf16 mixed precision on CUDA only."""
+    deepspeed: str | None = None
+    """path to a DeepSpeed JSON config (configs/deepspeed/zero2.json, zero3.json)."""
+    logging_steps: int = 5
+    save_steps: int = 100
+    save_total_limit: int | None = 3
+    report_to: tuple[str, ...] = ()
+    """extra trackers for the HF Trainer, e.g. [tensorboard]; train_log.jsonl is always written."""
+    resume: Literal["auto", "never"] = "auto"
+    """auto: continue from the last checkpoint in output_dir (the config must match)."""
+    save_merged: bool = True
+    """after LoRA training, also write base + merged adapter as a full model in output_dir."""
+
+
+# keys that may change between a run and its resumption without changing what is computed
+RESUME_SAFE_KEYS = ("resume", "data.num_workers", "logging_steps", "report_to", "save_total_limit", "save_merged")
+
+__all__ = ["DataConfig", "LoraSettings", "ModelConfig", "RESUME_SAFE_KEYS", "SourceConfig", "TrainConfig"]

@@ -1,0 +1,90 @@
+"""InfoNCE with in-batch targets gathered across ranks (with gradient) plus per-query hard negatives.
+
+Every rank computes the loss over the GLOBAL batch; its own slice of each gathered tensor is put
+back so gradients reach its local embeddings. The gradient each rank gets is therefore the full
+dL/d(local embeddings); data-parallel averaging divides by the world size, which the training
+step undoes by scaling the loss (see `gradcache.contrastive_step`).
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+DEFAULT_TEMPERATURE = 0.02
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size); (0, 1) outside torch.distributed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """(n, ...) on every rank -> (world * n, ...) in rank order; this rank's slice keeps its graph.
+
+    All ranks must pass the same shape (the batch plan guarantees equal per-rank batches).
+    """
+    rank, size = world()
+    if size == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(size)]
+    dist.all_gather(parts, x.detach().contiguous())
+    parts[rank] = x
+    return torch.cat(parts)
+
+
+def positive_index(n_queries: int, n_targets: int, device: torch.device | None = None) -> torch.Tensor:
+    """Index of each query's positive among the targets, for any ratio of targets to queries.
+
+    Targets grouped per query (`n_targets = m * n_queries`, positive first in each group) ->
+    `i * m`; several queries per target (`n_queries = m * n_targets`) -> `i // m`.
+    """
+    i = torch.arange(n_queries, device=device)
+    if n_targets % n_queries == 0:
+        return i * (n_targets // n_queries)
+    if n_queries % n_targets == 0:
+        return i // (n_queries // n_targets)
+    raise ValueError(f"{n_targets} targets for {n_queries} queries: one count must be a multiple of the other")
+
+
+def info_nce(
+    query: torch.Tensor,
+    target: torch.Tensor,
+    hard_negatives: torch.Tensor | None = None,
+    *,
+    hard_negative_mask: torch.Tensor | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+    symmetric: bool = False,
+    gather: bool = True,
+) -> torch.Tensor:
+    """Contrastive loss over L2-normalised embeddings -> scalar (mean over all gathered queries).
+
+    query (n_q, d); target (n_t, d), the in-batch candidates, laid out as in `positive_index`;
+    hard_negatives (n_q, k, d), scored only against their own query; hard_negative_mask (n_q, k)
+    bool, False = padding slot. Logits are cosine / temperature. `symmetric` adds the
+    target -> query direction (each query's positive against all queries) and averages the two.
+    `gather=True` pools targets (and hard-negative scores) from every rank.
+    """
+    if query.dim() != 2 or target.dim() != 2 or query.shape[1] != target.shape[1]:
+        raise ValueError(f"query {tuple(query.shape)} and target {tuple(target.shape)} must be (n, dim) with one dim")
+    collect = gather_with_grad if gather else (lambda x: x)
+    all_query, all_target = collect(query), collect(target)
+    labels = positive_index(all_query.shape[0], all_target.shape[0], query.device)
+    logits = all_query @ all_target.T
+    if hard_negatives is not None:
+        if hard_negatives.shape[0] != query.shape[0] or hard_negatives.shape[-1] != query.shape[1]:
+            raise ValueError(f"hard_negatives {tuple(hard_negatives.shape)} must be (n_q={query.shape[0]}, k, dim)")
+        # scores are computed locally and gathered: k numbers per query instead of k vectors
+        negative_scores = torch.einsum("qd,qkd->qk", query, hard_negatives)
+        if hard_negative_mask is not None:
+            negative_scores = negative_scores.masked_fill(~hard_negative_mask, float("-inf"))
+        logits = torch.cat([logits, collect(negative_scores)], dim=1)
+    loss = F.cross_entropy(logits / temperature, labels)
+    if symmetric:
+        if all_query.shape[0] > all_target.shape[0]:
+            raise ValueError("symmetric loss needs one positive per query (targets >= queries)")
+        reverse = all_target[labels] @ all_query.T
+        loss = (loss + F.cross_entropy(reverse / temperature, torch.arange(len(labels), device=query.device))) / 2
+    return loss

@@ -1,0 +1,132 @@
+"""The trainable model: an Embedder's HF model with a LoRA/DoRA adapter (or fully trainable),
+wrapped so DDP/DeepSpeed see one module whose forward maps prepared inputs to embeddings."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..model.embedder import Embedder, Prepared
+from .config import ModelConfig
+
+log = logging.getLogger(__name__)
+TINY_SCHEME = "tiny:"
+
+
+class ContrastiveModel(nn.Module):
+    """forward(*prepared) -> one (n_i, dim) L2-normalised tensor per `Prepared`, via `Embedder.forward`
+    (the exact encode path of evaluation and serving)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        super().__init__()
+        self.model = embedder.model  # registered: the trainer, DDP and DeepSpeed see its parameters
+        self.embedder = embedder
+
+    def forward(self, *prepared: Prepared) -> tuple[torch.Tensor, ...]:
+        return tuple(self.embedder.forward(p) for p in prepared)
+
+    @property
+    def is_peft(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """`tiny:<backbone>` -> the offline tiny model folder (built once); anything else unchanged."""
+    if name_or_path.startswith(TINY_SCHEME):
+        from ..inference.loading import ensure_tiny
+
+        return str(ensure_tiny(name_or_path[len(TINY_SCHEME):] or "mllama"))
+    return name_or_path
+
+
+def resolve_dtype(dtype: str) -> str:
+    if dtype == "auto":
+        return "bfloat16" if torch.cuda.is_available() else "float32"
+    return dtype
+
+
+def build_model(cfg: ModelConfig, *, seed: int = 0) -> ContrastiveModel:
+    """Load the base on CPU (the trainer places it: one copy per rank's device), then add the
+    adapter with mmE5's defaults, or make every weight trainable for `finetune: full`."""
+    embedder = Embedder.from_pretrained(
+        resolve_model_path(cfg.name_or_path), backbone=cfg.backbone, dtype=resolve_dtype(cfg.dtype),
+        device="cpu", max_length=cfg.max_length, attn_implementation=cfg.attn_implementation,
+    )
+    model = embedder.model
+    for config in (model.config, model.config.get_text_config()):
+        config.use_cache = False
+    if cfg.gradient_checkpointing:
+        # non-reentrant: works with frozen inputs (LoRA) and with GradCache's repeated forwards
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.finetune == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = cfg.lora
+        targets = list(lora.targets or embedder.backbone.lora_targets)
+        torch.manual_seed(seed)  # the gaussian init of the adapter is part of the run's seed
+        model = get_peft_model(model, LoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, use_dora=lora.use_dora,
+            init_lora_weights=_lora_init(lora.init), target_modules=targets,
+        ))
+    else:
+        model.requires_grad_(True)
+    model.train()
+    embedder.model = model
+    wrapped = ContrastiveModel(embedder)
+    n_train = sum(p.numel() for p in wrapped.trainable_parameters().values())
+    n_all = sum(p.numel() for p in wrapped.parameters())
+    log.info("trainable parameters: %d of %d (%.2f%%)", n_train, n_all, 100 * n_train / max(n_all, 1))
+    return wrapped
+
+
+def _lora_init(init: str) -> bool | str:
+    return {"true": True, "default": True, "false": False}.get(init.lower(), init)
+
+
+def save_weights(model: ContrastiveModel, out_dir: str | Path, state_dict: dict | None = None) -> None:
+    """Adapter (LoRA) or full weights + the processor: a folder that `Embedder.from_pretrained`
+    loads as `adapter=` (LoRA) or directly (full fine-tune)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if state_dict is not None:  # from the trainer (e.g. gathered ZeRO-3 shards): keys start with "model."
+        state_dict = {k[len("model."):]: v for k, v in state_dict.items() if k.startswith("model.")}
+    model.model.save_pretrained(out, state_dict=state_dict)
+    model.embedder.processor.save_pretrained(out)
+
+
+def load_weights(model: ContrastiveModel, ckpt_dir: str | Path) -> None:
+    """Inverse of `save_weights` into an already built model (resuming a run)."""
+    from safetensors.torch import load_file
+
+    ckpt = Path(ckpt_dir)
+    if model.is_peft:
+        from peft import set_peft_model_state_dict
+
+        adapter = ckpt / "adapter_model.safetensors"
+        if not adapter.is_file():
+            raise FileNotFoundError(f"{ckpt}: no adapter_model.safetensors to resume from")
+        result = set_peft_model_state_dict(model.model, load_file(adapter))
+        if result.unexpected_keys:
+            raise ValueError(f"{adapter}: unexpected adapter keys {result.unexpected_keys[:3]}")
+        return
+    files = sorted(ckpt.glob("model*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{ckpt}: no model*.safetensors to resume from")
+    state = {k: v for f in files for k, v in load_file(f).items()}
+    result = model.model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{ckpt}: unexpected weight keys {result.unexpected_keys[:3]}")
+
+
+def export_merged(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype: str) -> Path:
+    """Base + adapter merged into a plain model folder (what the released mmE5 checkpoint ships
+    beside its `lora/`), loadable with `Embedder.from_pretrained(out_dir)` alone."""
+    merged = Embedder.from_pretrained(base, adapter=adapter_dir, device="cpu", dtype=dtype)
+    merged.model.save_pretrained(out_dir)
+    merged.processor.save_pretrained(out_dir)
+    return Path(out_dir)

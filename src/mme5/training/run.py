@@ -1,0 +1,137 @@
+"""`mme5 train`: config -> data plan -> model -> HF Trainer -> checkpoints and a loadable model."""
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..config import ConfigError, diff_configs, to_dict
+from ..provenance import write_json
+from .config import RESUME_SAFE_KEYS, TrainConfig
+from .losses import info_nce
+from .trainer import CONFIG_FILE, LOG_FILE, ContrastiveTrainer, JsonlLogger, write_config
+
+log = logging.getLogger(__name__)
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Checks that need no data or model; errors name the key."""
+    checks = [
+        (cfg.per_device_batch_size >= 1, "per_device_batch_size must be >= 1"),
+        (cfg.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1"),
+        (cfg.gradcache_chunk_size is None or cfg.gradcache_chunk_size >= 1, "gradcache_chunk_size must be >= 1 or null"),
+        (0 <= cfg.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+        (cfg.temperature > 0, "temperature must be > 0"),
+        (cfg.max_steps is None or cfg.max_steps >= 1, "max_steps must be >= 1 or null"),
+        (cfg.epochs > 0, "epochs must be > 0"),
+        (cfg.data.negative_ratio >= 0, "data.negative_ratio must be >= 0"),
+        (cfg.deepspeed is None or Path(cfg.deepspeed).is_file(), f"deepspeed: config file not found: {cfg.deepspeed}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def resume_checkpoint(cfg: TrainConfig) -> str | None:
+    """The last checkpoint to continue from, after checking it was written by the same config."""
+    out = Path(cfg.output_dir)
+    if cfg.resume == "never" or not out.is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+    import yaml
+
+    last = get_last_checkpoint(str(out))
+    if last is None:
+        return None
+    saved_file = Path(last) / CONFIG_FILE
+    if not saved_file.is_file():
+        raise ConfigError(f"{last} has no {CONFIG_FILE}; it was not written by `mme5 train` (use another output_dir)")
+    saved, now = yaml.safe_load(saved_file.read_text(encoding="utf-8")), to_dict(cfg)
+    differ = [k for k in diff_configs(saved, now) if k not in RESUME_SAFE_KEYS]
+    if differ:
+        details = "; ".join(f"{k}: {_get(saved, k)!r} -> {_get(now, k)!r}" for k in differ)
+        raise ConfigError(f"cannot resume {last}: the config differs in {differ} ({details}); "
+                          "restore those values, set resume=never, or use another output_dir")
+    return last
+
+
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
+    """Run (or resume) a training run; returns the output folder holding the final model."""
+    from transformers import TrainingArguments, set_seed
+
+    from ..data.collate import ContrastiveCollator, MicroBatches
+    from ..data.mixture import load_mixture
+    from ..data.sampler import plan_batches
+    from ..data.schema import positive_key
+    from .model import build_model, export_merged, resolve_dtype, resolve_model_path
+
+    validate(cfg)
+    resume = resume_checkpoint(cfg)
+    out, run_config = Path(cfg.output_dir), to_dict(cfg)
+    data = load_mixture(cfg.data, seed=cfg.seed)
+    micro_per_step = cfg.gradient_accumulation_steps
+    plan = plan_batches(
+        [e.source for e in data.examples],
+        [positive_key(e) for e in data.examples] if cfg.data.dedup_positives else None,
+        per_device_batch_size=cfg.per_device_batch_size, world_size=world_size(), seed=cfg.seed,
+        epochs=cfg.epochs, min_pools=(cfg.max_steps or 0) * micro_per_step, same_source_block=cfg.data.same_source_block,
+    )
+    steps = cfg.max_steps or plan.pools // micro_per_step
+    if steps < 1:
+        raise ConfigError(f"{plan.pools} global batches cannot fill one optimizer step of {micro_per_step} micro-batches")
+    cuda = torch.cuda.is_available()
+    args = TrainingArguments(  # before the model: ZeRO-3 must see its config when weights load
+        output_dir=str(out), per_device_train_batch_size=1, gradient_accumulation_steps=micro_per_step,
+        learning_rate=cfg.learning_rate, lr_scheduler_type="linear", warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, num_train_epochs=1, max_steps=steps,
+        logging_steps=cfg.logging_steps, logging_first_step=True, save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, optim="adamw_torch",
+        bf16=cuda if cfg.bf16 is None else cfg.bf16, deepspeed=cfg.deepspeed, use_cpu=not cuda,
+        ddp_backend="gloo" if not cuda and world_size() > 1 else None, ddp_find_unused_parameters=True, remove_unused_columns=False,
+        report_to=list(cfg.report_to) or "none", dataloader_num_workers=cfg.data.num_workers,
+    )
+    set_seed(cfg.seed)
+    model = build_model(cfg.model, seed=cfg.seed)
+    collator = ContrastiveCollator(model.embedder, data.examples, data.wheres,
+                                   negative_ratio=cfg.data.negative_ratio, chunk_size=cfg.gradcache_chunk_size)
+    trainer = ContrastiveTrainer(
+        model=model, args=args, train_dataset=MicroBatches(plan.micro_batches), data_collator=collator,
+        callbacks=[JsonlLogger(out / LOG_FILE), *callbacks], run_config=run_config,
+        loss_fn=partial(info_nce, temperature=cfg.temperature, symmetric=cfg.symmetric_loss),
+        examples_per_step=cfg.per_device_batch_size * world_size() * micro_per_step,
+    )
+    if trainer.is_world_process_zero():
+        write_config(out, run_config)
+    log.info("training %d steps of %d examples (%d per device x %d devices x %d accumulation)%s",
+             steps, cfg.per_device_batch_size * world_size() * micro_per_step, cfg.per_device_batch_size,
+             world_size(), micro_per_step, f", resuming from {resume}" if resume else "")
+    result = trainer.train(resume_from_checkpoint=resume)
+    final = out / "lora" if model.is_peft else out
+    trainer.save_model(str(final))  # every rank: ZeRO-3 gathers the weights
+    if trainer.is_world_process_zero():
+        if model.is_peft and cfg.save_merged:
+            export_merged(resolve_model_path(cfg.model.name_or_path), final, out, resolve_dtype(cfg.model.dtype))
+            write_config(out, run_config)
+        write_json(out / "train_summary.json", {
+            "steps": result.global_step, "train_loss": result.training_loss, "examples": len(data.examples),
+            "skipped_images": data.skipped_images, "dropped_by_batching": plan.dropped,
+            "world_size": world_size(), "sources": data.report,
+        })
+        if data.skipped_images:
+            log.warning("%d examples were skipped for missing or unreadable images (see train_summary.json)",
+                        data.skipped_images)
+    return out

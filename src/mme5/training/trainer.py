@@ -1,0 +1,98 @@
+"""The HF `Trainer`, specialised for contrastive steps: its loop, scheduler, clipping, DeepSpeed,
+checkpoint/resume and logging are kept; the step, the sampler and the save format are ours."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import SequentialSampler
+from transformers import Trainer, TrainerCallback
+
+from ..provenance import provenance, write_json
+from .gradcache import contrastive_step
+from .losses import world
+from .model import ContrastiveModel, load_weights, save_weights
+
+CONFIG_FILE = "train_config.yaml"
+LOG_FILE = "train_log.jsonl"
+
+
+class ContrastiveTrainer(Trainer):
+    """`Trainer` whose step is `contrastive_step` (plain or GradCache) over one planned micro-batch."""
+
+    def __init__(self, *args: Any, loss_fn, run_config: dict, examples_per_step: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loss_fn = loss_fn
+        self.run_config = run_config
+        self.examples_per_step = examples_per_step
+        self._last_log: tuple[float, int] | None = None
+
+    # the batch plan already shuffled, deduplicated and sharded the data: serve it in order
+    def _get_train_sampler(self, train_dataset=None):
+        return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
+    def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch=None) -> torch.Tensor:
+        model.train()
+        _, world_size = world()
+        accumulation = self.current_gradient_accumulation_steps
+        deepspeed = self.is_deepspeed_enabled
+
+        def backward(loss: torch.Tensor, last: bool) -> None:
+            if deepspeed:  # the engine steps itself at a boundary: only after the last chunk
+                sync = last and self.accelerator.sync_gradients
+                self.accelerator.deepspeed_engine_wrapped.backward(loss, sync_gradients=sync, scale_wrt_gas=False)
+            else:
+                self.accelerator.backward(loss)
+
+        no_sync = contextlib.nullcontext if deepspeed or world_size == 1 else functools.partial(self.accelerator.no_sync, model)
+        # x world size: every rank holds the full global loss, data-parallel averaging divides by it
+        loss = contrastive_step(model, inputs["chunks"], loss_fn=self.loss_fn, backward=backward, no_sync=no_sync,
+                                scale=world_size / accumulation, device=self.args.device)
+        return loss / accumulation  # the trainer sums micro-batch losses for its log
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        now, step = time.perf_counter(), self.state.global_step
+        if "loss" in logs and self._last_log is not None and step > self._last_log[1]:
+            logs["examples_per_second"] = round(
+                (step - self._last_log[1]) * self.examples_per_step / (now - self._last_log[0]), 3)
+        self._last_log = (now, step)
+        super().log(logs, start_time)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Adapter (or weights) + processor + the resolved config; no pickled training arguments."""
+        out = Path(output_dir or self.args.output_dir)
+        model = self.accelerator.unwrap_model(self.model)
+        assert isinstance(model, ContrastiveModel)
+        save_weights(model, out, state_dict)
+        write_config(out, self.run_config)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        load_weights(self.accelerator.unwrap_model(model or self.model), resume_from_checkpoint)
+
+
+def write_config(out: Path, run_config: dict) -> None:
+    import yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (CONFIG_FILE + ".tmp")
+    tmp.write_text(yaml.safe_dump(run_config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(out / CONFIG_FILE)
+    write_json(out / "provenance.json", provenance(run_config))
+
+
+class JsonlLogger(TrainerCallback):
+    """Append every trainer log (loss, learning_rate, grad_norm, examples_per_second) as one JSON line."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"step": state.global_step, "time": round(time.time(), 3), **logs}) + "\n")
