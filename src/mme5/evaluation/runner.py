@@ -117,12 +117,13 @@ class Runner:
                 continue
             ranks = rank_positives(vectors, data.query_ids, ranking.candidate_ids, ranking.positive, cfg.tie_tol)
             protocols[name] = {"label": ranking.label, **summarize_ranks(ranks, cfg.ks, cfg.ndcg_k)}
-            tied = protocols[name]["tied_rows"]
-            if tied:
-                msg = (f"task {spec.name} ({name}): {tied} of {len(ranks.first)} rows have the positive tied with "
-                       "another candidate; the original rule counts ties as hits, see the tie_aware numbers")
-                log.warning(msg)
-                warnings.append(msg)
+        tied = {name: p["tied_rows"] for name, p in protocols.items() if p["tied_rows"]}
+        if tied:
+            counts = ", ".join(f"{n}: {t} of {protocols[n]['rows']}" for n, t in tied.items())
+            msg = (f"task {spec.name}: rows whose positive ties another candidate (within {cfg.tie_tol:g}) - {counts}; "
+                   "the original rule counts ties as hits, the tie_aware numbers do not")
+            log.warning(msg)
+            warnings.append(msg)
         if data.skipped:
             warnings.append(f"skipped {len(data.skipped)} of {data.rows_total} rows with missing images")
         main = protocols["row"]
