@@ -31,10 +31,14 @@ import httpx
 import numpy as np
 from PIL import Image
 
-# "default": the embedded tiny model `mme5 serve` serves without --model (~0.2M parameters: each
-# forward is mostly fixed per-call cost); "mid": the P1 mid-size config (benchmarks/encode.py),
-# ~13M parameters, whose text forward is already compute-bound at batch 1 on a small CPU.
-MODELS = {"default": {}, "mid": dict(text_hidden=512, text_layers=4, heads=8, kv_heads=4, intermediate=1376,
+# "default": the embedded tiny model `mme5 serve` serves without --model (~0.2M parameters: HTTP
+# handling costs more than its forward); "small": a forward dominated by fixed per-call cost;
+# "mid": the P1 mid-size config (benchmarks/encode.py), ~13M parameters, whose text forward is
+# already compute-bound at batch 1 on a small CPU.
+MODELS = {"default": {},
+          "small": dict(text_hidden=256, text_layers=4, heads=4, kv_heads=2, intermediate=688, vision_hidden=64,
+                        vision_layers=2, image_size=56, vocab_size=8000, max_tiles=4),
+          "mid": dict(text_hidden=512, text_layers=4, heads=8, kv_heads=4, intermediate=1376,
                                      vision_hidden=64, vision_layers=2, image_size=56, vocab_size=32000, max_tiles=4)}
 WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes".split()
 SERVERS = {"dynamic batching": ["--max-batch-size", "32", "--max-wait-ms", "5"],
@@ -84,25 +88,56 @@ def start_server(model: Path, extra: list[str], threads: int) -> tuple[subproces
     raise RuntimeError("server did not start")
 
 
-async def run_load(url: str, bodies: list[bytes], concurrency: int, time_cap_s: float) -> dict:
-    """`concurrency` clients send the bodies in turn until all are sent or the time cap passes."""
-    latencies, errors, next_index = [], 0, 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        start = time.perf_counter()
+class Connection:
+    """A minimal keep-alive HTTP/1.1 client for POST with JSON: the load generator.
 
-        async def worker() -> None:
-            nonlocal errors, next_index
+    httpx costs ~1-2 ms of client CPU per request, which on 2 cores would cap both servers below
+    what they can serve; this one only writes the request and reads status, headers and body.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        self.writer.write(head + body)
+        status_line, *header_lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in header_lines if ": " in line)
+        length = int({k.lower(): v for k, v in headers.items()}["content-length"])
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def run_load(url: str, bodies: list[bytes], concurrency: int, time_cap_s: float) -> dict:
+    """`concurrency` clients, one connection each, send the bodies in turn until all are sent or the time cap passes."""
+    host, port = url.removeprefix("http://").split(":")
+    latencies, errors, next_index = [], 0, 0
+    start = time.perf_counter()
+
+    async def client() -> None:
+        nonlocal errors, next_index
+        connection = Connection(host, int(port))
+        try:
             while next_index < len(bodies) and time.perf_counter() - start < time_cap_s:
                 body = bodies[next_index]
                 next_index += 1
                 t0 = time.perf_counter()
-                r = await client.post("/v1/embeddings", content=body, headers={"content-type": "application/json"})
+                status, payload = await connection.post("/v1/embeddings", body)
                 latencies.append(time.perf_counter() - t0)
-                errors += r.status_code != 200 or len(r.json()["data"]) != 1
+                errors += status != 200 or payload.count(b'"object":"embedding"') != 1
+        finally:
+            connection.close()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - start
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    wall = time.perf_counter() - start
     return {"requests": len(latencies), "errors": errors, "req_per_s": len(latencies) / wall,
             "p50_ms": 1000 * float(np.percentile(latencies, 50)), "p99_ms": 1000 * float(np.percentile(latencies, 99))}
 
@@ -124,8 +159,8 @@ def mean_batch(url: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--requests", type=int, default=64,
-                    help="requests per run, at least 8 per client (each run also stops at --time-cap)")
+    ap.add_argument("--requests", type=int, default=128,
+                    help="requests per run, at least 4 per client (each run also stops at --time-cap)")
     ap.add_argument("--time-cap", type=float, default=60.0)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -150,11 +185,14 @@ def main() -> None:
                 diffs[model_name] = float(np.abs(vectors(urls[ours_name], check) - vectors(urls[base_name], check)).max())
                 runs = {mix: {name: {c: [] for c in args.concurrency} for name in servers} for mix in args.mixes}
                 for mix in args.mixes:
+                    for url in urls.values():  # warm-up (first forwards, allocator, connections): not measured
+                        asyncio.run(run_load(url, request_bodies(32, mix, seed=2), 8, args.time_cap))
                     for c in args.concurrency:
-                        bodies = request_bodies(max(args.requests, 8 * c), mix)
-                        for _ in range(args.repeats):
-                            for name, url in urls.items():  # alternate: noise hits both the same way
-                                runs[mix][name][c].append(asyncio.run(run_load(url, bodies, c, args.time_cap)))
+                        bodies = request_bodies(max(args.requests, 4 * c), mix)
+                        for repeat in range(args.repeats):
+                            # alternate, and swap who goes first, so machine noise hits both the same way
+                            for name in (list(urls) if repeat % 2 == 0 else list(urls)[::-1]):
+                                runs[mix][name][c].append(asyncio.run(run_load(urls[name], bodies, c, args.time_cap)))
                 batches[model_name] = mean_batch(urls[ours_name])
             finally:
                 for proc, _ in servers.values():

@@ -86,8 +86,10 @@ def test_models_health_metrics(server, embedder):
     health = httpx.get(f"{server}/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
     post(server, {"input": "counted"})
+    assert post(server, {"input": "z" * 300_000}).status_code == 413  # refused before parsing, still counted
     text = httpx.get(f"{server}/metrics").text
     assert 'mme5_requests_total{endpoint="/v1/embeddings",status="200"}' in text
+    assert 'mme5_requests_total{endpoint="/v1/embeddings",status="413"}' in text
     assert "mme5_batch_size_items_bucket" in text and "mme5_request_latency_seconds_bucket" in text
 
 

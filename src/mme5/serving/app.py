@@ -93,9 +93,13 @@ def create_app(embedder: Any, settings: ServerSettings | None = None, index: Vec
         check_model(body.model)
         if body.dimensions is not None and body.dimensions > embedder.dim:
             raise RequestError(400, f"dimensions={body.dimensions} exceeds the model's {embedder.dim}", param="dimensions")
-        elements = body.input if isinstance(body.input, list) else [body.input]
-        parse = (lambda: to_items(elements, policy)) if isinstance(body.input, list) else (lambda: [to_item(body.input, policy, "input")])
-        # decoding images (or fetching them) runs off the event loop; checking texts is cheap
+        single = not isinstance(body.input, list)
+        elements = [body.input] if single else body.input
+
+        def parse() -> list[Item]:
+            return [to_item(body.input, policy, "input")] if single else to_items(elements, policy)
+
+        # decoding (or fetching) images runs off the event loop; checking texts is cheap
         images = any(isinstance(e, ItemIn) and e.image for e in elements)
         with batcher.receiving():
             items = await run_in_threadpool(parse) if images else parse()
@@ -125,8 +129,8 @@ def create_app(embedder: Any, settings: ServerSettings | None = None, index: Vec
                 for rank, h in enumerate(hits, 1)]
         return JSONResponse({"object": "list", "data": data, "model": settings.model_name})
 
-    app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)  # outermost: counts 413s too
     return app
 
 
