@@ -72,3 +72,15 @@ def test_mme5_serve_process(tiny_dirs, embedder, assets, tmp_path):
             out, _ = proc.communicate()
     assert proc.returncode == 0, out
     assert f"on http://127.0.0.1:{port}" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--index", "/nonexistent/index"], "is not a complete index"),
+    (["--max-items", "0"], "max_items must be > 0"),
+    (["--image-root", "/nonexistent/images"], "is not a folder"),
+])
+def test_serve_cli_refuses_bad_options_before_loading(argv, message, capsys):
+    from mme5.cli.main import main
+
+    assert main(["serve", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -65,11 +65,13 @@ def run(args) -> int:
     from ..inference.loading import load_embedder
     from ..serving import ServerSettings, create_app
     from ..serving.index import VectorIndex
+    from ..serving.inputs import InputPolicy
 
     settings = ServerSettings(
         model_name=model_name(args), image_root=args.image_root, allow_remote_images=args.allow_remote_images,
         api_key=args.api_key or None, **{field: getattr(args, field) for field, _, _ in TUNING},
     )
+    InputPolicy.from_settings(settings)  # a bad --image-root fails now, not after loading the model
     if args.threads:
         import torch
 

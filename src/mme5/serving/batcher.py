@@ -12,7 +12,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -31,7 +31,6 @@ EncodeFn = Callable[[list[Item]], Sequence[np.ndarray]]
 class _Job:
     items: list[Item]
     future: asyncio.Future
-    enqueued: float = field(default_factory=time.perf_counter)
 
 
 class DynamicBatcher:
@@ -121,7 +120,7 @@ class DynamicBatcher:
             return await asyncio.wait_for(job.future, timeout_s)
         except asyncio.TimeoutError:  # TimeoutError itself only from 3.11 on
             raise RequestError(504, f"no result within the request timeout of {timeout_s:g} s "
-                                    "(queue wait + encoding); retry or raise --request-timeout",
+                                    "(queue wait + encoding); retry, or start the server with a larger --request-timeout-s",
                                code="timeout") from None
 
     # ---- the worker -----------------------------------------------------------------------
