@@ -8,8 +8,9 @@ import torch
 from mme5.types import ContrastiveExample, Item
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def one_thread():
+    """Also covers module fixtures: equal thread counts give bit-equal reductions across runs."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -62,3 +63,31 @@ def mixed_examples(tmp_path, rgb_images):
                            (Item(text="a photo of a cat"), Item(text="", image=paths[1]))),
     ]
     return ex, [f"example {i}" for i in range(len(ex))]
+
+
+@pytest.fixture
+def schema_jsonl(tmp_path, rgb_images):
+    """Eight rows in the hub training schema (relative image paths, Python-literal negative lists)."""
+    import json
+
+    (tmp_path / "images").mkdir(exist_ok=True)
+    for i, img in enumerate(rgb_images):
+        img.save(tmp_path / "images" / f"{i}.png")
+    target = "<|image_1|>\nRepresent the given image.\n"
+    rows = []
+    for i in range(8):
+        a, b, c = f"images/{i % 4}.png", f"images/{(i + 1) % 4}.png", f"images/{(i + 2) % 4}.png"
+        if i % 3 == 0:    # text -> image
+            row = dict(qry=f"Find me an image for caption {i}\n", qry_image_path="", pos_text=target, pos_image_path=a,
+                       neg_text=repr([target, target]), neg_image_path=repr([b, c]))
+        elif i % 3 == 1:  # image + text -> text
+            row = dict(qry=f"<|image_1|>\nRepresent the given image with the following question: q{i}?\n",
+                       qry_image_path=a, pos_text=f"answer {i}", pos_image_path="",
+                       neg_text=json.dumps([f"wrong {i}", ""]), neg_image_path="")
+        else:             # text -> text, a bare-string negative
+            row = dict(qry=f"query number {i}", qry_image_path="", pos_text=f"document {i}", pos_image_path="",
+                       neg_text=f"unrelated document {i}", neg_image_path="")
+        rows.append(row)
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

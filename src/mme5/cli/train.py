@@ -13,8 +13,12 @@ HELP = "contrastive training (LoRA/DoRA, hard negatives, GradCache, DeepSpeed)"
 
 
 def register(p) -> None:
+    import argparse
+
     p.add_argument("config", help="YAML recipe (configs/train/*.yaml)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys (nested: model.max_length=128)")
+    # REMAINDER: overrides may come before or after --dry-run (plain nargs="*" rejects the latter)
+    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
+                   help="override config keys (nested: model.max_length=128)")
     p.add_argument("--dry-run", action="store_true",
                    help="validate config, datasets and model id without downloading or training")
 
@@ -23,8 +27,11 @@ def run(args) -> int:
     from ..config import load_config
     from ..training.config import TrainConfig
 
-    cfg = load_config(TrainConfig, args.config, args.overrides)
-    if args.dry_run:
+    flags = [o for o in args.overrides if o.startswith("--")]
+    if set(flags) - {"--dry-run"}:
+        raise ValueError(f"unknown option(s) {sorted(set(flags) - {'--dry-run'})}; see `mme5 train --help`")
+    cfg = load_config(TrainConfig, args.config, [o for o in args.overrides if not o.startswith("--")])
+    if args.dry_run or flags:
         from ..training.dryrun import dry_run
 
         for line in dry_run(cfg):

@@ -1,0 +1,144 @@
+"""The HF-Trainer run end to end: resume determinism after a real kill, config-change refusal,
+checkpoints the Embedder loads, the CLI (tiny recipe and dry runs of every recipe)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from mme5 import Embedder, Item
+from mme5.config import ConfigError, load_config
+from mme5.training.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+KILL_AT_2 = """
+import os, signal, sys
+from transformers import TrainerCallback
+from mme5.config import load_config
+from mme5.training.config import TrainConfig
+from mme5.training.run import train
+
+class KillAfterCheckpoint(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no final save
+
+train(load_config(TrainConfig, None, sys.argv[1:]), callbacks=[KillAfterCheckpoint()])
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def toy_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:  # the toy set is generated here, not in ~/.cache
+        mp.setenv("MME5_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+def overrides(model_dir, out, **extra) -> list[str]:
+    base = {"output_dir": out, "model.name_or_path": model_dir, "model.max_length": 48,
+            "data.sources": '[{path: "toy:shapes"}]', "data.negative_ratio": 1, "per_device_batch_size": 4,
+            "gradcache_chunk_size": 2, "learning_rate": 5e-4, "max_steps": 4, "save_steps": 2,
+            "logging_steps": 1, "save_merged": True, "seed": 3}
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+def losses(out: Path) -> dict[int, float]:
+    rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in rows if "loss" in r}
+
+
+@pytest.fixture(scope="module")
+def straight_run(tiny_dirs, tmp_path_factory):
+    """Four steps without interruption (dropout on: resuming must restore the RNG too)."""
+    from mme5.training.run import train
+
+    out = tmp_path_factory.mktemp("straight")
+    train(load_config(TrainConfig, None, overrides(tiny_dirs("mllama"), out)))
+    return out
+
+
+@pytest.mark.slow
+def test_resume_after_kill_is_identical(straight_run, tiny_dirs, tmp_path):
+    from mme5.training.run import train
+
+    args = overrides(tiny_dirs("mllama"), tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_2, *args], capture_output=True, text=True, env=env, timeout=240)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert (tmp_path / "checkpoint-2").is_dir() and not (tmp_path / "checkpoint-4").exists()
+    train(load_config(TrainConfig, None, args))  # resume=auto picks up checkpoint-2
+    expected, got = losses(straight_run), losses(tmp_path)
+    assert sorted(got) == sorted(expected) == [1, 2, 3, 4]
+    for step in (1, 2, 3, 4):
+        assert got[step] == pytest.approx(expected[step], abs=1e-6), step
+    a = load_file(straight_run / "lora" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "lora" / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(b[k].numpy(), a[k].numpy(), atol=1e-6, err_msg=k)
+
+
+def test_resume_with_another_config_names_the_keys(straight_run, tiny_dirs):
+    from mme5.training.run import train
+
+    changed = overrides(tiny_dirs("mllama"), straight_run, learning_rate=1e-3, temperature=0.05, logging_steps=7)
+    with pytest.raises(ConfigError, match=r"\['learning_rate', 'temperature'\].*0\.0005 -> 0\.001"):
+        train(load_config(TrainConfig, None, changed))
+
+
+def test_checkpoints_load_in_the_embedder(straight_run, tiny_dirs, rgb_images):
+    items = [Item(text="a red circle", instruction="Find me an everyday image that matches the given caption:"),
+             Item(image=rgb_images[0], text="<|image_1|>\nRepresent the given image.\n")]
+    base = tiny_dirs("mllama")
+    merged = Embedder.from_pretrained(straight_run, device="cpu").encode(items)
+    adapter = Embedder.from_pretrained(base, adapter=straight_run / "lora", device="cpu").encode(items)
+    step4 = Embedder.from_pretrained(base, adapter=straight_run / "checkpoint-4", device="cpu").encode(items)
+    step2 = Embedder.from_pretrained(base, adapter=straight_run / "checkpoint-2", device="cpu").encode(items)
+    untrained = Embedder.from_pretrained(base, device="cpu").encode(items)
+    np.testing.assert_allclose(merged, adapter, atol=1e-5)
+    np.testing.assert_array_equal(adapter, step4)
+    assert np.abs(step2 - step4).max() > 1e-4 and np.abs(untrained - step4).max() > 1e-4
+    for folder in (straight_run, straight_run / "checkpoint-2"):
+        saved = load_config(TrainConfig, folder / "train_config.yaml")
+        assert saved.learning_rate == 5e-4 and saved.max_steps == 4
+    summary = json.loads((straight_run / "train_summary.json").read_text())
+    assert summary["steps"] == 4 and summary["skipped_images"] == 0 and summary["sources"][0]["used"] == 120
+    log = [json.loads(line) for line in (straight_run / "train_log.jsonl").read_text().splitlines()]
+    assert {"loss", "learning_rate", "grad_norm", "examples_per_second"} <= set().union(*log)
+
+
+def test_cli_tiny_recipe_runs_offline(tiny_dirs, tmp_path, capsys):
+    from mme5.cli.main import main
+
+    out = tmp_path / "run"
+    code = main(["train", str(ROOT / "configs/train/tiny.yaml"), f"output_dir={out}", "max_steps=2",
+                 "per_device_batch_size=8", "save_steps=2", f"model.name_or_path={tiny_dirs('mllama')}"])
+    assert code == 0
+    assert f"trained model written to {out}" in capsys.readouterr().out
+    vecs = Embedder.from_pretrained(out, device="cpu").encode(["a red circle"])
+    assert vecs.shape == (1, 64) and np.isfinite(vecs).all()
+
+
+@pytest.mark.parametrize("recipe", ["mmE5-llama-11b.yaml", "qwen2vl-2b-gradcache.yaml", "tiny.yaml"])
+def test_recipes_pass_dry_run(recipe, capsys):
+    from mme5.cli.main import main
+
+    assert main(["train", str(ROOT / "configs/train" / recipe), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run OK" in out and out.count("\ndata ") + out.startswith("data ") >= 1
+
+
+def test_dry_run_rejects_bad_values(capsys):
+    from mme5.cli.main import main
+
+    assert main(["train", str(ROOT / "configs/train/tiny.yaml"), "--dry-run", "warmup_ratio=1.5"]) == 2
+    assert "warmup_ratio" in capsys.readouterr().err
+    assert main(["train", str(ROOT / "configs/train/tiny.yaml"), "--dry-run", "model.lora.rank=4"]) == 2
+    assert "unknown key(s) ['rank']" in capsys.readouterr().err
