@@ -25,7 +25,8 @@ def parse_string_list(value: Any, where: str) -> list[str]:
 
     Accepted: a real list of strings (JSONL, parquet), a JSON list, a Python list literal of
     strings (what the hub stores), or a bare string (one negative). `None` or `""` -> `[]`.
-    A string that looks like a list but is not a list of plain strings is an error naming `where`.
+    A string that opens with `[` but is not a list of plain strings, or a string that is code
+    (see `_looks_like_code`), is an error naming `where`.
     """
     if value is None:
         return []
@@ -35,7 +36,7 @@ def parse_string_list(value: Any, where: str) -> list[str]:
         text = value.strip()
         if not text:
             return []
-        if not (text.startswith("[") and text.endswith("]")):
+        if not text.startswith("["):  # a text that opens like a list must be one
             if _looks_like_code(text):
                 raise InputError(
                     f"{where}: {text[:80]!r} looks like code, not a negative text; it is rejected "
