@@ -146,7 +146,7 @@ def main() -> None:
     ap.add_argument("--p2-queries", type=int, default=40)
     ap.add_argument("--p2-candidates", type=int, default=50)
     ap.add_argument("--p2-pool", type=int, default=100)
-    ap.add_argument("--p3-pools", type=int, nargs="+", default=[1000, 8000], help="unique candidates behind the lists")
+    ap.add_argument("--p3-pools", type=int, nargs="+", default=[1000, 8000, 40000], help="unique candidates behind the lists")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-p2", action="store_true")
     ap.add_argument("--out", default="benchmarks/results/eval.json")

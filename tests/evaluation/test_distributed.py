@@ -27,6 +27,7 @@ def _rank_main(rank: int, world: int, port: int, model_dir: str, data_dir: str, 
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         from mme5 import Embedder
+        from mme5.evaluation.loaders import DataSource
         from mme5.evaluation.runner import EvalConfig, Runner
         from mme5.evaluation.tasks import resolve_tasks
 
@@ -39,7 +40,7 @@ def _rank_main(rank: int, world: int, port: int, model_dir: str, data_dir: str, 
             return forward(prepared)
 
         embedder.forward = counting
-        config = EvalConfig(data_dir=data_dir, cache_dir=os.path.join(out_dir, "cache"))
+        config = EvalConfig(data=DataSource(data_dir), cache_dir=os.path.join(out_dir, "cache"))
         Runner(embedder, config, os.path.join(out_dir, "run")).run(resolve_tasks(["MSCOCO_t2i", "RefCOCO"]))
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
             json.dump(rows, fh)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from mme5.evaluation.loaders import DataSource
 from mme5.evaluation.runner import EvalConfig, Runner, task_file
 from mme5.evaluation.tasks import resolve_tasks
 from mme5.types import InputError, Item
@@ -34,7 +35,7 @@ def counted(tiny_embedder, monkeypatch):
 
 def test_forward_passes_equal_unique_items_and_a_second_run_hits_the_cache(counted, mmeb_dir, tmp_path):
     embedder, calls = counted
-    config = EvalConfig(data_dir=str(mmeb_dir), cache_dir=str(tmp_path / "cache"), chunk_items=7)
+    config = EvalConfig(data=DataSource(str(mmeb_dir)), cache_dir=str(tmp_path / "cache"), chunk_items=7)
     rows = mmeb_rows([f"imgs/{i}.png" for i in range(6)])
     per_task = {t: len(unique_pairs(rows[t])) for t in TASKS}
     occurrences = sum(1 + len(r["tgt_text"]) for t in TASKS for r in rows[t])
@@ -55,7 +56,7 @@ def test_forward_passes_equal_unique_items_and_a_second_run_hits_the_cache(count
 
 def test_scores_match_an_independent_per_row_computation(tiny_embedder, mmeb_dir, tmp_path):
     embedder = tiny_embedder("mllama")
-    result = Runner(embedder, EvalConfig(data_dir=str(mmeb_dir), cache=False), tmp_path).run(resolve_tasks(["MSCOCO_t2i"]))[0]
+    result = Runner(embedder, EvalConfig(data=DataSource(str(mmeb_dir)), cache=False), tmp_path).run(resolve_tasks(["MSCOCO_t2i"]))[0]
     rows = mmeb_rows([str(mmeb_dir / f"imgs/{i}.png") for i in range(6)])["MSCOCO_t2i"]
     # every occurrence encoded in one plain call (no dedup, cache or reordering), then the original loop
     queries = embedder.encode([Item(text=r["qry_text"]) for r in rows])
@@ -68,13 +69,13 @@ def test_scores_match_an_independent_per_row_computation(tiny_embedder, mmeb_dir
     assert result["score"] == pytest.approx(100 * np.mean(hits))
     assert result["score_tie_aware"] == pytest.approx(100 * np.mean(tie_hits))
     assert result["model"]["fingerprint"] == embedder.fingerprint
-    assert result["versions"]["torch"] and result["config"]["data_dir"] == str(mmeb_dir)
+    assert result["versions"]["torch"] and result["config"]["data"]["data_dir"] == str(mmeb_dir)
     assert json.loads(task_file(tmp_path, "MSCOCO_t2i").read_text())["score"] == result["score"]
 
 
 def test_resume_skips_finished_tasks_and_refuses_another_model(counted, mmeb_dir, tmp_path):
     embedder, calls = counted
-    config = EvalConfig(data_dir=str(mmeb_dir), cache=False)
+    config = EvalConfig(data=DataSource(str(mmeb_dir)), cache=False)
     Runner(embedder, config, tmp_path).run(resolve_tasks(TASKS[:2]))
     done = task_file(tmp_path, TASKS[0])
     before = done.read_text()
@@ -92,4 +93,22 @@ def test_resume_skips_finished_tasks_and_refuses_another_model(counted, mmeb_dir
         Runner(embedder, config, tmp_path).run(resolve_tasks(TASKS[:1]))
     with pytest.raises(InputError, match="different settings.*max_rows"):
         done.write_text(before)
-        Runner(embedder, EvalConfig(data_dir=str(mmeb_dir), cache=False, max_rows=2), tmp_path).run(resolve_tasks(TASKS[:1]))
+        Runner(embedder, EvalConfig(data=DataSource(str(mmeb_dir), max_rows=2), cache=False), tmp_path).run(resolve_tasks(TASKS[:1]))
+
+
+def test_skipped_rows_are_counted_in_the_result_and_the_report(tiny_embedder, tmp_path):
+    from mme5.evaluation.report import write_report
+
+    from .conftest import write_images
+    from .test_loaders import write_jsonl
+
+    rows = mmeb_rows(write_images(tmp_path / "imgs", 3))["ImageNet-1K"]
+    rows[1]["qry_img_path"] = "imgs/gone.png"
+    write_jsonl(tmp_path / "ImageNet-1K.jsonl", rows)
+    config = EvalConfig(data=DataSource(str(tmp_path), skip_missing=True), cache=False)
+    result = Runner(tiny_embedder("mllama"), config, tmp_path / "run").run(resolve_tasks(["ImageNet-1K"]))[0]
+    assert (result["rows"], result["rows_total"], result["skipped_rows"]) == (2, 3, 1)
+    assert result["skipped_examples"][0]["path"].endswith("imgs/gone.png")
+    assert any("skipped 1 of 3 rows" in w for w in result["warnings"])
+    table = write_report(tmp_path / "run", chart=False)
+    assert "| ImageNet-1K | Class. | IND | 2 |" in table and table.split("| ImageNet-1K |")[1].split("\n")[0].endswith("| 1 |")

@@ -68,9 +68,11 @@ def _config(args):
     from ..evaluation.runner import EvalConfig
 
     config = load_config(EvalConfig, args.config, args.set)
-    flags = {"data_dir": args.data_dir, "image_dir": args.image_dir, "skip_missing": args.skip_missing,
-             "max_rows": args.max_rows, "batch_size": args.batch_size, "cache_dir": args.cache_dir,
+    data = {"data_dir": args.data_dir, "image_dir": args.image_dir, "skip_missing": args.skip_missing,
+            "max_rows": args.max_rows}
+    flags = {"batch_size": args.batch_size, "cache_dir": args.cache_dir,
              "protocols": tuple(args.protocol) if args.protocol else None, "cache": False if args.no_cache else None}
+    flags["data"] = replace(config.data, **{k: v for k, v in data.items() if v is not None})
     return replace(config, **{k: v for k, v in flags.items() if v is not None})
 
 
@@ -84,12 +86,12 @@ def _select(args, config) -> list:
     if args.eval_command == "xtd":
         names = [f"xtd-{n}" if n.isalpha() and len(n) == 2 else n for n in args.names]
         specs = resolve_tasks(names)
-    elif args.eval_command == "tasks" and config.data_dir and not args.names:
-        specs = [custom_task(name) for name in local_subsets(config.data_dir)]
+    elif args.eval_command == "tasks" and config.data.data_dir and not args.names:
+        specs = [custom_task(name) for name in local_subsets(config.data.data_dir)]
     elif args.eval_command == "tasks":
         if not args.names:
             raise InputError("name the tasks to run, or give --data-dir to run every subset it holds")
-        local = set(local_subsets(config.data_dir)) if config.data_dir else set()
+        local = set(local_subsets(config.data.data_dir)) if config.data.data_dir else set()
         specs = []
         for name in args.names:
             specs += [custom_task(name)] if name in local else resolve_tasks([name])
@@ -98,13 +100,13 @@ def _select(args, config) -> list:
     wrong = [s.name for s in specs if args.eval_command != "tasks" and s.family != args.eval_command]
     if wrong:
         raise InputError(f"`mme5 eval {args.eval_command}` got tasks of another benchmark: {wrong}; use `mme5 eval tasks`")
-    if config.data_dir and not (args.eval_command == "xtd" and is_layout(config.data_dir)):
-        absent = [s.name for s in specs if s.format == "mmeb-rows" and find_local(config.data_dir, s.hub_config) is None]
+    if config.data.data_dir and not (args.eval_command == "xtd" and is_layout(config.data.data_dir)):
+        absent = [s.name for s in specs if s.format == "mmeb-rows" and find_local(config.data.data_dir, s.hub_config) is None]
         if absent and len(absent) == len(specs):
-            raise FileNotFoundError(f"{config.data_dir} holds none of the requested tasks ({', '.join(absent[:5])}...)")
+            raise FileNotFoundError(f"{config.data.data_dir} holds none of the requested tasks ({', '.join(absent[:5])}...)")
         if absent:
             log.warning("%d of %d tasks are not in %s and are left out (aggregates show n/N): %s",
-                        len(absent), len(specs), config.data_dir, ", ".join(absent))
+                        len(absent), len(specs), config.data.data_dir, ", ".join(absent))
             specs = [s for s in specs if s.name not in absent]
     return specs
 

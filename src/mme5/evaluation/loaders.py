@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..data.schema import resolve_image
 from ..types import InputError, Item
 from .data import EvalData, RowsBuilder
 from .tasks import TaskSpec
@@ -136,8 +137,8 @@ def parse_row(where: str, row: dict[str, Any], image_root: Path | None, language
         raise InputError(f"{where}: tgt_text has {len(texts)} candidates but tgt_img_path has {len(images)}; "
                          "they must pair up one to one")
     query = Item(text=_text(row["qry_text"], where, "qry_text"),
-                 image=_image(row["qry_img_path"], image_root, where), language=language)
-    cands = [Item(text=_text(t, where, "tgt_text"), image=_image(p, image_root, where)) for t, p in zip(texts, images)]
+                 image=resolve_image(row["qry_img_path"], image_root, where), language=language)
+    cands = [Item(text=_text(t, where, "tgt_text"), image=resolve_image(p, image_root, where)) for t, p in zip(texts, images)]
     return query, cands
 
 
@@ -147,16 +148,6 @@ def _text(value: Any, where: str, column: str) -> str:
     if not isinstance(value, str):
         raise InputError(f"{where}: {column} must be a string, got {type(value).__name__}")
     return value
-
-
-def _image(value: Any, root: Path | None, where: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InputError(f"{where}: image paths must be strings, got {type(value).__name__}")
-    if root is None or Path(value).is_absolute():
-        return value
-    return str(root / value)
 
 
 @register_loader("mmeb-rows")

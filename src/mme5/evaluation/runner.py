@@ -27,19 +27,15 @@ from .tasks import TaskSpec
 log = logging.getLogger(__name__)
 
 # config keys that change the numbers: a finished task is reused only if these match
-RESULT_KEYS = ("data_dir", "image_dir", "skip_missing", "max_rows", "ks", "ndcg_k", "tie_tol", "protocols")
+RESULT_KEYS = ("data", "ks", "ndcg_k", "tie_tol", "protocols")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """How to evaluate (YAML-loadable; `mme5 eval ... --set key=value`)."""
 
-    data_dir: str | None = None
-    """Local data (MMEB-format subsets or the XTD layout); None = the hub."""
-    image_dir: str | None = None
-    skip_missing: bool = False
-    max_rows: int | None = None
-    """Evaluate only the first N rows of each task (smoke tests)."""
+    data: DataSource = DataSource()
+    """Where the tasks are read from (`data.data_dir` None = the hub)."""
     batch_size: int = 16
     chunk_items: int = 1024
     """Items encoded (and cached) per step."""
@@ -76,7 +72,9 @@ class Runner:
 
         results = []
         for spec in tqdm(specs, desc="tasks", unit="task", disable=not is_main() or len(specs) < 2):
-            done = broadcast(self._finished(spec) if is_main() else None)
+            done, error = broadcast(self._check_finished(spec) if is_main() else (None, None))
+            if error:  # raised on every rank, so none waits forever in a collective
+                raise InputError(error)
             if done is not None:
                 log.info("task %s: already done in %s, reusing it", spec.name, self.out_dir)
                 results.append(done)
@@ -90,8 +88,7 @@ class Runner:
     def evaluate(self, spec: TaskSpec) -> dict:
         t0 = time.perf_counter()
         cfg = self.config
-        source = DataSource(cfg.data_dir, cfg.image_dir, cfg.skip_missing, cfg.max_rows)
-        data = load_task(spec, source)
+        data = load_task(spec, cfg.data)
         t1 = time.perf_counter()
         vectors, hits = self.encode_items(data.items, desc=spec.name)
         t2 = time.perf_counter()
@@ -116,7 +113,8 @@ class Runner:
             if name != "row" and name not in cfg.protocols:
                 continue
             ranks = rank_positives(vectors, data.query_ids, ranking.candidate_ids, ranking.positive, cfg.tie_tol)
-            protocols[name] = {"label": ranking.label, **summarize_ranks(ranks, cfg.ks, cfg.ndcg_k)}
+            ks = tuple(sorted(set(cfg.ks) | {1, 10}))  # the headline metrics are always there
+            protocols[name] = {"label": ranking.label, **summarize_ranks(ranks, ks, cfg.ndcg_k)}
         tied = {name: p["tied_rows"] for name, p in protocols.items() if p["tied_rows"]}
         if tied:
             counts = ", ".join(f"{n}: {t} of {protocols[n]['rows']}" for n, t in tied.items())
@@ -139,6 +137,12 @@ class Runner:
                       "backbone": self.embedder.backbone.name, "dim": self.embedder.dim},
             **provenance(to_dict(cfg)),
         }
+
+    def _check_finished(self, spec: TaskSpec) -> tuple[dict | None, str | None]:
+        try:
+            return self._finished(spec), None
+        except InputError as exc:
+            return None, str(exc)
 
     def _finished(self, spec: TaskSpec) -> dict | None:
         path = task_file(self.out_dir, spec.name)
