@@ -137,7 +137,6 @@ def p3(args) -> list[dict]:
         out.append({"queries": n, "candidates_per_row": k, "dim": dim, "unique_candidates": pool,
                     "baseline_s": t_base, "ours_s": t_ours, "speedup": t_base / t_ours,
                     "precision@1": p1, "recall@10": r10, "identical": True})
-        del vectors, as_dict
     return out
 
 

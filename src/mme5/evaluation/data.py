@@ -48,7 +48,6 @@ class EvalData:
     occurrences: int
     """Item mentions before deduplication (queries + every candidate of every row)."""
     skipped: list[SkippedRow] = field(default_factory=list)
-    languages: list[str | None] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -82,7 +81,6 @@ class RowsBuilder:
         self.query_ids: list[int] = []
         self.candidates: list[list[int]] = []
         self.positives: list[int] = []
-        self.languages: list[str | None] = []
         self.skipped: list[SkippedRow] = []
         self.rows_total = 0
         self.occurrences = 0
@@ -106,7 +104,6 @@ class RowsBuilder:
         self.query_ids.append(self.item_id(query))
         self.candidates.append([self.item_id(c) for c in candidates])
         self.positives.append(positive)
-        self.languages.append(query.language)
         return True
 
     def item_id(self, item: Item) -> int:
@@ -131,7 +128,7 @@ class RowsBuilder:
         ranking = Ranking(cand, np.asarray(self.positives, dtype=np.int64), label)
         return EvalData(task=self.task, items=self.items, query_ids=np.asarray(self.query_ids, dtype=np.int64),
                         rankings={"row": ranking}, rows_total=self.rows_total, occurrences=self.occurrences,
-                        skipped=self.skipped, languages=self.languages)
+                        skipped=self.skipped)
 
     def _first_missing(self, items: list[Item]) -> str | None:
         for item in items:

@@ -87,14 +87,15 @@ def _check_lines(path: Path, lines: list[str]) -> None:
             raise InputError(f"{path}:{i}: empty line (every line must hold one entry)")
 
 
-def find_image_dir(root: Path, first_image: str, image_dir: str | None) -> Path:
-    """The folder holding the images: `image_dir` if given, else the usual places beside the layout."""
+def find_image_dir(root: Path, names: list[str], image_dir: str | None) -> Path:
+    """The folder holding the images: `image_dir` if given, else the usual places beside the
+    layout (the first that holds any of the first few listed files)."""
     options = [Path(image_dir)] if image_dir else [root / "images", root.parent / "images", root / "XTD10" / "images", root]
     for option in options:
-        if (option / first_image).is_file():
+        if any((option / name).is_file() for name in names[:10]):
             return option
     raise FileNotFoundError(
-        f"XTD images not found: looked for {first_image!r} in {', '.join(str(o) for o in options)}; "
+        f"XTD images not found: looked for {names[0]!r} in {', '.join(str(o) for o in options)}; "
         "pass --image-dir with the folder holding the files of test_image_names.txt")
 
 
@@ -103,7 +104,7 @@ def layout_data(spec: TaskSpec, layout: XTDLayout, source: DataSource) -> EvalDa
     followed by the other gallery images in file order (positive first, as in MMEB rows)."""
     lang = spec.language or ""
     captions = layout.captions[lang]
-    image_dir = find_image_dir(layout.root, layout.image_names[0], source.image_dir)
+    image_dir = find_image_dir(layout.root, layout.image_names, source.image_dir)
     n = min(len(captions), source.max_rows or len(captions))
     paths = [image_dir / name for name in layout.image_names[:n]]
     skipped = [SkippedRow(i, str(p)) for i, p in enumerate(paths) if not p.is_file()]
@@ -128,7 +129,7 @@ def layout_data(spec: TaskSpec, layout: XTDLayout, source: DataSource) -> EvalDa
                    f"full gallery of {m} images in file order (CLIP-style protocol)")
     return EvalData(task=spec.name, items=builder.items, query_ids=np.asarray(queries, dtype=np.int64),
                     rankings={"row": rows, "gallery": full}, rows_total=n, occurrences=m * (m + 1),
-                    skipped=skipped, languages=[lang] * m)
+                    skipped=skipped)
 
 
 def is_layout(path: str | Path) -> bool:
