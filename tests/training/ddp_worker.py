@@ -14,7 +14,7 @@ from mme5.data.collate import ContrastiveCollator
 from mme5.data.sources import load_examples
 from mme5.training.config import LoraSettings, ModelConfig
 from mme5.training.gradcache import contrastive_step
-from mme5.training.model import build_model, load_weights
+from mme5.training.model import build_model, load_adapter
 
 
 def main(model_dir: str, adapter_dir: str, data: str, out_dir: str) -> None:
@@ -22,7 +22,7 @@ def main(model_dir: str, adapter_dir: str, data: str, out_dir: str) -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     model = build_model(ModelConfig(name_or_path=model_dir, max_length=64, lora=LoraSettings(dropout=0.0)))
-    load_weights(model, adapter_dir)
+    load_adapter(model, adapter_dir)
     ddp = DistributedDataParallel(model, find_unused_parameters=True)
     examples = load_examples(data, negative_ratio=2)
     per_rank = len(examples) // world

@@ -142,3 +142,23 @@ def test_dry_run_rejects_bad_values(capsys):
     assert "warmup_ratio" in capsys.readouterr().err
     assert main(["train", str(ROOT / "configs/train/tiny.yaml"), "--dry-run", "model.lora.rank=4"]) == 2
     assert "unknown key(s) ['rank']" in capsys.readouterr().err
+
+
+def test_full_finetune_checkpoints_are_complete_models_and_resume(tiny_dirs, tmp_path):
+    import shutil
+
+    from mme5.training.run import train
+
+    args = overrides(tiny_dirs("mllama"), tmp_path, **{"model.finetune": "full", "max_steps": 2, "save_steps": 1,
+                                                      "warmup_ratio": 0.0})  # step 1 must move the weights
+    train(load_config(TrainConfig, None, args))
+    final = load_file(tmp_path / "model.safetensors")
+    step1 = Embedder.from_pretrained(tmp_path / "checkpoint-1", device="cpu").encode(["a red circle"])
+    base = Embedder.from_pretrained(tiny_dirs("mllama"), device="cpu").encode(["a red circle"])
+    assert np.abs(step1 - base).max() > 1e-4
+    shutil.rmtree(tmp_path / "checkpoint-2")
+    (tmp_path / "model.safetensors").unlink()
+    train(load_config(TrainConfig, None, args))  # resumes from checkpoint-1: full weights reloaded
+    again = load_file(tmp_path / "model.safetensors")
+    for k in final:
+        np.testing.assert_allclose(again[k].numpy(), final[k].numpy(), atol=1e-6, err_msg=k)

@@ -50,11 +50,15 @@ def resolve_dtype(dtype: str) -> str:
     return dtype
 
 
-def build_model(cfg: ModelConfig, *, seed: int = 0) -> ContrastiveModel:
+def build_model(cfg: ModelConfig, *, seed: int = 0, weights: str | None = None) -> ContrastiveModel:
     """Load the base on CPU (the trainer places it: one copy per rank's device), then add the
-    adapter with mmE5's defaults, or make every weight trainable for `finetune: full`."""
+    adapter with mmE5's defaults, or make every weight trainable for `finetune: full`.
+
+    `weights`: load them from this folder instead of the base (resuming a full fine-tune: its
+    checkpoints are complete model folders).
+    """
     embedder = Embedder.from_pretrained(
-        resolve_model_path(cfg.name_or_path), backbone=cfg.backbone, dtype=resolve_dtype(cfg.dtype),
+        weights or resolve_model_path(cfg.name_or_path), backbone=cfg.backbone, dtype=resolve_dtype(cfg.dtype),
         device="cpu", max_length=cfg.max_length, attn_implementation=cfg.attn_implementation,
     )
     model = embedder.model
@@ -99,28 +103,17 @@ def save_weights(model: ContrastiveModel, out_dir: str | Path, state_dict: dict 
     model.embedder.processor.save_pretrained(out)
 
 
-def load_weights(model: ContrastiveModel, ckpt_dir: str | Path) -> None:
-    """Inverse of `save_weights` into an already built model (resuming a run)."""
+def load_adapter(model: ContrastiveModel, ckpt_dir: str | Path) -> None:
+    """Load a checkpoint's adapter weights into a built LoRA model (resuming a run)."""
+    from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    ckpt = Path(ckpt_dir)
-    if model.is_peft:
-        from peft import set_peft_model_state_dict
-
-        adapter = ckpt / "adapter_model.safetensors"
-        if not adapter.is_file():
-            raise FileNotFoundError(f"{ckpt}: no adapter_model.safetensors to resume from")
-        result = set_peft_model_state_dict(model.model, load_file(adapter))
-        if result.unexpected_keys:
-            raise ValueError(f"{adapter}: unexpected adapter keys {result.unexpected_keys[:3]}")
-        return
-    files = sorted(ckpt.glob("model*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"{ckpt}: no model*.safetensors to resume from")
-    state = {k: v for f in files for k, v in load_file(f).items()}
-    result = model.model.load_state_dict(state, strict=False)
+    adapter = Path(ckpt_dir) / "adapter_model.safetensors"
+    if not adapter.is_file():
+        raise FileNotFoundError(f"{ckpt_dir}: no adapter_model.safetensors to resume from")
+    result = set_peft_model_state_dict(model.model, load_file(adapter))
     if result.unexpected_keys:
-        raise ValueError(f"{ckpt}: unexpected weight keys {result.unexpected_keys[:3]}")
+        raise ValueError(f"{adapter}: unexpected adapter keys {result.unexpected_keys[:3]}")
 
 
 def export_merged(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype: str) -> Path:

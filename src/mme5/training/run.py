@@ -105,7 +105,8 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         report_to=list(cfg.report_to) or "none", dataloader_num_workers=cfg.data.num_workers,
     )
     set_seed(cfg.seed)
-    model = build_model(cfg.model, seed=cfg.seed)
+    full_resume = resume if cfg.model.finetune == "full" and not cfg.deepspeed else None
+    model = build_model(cfg.model, seed=cfg.seed, weights=full_resume)
     collator = ContrastiveCollator(model.embedder, data.examples, data.wheres,
                                    negative_ratio=cfg.data.negative_ratio, chunk_size=cfg.gradcache_chunk_size)
     trainer = ContrastiveTrainer(

@@ -16,7 +16,7 @@ from transformers import Trainer, TrainerCallback
 from ..provenance import provenance, write_json
 from .gradcache import contrastive_step
 from .losses import world
-from .model import ContrastiveModel, load_weights, save_weights
+from .model import ContrastiveModel, load_adapter, save_weights
 
 CONFIG_FILE = "train_config.yaml"
 LOG_FILE = "train_log.jsonl"
@@ -72,7 +72,9 @@ class ContrastiveTrainer(Trainer):
         write_config(out, self.run_config)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
-        load_weights(self.accelerator.unwrap_model(model or self.model), resume_from_checkpoint)
+        model = self.accelerator.unwrap_model(model or self.model)
+        if model.is_peft:  # a full fine-tune was already built from the checkpoint folder (see `train`)
+            load_adapter(model, resume_from_checkpoint)
 
 
 def write_config(out: Path, run_config: dict) -> None:
