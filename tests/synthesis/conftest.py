@@ -14,6 +14,7 @@ import pytest
 from mme5.config import load_config
 from mme5.synthesis.config import SynthesisConfig
 from mme5.synthesis.plan import MODALITIES
+from mme5.synthesis.runner import SEED_STRIDE  # request seed = seed * 1_000_003 + plan_index * 31 + attempt
 from mme5.synthesis.schema import image_roles
 from mme5.synthesis.stub_server import StubReply, fill_schema
 
@@ -26,12 +27,12 @@ PHRASES = {
            "une assiette de pommes et d'oranges sur une table en bois"),
     "es": ("un perro corre por la playa al atardecer", "dos personas van en bicicleta por una calle concurrida",
            "un plato de manzanas y naranjas sobre una mesa de madera"),
-    "ru": ("собака бежит по пляжу на закате", "два человека едут на велосипедах по оживлённой улице",
+    "ru": ("собака бежит по пляжу на закате",
+           "два человека едут на велосипедах по оживлённой улице",
            "тарелка яблок и апельсинов на деревянном столе"),
 }
 LANGUAGES = {code: 1 for code in PHRASES}
 INSTRUCTION = "Find the text that best answers the query about the picture."
-SEED_STRIDE = 31  # the runner's request seed is seed * 1_000_003 + plan_index * 31 + attempt
 
 
 def sample_of(request: dict) -> tuple[int, int, str, str]:

@@ -11,7 +11,7 @@ import yaml
 from mme5.cli.main import main
 from mme5.config import load_config, to_dict
 from mme5.synthesis.config import SynthesisConfig
-from mme5.synthesis.stub_server import StubChatServer
+from mme5.synthesis.stub_server import StubChatServer, StubReply
 
 from .conftest import api_config
 
@@ -48,3 +48,11 @@ def test_cli_run_and_errors(tmp_path, scripted, capsys):
     assert main(["synthesize", str(path), "plan.language_weights={en: 1}"]) == 2
     assert "another plan" in capsys.readouterr().err
     assert main(["synthesize", str(tmp_path / "missing.yaml")]) == 2
+
+    def unauthorised(request):
+        return StubReply(status=401, body='{"error": {"message": "invalid api key"}}')
+
+    with StubChatServer(unauthorised) as server:
+        assert main(["synthesize", str(path), "num_samples=6", f"backend.openai.base_urls=[{server.base_url}]"]) == 1
+    err = capsys.readouterr().err
+    assert "http_401" in err and "run the same command again" in err

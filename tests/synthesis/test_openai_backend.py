@@ -76,7 +76,8 @@ def test_response_format_fallback(tmp_path):
         fmt = (request.get("response_format") or {}).get("type", "none")
         seen.append(fmt)
         if fmt == "json_schema":
-            return StubReply(status=400, body=json.dumps({"error": {"message": "response_format json_schema is not supported"}}))
+            message = "response_format json_schema is not supported"
+            return StubReply(status=400, body=json.dumps({"error": {"message": message}}))
         modality = sample_of(request)[3]  # without a schema in the request, use the package's
         request = {**request, "response_format": {"json_schema": {"schema": json_schema(modality)}}}
         return StubReply(content=good_content(request))

@@ -59,7 +59,8 @@ def test_safe_repairs(wrap, repairs):
     ('{"descriptions": {"query_image": {"general": "a"', "invalid_json", "line 1"),
     ("[1, 2]", "invalid_json", "expected an object"),
     (json.dumps({**reply(), "revised": {"instruction": "x"}}), "schema", "revised.query_text"),
-    (json.dumps({**reply(), "self_evaluation": {"relevance": {"score": 9, "reason": "r"}}}), "schema", "self_evaluation"),
+    (json.dumps({**reply(), "self_evaluation": {"relevance": {"score": 9, "reason": "r"}}}), "schema",
+     "self_evaluation"),
     (json.dumps({**reply(), "improvements": []}), "schema", "improvements"),
 ])
 def test_rejections_name_the_problem(text, code, detail):
@@ -88,7 +89,8 @@ def test_content_rules(checker):
         with pytest.raises(Rejection) as info:
             check(**texts)
         assert info.value.code == code
-    check(language="ja", **dict(good, query_text="車は何色ですか？", positive_text="赤い車です。", negative_text="青い車です。"))
+    japanese = dict(good, query_text="車は何色ですか？", positive_text="赤い車です。", negative_text="青い車です。")
+    check(language="ja", **japanese)
     revised = parse_reply(json.dumps(reply(**good)), "IT2T").reply.revised
     check_content(revised, "IT2T", "ja", None)  # language checks off: only structural rules
 

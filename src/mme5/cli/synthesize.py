@@ -19,11 +19,27 @@ def register(p) -> None:
 def run(args) -> int:
     from ..config import load_config
     from ..synthesis.config import SynthesisConfig
-    from ..synthesis.runner import Synthesizer
+    from ..synthesis.backends import BackendError
+    from ..synthesis.runner import SynthesisStopped, Synthesizer
     from ..synthesis.stats import render
 
+    import asyncio
+    import logging
+    import sys
+
+    if not getattr(args, "verbose", False):  # httpx logs every request at INFO: thousands of lines
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     config = load_config(SynthesisConfig, args.config, args.overrides)
-    stats = Synthesizer(config, progress=not args.no_progress).run()
+    try:
+        stats = Synthesizer(config, progress=not args.no_progress).run()
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C or SIGTERM: finished samples are committed
+        print(f"mme5 synthesize: interrupted; finished samples are committed in {config.output.dir}. "
+              "Run the same command again to resume.", file=sys.stderr)
+        return 130
+    except (BackendError, SynthesisStopped) as exc:  # e.g. a bad API key: no use failing every sample
+        print(f"mme5 synthesize: stopped: {exc}\nFinished samples are committed in {config.output.dir}; "
+              "fix the cause and run the same command again to resume.", file=sys.stderr)
+        return 1
     print(render(stats))
     print(f"output: {config.output.dir}/data (image root: {stats['image_root']}); "
           f"failures: {config.output.dir}/failed; stats: {config.output.dir}/stats.json")

@@ -143,7 +143,7 @@ class SynthesisConfig:
                 f"negative_ranks[1]; got positive_ranks={list(self.neighbours.positive_ranks)}, "
                 f"negative_ranks={list(self.neighbours.negative_ranks)}"
             )
-        if self.validation.max_attempts < 1:
-            raise ConfigError("validation.max_attempts must be >= 1")
+        if not 1 <= self.validation.max_attempts <= 30:
+            raise ConfigError("validation.max_attempts must be between 1 and 30")
         if self.output.shard_size < 1:
             raise ConfigError("output.shard_size must be >= 1")

@@ -66,7 +66,8 @@ def build_pool(config: PoolConfig, work_dir: str | Path) -> ImagePool:
 
         files += write_shapes(work / "generated", config.generate)
     if not files:
-        raise InputError("the image pool is empty: set pool.sources (folders, .txt lists, .tar shards) or pool.generate")
+        raise InputError("the image pool is empty: set pool.sources (folders, .txt lists, .tar shards) "
+                         "or pool.generate")
     cache = _HashCache(work / "hashes.jsonl")
     seen: set[str] = set()
     images: list[PoolImage] = []
@@ -76,7 +77,10 @@ def build_pool(config: PoolConfig, work_dir: str | Path) -> ImagePool:
             seen.add(digest)
             images.append(PoolImage(path, digest))
     cache.save()
-    root = Path(config.image_root).resolve() if config.image_root else Path(os.path.commonpath([i.path.parent for i in images]))
+    if config.image_root:
+        root = Path(config.image_root).resolve()
+    else:
+        root = Path(os.path.commonpath([i.path.parent for i in images]))
     return ImagePool(images, root, duplicates=len(files) - len(images))
 
 

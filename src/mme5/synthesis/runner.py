@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import signal
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,12 @@ from .writer import ShardWriter
 
 log = logging.getLogger(__name__)
 PLAN_SECTIONS = ("seed", "plan", "pool", "neighbours")
+SEED_STRIDE = 31
+"""Request seeds are seed * 1_000_003 + plan_index * 31 + attempt: distinct per (sample, attempt)."""
+
+
+class SynthesisStopped(RuntimeError):
+    """The run cannot make progress (almost every sample fails); committed work is kept."""
 
 
 class Synthesizer:
@@ -76,7 +83,8 @@ class Synthesizer:
         self.recovered = self.writer.recover()
         self.writer.committed.requested = cfg.num_samples
         v = cfg.validation
-        self.checker = LanguageChecker(v.language_top_k, v.min_letters, v.language_min_ratio) if v.check_language else None
+        self.checker = (LanguageChecker(v.language_top_k, v.min_letters, v.language_min_ratio)
+                        if v.check_language else None)
 
     def _write_manifest(self, fingerprint: str, encoder_id: str) -> None:
         path = self.out / "manifest.json"
@@ -105,15 +113,15 @@ class Synthesizer:
         if self.pool is None:
             self.prepare()
         cfg = self.config
-        if self.writer.committed.accepted == cfg.num_samples:  # already complete: load no model
-            return self._write_stats()
-        own_backend = self.backend is None
-        backend = self.backend or make_backend(cfg.backend)
-        self.dedup = set(self.recovered.dedup_keys)
         stats = self.writer.committed
         target, accepted = cfg.num_samples, stats.accepted
         if accepted > target:
             raise InputError(f"{self.out} already holds {accepted} samples, more than num_samples={target}")
+        if accepted == target:  # already complete: load no model
+            return self._write_stats()
+        own_backend = self.backend is None
+        backend = self.backend or make_backend(cfg.backend)
+        self.dedup = set(self.recovered.dedup_keys)
         attempted, limit = accepted + stats.failed, int(cfg.output.max_attempted_factor * target) + 100
         feed = SampleFeed(self.planner, self.index, self.recovered.done)
         in_flight: set[asyncio.Task] = set()
@@ -121,14 +129,16 @@ class Synthesizer:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=target, initial=accepted, unit="sample", desc="synthesize", disable=not self.progress)
+        stop_on_sigterm(asyncio.current_task())
         try:
             while accepted < target:
                 while len(in_flight) < backend.concurrency and accepted + len(in_flight) < target and attempted < limit:
                     in_flight.add(asyncio.create_task(self._make(await feed.next(), backend)))
                     attempted += 1
                 if not in_flight:
-                    raise RuntimeError(f"gave up after {attempted} tried samples, {stats.failed + len(self.writer.failures)} "
-                                       f"failed: see {self.out / 'failed'} and stats.json")
+                    failed = stats.failed + len(self.writer.failures)
+                    raise SynthesisStopped(f"gave up after {attempted} tried samples, {failed} failed: "
+                                           f"see {self.out / 'failed'} and stats.json")
                 finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 fatal = None
                 for task in finished:
@@ -154,6 +164,7 @@ class Synthesizer:
             bar.close()
             if own_backend:
                 await backend.aclose()
+            stop_on_sigterm(None)
         return result
 
     async def _make(self, sample: ResolvedSample, backend: Backend) -> tuple[dict[str, Any], bool]:
@@ -166,7 +177,8 @@ class Synthesizer:
         errors: list[str] = []
         for attempt in range(cfg.validation.max_attempts):
             try:
-                gen = await backend.generate(prompt, seed=(cfg.seed * 1_000_003 + plan.index * 31 + attempt) % 2**31)
+                seed = (cfg.seed * 1_000_003 + plan.index * SEED_STRIDE + attempt) % 2**31
+                gen = await backend.generate(prompt, seed=seed)
             except BackendError as exc:
                 if exc.fatal:
                     raise
@@ -200,7 +212,8 @@ class Synthesizer:
     @staticmethod
     def _usage(usage: dict[str, int], attempts: int, errors: list[str], backend: Backend) -> dict[str, Any]:
         cost = backend.cost(usage["prompt_tokens"], usage["completion_tokens"])
-        return {**usage, "cost_usd": cost, "attempts": attempts, "attempt_errors": json.dumps(errors, ensure_ascii=False)}
+        return {**usage, "cost_usd": cost, "attempts": attempts,
+                "attempt_errors": json.dumps(errors, ensure_ascii=False)}
 
     def _write_stats(self) -> dict[str, Any]:
         stats = self.writer.committed.to_dict()
@@ -209,3 +222,16 @@ class Synthesizer:
         stats["image_root"] = str(self.pool.root)
         write_json(self.out / "stats.json", stats)
         return stats
+
+
+def stop_on_sigterm(task: asyncio.Task | None) -> None:
+    """SIGTERM (a scheduler's stop) cancels the run like Ctrl-C, so finished samples are
+    committed before exiting; None restores the default. A no-op where signals are unsupported."""
+    loop = asyncio.get_running_loop()
+    try:
+        if task is None:
+            loop.remove_signal_handler(signal.SIGTERM)
+        else:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        pass

@@ -83,6 +83,13 @@ def completion(content: str, model: str, usage: tuple[int, int]) -> dict[str, An
     }
 
 
+class _Server(ThreadingHTTPServer):
+    # the stdlib default listen backlog is 5: 64 clients connecting at once would see dropped
+    # SYNs and 1 s retransmits; real servers (uvicorn, vLLM) use 2048
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class StubChatServer:
     """`with StubChatServer(responder) as server: server.base_url` -> "http://127.0.0.1:PORT/v1"."""
 
@@ -141,8 +148,7 @@ class StubChatServer:
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
                     pass
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), Handler)
         self.base_url = f"http://{host}:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

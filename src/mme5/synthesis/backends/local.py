@@ -42,8 +42,10 @@ class LocalBackend:
             self.backbone = get_backbone(AutoConfig.from_pretrained(path).model_type)
         self.model = config.model or "mme5-tiny-mllama (random weights)"
         device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}.get(
-            config.dtype or "", torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+        if config.dtype not in (None, "auto", *dtypes):
+            raise ValueError(f"backend.local.dtype: unknown {config.dtype!r}; use one of {sorted(dtypes)} or auto")
+        dtype = dtypes.get(config.dtype or "", torch.bfloat16 if device.startswith("cuda") else torch.float32)
         self.hf_model = self.backbone.model_class().from_pretrained(path, dtype=dtype).to(device).eval()
         self.processor = self.backbone.processor_class().from_pretrained(path)
         self.tokenizer = self.processor.tokenizer

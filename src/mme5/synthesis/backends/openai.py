@@ -117,8 +117,9 @@ class OpenAIBackend:
             try:
                 response = await self.clients[slot].post(f"{endpoint.url}/chat/completions", json=body)
             except httpx.TimeoutException as exc:
-                error = BackendError("timeout", f"{endpoint.url}: no reply within {self.config.timeout_s}s ({type(exc).__name__})")
-            except httpx.TransportError as exc:
+                error = BackendError("timeout", f"{endpoint.url}: no reply within {self.config.timeout_s}s "
+                                                f"({type(exc).__name__})")
+            except httpx.RequestError as exc:  # connection refused / reset, protocol and decoding errors
                 error = BackendError("connection", f"{endpoint.url}: {type(exc).__name__}: {exc}")
             else:
                 status = response.status_code
@@ -150,7 +151,8 @@ class OpenAIBackend:
     def _downgrade(self, error_text: str) -> bool:
         """A 400 about the response format: switch to the next weaker format for all requests."""
         lowered = error_text.lower()
-        if self.response_format == "none" or not any(k in lowered for k in ("response_format", "json_schema", "guided")):
+        about_format = any(k in lowered for k in ("response_format", "json_schema", "guided"))
+        if self.response_format == "none" or not about_format:
             return False
         weaker = FORMATS[FORMATS.index(self.response_format) + 1]
         log.warning("server rejected response_format=%s (%s); using %s", self.response_format, error_text[:120], weaker)
@@ -179,7 +181,8 @@ def _parse(response: httpx.Response, url: str, retries: int) -> Generation:
         text = choice["message"].get("content") or ""
         usage = data.get("usage") or {}
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise BackendError("bad_response", f"{url}: not a chat completion ({exc!r}): {response.text[:200]}", retries=retries) from None
+        raise BackendError("bad_response", f"{url}: not a chat completion ({exc!r}): {response.text[:200]}",
+                           retries=retries) from None
     return Generation(
         text=text,
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
