@@ -1,0 +1,1 @@
+"""`mme5 quickstart`: the whole pipeline offline on real multilingual data (emoji + CLDR names)."""

@@ -1,0 +1,79 @@
+"""The quickstart's printed table and PNG chart, both built from the metrics dictionary."""
+from __future__ import annotations
+
+from pathlib import Path
+
+SPLIT_TITLES = {
+    "a_heldout_pairs": "(a) held-out (image, language) pairs, gallery = all images",
+    "b_heldout_images": "(b) held-out images, gallery = the held-out images",
+}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def format_table(trained: dict, untrained: dict, check: dict) -> str:
+    """One block per split: per-language R@1 / R@10 (%) of chance, untrained and trained models."""
+    lines = []
+    for split, langs in trained.items():
+        first = next(iter(langs.values()))
+        passed = set(check[split]["languages_passed"])
+        lines.append(f"{SPLIT_TITLES.get(split, split)}: {first['gallery']} images in the gallery")
+        lines.append(f"{'lang':<6}{'queries':>8} | {'R@1 chance':>10}{'untrained':>10}{'trained':>9} | "
+                     f"{'R@10 chance':>11}{'untrained':>10}{'trained':>9} | pass")
+        sums = {k: 0.0 for k in ("c1", "u1", "t1", "c10", "u10", "t10")}
+        for lang, m in langs.items():
+            u = untrained[split][lang]
+            row = {"c1": m["chance_R@1"], "u1": u["R@1"], "t1": m["R@1"],
+                   "c10": m["chance_R@10"], "u10": u["R@10"], "t10": m["R@10"]}
+            for k, v in row.items():
+                sums[k] += v / len(langs)
+            lines.append(
+                f"{lang:<6}{m['queries']:>8} | {_pct(row['c1']):>10}{_pct(row['u1']):>10}{_pct(row['t1']):>9} | "
+                f"{_pct(row['c10']):>11}{_pct(row['u10']):>10}{_pct(row['t10']):>9} | {'yes' if lang in passed else 'no'}"
+            )
+        lines.append(
+            f"{'mean':<6}{'':>8} | {_pct(sums['c1']):>10}{_pct(sums['u1']):>10}{_pct(sums['t1']):>9} | "
+            f"{_pct(sums['c10']):>11}{_pct(sums['u10']):>10}{_pct(sums['t10']):>9} | "
+            f"{len(passed)}/{len(langs)}"
+        )
+        lines.append("")
+    verdict = "PASSED" if check["passed"] else "FAILED"
+    lines.append(f"learning check {verdict}: {check['rule']} (recalls in %, ties count against the positive)")
+    return "\n".join(lines)
+
+
+def write_chart(path: Path, trained: dict, untrained: dict, losses: list[float]) -> Path:
+    """Bars of R@10 per language (chance / untrained / trained) for each split, plus the loss curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers and CI
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    splits = list(trained)
+    fig, axes = plt.subplots(1, len(splits) + 1, figsize=(5.5 * (len(splits) + 1), 4))
+    for ax, split in zip(axes, splits):
+        langs = list(trained[split])
+        x = np.arange(len(langs))
+        series = [
+            ("chance", [trained[split][lg]["chance_R@10"] for lg in langs], "#bbbbbb"),
+            ("untrained", [untrained[split][lg]["R@10"] for lg in langs], "#e39b5a"),
+            ("trained", [trained[split][lg]["R@10"] for lg in langs], "#3b75af"),
+        ]
+        for offset, (label, values, color) in zip((-0.27, 0, 0.27), series):
+            ax.bar(x + offset, [100 * v for v in values], 0.27, label=label, color=color)
+        ax.set_xticks(x, langs)
+        ax.set_ylabel("Recall@10 (%)")
+        ax.set_title(SPLIT_TITLES.get(split, split), fontsize=9)
+        ax.legend(fontsize=8)
+    ax = axes[-1]
+    ax.plot(np.arange(1, len(losses) + 1), losses, lw=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("symmetric InfoNCE loss")
+    ax.set_title("training loss", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
