@@ -127,9 +127,10 @@ def test_cli_tiny_recipe_runs_offline(tiny_dirs, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("recipe", ["mmE5-llama-11b.yaml", "qwen2vl-2b-gradcache.yaml", "tiny.yaml"])
-def test_recipes_pass_dry_run(recipe, capsys):
+def test_recipes_pass_dry_run(recipe, capsys, monkeypatch):
     from mme5.cli.main import main
 
+    monkeypatch.chdir(ROOT)  # recipes name their DeepSpeed file relative to the repository root
     assert main(["train", str(ROOT / "configs/train" / recipe), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "dry run OK" in out and out.count("\ndata ") + out.startswith("data ") >= 1

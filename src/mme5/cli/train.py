@@ -15,6 +15,7 @@ HELP = "contrastive training (LoRA/DoRA, hard negatives, GradCache, DeepSpeed)"
 def register(p) -> None:
     import argparse
 
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' line breaks
     p.add_argument("config", help="YAML recipe (configs/train/*.yaml)")
     # REMAINDER: overrides may come before or after --dry-run (plain nargs="*" rejects the latter)
     p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",

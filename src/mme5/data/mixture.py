@@ -52,7 +52,8 @@ def load_mixture(cfg: DataConfig, *, seed: int = 0) -> TrainingData:
             data.wheres += [wheres[i] for i in chosen]
             data.report.append({"source": _name(source, subset), "rows": len(examples),
                                 "skipped_images": skipped, "used": len(chosen)})
-            log.info("data %s: %d rows, %d skipped, %d used", _name(source, subset), len(examples), skipped, len(chosen))
+            log.info("data %s: %d rows, %d skipped, %d used",
+                     _name(source, subset), len(examples), skipped, len(chosen))
     if not data.examples:
         raise InputError(f"no training examples left after filtering: {data.report}")
     return data

@@ -142,7 +142,8 @@ def row_to_example(
     for col in ("qry", "pos_text"):
         if row[col] is not None and not isinstance(row[col], str):
             raise InputError(f"{where}: column {col!r} must be a string, got {type(row[col]).__name__}")
-    query = Item(text=row["qry"] or "", image=resolve_image(row["qry_image_path"], image_root, f"{where} qry_image_path"))
+    query_image = resolve_image(row["qry_image_path"], image_root, f"{where} qry_image_path")
+    query = Item(text=row["qry"] or "", image=query_image)
     pos_text = row["pos_text"] or ""
     positive = Item(text=pos_text, image=resolve_image(row["pos_image_path"], image_root, f"{where} pos_image_path"))
     for side, item in (("query", query), ("positive", positive)):

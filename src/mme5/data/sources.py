@@ -72,8 +72,9 @@ def _read_disk(src: ResolvedSource, split: str) -> Rows:
 def _read_hub(src: ResolvedSource, split: str) -> Rows:
     import datasets
 
-    # the real hub path (users have the hub); streaming avoids materialising capped subsets
-    data = datasets.load_dataset(src.target, src.subset, split=split, streaming=True)
+    # the real hub path (users have the hub): downloaded once into the datasets cache, shared by
+    # every rank and every later run; a cap stops the iteration, like the original's split[:n]
+    data = datasets.load_dataset(src.target, src.subset, split=split)
     name = f"{src.target}/{src.subset}" if src.subset else src.target
     for index, row in enumerate(data):
         yield f"{name} row {index}", row
@@ -110,7 +111,7 @@ def resolve_source(path_or_hub_id: str | Path, subset: str | None = None) -> Res
             raise InputError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl, .json or .parquet")
         return ResolvedSource(kind, str(path), subset, path.parent)
     if path.is_dir():
-        if (path / "dataset_info.json").is_file() or (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+        if any((path / f).is_file() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
             return ResolvedSource("disk", str(path), subset, path)
         kinds = {SUFFIX_KIND[p.suffix] for p in path.iterdir() if p.suffix in SUFFIX_KIND and p.is_file()}
         if len(kinds) != 1:

@@ -27,7 +27,8 @@ def check_model(cfg: TrainConfig) -> str:
 
     name = cfg.model.name_or_path
     if name.startswith(TINY_SCHEME):
-        return f"model {name}: tiny {get_backbone(name[len(TINY_SCHEME):] or 'mllama').name} (built offline on first use)"
+        family = get_backbone(name[len(TINY_SCHEME):] or "mllama").name
+        return f"model {name}: tiny {family} (built offline on first use)"
     if Path(name).is_dir():
         return f"model {name}: local folder, backbone {detect_backbone(name).name}"
     if not HUB_ID.match(name):

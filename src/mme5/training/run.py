@@ -23,7 +23,8 @@ def validate(cfg: TrainConfig) -> None:
     checks = [
         (cfg.per_device_batch_size >= 1, "per_device_batch_size must be >= 1"),
         (cfg.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1"),
-        (cfg.gradcache_chunk_size is None or cfg.gradcache_chunk_size >= 1, "gradcache_chunk_size must be >= 1 or null"),
+        (cfg.gradcache_chunk_size is None or cfg.gradcache_chunk_size >= 1,
+         "gradcache_chunk_size must be >= 1 or null"),
         (0 <= cfg.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
         (cfg.temperature > 0, "temperature must be > 0"),
         (cfg.max_steps is None or cfg.max_steps >= 1, "max_steps must be >= 1 or null"),
@@ -88,11 +89,13 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         [e.source for e in data.examples],
         [positive_key(e) for e in data.examples] if cfg.data.dedup_positives else None,
         per_device_batch_size=cfg.per_device_batch_size, world_size=world_size(), seed=cfg.seed,
-        epochs=cfg.epochs, min_pools=(cfg.max_steps or 0) * micro_per_step, same_source_block=cfg.data.same_source_block,
+        epochs=cfg.epochs, min_pools=(cfg.max_steps or 0) * micro_per_step,
+        same_source_block=cfg.data.same_source_block,
     )
     steps = cfg.max_steps or plan.pools // micro_per_step
     if steps < 1:
-        raise ConfigError(f"{plan.pools} global batches cannot fill one optimizer step of {micro_per_step} micro-batches")
+        raise ConfigError(f"{plan.pools} global batches cannot fill one optimizer step "
+                          f"of {micro_per_step} micro-batches")
     cuda = torch.cuda.is_available()
     args = TrainingArguments(  # before the model: ZeRO-3 must see its config when weights load
         output_dir=str(out), per_device_train_batch_size=1, gradient_accumulation_steps=micro_per_step,
@@ -101,7 +104,8 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         logging_steps=cfg.logging_steps, logging_first_step=True, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, optim="adamw_torch",
         bf16=cuda if cfg.bf16 is None else cfg.bf16, deepspeed=cfg.deepspeed, use_cpu=not cuda,
-        ddp_backend="gloo" if not cuda and world_size() > 1 else None, ddp_find_unused_parameters=True, remove_unused_columns=False,
+        ddp_backend="gloo" if not cuda and world_size() > 1 else None, ddp_find_unused_parameters=True,
+        remove_unused_columns=False,
         report_to=list(cfg.report_to) or "none", dataloader_num_workers=cfg.data.num_workers,
     )
     set_seed(cfg.seed)

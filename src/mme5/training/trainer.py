@@ -49,7 +49,8 @@ class ContrastiveTrainer(Trainer):
             else:
                 self.accelerator.backward(loss)
 
-        no_sync = contextlib.nullcontext if deepspeed or world_size == 1 else functools.partial(self.accelerator.no_sync, model)
+        no_sync = (contextlib.nullcontext if deepspeed or world_size == 1
+                   else functools.partial(self.accelerator.no_sync, model))
         # x world size: every rank holds the full global loss, data-parallel averaging divides by it
         loss = contrastive_step(model, inputs["chunks"], loss_fn=self.loss_fn, backward=backward, no_sync=no_sync,
                                 scale=world_size / accumulation, device=self.args.device)
