@@ -1,4 +1,5 @@
-"""Splits are disjoint and deterministic; tie-aware ranks and the learning check match brute force."""
+"""Splits are disjoint and deterministic; evaluation scores perfect and collapsed encoders right;
+the learning check counts languages per split."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from mme5.data.emoji import XTD_LANGUAGES, load_pack
 from mme5.quickstart.config import DataConfig
-from mme5.quickstart.evaluate import chance_recall, learning_check, recall_at, tie_aware_ranks
+from mme5.quickstart.evaluate import Instructions, chance_recall, evaluate_all, learning_check, recall_at
 from mme5.quickstart.splits import make_splits, seen_text_share
 
 
@@ -50,16 +51,37 @@ def test_bad_config_names_the_problem(pack):
         make_splits(pack, DataConfig(heldout_image_fraction=1.5))
 
 
-def test_tie_aware_ranks_match_brute_force():
-    rng = np.random.default_rng(0)
-    scores = rng.integers(0, 5, size=(200, 30)).astype(np.float32)  # many ties
-    positive = rng.integers(0, 30, size=200)
-    ranks = tie_aware_ranks(scores, positive)
-    for q in range(200):
-        others = np.delete(scores[q], positive[q])
-        assert ranks[q] == 1 + (others >= scores[q, positive[q]]).sum()
-    flat = tie_aware_ranks(np.zeros((4, 50)), np.array([0, 7, 20, 49]))
-    assert (flat == 50).all() and recall_at(flat, 10) == 0.0  # a collapsed model ranks last
+class _FakeEmbedder:
+    """Stand-in encoder: `vector(item)` -> (dim,) for each item."""
+
+    def __init__(self, vector):
+        self.vector = vector
+
+    def encode(self, items, batch_size=16):
+        return np.stack([self.vector(item) for item in items]).astype(np.float32)
+
+
+def test_evaluate_split_with_perfect_and_collapsed_encoders(pack):
+    s = make_splits(pack, DataConfig(max_images=200, heldout_pairs_per_language=30, eval_languages=("en", "ja")))
+    owner = {r.names[lang]: i for i, r in enumerate(pack.records[:200]) for lang in ("en", "ja") if lang in r.names}
+    ids = {id(r.image): i for i, r in enumerate(pack.records[:200])}
+
+    def one_hot(item):
+        v = np.zeros(200)
+        v[owner[item.text] if item.text else ids[id(item.image)]] = 1.0
+        return v
+
+    ins = Instructions(None, None)
+    perfect = evaluate_all(_FakeEmbedder(one_hot), pack, [s.heldout_pairs, s.heldout_images], ins)
+    collapsed = evaluate_all(_FakeEmbedder(lambda item: np.ones(200) / np.sqrt(200)), pack,
+                             [s.heldout_pairs, s.heldout_images], ins)
+    for split in perfect:
+        for lang in ("en", "ja"):
+            assert perfect[split][lang]["R@1"] == 1.0 and perfect[split][lang]["mean_rank"] == 1.0
+            # every score ties: the positive ranks last, so R@10 is 0, below chance
+            assert collapsed[split][lang]["R@10"] == 0.0
+            assert collapsed[split][lang]["mean_rank"] == collapsed[split][lang]["gallery"]
+    assert perfect["a_heldout_pairs"]["en"]["gallery"] == 200 and perfect["a_heldout_pairs"]["en"]["queries"] == 30
     assert recall_at(np.array([1, 2, 11, 10]), 10) == 0.75
     assert chance_recall(10, 1833) == pytest.approx(10 / 1833) and chance_recall(10, 4) == 1.0
 

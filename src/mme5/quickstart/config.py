@@ -59,7 +59,7 @@ class DataConfig:
 class TrainConfig:
     """Symmetric InfoNCE over batches of distinct images, AdamW with warmup + cosine decay."""
 
-    steps: int = 600
+    steps: int = 1000
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.01

@@ -1,7 +1,7 @@
 """Text -> image retrieval on the held-out splits: tie-aware Recall@1/@10 per language.
 
 Every image and query is encoded once per model through `Embedder.encode`, the same path
-evaluation and serving use.
+evaluation and serving use; ranks come from the evaluation harness (`mme5.evaluation.metrics`).
 """
 from __future__ import annotations
 
@@ -11,20 +11,11 @@ from typing import Sequence
 import numpy as np
 
 from ..data.emoji import EmojiSet
+from ..evaluation.metrics import ranks_from_scores
 from ..types import Item
 from .splits import RetrievalSplit
 
 KS = (1, 10)
-
-
-def tie_aware_ranks(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """(queries, gallery) scores, (queries,) positive columns -> (queries,) 1-based ranks.
-
-    A tie counts against the positive: its rank is the number of candidates scoring >= it, so a
-    model that embeds every image alike ranks last instead of first.
-    """
-    pos_scores = scores[np.arange(len(positive)), positive]
-    return (scores >= pos_scores[:, None]).sum(axis=1)
 
 
 def recall_at(ranks: np.ndarray, k: int) -> float:
@@ -75,7 +66,9 @@ def evaluate_split(
         if not pairs:
             continue
         q = embedder.encode([Item(text=p.text, instruction=ins.query, language=lang) for p in pairs], batch_size=batch_size)
-        ranks = tie_aware_ranks(q @ g.T, np.array([column[p.image] for p in pairs]))
+        # tie-aware: the positive ranks below every candidate scoring >= it, so a model that
+        # embeds every image alike ranks last instead of first
+        ranks = ranks_from_scores(q @ g.T, np.array([column[p.image] for p in pairs])).tie_aware
         row = {"queries": len(pairs), "gallery": len(gallery)}
         for k in KS:
             row[f"R@{k}"] = recall_at(ranks, k)

@@ -48,7 +48,7 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
     """Run every stage; with `resume`, continue a run folder written by the same config."""
     import torch
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     out = Path(out_dir)
     _prepare_folder(out, cfg, resume)
     data = load_emoji(cfg.data.source)
@@ -93,7 +93,7 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
                   "seconds": round(train_log.seconds, 2), "resumed_at": train_log.resumed_at,
                   "final_loss": train_log.losses[-1] if train_log.losses else None, "losses": train_log.losses},
         timings={"eval_seconds": round(eval_seconds, 2), "total_seconds": round(time.perf_counter() - start, 2),
-                 "torch_threads": torch.get_num_threads()},
+                 "process_cpu_seconds": round(time.process_time() - cpu_start, 2), "torch_threads": torch.get_num_threads()},
         data_source=data.source,
     )
     write_json(out / "metrics.json", metrics)
@@ -106,7 +106,7 @@ def _prepare_folder(out: Path, cfg: QuickstartConfig, resume: bool) -> None:
     config_file = out / "config.yaml"
     if out.exists() and any(out.iterdir()):
         if not resume:
-            raise FileExistsError(f"{out} is not empty; pass --resume to continue it or choose another --out")
+            raise ValueError(f"{out} is not empty; pass --resume to continue it or choose another --out")
         if config_file.is_file():
             old = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
             changed = diff_configs(old, to_dict(cfg))

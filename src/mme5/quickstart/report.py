@@ -65,9 +65,10 @@ def write_chart(path: Path, trained: dict, untrained: dict, losses: list[float])
         for offset, (label, values, color) in zip((-0.27, 0, 0.27), series):
             ax.bar(x + offset, [100 * v for v in values], 0.27, label=label, color=color)
         ax.set_xticks(x, langs)
+        ax.set_ylim(0, 1.3 * max(100 * v for _, values, _ in series for v in values) + 1e-9)  # room for the legend
         ax.set_ylabel("Recall@10 (%)")
         ax.set_title(SPLIT_TITLES.get(split, split), fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, ncols=3, loc="upper center")
     ax = axes[-1]
     ax.plot(np.arange(1, len(losses) + 1), losses, lw=0.8)
     ax.set_xlabel("step")
