@@ -73,3 +73,26 @@ def test_rng_replay_reproduces_dropout(trainable, mixed_examples):
     assert max((a - b).abs().max() for a, b in zip(first, other)) > 1e-4  # dropout is really active
     for a, b in zip(first, again):
         torch.testing.assert_close(a, b.detach(), atol=1e-6, rtol=0)
+
+
+def test_dora_norms_are_computed_once_per_step_and_change_nothing(trainable, mixed_examples, monkeypatch):
+    from peft.tuners.lora.dora import DoraLinearLayer
+
+    from mme5.training.dora_cache import shared_dora_norms
+
+    model = trainable("qwen2_vl")
+    examples, wheres = mixed_examples
+    chunk = ContrastiveCollator(model.embedder, examples, wheres, negative_ratio=2)([list(range(4))])["chunks"][0]
+    calls = []
+    original = DoraLinearLayer.get_weight_norm
+    monkeypatch.setattr(DoraLinearLayer, "get_weight_norm", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    plain = [embed_chunk(model, chunk) for _ in range(2)]
+    per_pass = len(calls) // 2
+    calls.clear()
+    with shared_dora_norms(model) as n_layers:
+        shared = [embed_chunk(model, chunk) for _ in range(2)]
+    assert n_layers > 0 and len(calls) == n_layers < 2 * per_pass
+    for a, b in zip(plain[0] + plain[1], shared[0] + shared[1]):
+        assert torch.equal(a, b)
+    layer = next(m for m in model.modules() if isinstance(m, DoraLinearLayer))
+    assert "get_weight_norm" not in vars(layer)  # the class method is back after the step

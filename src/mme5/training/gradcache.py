@@ -15,6 +15,7 @@ from typing import Callable, ContextManager, Sequence
 import torch
 
 from ..data.collate import Chunk
+from .dora_cache import shared_dora_norms
 from .losses import info_nce
 
 LossFn = Callable[..., torch.Tensor]
@@ -87,10 +88,16 @@ def contrastive_step(
     (world size / gradient-accumulation steps). `no_sync` silences DDP's gradient all-reduce for
     all but the last chunk's backward.
     """
-    if len(chunks) == 1:
-        loss = batch_loss(chunks, [embed_chunk(model, chunks[0])], loss_fn)
-        backward(loss * scale, True)
-        return loss.detach()
+    with shared_dora_norms(model):  # the weights are fixed for the whole step
+        if len(chunks) == 1:
+            loss = batch_loss(chunks, [embed_chunk(model, chunks[0])], loss_fn)
+            backward(loss * scale, True)
+            return loss.detach()
+        return _gradcache(model, chunks, loss_fn, backward, no_sync, scale, device)
+
+
+def _gradcache(model, chunks, loss_fn, backward, no_sync, scale, device) -> torch.Tensor:
+    """The three GradCache phases of the module docstring over several chunks."""
     device = device or next(model.parameters()).device
     states, cached = [], []
     with torch.no_grad():

@@ -70,9 +70,29 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def training_arguments(cfg: TrainConfig, steps: int):
+    """The HF `TrainingArguments` of a run: one planned micro-batch per loader step, linear schedule."""
+    from transformers import TrainingArguments
+
+    cuda = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=cfg.output_dir, per_device_train_batch_size=1,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate, lr_scheduler_type="linear", warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, num_train_epochs=1, max_steps=steps,
+        logging_steps=cfg.logging_steps, logging_first_step=True, save_strategy="steps",
+        save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
+        optim="adamw_torch", bf16=cuda if cfg.bf16 is None else cfg.bf16, deepspeed=cfg.deepspeed,
+        use_cpu=not cuda, ddp_backend="gloo" if not cuda and world_size() > 1 else None,
+        ddp_find_unused_parameters=True,  # Mllama's vision tower idles on text-only chunks
+        remove_unused_columns=False, report_to=list(cfg.report_to) or "none",
+        dataloader_num_workers=cfg.data.num_workers,
+    )
+
+
 def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     """Run (or resume) a training run; returns the output folder holding the final model."""
-    from transformers import TrainingArguments, set_seed
+    from transformers import set_seed
 
     from ..data.collate import ContrastiveCollator, MicroBatches
     from ..data.mixture import load_mixture
@@ -84,11 +104,12 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     resume = resume_checkpoint(cfg)
     out, run_config = Path(cfg.output_dir), to_dict(cfg)
     data = load_mixture(cfg.data, seed=cfg.seed)
-    micro_per_step = cfg.gradient_accumulation_steps
+    micro_per_step, world = cfg.gradient_accumulation_steps, world_size()
+    examples_per_step = cfg.per_device_batch_size * world * micro_per_step
     plan = plan_batches(
         [e.source for e in data.examples],
         [positive_key(e) for e in data.examples] if cfg.data.dedup_positives else None,
-        per_device_batch_size=cfg.per_device_batch_size, world_size=world_size(), seed=cfg.seed,
+        per_device_batch_size=cfg.per_device_batch_size, world_size=world, seed=cfg.seed,
         epochs=cfg.epochs, min_pools=(cfg.max_steps or 0) * micro_per_step,
         same_source_block=cfg.data.same_source_block,
     )
@@ -96,18 +117,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     if steps < 1:
         raise ConfigError(f"{plan.pools} global batches cannot fill one optimizer step "
                           f"of {micro_per_step} micro-batches")
-    cuda = torch.cuda.is_available()
-    args = TrainingArguments(  # before the model: ZeRO-3 must see its config when weights load
-        output_dir=str(out), per_device_train_batch_size=1, gradient_accumulation_steps=micro_per_step,
-        learning_rate=cfg.learning_rate, lr_scheduler_type="linear", warmup_steps=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, num_train_epochs=1, max_steps=steps,
-        logging_steps=cfg.logging_steps, logging_first_step=True, save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, optim="adamw_torch",
-        bf16=cuda if cfg.bf16 is None else cfg.bf16, deepspeed=cfg.deepspeed, use_cpu=not cuda,
-        ddp_backend="gloo" if not cuda and world_size() > 1 else None, ddp_find_unused_parameters=True,
-        remove_unused_columns=False,
-        report_to=list(cfg.report_to) or "none", dataloader_num_workers=cfg.data.num_workers,
-    )
+    args = training_arguments(cfg, steps)  # before the model: ZeRO-3 must see its config when weights load
     set_seed(cfg.seed)
     full_resume = resume if cfg.model.finetune == "full" and not cfg.deepspeed else None
     model = build_model(cfg.model, seed=cfg.seed, weights=full_resume)
@@ -117,13 +127,12 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         model=model, args=args, train_dataset=MicroBatches(plan.micro_batches), data_collator=collator,
         callbacks=[JsonlLogger(out / LOG_FILE), *callbacks], run_config=run_config,
         loss_fn=partial(info_nce, temperature=cfg.temperature, symmetric=cfg.symmetric_loss),
-        examples_per_step=cfg.per_device_batch_size * world_size() * micro_per_step,
+        examples_per_step=examples_per_step,
     )
     if trainer.is_world_process_zero():
         write_config(out, run_config)
     log.info("training %d steps of %d examples (%d per device x %d devices x %d accumulation)%s",
-             steps, cfg.per_device_batch_size * world_size() * micro_per_step, cfg.per_device_batch_size,
-             world_size(), micro_per_step, f", resuming from {resume}" if resume else "")
+             steps, examples_per_step, cfg.per_device_batch_size, world, micro_per_step, f", resuming from {resume}" if resume else "")
     result = trainer.train(resume_from_checkpoint=resume)
     final = out / "lora" if model.is_peft else out
     trainer.save_model(str(final))  # every rank: ZeRO-3 gathers the weights
@@ -134,7 +143,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         write_json(out / "train_summary.json", {
             "steps": result.global_step, "train_loss": result.training_loss, "examples": len(data.examples),
             "skipped_images": data.skipped_images, "dropped_by_batching": plan.dropped,
-            "world_size": world_size(), "sources": data.report,
+            "world_size": world, "sources": data.report,
         })
         if data.skipped_images:
             log.warning("%d examples were skipped for missing or unreadable images (see train_summary.json)",
