@@ -141,3 +141,22 @@ def test_qwen2_vl_backbone_and_given_checkpoint_with_lora(tmp_path, tiny_dirs):
     assert not any("lora" in k for k in merged) and set(merged) == set(original)
     changed = [k for k in original if not np.array_equal(original[k], merged[k])]
     assert changed and all(k.endswith("proj.weight") for k in changed)  # only LoRA targets moved
+
+
+def test_image_bank_slices_equal_fresh_preparation(tiny_embedder):
+    import torch
+
+    from mme5.quickstart.train import ImageBank
+    from mme5.types import Item
+
+    emb = tiny_embedder("mllama")
+    data = load_pack()
+    items = {i: Item(image=data.records[i].image, instruction="Represent the given image.") for i in range(0, 60, 2)}
+    bank = ImageBank(emb, items, chunk=7)  # several chunks, stacked
+    capped = ImageBank(emb, items, max_bytes=0)  # falls back to preparing every batch
+    assert bank.tensors is not None and capped.tensors is None
+    batch = [40, 2, 18, 2 + 56]
+    with torch.no_grad():
+        fresh = emb.forward(emb.prepare([items[i] for i in batch]))
+        assert torch.equal(emb.forward(bank.prepare(batch)), fresh)
+        assert torch.equal(emb.forward(capped.prepare(batch)), fresh)

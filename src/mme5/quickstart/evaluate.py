@@ -6,7 +6,7 @@ evaluation and serving use; ranks come from the evaluation harness (`mme5.evalua
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -16,6 +16,12 @@ from ..types import Item
 from .splits import RetrievalSplit
 
 KS = (1, 10)
+
+
+class Encoder(Protocol):
+    """What evaluation needs of a model: `Embedder.encode` (items -> (n, dim) L2-normalised)."""
+
+    def encode(self, items: Sequence[Item], batch_size: int = ...) -> np.ndarray: ...
 
 
 def recall_at(ranks: np.ndarray, k: int) -> float:
@@ -36,14 +42,14 @@ class Instructions:
     image: str | None = None
 
 
-def encode_images(embedder, data: EmojiSet, indices: Sequence[int], ins: Instructions, batch_size: int) -> np.ndarray:
+def encode_images(embedder: Encoder, data: EmojiSet, indices: Sequence[int], ins: Instructions, batch_size: int) -> np.ndarray:
     """(len(indices), dim) image embeddings."""
     items = [Item(image=data.records[i].image, instruction=ins.image) for i in indices]
     return embedder.encode(items, batch_size=batch_size)
 
 
 def evaluate_split(
-    embedder,
+    embedder: Encoder,
     data: EmojiSet,
     split: RetrievalSplit,
     ins: Instructions,
@@ -78,7 +84,7 @@ def evaluate_split(
     return out
 
 
-def evaluate_all(embedder, data: EmojiSet, splits: Sequence[RetrievalSplit], ins: Instructions, batch_size: int = 256) -> dict:
+def evaluate_all(embedder: Encoder, data: EmojiSet, splits: Sequence[RetrievalSplit], ins: Instructions, batch_size: int = 256) -> dict:
     """{split name: per-language metrics}; images shared by splits are encoded once."""
     needed = sorted({i for s in splits for i in s.gallery})
     vectors = encode_images(embedder, data, needed, ins, batch_size)

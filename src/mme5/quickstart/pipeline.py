@@ -17,16 +17,20 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from ..config import diff_configs, to_dict
-from ..data.emoji import load_emoji
+from ..data.emoji import EmojiSet, load_emoji
 from ..provenance import provenance, write_json
 from .config import QuickstartConfig
 from .evaluate import Instructions, evaluate_all, learning_check
 from .report import format_table, write_chart
 from .splits import Splits, make_splits, seen_text_share
+
+if TYPE_CHECKING:
+    from ..model.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +120,7 @@ def _prepare_folder(out: Path, cfg: QuickstartConfig, resume: bool) -> None:
     config_file.write_text(yaml.safe_dump(to_dict(cfg), allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-def _describe_splits(data, splits: Splits) -> dict:
+def _describe_splits(data: EmojiSet, splits: Splits) -> dict:
     ids = [r.id for r in data.records]
     return {
         "heldout_images": [ids[i] for i in splits.heldout_images.gallery],
@@ -124,7 +128,7 @@ def _describe_splits(data, splits: Splits) -> dict:
     }
 
 
-def _save_checkpoint(embedder, path: Path, cfg: QuickstartConfig) -> None:
+def _save_checkpoint(embedder: "Embedder", path: Path, cfg: QuickstartConfig) -> None:
     """A plain HF folder: LoRA (if any) merged, so `Embedder.from_pretrained(path)` loads it."""
     model = embedder.model
     if hasattr(model, "merge_and_unload"):

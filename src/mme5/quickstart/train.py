@@ -12,7 +12,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import torch
 
@@ -24,11 +24,14 @@ from .config import ModelConfig, TrainConfig
 from .evaluate import Instructions
 from .splits import Pair, Splits
 
+if TYPE_CHECKING:
+    from ..model.embedder import Embedder, Prepared
+
 log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"
 
 
-def build_embedder(cfg: ModelConfig, corpus: Iterable[str], work_dir: Path):
+def build_embedder(cfg: ModelConfig, corpus: Iterable[str], work_dir: Path) -> "Embedder":
     """The tiny backbone (BPE trained on `corpus`) or, with `cfg.path`, a real checkpoint + LoRA."""
     from ..model.embedder import Embedder
     from ..model.tiny import build_tiny
@@ -76,16 +79,20 @@ class ImageBank:
     """Processor outputs of every training image, computed once; a batch's image side is a row slice.
 
     Every image item has the same text, so the rows agree in length and slicing equals preparing
-    the batch anew. Backbones whose tensors are not one row per item (Qwen's flat patch list) are
-    prepared per batch instead.
+    the batch anew. Backbones whose tensors are not one row per item (Qwen's flat patch list), or
+    banks over `max_bytes`, are prepared per batch instead.
     """
 
-    def __init__(self, embedder, items: dict[int, Item], chunk: int = 256) -> None:
+    def __init__(self, embedder: "Embedder", items: dict[int, Item], chunk: int = 256, max_bytes: int = 1 << 30) -> None:
         self.embedder, self.items = embedder, items
         self.row = {image: r for r, image in enumerate(items)}
         keys = list(items)
-        chunks = [embedder.prepare([items[k] for k in keys[s:s + chunk]]) for s in range(0, len(keys), chunk)]
-        self.tensors = self._stack(chunks)
+        first = embedder.prepare([items[k] for k in keys[:chunk]])
+        per_row = sum(v.nbytes for _, t in first.parts for v in t.values() if torch.is_tensor(v)) / first.size
+        self.tensors = None
+        if per_row * len(keys) <= max_bytes:  # a real checkpoint's 560 px tiles would need GBs: skip
+            rest = [embedder.prepare([items[k] for k in keys[s:s + chunk]]) for s in range(chunk, len(keys), chunk)]
+            self.tensors = self._stack([first, *rest])
 
     @staticmethod
     def _stack(chunks) -> dict[str, torch.Tensor] | None:
@@ -100,7 +107,7 @@ class ImageBank:
             return None
         return {k: torch.cat([t[k] for t in tensors]) for k in tensors[0]}
 
-    def prepare(self, images: list[int]):
+    def prepare(self, images: list[int]) -> "Prepared":
         """The Prepared batch for these image indices (row i = images[i])."""
         from ..model.embedder import Prepared
 
@@ -129,7 +136,7 @@ class TrainLog:
 
 
 def train(
-    embedder, data: EmojiSet, splits: Splits, cfg: TrainConfig, ins: Instructions,
+    embedder: "Embedder", data: EmojiSet, splits: Splits, cfg: TrainConfig, ins: Instructions,
     eval_languages: tuple[str, ...], state_dir: Path | None = None,
 ) -> TrainLog:
     """Run `cfg.steps` steps, snapshotting to `state_dir` every `cfg.save_every` and resuming from it."""
@@ -169,7 +176,7 @@ def train(
     return record
 
 
-def _save(state_dir: Path, model, optimizer, scheduler, record: TrainLog, step: int) -> None:
+def _save(state_dir: Path, model: torch.nn.Module, optimizer, scheduler, record: TrainLog, step: int) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     tmp = state_dir / (STATE_FILE + ".tmp")
     torch.save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -177,7 +184,7 @@ def _save(state_dir: Path, model, optimizer, scheduler, record: TrainLog, step: 
     tmp.replace(state_dir / STATE_FILE)  # atomic: a kill mid-save keeps the previous snapshot
 
 
-def _resume(state_dir: Path | None, model, optimizer, scheduler, record: TrainLog) -> int:
+def _resume(state_dir: Path | None, model: torch.nn.Module, optimizer, scheduler, record: TrainLog) -> int:
     path = state_dir / STATE_FILE if state_dir is not None else None
     if path is None or not path.is_file():
         return 0
