@@ -108,3 +108,14 @@ def test_builder_parses_filters_renders_and_dedupes(tmp_path):
     assert stats["languages"] == ["de", "en"]  # coverage counts CLDR names (de: 2 of 4) before that
     img = Image.open(tmp_path / "out" / "images" / "2605.png")
     assert img.size == (32, 32) and np.asarray(img).min() < 100  # the star left ink on white
+
+
+def test_data_cli_pack_and_argument_errors(tmp_path, capsys):
+    from mme5.cli.main import main
+
+    rows = [{"id": f"e{i}", "name": {"en": f"thing {i}", "de": f"Ding {i}"}} for i in range(3)]
+    _write_folder(tmp_path / "src", rows)
+    assert main(["data", "pack-emoji", str(tmp_path / "src"), "--out", str(tmp_path / "p"), "--languages", "de"]) == 0
+    assert [r.names for r in load_pack(tmp_path / "p").records] == [{"de": f"Ding {i}"} for i in range(3)]
+    assert main(["data", "build-emoji", "--out", str(tmp_path / "x"), "--font", "f.ttf"]) == 2
+    assert "--cldr" in capsys.readouterr().err

@@ -81,6 +81,15 @@ def test_printed_table_and_refusals(fast_run, capsys):
     assert "not empty" in capsys.readouterr().err
     assert main(["quickstart", "--fast", "--resume", "--set", "train.lr=0.5", "--out", str(out)]) == 2
     assert "train.lr" in capsys.readouterr().err
+    # resuming a finished run only reports it again (same numbers, same exit code)
+    before = (out / "metrics.json").read_bytes()
+    assert main(["quickstart", "--fast", "--check", "--resume", "--set", "check.factor=1000", "--out", str(out)]) == 1
+    assert (out / "metrics.json").read_bytes() == before
+    en_line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("en "))
+    (out.parent / "other").mkdir()
+    (out.parent / "other" / "notes.txt").write_text("mine")
+    assert main(["quickstart", "--fast", "--resume", "--out", str(out.parent / "other")]) == 2
+    assert "not a quickstart run folder" in capsys.readouterr().err
     from mme5.quickstart.evaluate import learning_check
     from mme5.quickstart.report import format_table
 
@@ -88,7 +97,7 @@ def test_printed_table_and_refusals(fast_run, capsys):
     table = format_table(metrics["trained"], metrics["untrained"], check)
     en = metrics["trained"]["a_heldout_pairs"]["en"]
     line = next(x for x in table.splitlines() if x.startswith("en "))
-    assert f"{100 * en['R@10']:.1f}" in line and "FAILED" in table
+    assert f"{100 * en['R@10']:.1f}" in line and "FAILED" in table and line == en_line
 
 
 def test_resume_continues_exactly(tmp_path, monkeypatch):

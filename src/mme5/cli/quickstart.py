@@ -14,7 +14,7 @@ FAST = [
 
 
 def register(p) -> None:
-    p.add_argument("--out", default="runs/quickstart", help="run folder to write (default: runs/quickstart)")
+    p.add_argument("--out", help="run folder to write (default: a new runs/quickstart-YYYYmmdd-HHMMSS)")
     p.add_argument("--backbone", help="tiny backbone family to build (default mllama; e.g. qwen2_vl)")
     p.add_argument("--model", help="fine-tune this real checkpoint (folder or hub id) with LoRA instead of the tiny model")
     p.add_argument("--data", help="emoji pack or emoji_cldr folder (default: the subset shipped in mme5)")
@@ -24,7 +24,8 @@ def register(p) -> None:
                    help="override a config field, e.g. --set train.lr=1e-3 (repeatable)")
     p.add_argument("--fast", action="store_true", help="reduced mode: small subset, few steps (smoke test)")
     p.add_argument("--check", action="store_true", help="exit 1 unless the learning criterion holds")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out (a finished one is only reported again)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared machine 2 threads ran 28x slower per step; "
                         "0 = torch's choice)")
@@ -53,6 +54,10 @@ def run(args) -> int:
 
     from ..quickstart.pipeline import run_quickstart
 
+    if args.out is None:
+        from datetime import datetime
+
+        args.out = f"runs/quickstart-{datetime.now():%Y%m%d-%H%M%S}"  # a re-run never collides with the last
     previous = torch.get_num_threads()
     if args.threads:
         # one thread is predictable: OpenMP threads spin-wait when another process holds a core

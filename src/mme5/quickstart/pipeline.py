@@ -49,12 +49,15 @@ class QuickstartResult:
 
 
 def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool = False) -> QuickstartResult:
-    """Run every stage; with `resume`, continue a run folder written by the same config."""
+    """Run every stage; with `resume`, continue (or, if finished, just report) a run folder of the same config."""
     import torch
 
     start, cpu_start = time.perf_counter(), time.process_time()
     out = Path(out_dir)
-    _prepare_folder(out, cfg, resume)
+    finished = _prepare_folder(out, cfg, resume)
+    if finished is not None:
+        log.info("%s holds a finished run; showing its results", out)
+        return QuickstartResult(out, finished, format_table(finished["trained"], finished["untrained"], finished["check"]))
     data = load_emoji(cfg.data.source)
     splits = make_splits(data, cfg.data)
     write_json(out / "splits.json", _describe_splits(data, splits))
@@ -105,19 +108,26 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
     return QuickstartResult(out, metrics, format_table(trained, untrained, check))
 
 
-def _prepare_folder(out: Path, cfg: QuickstartConfig, resume: bool) -> None:
-    """Refuse to mix runs: a non-empty folder needs `resume` and the same config."""
+def _prepare_folder(out: Path, cfg: QuickstartConfig, resume: bool) -> dict | None:
+    """Refuse to mix runs: a non-empty folder needs `resume` and the same config.
+
+    Returns the stored metrics when the folder already holds a finished run.
+    """
     config_file = out / "config.yaml"
     if out.exists() and any(out.iterdir()):
         if not resume:
             raise ValueError(f"{out} is not empty; pass --resume to continue it or choose another --out")
-        if config_file.is_file():
-            old = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-            changed = diff_configs(old, to_dict(cfg))
-            if changed:
-                raise ValueError(f"{out} was started with a different config ({', '.join(changed)}); use another --out")
+        if not config_file.is_file():
+            raise ValueError(f"{out} is not a quickstart run folder (no config.yaml); choose another --out")
+        old = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        changed = diff_configs(old, to_dict(cfg))
+        if changed:
+            raise ValueError(f"{out} was started with a different config ({', '.join(changed)}); use another --out")
+        if (out / "metrics.json").is_file():
+            return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     out.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump(to_dict(cfg), allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return None
 
 
 def _describe_splits(data: EmojiSet, splits: Splits) -> dict:
