@@ -25,7 +25,7 @@ quickstart: $(STAMP)
 
 # the full quickstart once more, failing unless the learning criterion holds (CI runs it)
 quickstart-check: $(STAMP)
-	$(OFFLINE) $(BIN)/mme5 quickstart --check --out runs/quickstart-check
+	$(OFFLINE) $(BIN)/mme5 quickstart --check
 
 demo: $(STAMP)
 	$(OFFLINE) $(BIN)/mme5 demo
