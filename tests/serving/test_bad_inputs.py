@@ -12,7 +12,7 @@ from PIL import Image
 
 from mme5.types import Item
 
-from .conftest import SERVER_LIMITS, data_url, png_bytes, running_server
+from .conftest import data_url, png_bytes, running_server
 
 
 def big_png() -> bytes:

@@ -5,12 +5,12 @@ Public entry point: `load_examples(path_or_hub_id, ...) -> list[ContrastiveExamp
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..jsonl import iter_jsonl_objects
 from ..types import ContrastiveExample, InputError
 from .images import ImageCheck, OnBadImage, check_example_images
 from .schema import row_to_example
@@ -32,18 +32,7 @@ class ResolvedSource:
 
 def _read_jsonl(src: ResolvedSource, split: str) -> Rows:
     for path in _shards(Path(src.target), ".jsonl", ".json"):
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{where}: invalid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
-                yield where, row
+        yield from iter_jsonl_objects(path)
 
 
 def _read_parquet(src: ResolvedSource, split: str) -> Rows:

@@ -1,9 +1,9 @@
 """Reading items (the one input record) from JSONL and command-line arguments."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ..jsonl import iter_jsonl_objects
 from ..types import InputError, Item
 
 FIELDS = {"text", "image", "instruction", "language"}
@@ -33,17 +33,7 @@ def read_items_jsonl(path: str | Path) -> list[Item]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input file not found: {path}")
-    items = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{where}: invalid JSON ({exc.msg})") from None
-            items.append(item_from_dict(row, where, path.parent))
+    items = [item_from_dict(row, where, path.parent) for where, row in iter_jsonl_objects(path)]
     if not items:
         raise InputError(f"{path}: no items (the file is empty)")
     return items

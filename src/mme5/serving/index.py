@@ -18,6 +18,7 @@ import numpy as np
 
 from ..inference.items import item_from_dict
 from ..provenance import provenance, write_json
+from ..jsonl import iter_jsonl_objects
 from ..types import InputError, Item
 
 log = logging.getLogger(__name__)
@@ -41,21 +42,11 @@ def read_corpus(path: str | Path) -> tuple[list[Item], list[dict[str, Any]]]:
     if not path.is_file():
         raise InputError(f"corpus file not found: {path}")
     items, records = [], []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{where}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            fields = {k: v for k, v in row.items() if k not in RESERVED}
-            items.append(item_from_dict(fields, where, path.parent))
-            rid = row.get("id")
-            records.append({"id": None if rid is None else str(rid), "item": fields, "meta": row.get("meta")})
+    for where, row in iter_jsonl_objects(path):
+        fields = {k: v for k, v in row.items() if k not in RESERVED}
+        items.append(item_from_dict(fields, where, path.parent))
+        rid = row.get("id")
+        records.append({"id": None if rid is None else str(rid), "item": fields, "meta": row.get("meta")})
     if not items:
         raise InputError(f"{path}: no items (the file is empty)")
     return items, records
