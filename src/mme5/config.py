@@ -55,11 +55,30 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     hints = get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
+        default = _default(fields[name])
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            # a partial section overrides the field's own default, not the section class's defaults
+            value = _merge(dataclasses.asdict(default), value)
         kwargs[name] = _coerce(hints[name], value, f"{where}{name}")
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from None
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

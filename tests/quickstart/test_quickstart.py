@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from mme5.model.backbones.base import TinySizes
 import pytest
 import yaml
 from PIL import Image
@@ -110,7 +112,7 @@ def test_resume_continues_exactly(tmp_path, monkeypatch):
 
     data = load_pack()
     splits = make_splits(data, DataConfig(max_images=120, heldout_pairs_per_language=20, eval_languages=("en", "de")))
-    model_cfg = ModelConfig(vocab_size=400, text_hidden=32, intermediate=64)
+    model_cfg = ModelConfig(sizes=TinySizes(vocab_size=400, text_hidden=32, intermediate=64))
     cfg = TrainConfig(steps=4, batch_size=16, save_every=2, warmup_steps=1)
     ins = Instructions("Find:", None)
 

@@ -8,7 +8,7 @@ HELP = "the whole pipeline offline in minutes: build, train, evaluate, report"
 # reduced mode for tests and smoke runs: small subset, few steps (the numbers are not meaningful)
 FAST = [
     "data.max_images=240", "data.heldout_pairs_per_language=40", "data.eval_languages=[en,de,ja]",
-    "train.steps=6", "train.batch_size=32", "train.save_every=3", "model.vocab_size=600",
+    "train.steps=6", "train.batch_size=32", "train.save_every=3", "model.sizes.vocab_size=600",
     "check.min_languages=1",
 ]
 

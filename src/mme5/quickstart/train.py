@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Iterable
 import torch
 
 from ..data.emoji import EmojiSet
-from ..model.backbones import TinySizes
 from ..training.losses import info_nce
 from ..types import Item
 from .config import ModelConfig, TrainConfig
@@ -37,13 +36,7 @@ def build_embedder(cfg: ModelConfig, corpus: Iterable[str], work_dir: Path) -> "
     from ..model.tiny import build_tiny
 
     if cfg.path is None:
-        sizes = TinySizes(
-            text_hidden=cfg.text_hidden, text_layers=cfg.text_layers, heads=cfg.heads, kv_heads=cfg.kv_heads,
-            intermediate=cfg.intermediate, vision_hidden=cfg.vision_hidden, vision_layers=cfg.vision_layers,
-            image_size=cfg.image_size, vocab_size=cfg.vocab_size, max_tiles=cfg.max_tiles,
-            cross_attention_gate=cfg.cross_attention_gate,
-        )
-        path = build_tiny(cfg.backbone, work_dir / "initial_model", seed=cfg.seed, sizes=sizes, corpus=corpus)
+        path = build_tiny(cfg.backbone, work_dir / "initial_model", seed=cfg.seed, sizes=cfg.sizes, corpus=corpus)
         return Embedder.from_pretrained(path, dtype="float32")
     embedder = Embedder.from_pretrained(cfg.path, backbone=None if cfg.backbone == "auto" else cfg.backbone)
     if cfg.lora_rank > 0:
