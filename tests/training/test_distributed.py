@@ -23,7 +23,8 @@ def torchrun(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]  # every rank's, not just the tail
+    assert out.returncode == 0, "\n".join(errors[:30]) + "\n---\n" + out.stdout[-2000:] + out.stderr[-4000:]
     return out
 
 

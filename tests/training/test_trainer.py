@@ -163,3 +163,15 @@ def test_full_finetune_checkpoints_are_complete_models_and_resume(tiny_dirs, tmp
     again = load_file(tmp_path / "model.safetensors")
     for k in final:
         np.testing.assert_allclose(again[k].numpy(), final[k].numpy(), atol=1e-6, err_msg=k)
+
+
+def test_only_the_writer_rank_saves(tmp_path):
+    """Under DeepSpeed/DDP every rank reaches `_save` after the collective gather; a second writer
+    raced rank 0 on the same folder (CI: FileNotFoundError on rank 1). Non-writers must write nothing."""
+    from types import SimpleNamespace
+
+    from mme5.training.trainer import ContrastiveTrainer
+
+    other_rank = SimpleNamespace(args=SimpleNamespace(should_save=False, output_dir=str(tmp_path / "out")))
+    ContrastiveTrainer._save(other_rank, str(tmp_path / "ckpt"))
+    assert not (tmp_path / "ckpt").exists() and not (tmp_path / "out").exists()

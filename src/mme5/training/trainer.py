@@ -65,7 +65,12 @@ class ContrastiveTrainer(Trainer):
         super().log(logs, start_time)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """Adapter (or weights) + processor + the resolved config; no pickled training arguments."""
+        """Adapter (or weights) + processor + the resolved config; no pickled training arguments.
+
+        Only the writer rank writes: under DeepSpeed every rank calls this after the (collective)
+        state-dict gather, and two ranks writing one folder race each other."""
+        if not self.args.should_save:
+            return
         out = Path(output_dir or self.args.output_dir)
         model = self.accelerator.unwrap_model(self.model)
         assert isinstance(model, ContrastiveModel)
