@@ -32,6 +32,14 @@ class ContrastiveTrainer(Trainer):
         self.examples_per_step = examples_per_step
         self._last_log: tuple[float, int] | None = None
 
+    def train(self, *args: Any, **kwargs: Any):
+        with _wrapped_peft_recognised():
+            return super().train(*args, **kwargs)
+
+    def save_model(self, *args: Any, **kwargs: Any) -> None:
+        with _wrapped_peft_recognised():
+            super().save_model(*args, **kwargs)
+
     # the batch plan already shuffled, deduplicated and sharded the data: serve it in order
     def _get_train_sampler(self, train_dataset=None):
         return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
@@ -81,6 +89,26 @@ class ContrastiveTrainer(Trainer):
         model = self.accelerator.unwrap_model(model or self.model)
         if model.is_peft:  # a full fine-tune was already built from the checkpoint folder (see `train`)
             load_adapter(model, resume_from_checkpoint)
+
+
+@contextlib.contextmanager
+def _wrapped_peft_recognised():
+    """HF's PEFT handling keys on `isinstance(model, PeftModel)`, and our model wraps the PeftModel.
+    While this is open it is recognised too, so DeepSpeed checkpoints hold the adapter and its
+    optimizer state rather than a copy of the frozen base (22 GB for the 11B backbone), resuming loads
+    them non-strictly, and a ZeRO-3 save gathers only the trainable weights."""
+    import transformers.trainer as hf
+
+    hf_is_peft = hf._is_peft_model
+
+    def is_peft(model: Any) -> bool:
+        return hf_is_peft(model) or (isinstance(model, ContrastiveModel) and model.is_peft)
+
+    hf._is_peft_model = is_peft
+    try:
+        yield
+    finally:
+        hf._is_peft_model = hf_is_peft
 
 
 def write_config(out: Path, run_config: dict) -> None:
