@@ -73,7 +73,7 @@ class ScriptedAPI:
 
     FAILING = {2: "invalid_json", 6: "wrong_language", 7: "http_500"}
 
-    def __init__(self, timeout_delay: float = 1.0, latency: float = 0.0) -> None:
+    def __init__(self, timeout_delay: float = 2.5, latency: float = 0.0) -> None:
         self.calls: Counter = Counter()
         self.lock = threading.Lock()
         self.timeout_delay = timeout_delay
@@ -137,7 +137,7 @@ def api_config(out: Path, base_urls: list[str], n: int, **extra: str) -> Synthes
         "backend.openai.base_urls": base_urls,
         "backend.openai.api_key_env": None,
         "backend.openai.concurrency": 8,
-        "backend.openai.timeout_s": 0.5,
+        "backend.openai.timeout_s": 2.0,  # generous: only the scripted case-5 reply may time out
         "backend.openai.max_retries": 2,
         "backend.openai.backoff_s": 0.01,
         "backend.openai.backoff_max_s": 0.05,

@@ -46,7 +46,7 @@ def run_and_kill(config_path, data_dir, shards_before_kill, sig=signal.SIGKILL, 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
-    scripted = ScriptedAPI(timeout_delay=0.6, latency=0.03)
+    scripted = ScriptedAPI(latency=0.03)
     with StubChatServer(scripted) as server:
         config = api_config(tmp_path / "run", [server.base_url], N, **{
             "backend.openai.concurrency": 4, "output.shard_size": 3, "output.commit_every_s": 0.05})
