@@ -175,3 +175,18 @@ def test_only_the_writer_rank_saves(tmp_path):
     other_rank = SimpleNamespace(args=SimpleNamespace(should_save=False, output_dir=str(tmp_path / "out")))
     ContrastiveTrainer._save(other_rank, str(tmp_path / "ckpt"))
     assert not (tmp_path / "ckpt").exists() and not (tmp_path / "out").exists()
+
+
+def test_zero3_is_refused_before_any_work(tmp_path):
+    """ZeRO-3 would deadlock ranks whose multimodal chunks run different modules (reproduced under
+    torchrun: a gloo collective size mismatch); the run stops at validation, naming the way out."""
+    from mme5.training.run import validate
+
+    zero3 = tmp_path / "zero3.json"
+    zero3.write_text(json.dumps({"zero_optimization": {"stage": 3}}))
+    with pytest.raises(ConfigError, match=r"ZeRO stage 3.*deadlock.*zero2\.json"):
+        validate(load_config(TrainConfig, None, [f"deepspeed={zero3}"]))
+    zero3.write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot read"):
+        validate(load_config(TrainConfig, None, [f"deepspeed={zero3}"]))
+    validate(load_config(TrainConfig, None, [f"deepspeed={ROOT / 'configs/deepspeed/zero2.json'}"]))

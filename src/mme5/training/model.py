@@ -97,7 +97,7 @@ def save_weights(model: ContrastiveModel, out_dir: str | Path, state_dict: dict 
     loads as `adapter=` (LoRA) or directly (full fine-tune)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if state_dict is not None:  # from the trainer (e.g. gathered ZeRO-3 shards): keys start with "model."
+    if state_dict is not None:  # from the trainer (DeepSpeed's state dict): keys start with "model."
         state_dict = {k[len("model."):]: v for k, v in state_dict.items() if k.startswith("model.")}
     model.model.save_pretrained(out, state_dict=state_dict)
     model.embedder.processor.save_pretrained(out)

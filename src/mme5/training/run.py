@@ -35,6 +35,22 @@ def validate(cfg: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    if cfg.deepspeed and _zero_stage(cfg.deepspeed) == 3:
+        raise ConfigError(
+            f"deepspeed: {cfg.deepspeed} uses ZeRO stage 3, which gathers each layer's weights as every rank "
+            "enters it, so all ranks must run the same modules in the same order. Multimodal contrastive steps "
+            "do not (a rank whose chunk has no image skips the vision tower; Mllama runs text-only rows apart) "
+            "and the ranks would deadlock. Use ZeRO-2 (configs/deepspeed/zero2.json): with LoRA the frozen "
+            "base is the only replicated state.")
+
+
+def _zero_stage(path: str) -> int:
+    import json
+
+    try:
+        return int(json.loads(Path(path).read_text(encoding="utf-8")).get("zero_optimization", {}).get("stage", 0))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"deepspeed: cannot read {path}: {exc}") from exc
 
 
 def resume_checkpoint(cfg: TrainConfig) -> str | None:
@@ -117,7 +133,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     if steps < 1:
         raise ConfigError(f"{plan.pools} global batches cannot fill one optimizer step "
                           f"of {micro_per_step} micro-batches")
-    args = training_arguments(cfg, steps)  # before the model: ZeRO-3 must see its config when weights load
+    args = training_arguments(cfg, steps)
     set_seed(cfg.seed)
     full_resume = resume if cfg.model.finetune == "full" and not cfg.deepspeed else None
     model = build_model(cfg.model, seed=cfg.seed, weights=full_resume)
@@ -135,7 +151,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
              steps, examples_per_step, cfg.per_device_batch_size, world, micro_per_step, f", resuming from {resume}" if resume else "")
     result = trainer.train(resume_from_checkpoint=resume)
     final = out / "lora" if model.is_peft else out
-    trainer.save_model(str(final))  # every rank: ZeRO-3 gathers the weights
+    trainer.save_model(str(final))  # every rank (DeepSpeed's state-dict call is collective); rank 0 writes
     if trainer.is_world_process_zero():
         if model.is_peft and cfg.save_merged:
             export_merged(resolve_model_path(cfg.model.name_or_path), final, out, resolve_dtype(cfg.model.dtype))

@@ -95,8 +95,8 @@ class ContrastiveTrainer(Trainer):
 def _wrapped_peft_recognised():
     """HF's PEFT handling keys on `isinstance(model, PeftModel)`, and our model wraps the PeftModel.
     While this is open it is recognised too, so DeepSpeed checkpoints hold the adapter and its
-    optimizer state rather than a copy of the frozen base (22 GB for the 11B backbone), resuming loads
-    them non-strictly, and a ZeRO-3 save gathers only the trainable weights."""
+    optimizer state rather than a copy of the frozen base (22 GB for the 11B backbone) and resuming
+    loads them non-strictly."""
     import transformers.trainer as hf
 
     hf_is_peft = hf._is_peft_model
