@@ -14,6 +14,9 @@ from mme5.types import InputError, Item
     ("<|image_1|>\nRepresent the given image.\n", ["<|image_1|>\nRepresent the given image.\n"]),
     ("398,627.92", ["398,627.92"]),                    # bare strings that happen to parse as Python
     ("goldfish", ["goldfish"]),
+    ("'goldfish'", ["goldfish"]),                      # a quoted literal: its value, as the original's eval
+    ('"it\'s"', ["it's"]),
+    ("'a', 'b'", ["'a', 'b'"]),                        # a tuple literal is not a string: kept as text
     ("Paris (France)", ["Paris (France)"]),
     ("1/8/93", ["1/8/93"]),
     ("", []), (None, []), ("[]", []),

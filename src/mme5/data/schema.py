@@ -24,7 +24,8 @@ def parse_string_list(value: Any, where: str) -> list[str]:
     """A negative field -> list of strings, accepting only data, never code.
 
     Accepted: a real list of strings (JSONL, parquet), a JSON list, a Python list literal of
-    strings (what the hub stores), or a bare string (one negative). `None` or `""` -> `[]`.
+    strings (what the hub stores), a Python string literal (`'a'`: one negative, unquoted) or a
+    bare string (one negative). `None` or `""` -> `[]`.
     A string that opens with `[` but is not a list of plain strings, or a string that is code
     (see `_looks_like_code`), is an error naming `where`.
     """
@@ -42,7 +43,8 @@ def parse_string_list(value: Any, where: str) -> list[str]:
                     f"{where}: {text[:80]!r} looks like code, not a negative text; it is rejected "
                     "(write negatives as a JSON list of strings to pass any text)"
                 )
-            return [value]  # a bare string is one negative
+            quoted = _quoted_string(text)
+            return [value if quoted is None else quoted]  # a bare string is one negative
         items = _parse_list_literal(text, where)
     else:
         raise InputError(f"{where}: expected a string or a list of strings, got {type(value).__name__}")
@@ -73,6 +75,16 @@ def _looks_like_code(text: str) -> bool:
 
 
 _BUILTINS = frozenset(dir(builtins))
+
+
+def _quoted_string(text: str) -> str | None:
+    """The value of a Python string literal (`'goldfish'` -> `goldfish`, as the original's eval
+    gives), else None. literal_eval builds constants only."""
+    try:
+        parsed = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        return None
+    return parsed if isinstance(parsed, str) else None
 
 
 def _parse_list_literal(text: str, where: str) -> list:
