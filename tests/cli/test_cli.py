@@ -43,10 +43,18 @@ def test_embed_jsonl_matches_python_api(tiny_dirs, tmp_path, rgb_images):
 def test_embed_errors_name_line_and_path(tiny_dirs, tmp_path):
     model = tiny_dirs("mllama")
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"text": "ok"}\n{"image": "missing.png"}\n')
+    bad.write_text('{"text": "ok"}\n\n{"image": "missing.png"}\n')
     out = mme5("embed", "--model", model, "--input", bad, "--output", tmp_path / "v.npy")
     assert out.returncode == 2
-    assert "missing.png" in out.stderr and "image file not found" in out.stderr
+    assert "bad.jsonl:3: image file not found" in out.stderr and "missing.png" in out.stderr
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG not an image")
+    bad.write_text('{"text": "ok"}\n{"text": "fine", "image": "corrupt.png"}\n')
+    out = mme5("embed", "--model", model, "--input", bad, "--output", tmp_path / "v.npy")
+    assert out.returncode == 2 and "bad.jsonl:2: cannot read image" in out.stderr and "corrupt.png" in out.stderr
+    out = mme5("embed", "--model", model, "--text", "ok", "--text", " ", "--output", tmp_path / "v.npy")
+    assert out.returncode == 2 and "--text #2 is empty" in out.stderr
+    out = mme5("embed", "--model", tmp_path / "no" / "such" / "model", "--text", "ok", "--output", tmp_path / "v.npy")
+    assert out.returncode == 2 and "model folder not found" in out.stderr
     bad.write_text('{"text": "ok"}\n{not json}\n')
     out = mme5("embed", "--model", model, "--input", bad, "--output", tmp_path / "v.npy")
     assert out.returncode == 2 and "bad.jsonl:2: invalid JSON" in out.stderr

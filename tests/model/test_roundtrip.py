@@ -71,8 +71,69 @@ def test_truncation_is_counted(tiny_dirs, caplog):
     assert embedder.truncated_total == 1
     assert "1 of 2 texts" in caplog.text
     cut = embedder.prepare([Item(text=long_text)]).parts[0][1]["input_ids"]
-    assert cut.shape[1] <= 8 + 1  # max_length text tokens + BOS
+    assert cut.shape[1] == 8  # BOS included, as the original collator cuts
     assert vecs.shape == (2, embedder.dim)
+
+
+@pytest.mark.parametrize("max_length", [5, 16, 40])
+def test_mllama_truncation_matches_the_original_collator(tiny_dirs, rgb_images, max_length):
+    """mmE5's collator: processor(..., truncation=True, max_length=L) -> L ids at most, BOS included."""
+    embedder = Embedder.from_pretrained(tiny_dirs("mllama"), device="cpu", max_length=max_length)
+    items = [Item(text="the quick brown fox jumps over the lazy dog " * 6),
+             Item(image=rgb_images[0], text="ネコの絵とイヌの絵を比べてください " * 4, instruction="Q:")]
+    for item in items:
+        from mme5.model.formatting import format_text
+
+        images = [[embedder._image(item, "test")]] if item.has_image else None
+        expected = embedder.processor(text=[format_text(item, embedder.backbone)], images=images, return_tensors="pt",
+                                      truncation=True, max_length=max_length)["input_ids"]
+        ours = embedder.prepare([item]).parts[0][1]["input_ids"]
+        assert ours.tolist() == expected.tolist()
+        assert ours.shape[1] == max_length
+
+
+def test_text_cut_before_the_processor_keeps_whole_characters(tiny_dirs):
+    """Backbones whose image placeholders expand are cut as text: within max_length, no U+FFFD."""
+    embedder = Embedder.from_pretrained(tiny_dirs("qwen2_vl"), device="cpu", max_length=7)
+    text, cut = embedder._truncate("ネコの絵とイヌの絵を比べてください")
+    assert cut == 1 and "\ufffd" not in text and text and "ネコの絵とイヌの絵を比べてください".startswith(text)
+    ids = embedder.prepare([Item(text="ネコの絵とイヌの絵を比べてください " * 3)]).parts[0][1]["input_ids"]
+    assert ids.shape[1] <= 7
+
+
+@pytest.mark.parametrize("empty", ["", "   ", Item(text=""), {"text": " "}])
+def test_empty_items_are_refused(tiny_embedder, empty):
+    from mme5.types import InputError
+
+    with pytest.raises(InputError, match="item 1: empty"):
+        tiny_embedder("qwen2_vl").encode(["fine", empty])
+
+
+def test_fingerprint_sees_every_byte_of_the_weights(tiny_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("MME5_CACHE", str(tmp_path / "cache"))
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dirs("qwen2_vl"), copy)
+    before = Embedder.from_pretrained(copy, device="cpu").fingerprint
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit in the middle of a tensor: same size, same head and tail
+    weights.write_bytes(bytes(data))
+    assert Embedder.from_pretrained(copy, device="cpu").fingerprint != before
+
+
+def test_large_file_digests_are_remembered(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from mme5.model.embedder import file_digest
+
+    monkeypatch.setenv("MME5_CACHE", str(tmp_path / "cache"))
+    big = tmp_path / "weights.bin"
+    big.write_bytes(os.urandom(1 << 24) + b"x")
+    assert file_digest(big) == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert len(list((tmp_path / "cache" / "file-digests").iterdir())) == 1
+    big.write_bytes(big.read_bytes()[:-1] + b"y")  # new content, new mtime: digested again
+    assert file_digest(big) == hashlib.sha256(big.read_bytes()).hexdigest()
 
 
 def test_tiny_mllama_gates_are_open(tiny_embedder):

@@ -20,19 +20,29 @@ def register(p) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     import numpy as np
 
     from ..inference.items import read_items_jsonl
     from ..inference.loading import load_embedder
     from ..types import InputError, Item
 
-    items = read_items_jsonl(args.input) if args.input else []
-    items += [Item(text=t, instruction=args.instruction) for t in args.text]
-    items += [Item(image=i, instruction=args.instruction) for i in args.image]
+    items, wheres = read_items_jsonl(args.input) if args.input else ([], [])
+    for k, text in enumerate(args.text, 1):
+        if not text.strip():
+            raise InputError(f"--text #{k} is empty")
+        items.append(Item(text=text, instruction=args.instruction))
+        wheres.append(f"--text #{k}")
+    for k, image in enumerate(args.image, 1):
+        if not Path(image).is_file():
+            raise InputError(f"--image #{k}: image file not found: {image}")
+        items.append(Item(image=image, instruction=args.instruction))
+        wheres.append(f"--image #{k}")
     if not items:
         raise InputError("nothing to embed: give --input, --text or --image")
     embedder = load_embedder(args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, max_length=args.max_length)
-    vectors = embedder.encode(items, batch_size=args.batch_size)
+    vectors = embedder.encode(items, batch_size=args.batch_size, where=wheres)
     np.save(args.output, vectors)
     print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 vectors to {args.output}")
     return 0

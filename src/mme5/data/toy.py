@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+from ..paths import cache_root
+
 COLOURS = {
     "red": ((220, 40, 40), {"de": "rot", "fr": "rouge", "es": "rojo"}),
     "green": ((40, 170, 60), {"de": "grün", "fr": "vert", "es": "verde"}),
@@ -73,15 +75,11 @@ def toy_rows() -> list[dict]:
     return rows
 
 
-def toy_root() -> Path:
-    return Path(os.environ.get("MME5_CACHE", Path.home() / ".cache" / "mme5"))
-
-
 def ensure_toy_dataset(name: str = "shapes") -> Path:
     """Write the set once under $MME5_CACHE/toy-<name> (atomic: a folder rename) and return it."""
     if name != "shapes":
         raise FileNotFoundError(f"unknown toy dataset {name!r}; available: toy:shapes")
-    out = toy_root() / f"toy-{name}-v{VERSION}"
+    out = cache_root() / f"toy-{name}-v{VERSION}"
     if (out / "train.jsonl").is_file():
         return out
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from pathlib import Path
 
 import numpy as np
 
+from ..paths import cache_root
 from ..types import Item
 
 KEY_BYTES = 32  # hex characters kept from sha256
@@ -23,7 +23,7 @@ KEY_BYTES = 32  # hex characters kept from sha256
 
 def default_cache_root() -> Path:
     """`$MME5_CACHE/embeddings` (default `~/.cache/mme5/embeddings`)."""
-    return Path(os.environ.get("MME5_CACHE", Path.home() / ".cache" / "mme5")) / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def item_key(item: Item) -> str:

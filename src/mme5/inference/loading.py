@@ -1,16 +1,16 @@
 """Resolve `--model` (a folder, a hub id, or the embedded tiny default) to an Embedder."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ..paths import cache_root
 
 DEFAULT_TINY_BACKBONE = "mllama"
 
 
 def tiny_default_dir(backbone: str = DEFAULT_TINY_BACKBONE) -> Path:
     """Where the embedded default is built once (override with MME5_CACHE)."""
-    root = Path(os.environ.get("MME5_CACHE", Path.home() / ".cache" / "mme5"))
-    return root / f"tiny-{backbone}"
+    return cache_root() / f"tiny-{backbone}"
 
 
 def ensure_tiny(backbone: str = DEFAULT_TINY_BACKBONE) -> Path:

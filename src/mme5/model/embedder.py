@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..paths import cache_root
 from ..types import InputError, Item, load_image
 from .backbones import Backbone, detect_backbone, get_backbone
 from .formatting import FORMAT_VERSION, format_text
@@ -84,6 +86,8 @@ class Embedder:
         """Load a local folder or hub id (real `from_pretrained`), optionally merging a LoRA adapter."""
         path = Path(model_name_or_path)
         local = path.is_dir()
+        if not local and _looks_like_a_path(str(model_name_or_path)):
+            raise FileNotFoundError(f"model folder not found: {model_name_or_path}")
         if local:
             spec = get_backbone(backbone) if backbone else detect_backbone(path)
             _check_processor_files(path)
@@ -140,6 +144,8 @@ class Embedder:
 
     def _process(self, texts: list[str], images: list) -> dict[str, torch.Tensor]:
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        if self.backbone.processor_truncates:
+            kwargs.update(truncation=True, max_length=self.max_length)
         if any(img is not None for img in images):
             if self.backbone.nested_images:
                 kwargs["images"] = [[img] if img is not None else [] for img in images]
@@ -170,9 +176,14 @@ class Embedder:
         batch_size: int = 16,
         *,
         show_progress: bool | None = None,
+        where: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Items -> (n, dim) float32, L2-normalised, row i = item i. Batches are length-bucketed."""
-        items = [coerce_item(x, i) for i, x in enumerate(items)]
+        """Items -> (n, dim) float32, L2-normalised, row i = item i. Batches are length-bucketed.
+        `where` names each item in errors (e.g. "items.jsonl:4"; default "item i")."""
+        where = list(where) if where is not None else [f"item {i}" for i in range(len(items))]
+        if len(where) != len(items):
+            raise ValueError(f"where has {len(where)} entries for {len(items)} items")
+        items = [coerce_item(x, where[i]) for i, x in enumerate(items)]
         if not items:
             raise InputError("nothing to encode: the input is empty")
         order = sorted(range(len(items)), key=lambda i: (items[i].has_image, self._length(items[i])))
@@ -183,7 +194,7 @@ class Embedder:
         from tqdm.auto import tqdm
 
         for idx in tqdm(batches, desc="encode", unit="batch", disable=not progress):
-            prepared = self.prepare([items[i] for i in idx], where=[f"item {i}" for i in idx])
+            prepared = self.prepare([items[i] for i in idx], where=[where[i] for i in idx])
             truncated += prepared.truncated
             out[idx] = self.forward(prepared).cpu().numpy()
         if truncated:
@@ -197,11 +208,22 @@ class Embedder:
         return len(self.tokenizer(format_text(item, self.backbone), add_special_tokens=False).input_ids)
 
     def _truncate(self, text: str) -> tuple[str, int]:
-        """Cut the text to `max_length` tokens; image tokens are added later by the processor."""
+        """Fit the text into `max_length` ids with the special tokens the processor adds; returns
+        (text, 1 if cut). Backbones whose processor truncates get their text unchanged (the processor
+        cuts the ids, as mmE5 does); for the others, image placeholders expand later, so the text is
+        cut here, at a token boundary that does not split a character."""
+        budget = self.max_length - self.tokenizer.num_special_tokens_to_add()
         ids = self.tokenizer(text, add_special_tokens=False).input_ids
-        if len(ids) <= self.max_length:
+        if len(ids) <= budget:
             return text, 0
-        return self.tokenizer.decode(ids[: self.max_length], skip_special_tokens=False), 1
+        if self.backbone.processor_truncates:
+            return text, 1
+        keep = max(budget, 0)
+        cut = self.tokenizer.decode(ids[:keep], skip_special_tokens=False)
+        while keep > 0 and cut.endswith("\ufffd"):  # a multi-byte character split by the cut
+            keep -= 1
+            cut = self.tokenizer.decode(ids[:keep], skip_special_tokens=False)
+        return cut, 1
 
     def _image(self, item: Item, where: str):
         if not item.has_image:
@@ -213,21 +235,27 @@ class Embedder:
         return img
 
 
-def coerce_item(x: Item | dict | str, index: int = 0) -> Item:
+def coerce_item(x: Item | dict | str, where: str = "item 0") -> Item:
     """Accept an Item, a plain string (text) or a dict with the Item fields."""
-    if isinstance(x, Item):
-        return x
     if isinstance(x, str):
-        return Item(text=x)
-    if isinstance(x, dict):
+        item = Item(text=x)
+    elif isinstance(x, dict):
         unknown = set(x) - {"text", "image", "instruction", "language"}
         if unknown:
-            raise InputError(f"item {index}: unknown field(s) {sorted(unknown)}; use text, image, instruction, language")
+            raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; use text, image, instruction, language")
         item = Item(**x)
-        if not item.text and not item.has_image and not item.instruction:
-            raise InputError(f"item {index}: needs at least one of text, image or instruction")
-        return item
-    raise InputError(f"item {index}: expected an Item, dict or string, got {type(x).__name__}")
+    elif isinstance(x, Item):
+        item = x
+    else:
+        raise InputError(f"{where}: expected an Item, dict or string, got {type(x).__name__}")
+    if not (item.text or "").strip() and not item.has_image and not (item.instruction or "").strip():
+        raise InputError(f"{where}: empty; needs text, an image or an instruction")
+    return item
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """Hub ids are `name` or `owner/name`; anything else (absolute, relative, deeper) is a path."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name or Path(name).exists()
 
 
 def _check_processor_files(path: Path) -> None:
@@ -238,7 +266,7 @@ def _check_processor_files(path: Path) -> None:
         missing.append("a tokenizer (tokenizer.json / tokenizer_config.json)")
     if missing:
         raise FileNotFoundError(
-            f"{path} has no {' and no '.join(missing)}; save the processor with "
+            f"{path} lacks {' and '.join(missing)}; save the processor with "
             f"`processor.save_pretrained('{path}')` or copy it from the base model"
         )
 
@@ -256,23 +284,55 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
 
 
 def fingerprint_model(name: str | Path, adapter: str | Path | None, dtype: torch.dtype, max_length: int) -> str:
-    """Content-based id: config, weight files (size + head/tail bytes), adapter, dtype, formatting."""
+    """Content-based id: every byte of the config, weight and tokenizer files (model and adapter),
+    dtype and formatting. It keys the embedding cache, so any change to the weights must change it."""
     h = hashlib.sha256()
     h.update(json.dumps([FORMAT_VERSION, str(dtype), max_length]).encode())
     for root in (name, adapter):
         if root is None:
             continue
         p = Path(root)
-        if not p.is_dir():
-            h.update(str(root).encode())
+        if not p.is_dir():  # a hub id: its name and the snapshot (commit) the hub cache resolved to
+            h.update(f"{root}@{_hub_snapshot(str(root))}".encode())
             continue
         for f in sorted(p.iterdir()):
             if f.suffix in (".json", ".safetensors", ".bin", ".model"):
                 h.update(f.name.encode())
-                h.update(str(f.stat().st_size).encode())
-                with f.open("rb") as fh:
-                    h.update(fh.read(1 << 16))
-                    if f.stat().st_size > 1 << 17:
-                        fh.seek(-(1 << 16), 2)
-                        h.update(fh.read())
+                h.update(file_digest(f).encode())
     return h.hexdigest()[:16]
+
+
+def _hub_snapshot(repo_id: str) -> str:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(repo_id, "config.json")
+    except ValueError:  # not a valid repo id
+        return ""
+    return Path(cached).parent.name if isinstance(cached, str) else ""
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, remembered under $MME5_CACHE by (path, size, mtime): reading 22 GB of
+    weights takes a while, so it is done once per file version."""
+    stat = path.stat()
+    if stat.st_size < 1 << 24:
+        return _sha256(path)
+    memo = cache_root() / "file-digests" / hashlib.sha256(
+        f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    if memo.is_file():
+        return memo.read_text().strip()
+    digest = _sha256(path)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+    tmp.write_text(digest)
+    tmp.replace(memo)
+    return digest
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -58,5 +58,9 @@ class Backbone:
     min_image_side: int = 1
     split_mixed_batches: bool = False
     """Run text-only and image rows of a batch as separate forwards (see `Prepared`)."""
+    processor_truncates: bool = False
+    """The processor cuts each row to `max_length` ids, special tokens included, as the original
+    mmE5 collator does. Only where an image is one placeholder token (which a cut cannot split);
+    elsewhere the Embedder cuts the text before the processor expands image placeholders."""
     processor_kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""

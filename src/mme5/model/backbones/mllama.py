@@ -76,5 +76,6 @@ BACKBONE = Backbone(
     ),
     min_image_side=2,
     split_mixed_batches=True,
+    processor_truncates=True,
     description="Llama-3.2-Vision (MllamaForConditionalGeneration), the mmE5 paper's backbone",
 )
