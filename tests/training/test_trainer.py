@@ -93,6 +93,21 @@ def test_resume_with_another_config_names_the_keys(straight_run, tiny_dirs):
         train(load_config(TrainConfig, None, changed))
 
 
+def test_a_moved_run_folder_resumes(straight_run, tiny_dirs, tmp_path):
+    """output_dir names where the run lives, not what it computes: a copied folder continues."""
+    import shutil
+
+    from mme5.training.run import train
+
+    moved = tmp_path / "moved"
+    shutil.copytree(straight_run / "checkpoint-2", moved / "checkpoint-2")
+    train(load_config(TrainConfig, None, overrides(tiny_dirs("mllama"), moved, save_merged=False)))
+    expected, got = losses(straight_run), losses(moved)
+    assert sorted(got) == [3, 4]  # resumed from checkpoint-2, not started over
+    for step in (3, 4):
+        assert got[step] == pytest.approx(expected[step], abs=1e-6), step
+
+
 def test_checkpoints_load_in_the_embedder(straight_run, tiny_dirs, rgb_images):
     items = [Item(text="a red circle", instruction="Find me an everyday image that matches the given caption:"),
              Item(image=rgb_images[0], text="<|image_1|>\nRepresent the given image.\n")]
