@@ -72,8 +72,8 @@ def image_root(tmp_path_factory, assets) -> Path:
     return root
 
 
-SERVER_LIMITS = dict(max_items=8, max_queue_items=64, max_image_pixels=200 * 200, max_text_chars=1000,
-                     max_request_bytes=256 * 1024)
+SERVER_LIMITS = dict(max_items=8, max_queue_items=64, max_image_pixels=200 * 200, max_request_pixels=100_000,
+                     max_text_chars=1000, max_request_bytes=256 * 1024)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,12 @@ def big_png() -> bytes:
     return png_bytes(Image.new("RGB", (300, 300), "red"))  # 90,000 px > the 40,000 px limit
 
 
+def header_only_png(side: int) -> bytes:
+    """A valid header for side x side pixels with the pixel data cut off: reading its size works, decoding fails."""
+    data = png_bytes(Image.effect_noise((side, side), 50).convert("RGB"))
+    return data[:data.index(b"IDAT") + 60]
+
+
 def truncated_png(assets) -> bytes:
     return (assets / "cat.png").read_bytes()[:200]
 
@@ -27,6 +33,9 @@ BAD = {  # name -> (request body, status, fragment of the message)
     "invalid base64": ({"input": [{"image": "data:image/png;base64,@@not-base64@@"}]}, 400, "invalid base64"),
     "non-image bytes": ({"input": [{"image": data_url(b"just some text, not an image")}]}, 400, "not a readable image"),
     "oversized image": ({"input": [{"image": data_url(big_png())}]}, 413, "300x300 = 90000 pixels"),
+    # 4 x 180x180 = 129600 px > the 100,000 px per request; refused before any is decoded (they would fail to)
+    "too many pixels in request": ({"input": [{"image": data_url(header_only_png(180))}] * 4}, 413,
+                                   "the images total 129600 pixels; the limit per request is 100000"),
     "non-image media type": ({"input": [{"image": data_url(b"x", "text/plain")}]}, 400, "expected image/*"),
     "data URL without base64": ({"input": [{"image": "data:image/png,abc"}]}, 400, "data:image/png;base64"),
     "path traversal": ({"input": [{"image": "../outside.png"}]}, 403, "outside the image root"),

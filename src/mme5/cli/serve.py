@@ -16,6 +16,7 @@ TUNING = (
     ("max_request_bytes", int, "largest request body (413 above)"),
     ("max_items", int, "most inputs per request"),
     ("max_image_pixels", int, "largest decoded image, width x height (413 above)"),
+    ("max_request_pixels", int, "most decoded pixels summed over a request's images (413 above)"),
     ("max_text_chars", int, "longest text or instruction, in characters"),
     ("max_top_k", int, "largest top_k for /v1/search"),
 )

@@ -1,5 +1,6 @@
-"""Wire inputs -> `Item`s, safely: every image is decoded and size-checked here, so the model
-never sees an unchecked byte, and every refusal names the input (`input[3].image`)."""
+"""Wire inputs -> `Item`s, safely: every image is size-checked from its header (alone and summed
+over the request) before any is decoded, so the model never sees an unchecked byte, and every
+refusal names the input (`input[3].image`)."""
 from __future__ import annotations
 
 import base64
@@ -22,6 +23,7 @@ class InputPolicy:
 
     max_items: int
     max_image_pixels: int
+    max_request_pixels: int
     max_image_bytes: int
     max_text_chars: int
     image_root: Path | None
@@ -35,7 +37,7 @@ class InputPolicy:
             root = Path(s.image_root).resolve()
             if not root.is_dir():
                 raise FileNotFoundError(f"--image-root {s.image_root} is not a folder")
-        return cls(s.max_items, s.max_image_pixels, s.max_request_bytes, s.max_text_chars, root,
+        return cls(s.max_items, s.max_image_pixels, s.max_request_pixels, s.max_request_bytes, s.max_text_chars, root,
                    s.allow_remote_images, s.remote_timeout_s)
 
 
@@ -46,11 +48,28 @@ def to_items(elements: list[str | ItemIn], policy: InputPolicy, name: str = "inp
     if len(elements) > policy.max_items:
         raise RequestError(400, f"{name} has {len(elements)} items; this server accepts at most {policy.max_items} per request",
                            param=name, code="too_many_items")
-    return [to_item(e, policy, f"{name}[{i}]") for i, e in enumerate(elements)]
+    return _checked([(e, f"{name}[{i}]") for i, e in enumerate(elements)], policy, name)
 
 
 def to_item(element: str | ItemIn, policy: InputPolicy, where: str) -> Item:
     """One string or item object -> Item with its image decoded into a checked RGB PIL image."""
+    return _checked([(element, where)], policy, where)[0]
+
+
+def _checked(elements: list[tuple[str | ItemIn, str]], policy: InputPolicy, name: str) -> list[Item]:
+    """Check every text and image header, then the request's total pixels, and only then decode:
+    a refused request costs no decoded image."""
+    opened = [(where, *_open(element, policy, where)) for element, where in elements]
+    pixels = sum(img.width * img.height for _, _, img in opened if img is not None)
+    if pixels > policy.max_request_pixels:
+        raise RequestError(413, f"{name}: the images total {pixels} pixels; the limit per request is "
+                                f"{policy.max_request_pixels}", param=name, code="too_many_pixels")
+    return [Item(text=e.text, image=None if img is None else _decode(img, f"{where}.image"),
+                 instruction=e.instruction, language=e.language) for where, e, img in opened]
+
+
+def _open(element: str | ItemIn, policy: InputPolicy, where: str) -> tuple[ItemIn, Image.Image | None]:
+    """Check one input's texts; open its image lazily (header only, size checked)."""
     if isinstance(element, str):
         element = ItemIn(text=element)
     for field in ("text", "instruction"):
@@ -60,8 +79,7 @@ def to_item(element: str | ItemIn, policy: InputPolicy, where: str) -> Item:
                                param=f"{where}.{field}", code="text_too_long")
     if not element.text and not element.image and not element.instruction:
         raise RequestError(400, f"{where} is empty: give at least one of text, image or instruction", param=where)
-    image = _image(element.image, policy, f"{where}.image") if element.image else None
-    return Item(text=element.text, image=image, instruction=element.instruction, language=element.language)
+    return element, _image(element.image, policy, f"{where}.image") if element.image else None
 
 
 def _image(source: str, policy: InputPolicy, where: str) -> Image.Image:
@@ -130,7 +148,7 @@ def _fetch(url: str, policy: InputPolicy, where: str) -> bytes:
 
 
 def open_image(data: bytes, policy: InputPolicy, where: str) -> Image.Image:
-    """Bytes -> RGB image, refusing non-images and images over the pixel limit before decoding."""
+    """Bytes -> a lazily opened image (header read, pixels not yet decoded) within the pixel limit."""
     try:
         img = Image.open(io.BytesIO(data))  # reads the header only
     except Image.DecompressionBombError:
@@ -143,6 +161,11 @@ def open_image(data: bytes, policy: InputPolicy, where: str) -> Image.Image:
     if width * height > policy.max_image_pixels:
         raise RequestError(413, f"{where}: image is {width}x{height} = {width * height} pixels; the limit is "
                                 f"{policy.max_image_pixels}", param=where, code="image_too_large")
+    return img
+
+
+def _decode(img: Image.Image, where: str) -> Image.Image:
+    """Decode at full size, unchanged: the processor resizes exactly as for `Embedder.encode`."""
     try:
         img.load()
         return img.convert("RGB")

@@ -31,6 +31,9 @@ class ServerSettings:
     max_request_bytes: int = 8 * 1024 * 1024
     max_items: int = 256
     max_image_pixels: int = 4096 * 4096
+    max_request_pixels: int = 64 * 1024 * 1024
+    """Decoded pixels summed over a request's images (~4 bytes each once decoded: 256 MiB by default),
+    checked from the image headers before any is decoded."""
     max_text_chars: int = 16384
 
     # input policy
@@ -50,6 +53,7 @@ class ServerSettings:
             "max_batch_size": self.max_batch_size, "max_queue_items": self.max_queue_items,
             "request_timeout_s": self.request_timeout_s, "max_request_bytes": self.max_request_bytes,
             "max_items": self.max_items, "max_image_pixels": self.max_image_pixels,
+            "max_request_pixels": self.max_request_pixels,
             "max_text_chars": self.max_text_chars, "remote_timeout_s": self.remote_timeout_s,
             "max_top_k": self.max_top_k,
         }
