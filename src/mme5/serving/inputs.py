@@ -118,15 +118,21 @@ def _read_local(source: str, policy: InputPolicy, where: str) -> bytes:
                            code="local_paths_disabled")
     # Resolve symlinks and `..` first, then check containment: a link inside the root that points
     # outside it is refused like a plain `../` path; existence is only checked inside the root.
-    resolved = (root / source).resolve()
-    if not resolved.is_relative_to(root):
-        raise RequestError(403, f"{where}: image path {source!r} is outside the image root", param=where,
-                           code="path_outside_root")
-    if not resolved.is_file():
-        raise RequestError(400, f"{where}: image {source!r} not found under the image root", param=where)
-    if resolved.stat().st_size > policy.max_image_bytes:
-        raise RequestError(413, f"{where}: image file {source!r} exceeds {policy.max_image_bytes} bytes", param=where)
-    return resolved.read_bytes()
+    try:
+        resolved = (root / source).resolve()
+        if not resolved.is_relative_to(root):
+            raise RequestError(403, f"{where}: image path {source!r} is outside the image root", param=where,
+                               code="path_outside_root")
+        if not resolved.is_file():
+            raise RequestError(400, f"{where}: image {source!r} not found under the image root", param=where)
+        if resolved.stat().st_size > policy.max_image_bytes:
+            raise RequestError(413, f"{where}: image file {source!r} exceeds {policy.max_image_bytes} bytes",
+                               param=where)
+        return resolved.read_bytes()
+    except (ValueError, OSError) as exc:  # a NUL byte, a name too long, an unreadable file
+        reason = getattr(exc, "strerror", None) or exc  # strerror: without the server's absolute path
+        raise RequestError(400, f"{where}: image path {source!r} is not a readable file ({reason})",
+                           param=where) from None
 
 
 def _fetch(url: str, policy: InputPolicy, where: str) -> bytes:
