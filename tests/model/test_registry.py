@@ -23,3 +23,19 @@ def test_detect_by_model_type(tmp_path):
     assert detect_backbone(tmp_path).name == "idefics3"
     with pytest.raises(FileNotFoundError):
         detect_backbone(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_tiny_folders_carry_a_working_chat_template(name, tiny_dirs, rgb_images):
+    """init-tiny writes a chat template in the family's markup: a chat with an image renders, and
+    the processor accepts the rendered text with that image (placeholder count matches)."""
+    spec = BACKBONES[name]
+    processor = spec.processor_class().from_pretrained(tiny_dirs(name))
+    messages = [{"role": "system", "content": [{"type": "text", "text": "Answer in JSON."}]},
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is it?"}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    turn, assistant, image = spec.tiny.chat
+    assert text.endswith(assistant) and image in text and "What colour is it?" in text
+    images = [[rgb_images[0]]] if spec.nested_images else [rgb_images[0]]
+    inputs = processor(text=[text], images=images, return_tensors="pt")  # raises if placeholders and images disagree
+    assert inputs["input_ids"].shape[0] == 1 and "pixel_values" in inputs

@@ -31,7 +31,8 @@ def build_tiny(
     )
     tokenizer.padding_side = spec.padding_side
     config, image_processor, processor_kwargs = spec.tiny.build(tokenizer, sizes)
-    processor = spec.processor_class()(image_processor=image_processor, tokenizer=tokenizer, **processor_kwargs)
+    processor = spec.processor_class()(image_processor=image_processor, tokenizer=tokenizer,
+                                       chat_template=spec.tiny.chat_template(), **processor_kwargs)
 
     torch.manual_seed(seed)
     model = spec.model_class()(config)

@@ -8,6 +8,7 @@ SPECIAL_TOKENS = (
     "<|image_pad|>", "<|video_pad|>",
 )
 IMAGE_TEXT = "<|vision_start|><|image_pad|><|vision_end|>"
+CHAT = ("<|im_start|>{role}\n{content}<|im_end|>\n", "<|im_start|>assistant\n", IMAGE_TEXT)
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 

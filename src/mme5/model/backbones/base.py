@@ -19,6 +19,18 @@ class TinySpec:
     build: Callable[[Any, "TinySizes"], tuple[Any, Any, dict[str, Any]]]
     # optional fix-up of the random model, e.g. opening Mllama's zero-initialised image gates
     post_init: Callable[[Any, "TinySizes"], None] | None = None
+    # the family's chat markup: one turn ("{role}", "{content}"), the assistant prompt, an image
+    chat: tuple[str, str, str] = ("{role}: {content}</s>", "assistant:", "<image>\n")
+
+    def chat_template(self) -> str:
+        """A Jinja chat template in the family's markup, so tiny models take the chat path too."""
+        turn, assistant, image = self.chat
+        content = ("{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+                   "{% if c['type'] == 'image' %}" + image + "{% else %}{{ c['text'] }}{% endif %}"
+                   "{% endfor %}{% endif %}")
+        body = turn.replace("{role}", "{{ m['role'] }}").replace("{content}", content)
+        return ("{% for m in messages %}" + body + "{% endfor %}"
+                "{% if add_generation_prompt %}" + assistant + "{% endif %}")
 
 
 @dataclass(frozen=True)

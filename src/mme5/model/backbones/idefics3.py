@@ -59,6 +59,7 @@ BACKBONE = Backbone(
     nested_images=True,
     padding_side="left",
     lora_targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
-    tiny=TinySpec(special_tokens=SPECIAL_TOKENS, bos=None, eos="<end_of_utterance>", pad="<pad>", build=_build_tiny),
+    tiny=TinySpec(special_tokens=SPECIAL_TOKENS, bos=None, eos="<end_of_utterance>", pad="<pad>", build=_build_tiny,
+                  chat=("<|im_start|>{role}: {content}<end_of_utterance>\n", "<|im_start|>assistant:", "<image>")),
     description="Idefics3 / SmolVLM (Idefics3ForConditionalGeneration), small backbones",
 )

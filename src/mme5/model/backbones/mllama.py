@@ -73,6 +73,8 @@ BACKBONE = Backbone(
         special_tokens=SPECIAL_TOKENS, bos="<|begin_of_text|>", eos="<|end_of_text|>",
         pad="<|finetune_right_pad_id|>", build=_build_tiny,
         post_init=_open_gates,
+        chat=("<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>",
+              "<|start_header_id|>assistant<|end_header_id|>\n\n", "<|image|>"),
     ),
     min_image_side=2,
     split_mixed_batches=True,

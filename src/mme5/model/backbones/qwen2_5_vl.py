@@ -44,6 +44,7 @@ BACKBONE = Backbone(
     nested_images=False,
     padding_side="left",
     lora_targets=_qwen.LORA_TARGETS,
-    tiny=TinySpec(special_tokens=_qwen.SPECIAL_TOKENS, bos=None, eos="<|endoftext|>", pad="<|endoftext|>", build=_build_tiny),
+    tiny=TinySpec(special_tokens=_qwen.SPECIAL_TOKENS, bos=None, eos="<|endoftext|>", pad="<|endoftext|>", build=_build_tiny,
+                  chat=_qwen.CHAT),
     description="Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration)",
 )

@@ -48,6 +48,7 @@ BACKBONE = Backbone(
     nested_images=False,
     padding_side="left",
     lora_targets=_qwen.LORA_TARGETS,
-    tiny=TinySpec(special_tokens=_qwen.SPECIAL_TOKENS, bos=None, eos="<|endoftext|>", pad="<|endoftext|>", build=_build_tiny),
+    tiny=TinySpec(special_tokens=_qwen.SPECIAL_TOKENS, bos=None, eos="<|endoftext|>", pad="<|endoftext|>", build=_build_tiny,
+                  chat=_qwen.CHAT),
     description="Qwen3-VL (Qwen3VLForConditionalGeneration), the Qwen3-VL-Embedding backbone",
 )
