@@ -64,11 +64,26 @@ def test_generated_pool_with_duplicate_list_and_tar(tmp_path):
     pool = build_pool(config, tmp_path / "run")
     assert len(pool) == 40 and pool.duplicates == 1
     assert sorted(p.path.name for p in pool.images) == sorted(p.name for p in shapes)
-    assert (tmp_path / "run" / "pool" / "tar" / "shard" / "inner").is_dir()
+    assert len(list((tmp_path / "run" / "pool" / "tar").glob("shard.tar-*/inner"))) == 1
     assert build_pool(config, tmp_path / "run").fingerprint() == pool.fingerprint()  # cached hashes, same pool
     vectors = embed_pool(pool, PixelEncoder(), tmp_path / "run" / "pool")
     assert vectors.shape == (40, 192)
     check_selection(pool, vectors, (1, 2), (5, 9))
+
+
+def test_dotted_tar_shards_with_repeated_member_names(tmp_path):
+    """webdataset-style shards (`laion.00000.tar`, `laion.00001.tar`, or `0/same.tar`, `1/same.tar`)
+    that reuse member names (`0000.png`...) are each extracted to their own folder."""
+    shapes = build_pool(PoolConfig(generate=10), tmp_path / "gen").images
+    for k in (0, 1):
+        (tmp_path / str(k)).mkdir()
+        for shard in (tmp_path / f"laion.{k:05d}.tar", tmp_path / str(k) / "same.tar"):
+            with tarfile.open(shard, "w") as tar:
+                for j, img in enumerate(shapes[5 * k: 5 * k + 5]):
+                    tar.add(img.path, arcname=f"{j:04d}.png")
+    for sources in (str(tmp_path / "laion.*.tar"), str(tmp_path / "*" / "same.tar")):
+        pool = build_pool(PoolConfig(sources=(sources,)), tmp_path / "run")
+        assert pool.duplicates == 0 and sorted(i.sha1 for i in pool.images) == sorted(i.sha1 for i in shapes)
 
 
 def test_tiny_embedder_on_emoji(emoji_dir, tiny_embedder, tmp_path):

@@ -91,7 +91,10 @@ def _expand(path: Path, extensions: tuple[str, ...], tar_dir: Path) -> list[Path
         raise FileNotFoundError(f"pool.sources: {path} does not exist")
     name = path.name.lower()
     if name.endswith(TAR_SUFFIXES):
-        return _extract_tar(path, extensions, tar_dir / path.name.split(".")[0])
+        # one folder per shard: `laion.00000.tar` and `laion.00001.tar`, or two `same.tar` in
+        # different folders, often hold the same member names
+        shard_id = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+        return _extract_tar(path, extensions, tar_dir / f"{path.name}-{shard_id}")
     if name.endswith(LIST_SUFFIXES):
         return _read_list(path)
     if path.suffix.lower() in extensions:
