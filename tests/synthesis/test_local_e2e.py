@@ -5,6 +5,7 @@ this checks schema validity and the pipeline, not text quality.)"""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -15,8 +16,11 @@ from mme5.synthesis.neighbours import EmbedderEncoder
 from mme5.synthesis.plan import MODALITIES
 from mme5.synthesis.rows import SCHEMA_COLUMNS
 from mme5.synthesis.runner import Synthesizer
-from mme5.synthesis.schema import CRITERIA, ImageDescription, image_roles, sample_model
+from mme5.synthesis.schema import CRITERIA, ImageDescription, image_roles, json_schema, sample_model
+from mme5.synthesis.stub_server import fill_schema
 from mme5.types import HUB_IMAGE_PLACEHOLDER
+
+from .conftest import api_config
 
 N = 3
 
@@ -85,3 +89,32 @@ def test_local_backend_end_to_end(tmp_path, tiny_dirs, tiny_embedder, one_thread
     assert torch.isfinite(loss) and loss > 0
     changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
     assert any("language_model" in n for n in changed)
+
+
+def test_generation_error_fails_the_sample_not_the_run(tmp_path, tiny_dirs, recwarn):
+    """A CUDA OOM (or any error) inside one local generation is that attempt's failure: the sample
+    is retried, then recorded as failed with the reason; the run goes on."""
+    from mme5.synthesis.backends.local import LocalBackend
+
+    config = api_config(tmp_path / "run", [], 3, **{
+        "backend.kind": "local", "backend.local.model": str(tiny_dirs("mllama")), "backend.local.device": "cpu",
+        "validation.check_language": False})
+    backend = LocalBackend(config.backend.local)
+    calls = []
+
+    def generate(input_ids, **kwargs):  # calls 1-3 run out of memory, later ones reply with a valid JSON
+        calls.append(1)
+        if len(calls) <= 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        prompt = backend.tokenizer.decode(input_ids[0])
+        modality = re.search(r"Task family: [A-Z ]+ \((\w+)\)", prompt).group(1)
+        reply = json.dumps(fill_schema(json_schema(modality), len(calls)))
+        return torch.cat([input_ids, backend.tokenizer(reply, add_special_tokens=False, return_tensors="pt").input_ids], 1)
+
+    backend.hf_model.generate = generate
+    stats = Synthesizer(config, backend=backend, progress=False).run()
+    assert stats["accepted"] == 3 and stats["failed"] == 1 and len(calls) == 6  # 2 + 2 + 1 + 1 attempts
+    failed = [json.loads(line) for path in (tmp_path / "run" / "failed").glob("*")
+              for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(failed) == 1 and "OutOfMemoryError: CUDA out of memory (simulated)" in failed[0]["reason"]
+    assert not [w for w in recwarn if "never retrieved" in str(w.message)]

@@ -144,8 +144,8 @@ class Synthesizer:
                 for task in finished:
                     try:
                         row, ok = task.result()
-                    except BackendError as exc:  # fatal: bad key, unknown model, ...
-                        fatal = fatal or exc
+                    except Exception as exc:  # a fatal BackendError (bad key, unknown model, ...) or a bug:
+                        fatal = fatal or exc  # stop, once every finished task's outcome was read
                         continue
                     self.writer.add(row, failed=not ok)
                     accepted += ok

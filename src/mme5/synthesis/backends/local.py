@@ -3,6 +3,8 @@
 The reply can only be JSON that matches the modality's schema: outlines compiles the schema
 into a token-level automaton once per modality (cached) and masks the logits at every step.
 Generation runs in a worker thread, one request at a time (the logits processor is stateful).
+An error while generating (CUDA out of memory, an outlines or processor error) fails that attempt
+only, as a non-fatal `BackendError`; errors in the configuration stop the run when the backend is built.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 from ...types import load_image
 from ..config import LocalConfig
 from ..prompts import ImagePart, Prompt
-from .base import Generation
+from .base import BackendError, Generation
 
 log = logging.getLogger(__name__)
 
@@ -95,28 +97,34 @@ class LocalBackend:
         return self.backbone.image_text * len(prompt.images) + "\n\n".join([prompt.system, *texts]) + "\n"
 
     def _generate(self, prompt: Prompt, seed: int | None) -> Generation:
+        images = [load_image(p.path, p.role) for p in prompt.images]  # InputError/OSError: the runner's bad_image
+        with self._lock:
+            try:
+                return self._run(prompt, images, seed)
+            except Exception as exc:  # CUDA OOM, an outlines or processor error: this attempt fails, the run goes on
+                raise BackendError("generation_error", f"{type(exc).__name__}: {exc}") from exc
+
+    def _run(self, prompt: Prompt, images: list, seed: int | None) -> Generation:
         import torch
         from transformers import LogitsProcessorList
 
-        with self._lock:
-            processor = self._logits_processor(prompt)
-            processor.reset()
-            images = [load_image(p.path, p.role) for p in prompt.images]
-            kwargs: dict[str, Any] = {"text": [self.render(prompt)], "return_tensors": "pt"}
-            if images:
-                kwargs["images"] = [images] if self.backbone.nested_images else images
-            inputs = self.processor(**kwargs).to(self.hf_model.device)
-            if seed is not None:
-                torch.manual_seed(seed)
-            sample = self.config.temperature > 0
-            with torch.no_grad():
-                out = self.hf_model.generate(
-                    **inputs, logits_processor=LogitsProcessorList([processor]),
-                    max_new_tokens=self.config.max_new_tokens, do_sample=sample,
-                    temperature=self.config.temperature if sample else None,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                )
-            new = out[0, inputs["input_ids"].shape[1]:]
-            text = self.tokenizer.decode(new, skip_special_tokens=True)
-            finish = "length" if len(new) >= self.config.max_new_tokens else "stop"
-            return Generation(text, int(inputs["input_ids"].shape[1]), int(len(new)), finish, endpoint="local")
+        processor = self._logits_processor(prompt)
+        processor.reset()
+        kwargs: dict[str, Any] = {"text": [self.render(prompt)], "return_tensors": "pt"}
+        if images:
+            kwargs["images"] = [images] if self.backbone.nested_images else images
+        inputs = self.processor(**kwargs).to(self.hf_model.device)
+        if seed is not None:
+            torch.manual_seed(seed)
+        sample = self.config.temperature > 0
+        with torch.no_grad():
+            out = self.hf_model.generate(
+                **inputs, logits_processor=LogitsProcessorList([processor]),
+                max_new_tokens=self.config.max_new_tokens, do_sample=sample,
+                temperature=self.config.temperature if sample else None,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        new = out[0, inputs["input_ids"].shape[1]:]
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        finish = "length" if len(new) >= self.config.max_new_tokens else "stop"
+        return Generation(text, int(inputs["input_ids"].shape[1]), int(len(new)), finish, endpoint="local")
