@@ -4,6 +4,7 @@ URLs, response-format fallback, and a fatal error stopping the run cleanly."""
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 
 import pytest
@@ -69,13 +70,18 @@ def test_scripted_server_counts_retries_and_reasons(tmp_path, scripted):
         assert c.requests == 0 and again["accepted"] == N
 
 
-def test_response_format_fallback(tmp_path):
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_response_format_fallback(tmp_path, concurrency):
+    """A server that rejects json_schema: the format steps down once, to json_object, even when
+    `concurrency` requests sent with json_schema are all rejected; the 400s cost no attempt."""
     seen = []
+    together = threading.Barrier(concurrency, timeout=30)  # the first requests are all in flight at once
 
     def respond(request):
         fmt = (request.get("response_format") or {}).get("type", "none")
         seen.append(fmt)
         if fmt == "json_schema":
+            together.wait()
             message = "response_format json_schema is not supported"
             return StubReply(status=400, body=json.dumps({"error": {"message": message}}))
         modality = sample_of(request)[3]  # without a schema in the request, use the package's
@@ -83,10 +89,11 @@ def test_response_format_fallback(tmp_path):
         return StubReply(content=good_content(request))
 
     with StubChatServer(respond) as server:
-        config = api_config(tmp_path, [server.base_url], 5, **{"backend.openai.concurrency": 1})
+        config = api_config(tmp_path, [server.base_url], 10, **{"backend.openai.concurrency": concurrency,
+                                                                 "backend.openai.timeout_s": 60})
         stats = Synthesizer(config, progress=False).run()
-    assert stats["accepted"] == 5 and stats["failed"] == 0
-    assert seen[0] == "json_schema" and set(seen[1:]) == {"json_object"}
+    assert stats["accepted"] == 10 and stats["failed"] == 0 and not stats["rejected_attempts"]
+    assert seen[:concurrency] == ["json_schema"] * concurrency and seen[concurrency:] == ["json_object"] * 10
 
 
 def test_fatal_error_stops_cleanly_and_resumes(tmp_path, scripted):

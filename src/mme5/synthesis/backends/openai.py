@@ -126,7 +126,7 @@ class OpenAIBackend:
                 if status == 200:
                     return _parse(response, endpoint.url, retries)
                 text = response.text[:300]
-                if status == 400 and self._downgrade(text):
+                if status == 400 and self._downgrade(body, text):
                     body = await asyncio.to_thread(self.payload, prompt, seed)
                     continue
                 if status in FATAL_STATUS:
@@ -148,15 +148,19 @@ class OpenAIBackend:
             log.debug("retry %d in %.2fs after %s", retries, delay, error)
             await asyncio.sleep(delay)
 
-    def _downgrade(self, error_text: str) -> bool:
-        """A 400 about the response format: switch to the next weaker format for all requests."""
+    def _downgrade(self, body: dict[str, Any], error_text: str) -> bool:
+        """A 400 about the response format `body` was sent with: resend with a weaker one. Only the
+        first 400 for the current format steps all requests down; requests sent with it before
+        the step (concurrent ones) are resent with the new format."""
         lowered = error_text.lower()
         about_format = any(k in lowered for k in ("response_format", "json_schema", "guided"))
-        if self.response_format == "none" or not about_format:
+        sent = (body.get("response_format") or {}).get("type", "none")
+        if sent == "none" or not about_format:
             return False
-        weaker = FORMATS[FORMATS.index(self.response_format) + 1]
-        log.warning("server rejected response_format=%s (%s); using %s", self.response_format, error_text[:120], weaker)
-        self.response_format = weaker
+        if sent == self.response_format:
+            weaker = FORMATS[FORMATS.index(sent) + 1]
+            log.warning("server rejected response_format=%s (%s); using %s", sent, error_text[:120], weaker)
+            self.response_format = weaker
         return True
 
 
