@@ -108,6 +108,26 @@ def test_a_moved_run_folder_resumes(straight_run, tiny_dirs, tmp_path):
         assert got[step] == pytest.approx(expected[step], abs=1e-6), step
 
 
+def test_skip_replaces_corrupt_images_and_counts_them(tiny_dirs, tmp_path):
+    """A corrupt image passes the default `check_images: exists`; with on_bad_image=skip the run
+    goes on, replacing the example at batch time, and train_summary.json counts it."""
+    from mme5.training.run import train
+
+    rows = [dict(qry=f"query {i}", qry_image_path="", pos_text=f"document {i}", pos_image_path="", neg_text="",
+                 neg_image_path="") for i in range(8)]
+    for i in (1, 4, 6):  # distinct positives: the two steps of 4 cover all 8 rows
+        (tmp_path / f"bad{i}.png").write_bytes(b"not a png")
+        rows[i].update(pos_text="<|image_1|>\nRepresent the given image.\n", pos_image_path=f"bad{i}.png")
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    train(load_config(TrainConfig, None, overrides(
+        tiny_dirs("mllama"), out, **{"data.sources": f"[{{path: {tmp_path / 't.jsonl'}}}]", "data.on_bad_image": "skip",
+                                     "gradcache_chunk_size": "null", "max_steps": 2, "save_merged": False})))
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["skipped_images"] == 0 and summary["replaced_for_bad_images"] == 3, summary
+    assert summary["steps"] == 2 and summary["dropped_by_batching"] == 0
+
+
 def test_checkpoints_load_in_the_embedder(straight_run, tiny_dirs, rgb_images):
     items = [Item(text="a red circle", instruction="Find me an everyday image that matches the given caption:"),
              Item(image=rgb_images[0], text="<|image_1|>\nRepresent the given image.\n")]

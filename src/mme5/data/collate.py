@@ -3,6 +3,12 @@
 VLM processor outputs cannot be sliced along dim 0 (Qwen2-VL flattens image patches across the
 batch, Mllama adds image/tile dimensions), so each chunk is prepared separately through
 `Embedder.prepare`, the same formatting path as evaluation and serving.
+
+With `on_bad_image="skip"`, an example whose image turns out unreadable only here (a corrupt file
+passes the up-front `exists` check; decoding millions of images before step 1 is too slow) is
+REPLACED, not dropped: every rank must keep its batch size for the cross-rank gather. The
+substitute is the next readable example of the data set outside the micro-batch whose positive is
+not in it; each replacement is returned in the batch (`replaced`) for the trainer to log and count.
 """
 from __future__ import annotations
 
@@ -13,7 +19,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ..model.embedder import Embedder, Prepared
-from ..types import ContrastiveExample
+from ..types import ContrastiveExample, InputError
+from .images import OnBadImage, image_problem
+from .schema import positive_key
 
 
 @dataclass
@@ -58,19 +66,50 @@ class ContrastiveCollator:
         *,
         negative_ratio: int,
         chunk_size: int | None = None,
+        on_bad_image: OnBadImage = "error",
     ) -> None:
         # only the processor side of the Embedder travels to workers, never the model
         self.preparer = Embedder(None, embedder.processor, embedder.backbone, max_length=embedder.max_length)
         self.examples, self.wheres = examples, wheres
-        self.negative_ratio, self.chunk_size = negative_ratio, chunk_size
+        self.negative_ratio, self.chunk_size, self.on_bad_image = negative_ratio, chunk_size, on_bad_image
 
     def __call__(self, batch: list[list[int]]) -> dict[str, Any]:
+        """-> chunks, size, and `replaced`: one line per example replaced for an unreadable image."""
         if len(batch) != 1:
             raise ValueError("the data loader must serve one micro-batch per step (per_device_train_batch_size=1)")
-        ids = batch[0]
+        ids, replaced = list(batch[0]), []
         step = self.chunk_size or len(ids)
-        chunks = [self.chunk(ids[s : s + step]) for s in range(0, len(ids), step)]
-        return {"chunks": chunks, "size": len(ids)}
+        chunks = [self._chunk_replacing(ids, s, min(s + step, len(ids)), replaced) for s in range(0, len(ids), step)]
+        return {"chunks": chunks, "size": len(ids), "replaced": replaced}
+
+    def _chunk_replacing(self, ids: list[int], start: int, stop: int, replaced: list[str]) -> Chunk:
+        """The chunk of ids[start:stop]; under "skip", examples with an unreadable image are first
+        replaced in `ids` (the usual path pays nothing: images are checked only after a failure)."""
+        while True:
+            try:
+                return self.chunk(ids[start:stop])
+            except InputError:
+                if self.on_bad_image != "skip":
+                    raise
+                bad = [(k, problem) for k in range(start, stop)
+                       if (problem := image_problem(self.examples[ids[k]], "decode"))]
+                if not bad:
+                    raise  # not an image problem
+                for k, problem in bad:
+                    substitute = self._substitute(ids, ids[k])
+                    replaced.append(f"{self.wheres[ids[k]]} {problem}; replaced by {self.wheres[substitute]}")
+                    ids[k] = substitute
+
+    def _substitute(self, ids: list[int], bad: int) -> int:
+        """The next readable example after `bad` (usually of the same source) outside `ids` whose
+        positive is not in `ids`."""
+        taken = {positive_key(self.examples[i]) for i in ids}
+        n = len(self.examples)
+        for j in ((bad + step) % n for step in range(1, n)):
+            if j not in ids and positive_key(self.examples[j]) not in taken \
+                    and image_problem(self.examples[j], "decode") is None:
+                return j
+        raise InputError(f"{self.wheres[bad]}: unreadable image and no readable example left to replace it")
 
     def chunk(self, ids: Sequence[int]) -> Chunk:
         examples = [self.examples[i] for i in ids]

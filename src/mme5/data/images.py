@@ -1,5 +1,6 @@
 """Up-front image checks: a missing or corrupt image fails with dataset, row and path, or, when
-asked, drops its example and is counted (never silently)."""
+asked, drops its example and is counted (never silently). A corrupt image that only an
+`exists` check saw is met at batch time (see `collate`: replaced under skip, counted)."""
 from __future__ import annotations
 
 import logging
@@ -28,6 +29,18 @@ def _problem(path: str, check: ImageCheck) -> str | None:
     return None
 
 
+def image_problem(example: ContrastiveExample, check: ImageCheck, seen: dict[str, str | None] | None = None) -> str | None:
+    """`<side>: <reason>` for the first image of `example` failing `check`, else None; `seen`
+    caches results per path."""
+    seen = {} if seen is None else seen
+    for side, path in example_images(example):
+        if path not in seen:
+            seen[path] = _problem(path, check)
+        if seen[path] is not None:
+            return f"{side}: {seen[path]}"
+    return None
+
+
 def check_example_images(
     examples: Sequence[ContrastiveExample],
     wheres: Sequence[str],
@@ -43,13 +56,8 @@ def check_example_images(
     kept, reasons = [], []
     seen: dict[str, str | None] = {}  # images shared by many rows are checked once
     for i, (example, where) in enumerate(zip(examples, wheres)):
-        bad = None
-        for side, path in example_images(example):
-            if path not in seen:
-                seen[path] = _problem(path, check)
-            if seen[path] is not None:
-                bad = f"{where} {side}: {seen[path]}"
-                break
+        problem = image_problem(example, check, seen)
+        bad = None if problem is None else f"{where} {problem}"
         if bad is None:
             kept.append(i)
         elif on_bad == "error":

@@ -137,8 +137,8 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     set_seed(cfg.seed)
     full_resume = resume if cfg.model.finetune == "full" and not cfg.deepspeed else None
     model = build_model(cfg.model, seed=cfg.seed, weights=full_resume)
-    collator = ContrastiveCollator(model.embedder, data.examples, data.wheres,
-                                   negative_ratio=cfg.data.negative_ratio, chunk_size=cfg.gradcache_chunk_size)
+    collator = ContrastiveCollator(model.embedder, data.examples, data.wheres, negative_ratio=cfg.data.negative_ratio,
+                                   chunk_size=cfg.gradcache_chunk_size, on_bad_image=cfg.data.on_bad_image)
     trainer = ContrastiveTrainer(
         model=model, args=args, train_dataset=MicroBatches(plan.micro_batches), data_collator=collator,
         callbacks=[JsonlLogger(out / LOG_FILE), *callbacks], run_config=run_config,
@@ -152,16 +152,17 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     result = trainer.train(resume_from_checkpoint=resume)
     final = out / "lora" if model.is_peft else out
     trainer.save_model(str(final))  # every rank (DeepSpeed's state-dict call is collective); rank 0 writes
+    replaced = trainer.replaced_examples_total()  # collective too
     if trainer.is_world_process_zero():
         if model.is_peft and cfg.save_merged:
             export_merged(resolve_model_path(cfg.model.name_or_path), final, out, resolve_dtype(cfg.model.dtype))
             write_config(out, run_config)
         write_json(out / "train_summary.json", {
             "steps": result.global_step, "train_loss": result.training_loss, "examples": len(data.examples),
-            "skipped_images": data.skipped_images, "dropped_by_batching": plan.dropped,
-            "world_size": world, "sources": data.report,
+            "skipped_images": data.skipped_images, "replaced_for_bad_images": replaced,
+            "dropped_by_batching": plan.dropped, "world_size": world, "sources": data.report,
         })
-        if data.skipped_images:
-            log.warning("%d examples were skipped for missing or unreadable images (see train_summary.json)",
-                        data.skipped_images)
+        if data.skipped_images or replaced:
+            log.warning("%d examples were skipped at loading and %d replaced at batch time for missing or "
+                        "unreadable images (see train_summary.json)", data.skipped_images, replaced)
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .model import ContrastiveModel, load_adapter, save_weights
 
 CONFIG_FILE = "train_config.yaml"
 LOG_FILE = "train_log.jsonl"
+log = logging.getLogger(__name__)
 
 
 class ContrastiveTrainer(Trainer):
@@ -30,6 +32,8 @@ class ContrastiveTrainer(Trainer):
         self.loss_fn = loss_fn
         self.run_config = run_config
         self.examples_per_step = examples_per_step
+        self.replaced_examples = 0
+        """examples this process's collator replaced for an unreadable image (data.on_bad_image=skip)."""
         self._last_log: tuple[float, int] | None = None
 
     def train(self, *args: Any, **kwargs: Any):
@@ -45,6 +49,9 @@ class ContrastiveTrainer(Trainer):
         return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
 
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch=None) -> torch.Tensor:
+        for line in inputs.get("replaced", ()):  # collated in a worker: logged and counted here
+            log.warning("unreadable image, example replaced (data.on_bad_image=skip): %s", line)
+        self.replaced_examples += len(inputs.get("replaced", ()))
         model.train()
         _, world_size = world()
         accumulation = self.current_gradient_accumulation_steps
@@ -63,6 +70,11 @@ class ContrastiveTrainer(Trainer):
         loss = contrastive_step(model, inputs["chunks"], loss_fn=self.loss_fn, backward=backward, no_sync=no_sync,
                                 scale=world_size / accumulation, device=self.args.device)
         return loss / accumulation  # the trainer sums micro-batch losses for its log
+
+    def replaced_examples_total(self) -> int:
+        """`replaced_examples` summed over the ranks (collective: every rank calls it)."""
+        count = torch.tensor(self.replaced_examples, device=self.args.device)
+        return int(self.accelerator.reduce(count, reduction="sum"))
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         now, step = time.perf_counter(), self.state.global_step
