@@ -18,7 +18,7 @@ the JSON is rewritten after every part):
    tiles, so no padded tile is computed) with a short instruction + text.
    MFU = model FLOPs / median time / measured peak.
 3. train: one GradCache step (`contrastive_step`) at global batch 1024 with mme5's training model
-   (`build_model`: DoRA r 8, alpha 64, dropout 0.1, gradient checkpointing) around the in-memory
+   (`make_trainable`, what `build_model` applies: DoRA r 8, alpha 64, dropout 0.1, gradient checkpointing) around the in-memory
    model, bf16 autocast as the HF Trainer's bf16 mode, InfoNCE with 1 hard negative. Inputs:
    synthetic text triples (default) or the toy image-text set. Step time and peak GPU memory
    (`torch.cuda.max_memory_allocated`, weights included). Collation is done once, untimed.
@@ -56,7 +56,6 @@ import statistics
 import time
 import traceback
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import torch
@@ -220,11 +219,10 @@ def train_part(embedder: Embedder, args, device) -> dict:
     from mme5.training.config import ModelConfig
     from mme5.training.gradcache import contrastive_step
     from mme5.training.losses import info_nce
-    from mme5.training.model import build_model
+    from mme5.training.model import make_trainable
 
-    # mme5's own build_model (adapter defaults, gradient checkpointing), around the in-memory model
-    with mock.patch.object(Embedder, "from_pretrained", lambda *a, **k: embedder):
-        model = build_model(ModelConfig(name_or_path="in-memory full-size Mllama", max_length=embedder.max_length))
+    # what `mme5 train` does after loading (adapter defaults, gradient checkpointing), on the in-memory model
+    model = make_trainable(embedder, ModelConfig(name_or_path="in-memory full-size Mllama", max_length=embedder.max_length))
     if device.type == "cuda":  # the HF Trainer's bf16 mode: accelerate wraps forward in autocast
         model.forward = torch.autocast("cuda", dtype=torch.bfloat16)(model.forward)
     n = args.train_batch

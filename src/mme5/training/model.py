@@ -61,12 +61,18 @@ def build_model(cfg: ModelConfig, *, seed: int = 0, weights: str | None = None) 
         weights or resolve_model_path(cfg.name_or_path), backbone=cfg.backbone, dtype=resolve_dtype(cfg.dtype),
         device="cpu", max_length=cfg.max_length, attn_implementation=cfg.attn_implementation,
     )
+    return make_trainable(embedder, cfg, seed=seed)
+
+
+def make_trainable(embedder: Embedder, cfg: ModelConfig, *, seed: int = 0) -> ContrastiveModel:
+    """A loaded Embedder -> the model the trainer steps: no KV cache, gradient checkpointing,
+    an adapter with mmE5's defaults (or every weight trainable for `finetune: full`)."""
     model = embedder.model
     for config in (model.config, model.config.get_text_config()):
         config.use_cache = False
     if cfg.gradient_checkpointing:
         # non-reentrant: works with frozen inputs (LoRA) and with GradCache's repeated forwards
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if cfg.finetune == "lora":
         from peft import LoraConfig, get_peft_model
 
