@@ -42,6 +42,7 @@ def test_local_backend_end_to_end(tmp_path, tiny_dirs, tiny_embedder, one_thread
         "plan.task_weights={classification: 1, vqa: 1, retrieval: 2}",
         "plan.modality_weights={retrieval: {IT2IT: 1, T2I: 1}}",
         "neighbours.positive_ranks=[1, 2]", "neighbours.negative_ranks=[4, 8]",
+        "neighbours.max_similarity=null",  # the random tiny model's image vectors are nearly parallel
         "backend.kind=local", f"backend.local.model={tiny_dirs('mllama')}", "backend.local.max_string_chars=8",
         "backend.local.max_new_tokens=1500", "backend.local.temperature=1.0", "backend.local.device=cpu",
         "validation.check_language=false", f"output.dir={tmp_path / 'run'}",

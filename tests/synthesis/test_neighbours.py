@@ -8,6 +8,7 @@ import tarfile
 
 import numpy as np
 import pytest
+from PIL import Image, PngImagePlugin
 
 from mme5.synthesis.config import NeighbourConfig, PlanConfig, PoolConfig
 from mme5.synthesis.feed import resolve_images
@@ -84,6 +85,30 @@ def test_dotted_tar_shards_with_repeated_member_names(tmp_path):
     for sources in (str(tmp_path / "laion.*.tar"), str(tmp_path / "*" / "same.tar")):
         pool = build_pool(PoolConfig(sources=(sources,)), tmp_path / "run")
         assert pool.duplicates == 0 and sorted(i.sha1 for i in pool.images) == sorted(i.sha1 for i in shapes)
+
+
+def test_resaved_copy_is_not_a_neighbour(tmp_path):
+    """Same pixels, other bytes (a PNG text chunk): the hashes differ, the vectors do not. Such a
+    copy must not become the positive (cos 1.0): neighbours at >= max_similarity are skipped."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, img in enumerate(build_pool(PoolConfig(generate=12), tmp_path / "gen").images):
+        shutil.copy(img.path, src / f"{i:03d}.png")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "re-saved copy")
+    Image.open(src / "000.png").save(src / "copy.png", pnginfo=info)
+    pool = build_pool(PoolConfig(sources=(str(src),)), tmp_path / "run")
+    assert len(pool) == 13 and pool.duplicates == 0
+    vectors = embed_pool(pool, PixelEncoder(), tmp_path / "run" / "pool")
+    names = [img.path.name for img in pool.images]
+    query, copy = names.index("000.png"), names.index("copy.png")
+    assert NeighbourIndex(vectors, max_similarity=None).ranked([query], 3)[0][0] == copy  # the check off
+    index = NeighbourIndex(vectors, max_similarity=NeighbourConfig().max_similarity)
+    ranked = index.ranked(list(range(13)), 10)
+    assert copy not in ranked[query] and query not in ranked[copy] and all(len(r) == 10 for r in ranked)
+    assert max(float(vectors[a] @ vectors[b]) for a, row in enumerate(ranked) for b in row) < 0.995
+    with pytest.raises(InputError, match="only 11 images below neighbours.max_similarity"):
+        index.ranked([query], 12)
 
 
 def test_tiny_embedder_on_emoji(emoji_dir, tiny_embedder, tmp_path):

@@ -48,6 +48,10 @@ class NeighbourConfig:
     """Inclusive 1-based neighbour-rank band the positive image is drawn from."""
     negative_ranks: tuple[int, int] = (10, 30)
     """Inclusive rank band of the hard-negative image (lower ranked than the positive band)."""
+    max_similarity: float | None = 0.995
+    """Neighbours at this cosine similarity or above are skipped as copies of the anchor (re-saved,
+    re-encoded: same pixels, other bytes); None turns the check off (a model whose image vectors
+    are all nearly parallel, like the random tiny one)."""
     batch_size: int = 32
     device: str | None = None
 
@@ -143,6 +147,9 @@ class SynthesisConfig:
                 f"negative_ranks[1]; got positive_ranks={list(self.neighbours.positive_ranks)}, "
                 f"negative_ranks={list(self.neighbours.negative_ranks)}"
             )
+        similarity = self.neighbours.max_similarity
+        if similarity is not None and not 0 < similarity <= 1:
+            raise ConfigError(f"neighbours.max_similarity must be in (0, 1] or null (off), got {similarity}")
         if not 1 <= self.validation.max_attempts <= 30:
             raise ConfigError("validation.max_attempts must be between 1 and 30")
         if self.output.shard_size < 1:

@@ -1,8 +1,9 @@
 """Similar images for the target side: embed the pool once (cached), search it with faiss.
 
 The positive image is drawn from the anchor's top ranks and the hard negative from a lower
-rank band; the anchor itself is never returned (and exact duplicates were removed from the
-pool by content hash), so neither can be a copy of the query image.
+rank band; the anchor itself is never returned, exact duplicates were removed from the pool by
+content hash, and neighbours at `neighbours.max_similarity` or above (re-saved copies: same
+pixels, other bytes) are skipped, so neither can be a copy of the query image.
 """
 from __future__ import annotations
 
@@ -121,15 +122,19 @@ def embed_pool(pool: ImagePool, encoder: ImageEncoder, cache_dir: str | Path, ch
 
 
 class NeighbourIndex:
-    """Exact inner-product search (faiss IndexFlatIP) over L2-normalised pool vectors."""
+    """Exact inner-product search (faiss IndexFlatIP) over L2-normalised pool vectors.
 
-    def __init__(self, vectors: np.ndarray) -> None:
+    Neighbours at `max_similarity` or above are skipped: a re-saved copy (same pixels, other
+    bytes) escapes the pool's hash check but not this one. None: no similarity check."""
+
+    def __init__(self, vectors: np.ndarray, max_similarity: float | None = None) -> None:
         logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # it logs every CPU-feature probe
         import faiss
 
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.index = faiss.IndexFlatIP(self.vectors.shape[1])
         self.index.add(self.vectors)
+        self.max_similarity = np.inf if max_similarity is None else max_similarity
 
     def __len__(self) -> int:
         return self.index.ntotal
@@ -138,12 +143,20 @@ class NeighbourIndex:
         """For each anchor, the `depth` most similar other pool entries, best first."""
         if depth >= len(self):
             raise ValueError(f"need {depth} neighbours but the pool has only {len(self)} images")
-        _, ids = self.index.search(self.vectors[np.asarray(anchors, dtype=np.int64)], depth + 1)
-        out = []
-        for anchor, row in zip(anchors, ids):
-            others = [int(i) for i in row if i != anchor and i >= 0]
-            out.append(others[:depth])
-        return out
+        queries = self.vectors[np.asarray(anchors, dtype=np.int64)]
+        k = depth + 1
+        while True:  # search deeper while near-copies crowd out the `depth` wanted
+            sims, ids = self.index.search(queries, k)
+            out = [[int(i) for s, i in zip(srow, row) if i != anchor and i >= 0 and s < self.max_similarity][:depth]
+                   for anchor, srow, row in zip(anchors, sims, ids)]
+            short = [(a, len(o)) for a, o in zip(anchors, out) if len(o) < depth]
+            if not short:
+                return out
+            if k == len(self):
+                anchor, found = short[0]
+                raise InputError(f"pool image {anchor} has only {found} images below neighbours.max_similarity "
+                                 f"{self.max_similarity} but neighbours.negative_ranks needs {depth}")
+            k = min(len(self), 2 * k)
 
 
 def _short(text: str) -> str:

@@ -72,9 +72,10 @@ class Synthesizer:
             if len(self.pool) <= ranks[1][1]:
                 raise InputError(f"the pool has {len(self.pool)} distinct images; neighbours.negative_ranks "
                                  f"{list(ranks[1])} needs more than {ranks[1][1]}")
-            self.index = NeighbourIndex(vectors)
+            self.index = NeighbourIndex(vectors, cfg.neighbours.max_similarity)
             encoder_id = encoder.fingerprint()
-        fingerprint = plan_fingerprint(cfg.plan, cfg.seed, self.pool.fingerprint(), ranks, encoder_id)
+        neighbours = (encoder_id, cfg.neighbours.max_similarity) if self.index else (encoder_id,)
+        fingerprint = plan_fingerprint(cfg.plan, cfg.seed, self.pool.fingerprint(), ranks, *neighbours)
         self.planner = Planner(cfg.plan, seed=cfg.seed, pool_size=len(self.pool), positive_ranks=ranks[0],
                                negative_ranks=ranks[1], fingerprint=fingerprint)
         self._write_manifest(fingerprint, encoder_id)
