@@ -13,7 +13,7 @@ from mme5.data.sources import load_examples
 from mme5.synthesis.backends import BackendError
 from mme5.synthesis.runner import Synthesizer
 from mme5.synthesis.schema import json_schema
-from mme5.synthesis.stub_server import StubChatServer, StubReply
+from mme5.synthesis.stub_server import StubChatServer, StubReply, fill_schema
 
 from .conftest import INSTRUCTION, PHRASES, ScriptedAPI, api_config, good_content, sample_of
 
@@ -94,6 +94,27 @@ def test_response_format_fallback(tmp_path, concurrency):
         stats = Synthesizer(config, progress=False).run()
     assert stats["accepted"] == 10 and stats["failed"] == 0 and not stats["rejected_attempts"]
     assert seen[:concurrency] == ["json_schema"] * concurrency and seen[concurrency:] == ["json_object"] * 10
+
+
+def test_same_query_and_positive_texts_with_other_images_are_near_duplicates(tmp_path):
+    """An odd plan index first repeats the previous sample's query and positive texts (its images
+    and negative text differ): rejected as a near-duplicate, then kept with its own texts."""
+    def respond(request):
+        index, attempt, _, _ = sample_of(request)
+        source = index - index % 2 if attempt == 0 else index
+
+        def text(field, serial):
+            return f"{PHRASES['en'][0]} {source if field in ('query_text', 'positive_text') else index} {field}"
+
+        schema = request["response_format"]["json_schema"]["schema"]
+        return StubReply(content=json.dumps(fill_schema(schema, index, text)))
+
+    with StubChatServer(respond) as server:
+        config = api_config(tmp_path, [server.base_url], 4, **{
+            "backend.openai.concurrency": 1, "plan.task_weights": {"classification": 0, "vqa": 0, "retrieval": 1},
+            "plan.modality_weights": {"retrieval": {"IT2IT": 1}}, "plan.language_weights": {"en": 1}})
+        stats = Synthesizer(config, progress=False).run()
+    assert stats["accepted"] == 4 and stats["failed"] == 0 and stats["rejected_attempts"] == {"near_duplicate": 2}
 
 
 def test_fatal_error_stops_cleanly_and_resumes(tmp_path, scripted):

@@ -8,7 +8,7 @@ import pytest
 from mme5.synthesis.langcheck import LanguageChecker
 from mme5.synthesis.schema import json_schema, output_model
 from mme5.synthesis.stub_server import fill_schema
-from mme5.synthesis.validate import Rejection, check_content, duplicate_key, normalise, parse_reply
+from mme5.synthesis.validate import Rejection, check_content, duplicate_key, normalise, parse_reply, text_key
 
 
 def reply(modality: str = "IT2T", **revised: str) -> dict:
@@ -104,3 +104,7 @@ def test_near_duplicate_key():
     assert duplicate_key(a, images) != duplicate_key(c, images)
     assert duplicate_key(a, images) != duplicate_key(a, {"query_image": "b.png"})
     assert normalise("Ｃａｆé,  DU   thé!") == "café du thé"
+    # the same query and positive texts, whatever the images, negative and instruction
+    d = parse_reply(json.dumps(reply(query_text="WAS ist das", negative_text="x", instruction="Other.")), "IT2T")
+    assert text_key(a) == text_key(d.reply.revised) != text_key(c)
+    assert text_key(parse_reply(json.dumps(reply("I2T")), "I2T").reply.revised) is None  # no query text

@@ -48,6 +48,7 @@ def sample_row(
     prompt_version: str,
     repairs: list[str],
     dedup_key: str,
+    text_key: str,
 ) -> dict[str, Any]:
     """The output row of a kept sample (`images`: role -> path relative to the image root)."""
     m = MODALITIES[plan.modality]
@@ -76,6 +77,7 @@ def sample_row(
         "prompt_version": prompt_version,
         "repairs": json.dumps(repairs),
         "dedup_key": dedup_key,
+        "text_key": text_key,
     }
     row.update(usage)
     return row

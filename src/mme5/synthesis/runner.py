@@ -30,7 +30,7 @@ from .pool import ImagePool, build_pool
 from .prompts import build_prompt
 from .rows import failure_row, sample_row
 from .schema import SCHEMA_VERSION
-from .validate import Rejection, check_content, duplicate_key, parse_reply
+from .validate import Rejection, check_content, duplicate_key, parse_reply, text_key
 from .writer import ShardWriter
 
 log = logging.getLogger(__name__)
@@ -196,17 +196,21 @@ class Synthesizer:
                 parsed = parse_reply(gen.text, plan.modality)
                 check_content(parsed.reply.revised, plan.modality, plan.language, self.checker)
                 key = hashlib.sha1(duplicate_key(parsed.reply.revised, relative).encode()).hexdigest()
+                texts = text_key(parsed.reply.revised)
+                texts = hashlib.sha1(texts.encode()).hexdigest() if texts else ""
                 if cfg.validation.near_duplicates and key in self.dedup:
                     raise Rejection("near_duplicate", "same images and normalised texts as a kept sample")
+                if cfg.validation.near_duplicates and texts in self.dedup:
+                    raise Rejection("near_duplicate", "same normalised query and positive texts as a kept sample")
             except Rejection as exc:
                 if gen.finish_reason == "length" and exc.code in ("empty_reply", "invalid_json", "schema"):
                     exc = Rejection("truncated", f"reply hit the token limit ({exc})")
                 errors.append(str(exc)[:300])
                 continue
-            self.dedup.add(key)
+            self.dedup.update(k for k in (key, texts) if k)
             return sample_row(plan, relative, parsed.reply, usage=self._usage(usage, attempt + 1, errors, backend),
                               backend=backend.name, model=backend.model, prompt_version=cfg.prompt_version,
-                              repairs=parsed.repairs, dedup_key=key), True
+                              repairs=parsed.repairs, dedup_key=key, text_key=texts), True
         usage = self._usage(usage, cfg.validation.max_attempts, errors, backend)
         return failure_row(plan, errors[-1], usage=usage, backend=backend.name, model=backend.model), False
 

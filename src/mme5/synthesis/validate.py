@@ -120,3 +120,12 @@ def duplicate_key(revised: BaseModel, images: dict[str, str]) -> str:
     texts = revised.model_dump()
     parts = [normalise(texts[k]) for k in sorted(texts)] + [f"{k}={images[k]}" for k in sorted(images)]
     return "\x1f".join(parts)
+
+
+def text_key(revised: BaseModel) -> str | None:
+    """Two samples with the same normalised query and positive texts are near-duplicates whatever
+    their images (a training pair twice); None for combinations without both texts."""
+    texts = revised.model_dump()
+    if "query_text" not in texts or "positive_text" not in texts:
+        return None
+    return "\x1f".join(["texts", normalise(texts["query_text"]), normalise(texts["positive_text"])])

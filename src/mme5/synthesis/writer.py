@@ -55,7 +55,7 @@ class ShardWriter:
                 ids.add(row["id"])
                 state.done.add(int(row["plan_index"]))
                 if not failed:
-                    state.dedup_keys.add(row["dedup_key"])
+                    state.dedup_keys.update(k for k in (row["dedup_key"], row.get("text_key")) if k)
                 state.stats.add(row, failed)
         self.committed = state.stats
         return state
