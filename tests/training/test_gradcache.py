@@ -96,3 +96,38 @@ def test_dora_norms_are_computed_once_per_step_and_change_nothing(trainable, mix
         assert torch.equal(a, b)
     layer = next(m for m in model.modules() if isinstance(m, DoraLinearLayer))
     assert "get_weight_norm" not in vars(layer)  # the class method is back after the step
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_accumulation_averages_the_micro_batch_gradients(chunk_size, trainable, mixed_examples, tmp_path):
+    """The trainer's step with gradient_accumulation_steps=2 (each micro-batch its own in-batch pool):
+    the gradient reaching the optimizer is the mean of the two micro-batches' own gradients, and the
+    logged loss the mean of their losses (plain step and GradCache)."""
+    from transformers import TrainerCallback
+
+    from mme5.data.collate import MicroBatches
+    from mme5.training.config import TrainConfig
+    from mme5.training.run import training_arguments
+    from mme5.training.trainer import ContrastiveTrainer
+
+    model = trainable("mllama")
+    examples, wheres = mixed_examples
+    micro = [[0, 1, 2], [3, 4, 5]]
+    refs = [reference_step(model, [examples[i] for i in ids], k=2) for ids in micro]
+
+    class Capture(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, **kwargs):  # after clipping (off here)
+            self.grads = {n: p.grad.clone() for n, p in model.trainable_parameters().items()}
+
+    capture = Capture()
+    cfg = TrainConfig(output_dir=str(tmp_path), gradient_accumulation_steps=2, gradcache_chunk_size=chunk_size,
+                      max_grad_norm=0.0, save_steps=100, bf16=False)
+    trainer = ContrastiveTrainer(
+        model=model, args=training_arguments(cfg, steps=1), train_dataset=MicroBatches(micro),
+        data_collator=ContrastiveCollator(model.embedder, examples, wheres, negative_ratio=2, chunk_size=chunk_size),
+        callbacks=[capture], run_config={}, loss_fn=info_nce, examples_per_step=6)
+    result = trainer.train()
+    assert result.global_step == 1
+    assert result.training_loss == pytest.approx(float(refs[0][0] + refs[1][0]) / 2, abs=1e-5)
+    for name, g in capture.grads.items():
+        torch.testing.assert_close(g, (refs[0][1][name] + refs[1][1][name]) / 2, atol=1e-5, rtol=1e-4, msg=name)

@@ -225,3 +225,16 @@ def test_zero3_is_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         validate(load_config(TrainConfig, None, [f"deepspeed={zero3}"]))
     validate(load_config(TrainConfig, None, [f"deepspeed={ROOT / 'configs/deepspeed/zero2.json'}"]))
+
+
+def test_deepspeed_gradcache_with_accumulation_is_refused():
+    """ZeRO-2 + GradCache chunks + accumulation diverged from one process at step 3 (reproduced on
+    2 CPU ranks); each pair of the three matches, so only the combination is refused."""
+    from mme5.training.run import validate
+
+    zero2 = f"deepspeed={ROOT / 'configs/deepspeed/zero2.json'}"
+    with pytest.raises(ConfigError, match=r"gradcache_chunk_size and gradient_accumulation_steps > 1 is refused"):
+        validate(load_config(TrainConfig, None, [zero2, "gradcache_chunk_size=2", "gradient_accumulation_steps=2"]))
+    for ok in (["gradient_accumulation_steps=8"], ["gradcache_chunk_size=2"]):
+        validate(load_config(TrainConfig, None, [zero2, *ok]))
+    validate(load_config(TrainConfig, None, ["gradcache_chunk_size=2", "gradient_accumulation_steps=2"]))
