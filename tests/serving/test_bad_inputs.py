@@ -49,6 +49,7 @@ BAD = {  # name -> (request body, status, fragment of the message)
     "file URL": ({"input": [{"image": "file:///etc/passwd"}]}, 400, "unsupported image URL scheme"),
     "empty string input": ({"input": ""}, 400, "input is empty"),
     "empty string in list": ({"input": ["a", ""]}, 400, "input[1] is empty"),
+    "whitespace-only text": ({"input": ["a", {"text": "  ", "instruction": "\n"}]}, 400, "input[1] is empty"),
     "empty list": ({"input": []}, 400, "input is empty"),
     "empty item": ({"input": [{"language": "en"}]}, 400, "input[0] is empty"),
     "too many items": ({"input": ["a"] * 9}, 400, "at most 8 per request"),
@@ -75,9 +76,9 @@ def test_bad_input_is_refused_then_server_still_serves(server, embedder, assets,
 
 
 def test_truncated_image_and_malformed_json(server, assets):
-    broken = httpx.post(f"{server}/v1/embeddings", json={"input": [{"image": data_url(truncated_png(assets))}]})
+    broken = httpx.post(f"{server}/v1/embeddings", json={"input": [{"image": data_url(truncated_png(assets))}]}, timeout=30)
     assert broken.status_code == 400 and "image" in broken.json()["error"]["message"]
-    malformed = httpx.post(f"{server}/v1/embeddings", content=b'{"input": [1,', headers={"content-type": "application/json"})
+    malformed = httpx.post(f"{server}/v1/embeddings", content=b'{"input": [1,', headers={"content-type": "application/json"}, timeout=30)
     assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["error"]["message"]
 
 
@@ -85,7 +86,7 @@ def test_local_paths_disabled_without_image_root(embedder):
     from mme5.serving import ServerSettings, create_app
 
     with running_server(create_app(embedder, ServerSettings())) as url:
-        response = httpx.post(f"{url}/v1/embeddings", json={"input": [{"image": "cat.png"}]})
+        response = httpx.post(f"{url}/v1/embeddings", json={"input": [{"image": "cat.png"}]}, timeout=30)
         assert response.status_code == 400 and "--image-root" in response.json()["error"]["message"]
 
 
@@ -94,11 +95,11 @@ def test_api_key(embedder):
 
     with running_server(create_app(embedder, ServerSettings(api_key="s3cret"))) as url:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
-            refused = httpx.post(f"{url}/v1/embeddings", json={"input": "a"}, headers=headers)
+            refused = httpx.post(f"{url}/v1/embeddings", json={"input": "a"}, headers=headers, timeout=30)
             assert refused.status_code == 401 and "API key" in refused.json()["error"]["message"]
-        assert httpx.get(f"{url}/v1/models").status_code == 401
-        assert httpx.get(f"{url}/health").status_code == 200  # probes stay open
-        ok = httpx.post(f"{url}/v1/embeddings", json={"input": "a"}, headers={"Authorization": "Bearer s3cret"})
+        assert httpx.get(f"{url}/v1/models", timeout=30).status_code == 401
+        assert httpx.get(f"{url}/health", timeout=30).status_code == 200  # probes stay open
+        ok = httpx.post(f"{url}/v1/embeddings", json={"input": "a"}, headers={"Authorization": "Bearer s3cret"}, timeout=30)
         assert ok.status_code == 200
 
 

@@ -96,7 +96,7 @@ def test_client_disconnect_skips_work_and_does_not_wedge(embedder):
         with pytest.raises(httpx.ReadTimeout):  # this client gives up while its request is queued
             httpx.post(f"{url}/v1/embeddings", json={"input": ["abandoned"] * 3}, timeout=0.3)
         deadline = time.monotonic() + 30  # wait until the server has seen the hang-up (recorded as 499)
-        while 'status="499"' not in httpx.get(f"{url}/metrics").text:
+        while 'status="499"' not in httpx.get(f"{url}/metrics", timeout=30).text:
             assert time.monotonic() < deadline, "the server never noticed the disconnect"
             time.sleep(0.05)
         gated.gate.set()

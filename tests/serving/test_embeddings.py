@@ -80,14 +80,14 @@ def test_usage_counts_text_tokens(server, embedder):
 
 
 def test_models_health_metrics(server, embedder):
-    models = httpx.get(f"{server}/v1/models").json()
+    models = httpx.get(f"{server}/v1/models", timeout=30).json()
     assert models["data"][0]["id"] == "tiny" and models["data"][0]["dimensions"] == embedder.dim
     assert models["data"][0]["fingerprint"] == embedder.fingerprint
-    health = httpx.get(f"{server}/health")
+    health = httpx.get(f"{server}/health", timeout=30)
     assert health.status_code == 200 and health.json()["status"] == "ok"
     post(server, {"input": "counted"})
     assert post(server, {"input": "z" * 300_000}).status_code == 413  # refused before parsing, still counted
-    text = httpx.get(f"{server}/metrics").text
+    text = httpx.get(f"{server}/metrics", timeout=30).text
     assert 'mme5_requests_total{endpoint="/v1/embeddings",status="200"}' in text
     assert 'mme5_requests_total{endpoint="/v1/embeddings",status="413"}' in text
     assert "mme5_batch_size_items_bucket" in text and "mme5_request_latency_seconds_bucket" in text
@@ -117,7 +117,7 @@ def test_parity_under_concurrent_load(embedder, assets):
                 return await asyncio.gather(*(client.post("/v1/embeddings", json={"input": wire}) for wire, _ in requests))
 
         responses = asyncio.run(load())
-        metrics = httpx.get(f"{url}/metrics").text
+        metrics = httpx.get(f"{url}/metrics", timeout=30).text
     for response, (_, items) in zip(responses, requests):
         # batch neighbours change padding: equal up to float rounding, and never another request's vector
         np.testing.assert_allclose(vectors_of(response), embedder.encode(items), atol=1e-5)

@@ -136,7 +136,7 @@ def test_search_endpoint_on_emoji_data(emoji_dir, tmp_path, embedder):
         assert top["id"] == target["id"] and top["meta"]["emoji"] == target["emoji"]
         assert top["score"] == pytest.approx(1.0, abs=1e-5) and top["rank"] == 1
 
-        by_name = httpx.post(f"{url}/v1/search", json={"query": target["name"]["de"], "top_k": 5, "model": "tiny"})
+        by_name = httpx.post(f"{url}/v1/search", json={"query": target["name"]["de"], "top_k": 5, "model": "tiny"}, timeout=30)
         hits = by_name.json()["data"]
         query = embedder.encode([target["name"]["de"]])[0]
         order, scores = brute_force(query, vectors, 5)
@@ -144,11 +144,11 @@ def test_search_endpoint_on_emoji_data(emoji_dir, tmp_path, embedder):
         np.testing.assert_allclose([h["score"] for h in hits], scores, atol=1e-5)
         assert [h["id"] for h in hits] == [rows[i]["id"] for i in order]
 
-        too_many = httpx.post(f"{url}/v1/search", json={"query": "x", "top_k": 21})
+        too_many = httpx.post(f"{url}/v1/search", json={"query": "x", "top_k": 21}, timeout=30)
         assert too_many.status_code == 400 and "top_k" in too_many.json()["error"]["message"]
-        assert httpx.get(f"{url}/health").json()["index_size"] == 60
+        assert httpx.get(f"{url}/health", timeout=30).json()["index_size"] == 60
 
 
 def test_search_without_index_is_404(server):
-    response = httpx.post(f"{server}/v1/search", json={"query": "x"})
+    response = httpx.post(f"{server}/v1/search", json={"query": "x"}, timeout=30)
     assert response.status_code == 404 and "--index" in response.json()["error"]["message"]

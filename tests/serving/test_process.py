@@ -54,14 +54,14 @@ def test_mme5_serve_process(tiny_dirs, embedder, assets, tmp_path):
         cat = data_url((assets / "cat.png").read_bytes())
         body = {"model": model.name, "input": ["A cat and a dog.", {"image": cat},
                                                {"image": cat, "text": "What is in the image"}]}
-        assert httpx.post(f"{url}/v1/embeddings", json=body).status_code == 401  # MME5_API_KEY is honoured
+        assert httpx.post(f"{url}/v1/embeddings", json=body, timeout=30).status_code == 401  # MME5_API_KEY is honoured
         response = httpx.post(f"{url}/v1/embeddings", json=body, headers=auth, timeout=30)
         assert response.status_code == 200, response.text
         got = np.array([d["embedding"] for d in response.json()["data"]], dtype=np.float32)
         expected = embedder.encode([Item(text="A cat and a dog."), Item(image=str(assets / "cat.png")),
                                     Item(image=str(assets / "cat.png"), text="What is in the image")])
         np.testing.assert_allclose(got, expected, atol=1e-6)  # another process, same weights and code
-        hits = httpx.post(f"{url}/v1/search", json={"query": "a dog", "top_k": 3}, headers=auth).json()["data"]
+        hits = httpx.post(f"{url}/v1/search", json={"query": "a dog", "top_k": 3}, headers=auth, timeout=30).json()["data"]
         assert len(hits) == 3 and hits[0]["id"] == "a dog" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
     finally:
         proc.send_signal(signal.SIGINT)

@@ -77,7 +77,7 @@ def _open(element: str | ItemIn, policy: InputPolicy, where: str) -> tuple[ItemI
         if value is not None and len(value) > policy.max_text_chars:
             raise RequestError(400, f"{where}.{field} has {len(value)} characters; the limit is {policy.max_text_chars}",
                                param=f"{where}.{field}", code="text_too_long")
-    if not element.text and not element.image and not element.instruction:
+    if not (element.text or "").strip() and not element.image and not (element.instruction or "").strip():
         raise RequestError(400, f"{where} is empty: give at least one of text, image or instruction", param=where)
     return element, _image(element.image, policy, f"{where}.image") if element.image else None
 
