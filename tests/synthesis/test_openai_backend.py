@@ -97,8 +97,9 @@ def test_response_format_fallback(tmp_path, concurrency):
 
 
 def test_same_query_and_positive_texts_with_other_images_are_near_duplicates(tmp_path):
-    """An odd plan index first repeats the previous sample's query and positive texts (its images
-    and negative text differ): rejected as a near-duplicate, then kept with its own texts."""
+    """T2IT (no query image): an odd plan index first repeats the previous sample's query and
+    positive texts (its target images and negative text differ): rejected as a near-duplicate, then
+    kept with its own texts."""
     def respond(request):
         index, attempt, _, _ = sample_of(request)
         source = index - index % 2 if attempt == 0 else index
@@ -112,7 +113,7 @@ def test_same_query_and_positive_texts_with_other_images_are_near_duplicates(tmp
     with StubChatServer(respond) as server:
         config = api_config(tmp_path, [server.base_url], 4, **{
             "backend.openai.concurrency": 1, "plan.task_weights": {"classification": 0, "vqa": 0, "retrieval": 1},
-            "plan.modality_weights": {"retrieval": {"IT2IT": 1}}, "plan.language_weights": {"en": 1}})
+            "plan.modality_weights": {"retrieval": {"T2IT": 1}}, "plan.language_weights": {"en": 1}})
         stats = Synthesizer(config, progress=False).run()
     assert stats["accepted"] == 4 and stats["failed"] == 0 and stats["rejected_attempts"] == {"near_duplicate": 2}
 

@@ -104,7 +104,8 @@ def test_near_duplicate_key():
     assert duplicate_key(a, images) != duplicate_key(c, images)
     assert duplicate_key(a, images) != duplicate_key(a, {"query_image": "b.png"})
     assert normalise("Ｃａｆé,  DU   thé!") == "café du thé"
-    # the same query and positive texts, whatever the images, negative and instruction
+    # the same query (text + query image) and positive text, whatever the target images, negative, instruction
     d = parse_reply(json.dumps(reply(query_text="WAS ist das", negative_text="x", instruction="Other.")), "IT2T")
-    assert text_key(a) == text_key(d.reply.revised) != text_key(c)
-    assert text_key(parse_reply(json.dumps(reply("I2T")), "I2T").reply.revised) is None  # no query text
+    assert text_key(a, images) == text_key(d.reply.revised, {**images, "positive_image": "p.png"}) != text_key(c, images)
+    assert text_key(a, images) != text_key(a, {"query_image": "b.png"})  # same question, another image
+    assert text_key(parse_reply(json.dumps(reply("I2T")), "I2T").reply.revised, images) is None  # no query text

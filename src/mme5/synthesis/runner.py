@@ -196,7 +196,7 @@ class Synthesizer:
                 parsed = parse_reply(gen.text, plan.modality)
                 check_content(parsed.reply.revised, plan.modality, plan.language, self.checker)
                 key = hashlib.sha1(duplicate_key(parsed.reply.revised, relative).encode()).hexdigest()
-                texts = text_key(parsed.reply.revised)
+                texts = text_key(parsed.reply.revised, relative)
                 texts = hashlib.sha1(texts.encode()).hexdigest() if texts else ""
                 if cfg.validation.near_duplicates and key in self.dedup:
                     raise Rejection("near_duplicate", "same images and normalised texts as a kept sample")

@@ -122,10 +122,13 @@ def duplicate_key(revised: BaseModel, images: dict[str, str]) -> str:
     return "\x1f".join(parts)
 
 
-def text_key(revised: BaseModel) -> str | None:
-    """Two samples with the same normalised query and positive texts are near-duplicates whatever
-    their images (a training pair twice); None for combinations without both texts."""
+def text_key(revised: BaseModel, images: dict[str, str]) -> str | None:
+    """Two samples with the same query (normalised text + query image, if any) and the same
+    normalised positive text are near-duplicates whatever their target images or negatives (a
+    training pair twice). The query image is part of the query: the same question about two
+    posters is two samples. None for combinations without both texts."""
     texts = revised.model_dump()
     if "query_text" not in texts or "positive_text" not in texts:
         return None
-    return "\x1f".join(["texts", normalise(texts["query_text"]), normalise(texts["positive_text"])])
+    return "\x1f".join(["texts", images.get("query_image", ""), normalise(texts["query_text"]),
+                         normalise(texts["positive_text"])])
