@@ -131,11 +131,35 @@ def test_large_file_digests_are_remembered(tmp_path, monkeypatch):
     big = tmp_path / "weights.bin"
     big.write_bytes(os.urandom(1 << 24) + b"x")
     assert file_digest(big) == hashlib.sha256(big.read_bytes()).hexdigest()
-    assert len(list((tmp_path / "cache" / "file-digests").iterdir())) == 1
-    big.write_bytes(big.read_bytes()[:-1] + b"y")  # new content, new mtime: digested again
+    [memo] = (tmp_path / "cache" / "file-digests").iterdir()
+    memo.write_text("remembered")
+    assert file_digest(big) == "remembered"  # the same file version is not read again
+    big.write_bytes(big.read_bytes() + b"y")  # another version (size and mtime): digested again
+    assert file_digest(big) == hashlib.sha256(big.read_bytes()).hexdigest()
+    monkeypatch.setenv("MME5_CACHE", str(big))  # a cache that cannot be written: still a digest
     assert file_digest(big) == hashlib.sha256(big.read_bytes()).hexdigest()
 
 
 def test_tiny_mllama_gates_are_open(tiny_embedder):
     gates = [p for n, p in tiny_embedder("mllama").model.named_parameters() if "cross_attn_attn_gate" in n]
     assert gates and all(float(g.detach().abs().min()) > 0 for g in gates)
+
+
+def test_embedded_default_is_rebuilt_when_its_builder_changed(tmp_path, monkeypatch):
+    import json
+
+    from mme5.inference.loading import ensure_tiny
+    from mme5.model.tiny import BUILDER_VERSION
+
+    monkeypatch.setenv("MME5_CACHE", str(tmp_path))
+    path = ensure_tiny("mllama")
+    stamp = path / "mme5_tiny.json"
+    assert json.loads(stamp.read_text())["builder"] == BUILDER_VERSION
+    built = (path / "model.safetensors").stat().st_mtime_ns
+    assert ensure_tiny("mllama") == path and (path / "model.safetensors").stat().st_mtime_ns == built  # kept
+    old = {**json.loads(stamp.read_text()), "builder": BUILDER_VERSION - 1}  # as an older release left it
+    stamp.write_text(json.dumps(old))
+    (path / "chat_template.jinja").unlink()
+    ensure_tiny("mllama")
+    assert json.loads(stamp.read_text())["builder"] == BUILDER_VERSION and (path / "chat_template.jinja").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny-mllama"]  # nothing left aside

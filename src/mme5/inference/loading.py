@@ -1,6 +1,9 @@
 """Resolve `--model` (a folder, a hub id, or the embedded tiny default) to an Embedder."""
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
 from ..paths import cache_root
@@ -14,12 +17,22 @@ def tiny_default_dir(backbone: str = DEFAULT_TINY_BACKBONE) -> Path:
 
 
 def ensure_tiny(backbone: str = DEFAULT_TINY_BACKBONE) -> Path:
-    """Build the embedded tiny backbone if it is not there yet; return its folder."""
-    path = tiny_default_dir(backbone)
-    if not (path / "config.json").is_file():
-        from ..model.tiny import build_tiny
+    """Build the embedded tiny backbone if it is not there yet, or was built by an older builder;
+    return its folder. Built aside and renamed into place, so a reader never sees half a folder."""
+    from ..model.tiny import BUILDER_VERSION, build_tiny
 
-        build_tiny(backbone, path)
+    path = tiny_default_dir(backbone)
+    try:
+        if json.loads((path / "mme5_tiny.json").read_text()).get("builder") == BUILDER_VERSION:
+            return path
+    except (OSError, ValueError):
+        pass
+    fresh = build_tiny(backbone, path.with_name(f"{path.name}.{os.getpid()}.tmp"))
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        fresh.rename(path)
+    except OSError:  # another process put its build in place first: same seed, same folder
+        shutil.rmtree(fresh, ignore_errors=True)
     return path
 
 

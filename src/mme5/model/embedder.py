@@ -284,7 +284,7 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
 
 
 def fingerprint_model(name: str | Path, adapter: str | Path | None, dtype: torch.dtype, max_length: int) -> str:
-    """Content-based id: every byte of the config, weight and tokenizer files (model and adapter),
+    """Content-based id: every byte of the config, weight, tokenizer and template files (model and adapter),
     dtype and formatting. It keys the embedding cache, so any change to the weights must change it."""
     h = hashlib.sha256()
     h.update(json.dumps([FORMAT_VERSION, str(dtype), max_length]).encode())
@@ -296,7 +296,7 @@ def fingerprint_model(name: str | Path, adapter: str | Path | None, dtype: torch
             h.update(f"{root}@{_hub_snapshot(str(root))}".encode())
             continue
         for f in sorted(p.iterdir()):
-            if f.suffix in (".json", ".safetensors", ".bin", ".model"):
+            if f.suffix in (".json", ".safetensors", ".bin", ".model", ".jinja", ".txt"):
                 h.update(f.name.encode())
                 h.update(file_digest(f).encode())
     return h.hexdigest()[:16]
@@ -320,13 +320,18 @@ def file_digest(path: Path) -> str:
         return _sha256(path)
     memo = cache_root() / "file-digests" / hashlib.sha256(
         f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
-    if memo.is_file():
+    try:
         return memo.read_text().strip()
+    except OSError:
+        pass
     digest = _sha256(path)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-    tmp.write_text(digest)
-    tmp.replace(memo)
+    try:  # only a shortcut: a read-only cache must not stop a model from loading
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+        tmp.write_text(digest)
+        tmp.replace(memo)
+    except OSError as exc:
+        log.debug("cannot remember the digest of %s: %s", path, exc)
     return digest
 
 

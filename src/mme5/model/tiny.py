@@ -10,6 +10,10 @@ from .backbones import TinySizes, get_backbone
 from .tokenizer import train_bpe_tokenizer
 
 
+BUILDER_VERSION = 2
+"""Bumped when what `build_tiny` writes changes (2: chat template), so cached builds are redone."""
+
+
 def build_tiny(
     backbone: str,
     out_dir: str | Path,
@@ -45,6 +49,6 @@ def build_tiny(
     model.save_pretrained(out)
     processor.save_pretrained(out)
     (out / "mme5_tiny.json").write_text(
-        json.dumps({"backbone": spec.name, "seed": seed, "sizes": asdict(sizes)}, indent=2)
+        json.dumps({"backbone": spec.name, "seed": seed, "sizes": asdict(sizes), "builder": BUILDER_VERSION}, indent=2)
     )
     return out
