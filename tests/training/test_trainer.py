@@ -212,19 +212,21 @@ def test_only_the_writer_rank_saves(tmp_path):
     assert not (tmp_path / "ckpt").exists() and not (tmp_path / "out").exists()
 
 
-def test_zero3_is_refused_before_any_work(tmp_path):
-    """ZeRO-3 would deadlock ranks whose multimodal chunks run different modules (reproduced under
-    torchrun: a gloo collective size mismatch); the run stops at validation, naming the way out."""
-    from mme5.training.run import validate
+def test_deepspeed_config_is_checked_before_any_work(tmp_path, monkeypatch):
+    """An unreadable DeepSpeed JSON stops the run at validation; ZeRO-3 gets the size-dependent
+    "auto" values HF cannot fill for composite VLM configs (no top-level hidden_size)."""
+    from mme5.training.run import deepspeed_config, validate
 
-    zero3 = tmp_path / "zero3.json"
-    zero3.write_text(json.dumps({"zero_optimization": {"stage": 3}}))
-    with pytest.raises(ConfigError, match=r"ZeRO stage 3.*deadlock.*zero2\.json"):
-        validate(load_config(TrainConfig, None, [f"deepspeed={zero3}"]))
-    zero3.write_text("{not json")
+    monkeypatch.setenv("MME5_CACHE", str(tmp_path / "cache"))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
     with pytest.raises(ConfigError, match="cannot read"):
-        validate(load_config(TrainConfig, None, [f"deepspeed={zero3}"]))
-    validate(load_config(TrainConfig, None, [f"deepspeed={ROOT / 'configs/deepspeed/zero2.json'}"]))
+        validate(load_config(TrainConfig, None, [f"deepspeed={broken}"]))
+    cfg = load_config(TrainConfig, None, [f"deepspeed={ROOT / 'configs/deepspeed/zero3.json'}", "model.name_or_path=tiny:mllama"])
+    validate(cfg)
+    zero = deepspeed_config(cfg)["zero_optimization"]
+    assert zero["reduce_bucket_size"] == 64 * 64 and zero["stage3_param_persistence_threshold"] == 640
+
 
 
 def test_deepspeed_gradcache_with_accumulation_is_refused():

@@ -12,6 +12,8 @@ not in it; each replacement is returned in the batch (`replaced`) for the traine
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -67,11 +69,15 @@ class ContrastiveCollator:
         negative_ratio: int,
         chunk_size: int | None = None,
         on_bad_image: OnBadImage = "error",
+        lockstep: bool = False,
     ) -> None:
+        """`lockstep`: every chunk runs the same modules on every rank (DeepSpeed ZeRO-3), see
+        `Embedder.prepare`."""
         # only the processor side of the Embedder travels to workers, never the model
         self.preparer = Embedder(None, embedder.processor, embedder.backbone, max_length=embedder.max_length)
         self.examples, self.wheres = examples, wheres
         self.negative_ratio, self.chunk_size, self.on_bad_image = negative_ratio, chunk_size, on_bad_image
+        self.lockstep = lockstep
 
     def __call__(self, batch: list[list[int]]) -> dict[str, Any]:
         """-> chunks, size, and `replaced`: one line per example replaced for an unreadable image."""
@@ -114,7 +120,7 @@ class ContrastiveCollator:
     def chunk(self, ids: Sequence[int]) -> Chunk:
         examples = [self.examples[i] for i in ids]
         wheres = [self.wheres[i] for i in ids]
-        prepare = self.preparer.prepare
+        prepare = functools.partial(self.preparer.prepare, lockstep=self.lockstep)
         query = prepare([e.query for e in examples], where=[f"{w} query" for w in wheres])
         positive = prepare([e.positive for e in examples], where=[f"{w} positive" for w in wheres])
         k = self.negative_ratio
@@ -125,5 +131,5 @@ class ContrastiveCollator:
             mask[row, : len(negs)] = True
             items += negs
             where += [f"{w} hard_negatives[{j}]" for j in range(len(negs))]
-        negatives = prepare(items, where=where) if items else None
+        negatives = prepare(items, where=where) if items or (self.lockstep and k > 0) else None
         return Chunk(query=query, positive=positive, negatives=negatives, negative_mask=mask)

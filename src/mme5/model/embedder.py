@@ -126,21 +126,32 @@ class Embedder:
         return int(text_config.hidden_size)
 
     # ---- the encode path -----------------------------------------------------------------
-    def prepare(self, items: Sequence[Item], where: Sequence[str] | None = None) -> Prepared:
-        """Format texts, load images and run the processor for one batch."""
+    def prepare(self, items: Sequence[Item], where: Sequence[str] | None = None, *,
+                lockstep: bool = False) -> Prepared:
+        """Format texts, load images and run the processor for one batch.
+
+        `lockstep`: every call runs the same modules in the same order, whatever its items (what
+        DeepSpeed ZeRO-3 needs: each rank gathers a layer's weights as it enters it). Each part gets
+        a padding row with an image, and split backbones always get both parts; padding rows
+        (index -1) are dropped from the output."""
+        items = list(items)
+        n = len(items)
+        if lockstep:
+            items += [Item(text="-"), Item(text="-", image=_blank_image(self.backbone.min_image_side))]
         texts, truncated = [], 0
         for item in items:
             text, cut = self._truncate(format_text(item, self.backbone))
             texts.append(text)
-            truncated += cut
-        images = [self._image(item, where[i] if where else f"item {i}") for i, item in enumerate(items)]
+            truncated += cut if len(texts) <= n else 0
+        images = [self._image(item, where[i] if where and i < n else f"item {i}") for i, item in enumerate(items)]
         rows = list(range(len(items)))
         if self.backbone.split_mixed_batches:
             groups = [[i for i in rows if images[i] is None], [i for i in rows if images[i] is not None]]
         else:
-            groups = [rows]
-        parts = [(g, self._process([texts[i] for i in g], [images[i] for i in g])) for g in groups if g]
-        return Prepared(parts=parts, size=len(items), truncated=truncated)
+            groups = [rows[:n] + rows[n + 1:]] if lockstep else [rows]  # one padding row, with the image
+        parts = [([i if i < n else -1 for i in g], self._process([texts[i] for i in g], [images[i] for i in g]))
+                 for g in groups if g]
+        return Prepared(parts=parts, size=n, truncated=truncated)
 
     def _process(self, texts: list[str], images: list) -> dict[str, torch.Tensor]:
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
@@ -165,8 +176,10 @@ class Embedder:
             outs.append(last_token_pool(hidden, inputs["attention_mask"]))
             order.extend(rows)
         pooled = torch.cat(outs) if len(outs) > 1 else outs[0]
-        if order != sorted(order):
-            pooled = pooled[torch.argsort(torch.tensor(order, device=pooled.device))]
+        if order != sorted(order) or order[0] < 0:  # parts out of order, or padding rows (index -1)
+            index = torch.tensor(order, device=pooled.device)
+            kept = index >= 0
+            pooled = pooled[kept][torch.argsort(index[kept])]
         return normalize(pooled.float())
 
     @torch.no_grad()
@@ -233,6 +246,12 @@ class Embedder:
         if img.width < side or img.height < side:
             img = img.resize((max(img.width, side), max(img.height, side)))
         return img
+
+
+def _blank_image(side: int):
+    from PIL import Image
+
+    return Image.new("RGB", (max(side, 28), max(side, 28)), (127, 127, 127))
 
 
 def coerce_item(x: Item | dict | str, where: str = "item 0") -> Item:

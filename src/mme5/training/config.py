@@ -57,7 +57,7 @@ class TrainConfig:
     bf16: bool | None = None
     """None (auto): bf16 mixed precision on CUDA only."""
     deepspeed: str | None = None
-    """path to a DeepSpeed JSON config (configs/deepspeed/zero2.json; ZeRO-3 is refused, see docs/training.md)."""
+    """path to a DeepSpeed JSON config (configs/deepspeed/zero2.json or zero3.json)."""
     logging_steps: int = 5
     save_steps: int = 100
     save_total_limit: int | None = 3

@@ -42,13 +42,8 @@ def validate(cfg: TrainConfig) -> None:
             "136.7; DeepSpeed with accumulation but without GradCache, and with GradCache but without "
             "accumulation, both match). Enlarge per_device_batch_size instead of accumulating (GradCache "
             "keeps memory flat) or drop gradcache_chunk_size.")
-    if cfg.deepspeed and _zero_stage(cfg.deepspeed) == 3:
-        raise ConfigError(
-            f"deepspeed: {cfg.deepspeed} uses ZeRO stage 3, which gathers each layer's weights as every rank "
-            "enters it, so all ranks must run the same modules in the same order. Multimodal contrastive steps "
-            "do not (a rank whose chunk has no image skips the vision tower; Mllama runs text-only rows apart) "
-            "and the ranks would deadlock. Use ZeRO-2 (configs/deepspeed/zero2.json): with LoRA the frozen "
-            "base is the only replicated state.")
+    if cfg.deepspeed:
+        _zero_stage(cfg.deepspeed)  # a readable JSON, checked before any work
 
 
 def _zero_stage(path: str) -> int:
@@ -93,6 +88,27 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def deepspeed_config(cfg: TrainConfig) -> dict | None:
+    """The run's DeepSpeed JSON, with ZeRO-3's size-dependent "auto" values filled from the text
+    model's hidden size: HF fills them from `config.hidden_size`, which composite VLM configs lack."""
+    if not cfg.deepspeed:
+        return None
+    import json
+
+    from transformers import AutoConfig
+
+    from .model import resolve_model_path
+
+    ds = json.loads(Path(cfg.deepspeed).read_text(encoding="utf-8"))  # readable: `validate` checked it
+    zero = ds.get("zero_optimization", {})
+    if zero.get("stage") == 3:
+        hidden = AutoConfig.from_pretrained(resolve_model_path(cfg.model.name_or_path)).get_text_config().hidden_size
+        sizes = {"reduce_bucket_size": hidden * hidden, "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
+                 "stage3_param_persistence_threshold": 10 * hidden}  # HF's own rule for these keys
+        zero.update({k: v for k, v in sizes.items() if zero.get(k) == "auto"})
+    return ds
+
+
 def training_arguments(cfg: TrainConfig, steps: int):
     """The HF `TrainingArguments` of a run: one planned micro-batch per loader step, linear schedule."""
     from transformers import TrainingArguments
@@ -105,7 +121,7 @@ def training_arguments(cfg: TrainConfig, steps: int):
         weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, num_train_epochs=1, max_steps=steps,
         logging_steps=cfg.logging_steps, logging_first_step=True, save_strategy="steps",
         save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
-        optim="adamw_torch", bf16=cuda if cfg.bf16 is None else cfg.bf16, deepspeed=cfg.deepspeed,
+        optim="adamw_torch", bf16=cuda if cfg.bf16 is None else cfg.bf16, deepspeed=deepspeed_config(cfg),
         use_cpu=not cuda, ddp_backend="gloo" if not cuda and world_size() > 1 else None,
         ddp_find_unused_parameters=True,  # Mllama's vision tower idles on text-only chunks
         remove_unused_columns=False, report_to=list(cfg.report_to) or "none",
@@ -140,12 +156,19 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     if steps < 1:
         raise ConfigError(f"{plan.pools} global batches cannot fill one optimizer step "
                           f"of {micro_per_step} micro-batches")
-    args = training_arguments(cfg, steps)
+    args = training_arguments(cfg, steps)  # before the model: ZeRO-3 must see its config when weights load
+    zero3 = bool(cfg.deepspeed) and _zero_stage(cfg.deepspeed) == 3
+    if zero3:  # ... and DeepSpeed's process group, across which it partitions them as they load
+        import deepspeed
+
+        _ = args.device  # accelerate brings up torch.distributed; DeepSpeed adopts it
+        deepspeed.init_distributed(dist_backend=args.ddp_backend, verbose=False)
     set_seed(cfg.seed)
     full_resume = resume if cfg.model.finetune == "full" and not cfg.deepspeed else None
     model = build_model(cfg.model, seed=cfg.seed, weights=full_resume)
     collator = ContrastiveCollator(model.embedder, data.examples, data.wheres, negative_ratio=cfg.data.negative_ratio,
-                                   chunk_size=cfg.gradcache_chunk_size, on_bad_image=cfg.data.on_bad_image)
+                                   chunk_size=cfg.gradcache_chunk_size, on_bad_image=cfg.data.on_bad_image,
+                                   lockstep=zero3)  # ZeRO-3: every rank runs the same modules per chunk
     trainer = ContrastiveTrainer(
         model=model, args=args, train_dataset=MicroBatches(plan.micro_batches), data_collator=collator,
         callbacks=[JsonlLogger(out / LOG_FILE), *callbacks], run_config=run_config,
