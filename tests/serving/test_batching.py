@@ -17,8 +17,8 @@ from .conftest import running_server
 
 
 class GatedEmbedder:
-    """The real Embedder, but `encode` first waits for the test to open a gate: it holds the
-    worker busy so the queue fills deterministically."""
+    """The real Embedder, but the server's encode call first waits for the test to open a gate:
+    it holds the worker busy so the queue fills deterministically."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -26,11 +26,11 @@ class GatedEmbedder:
         self.entered = threading.Event()
         self.encoded: list[int] = []
 
-    def encode(self, items, batch_size=16):
+    def encode_with_usage(self, items, batch_size=16):
         self.entered.set()
         assert self.gate.wait(60), "test never opened the gate"
         self.encoded.append(len(items))
-        return self.inner.encode(items, batch_size=batch_size)
+        return self.inner.encode_with_usage(items, batch_size=batch_size)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

@@ -72,11 +72,15 @@ def test_dimensions_truncate_and_renormalise(server, embedder):
     assert too_many.status_code == 400 and "dimensions" in too_many.json()["error"]["message"]
 
 
-def test_usage_counts_text_tokens(server, embedder):
-    short = post(server, {"input": "cat"}).json()["usage"]["prompt_tokens"]
-    long = post(server, {"input": "cat " * 40}).json()["usage"]["prompt_tokens"]
-    expected = len(embedder.tokenizer("cat " * 40, add_special_tokens=False).input_ids)
-    assert long == expected and short < long
+def test_usage_counts_the_tokens_the_model_read(server, embedder, assets):
+    """Text, special and image tokens: the processor's attention mask, computed independently here."""
+    cat = str(assets / "cat.png")
+    items = [Item(text="cat " * 40), Item(image=cat, text="what is this?"), Item(text="cat")]
+    body = {"input": ["cat " * 40, {"image": data_url((assets / "cat.png").read_bytes()), "text": "what is this?"}, "cat"]}
+    used = post(server, body).json()["usage"]["prompt_tokens"]
+    expected = sum(int(embedder.prepare([item]).parts[0][1]["attention_mask"].sum()) for item in items)
+    text_only = len(embedder.tokenizer("cat " * 40, add_special_tokens=False).input_ids)
+    assert used == expected and expected > text_only
 
 
 def test_models_health_metrics(server, embedder):

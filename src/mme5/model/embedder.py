@@ -48,6 +48,17 @@ class Prepared:
     size: int
     truncated: int
 
+    def token_counts(self) -> np.ndarray:
+        """(size,) positions each row's sequence holds (text, special and image tokens), from the
+        processor's attention mask: what the model reads, and what `usage` reports."""
+        counts = np.zeros(self.size, dtype=np.int64)
+        for rows, inputs in self.parts:
+            per_row = inputs["attention_mask"].sum(dim=1).tolist()
+            for row, n in zip(rows, per_row):
+                if row >= 0:
+                    counts[row] = n
+        return counts
+
 
 class Embedder:
     """Encode items (instruction + text + image) into L2-normalised vectors."""
@@ -193,6 +204,18 @@ class Embedder:
     ) -> np.ndarray:
         """Items -> (n, dim) float32, L2-normalised, row i = item i. Batches are length-bucketed.
         `where` names each item in errors (e.g. "items.jsonl:4"; default "item i")."""
+        return self.encode_with_usage(items, batch_size, show_progress=show_progress, where=where)[0]
+
+    @torch.no_grad()
+    def encode_with_usage(
+        self,
+        items: Sequence[Item | dict | str],
+        batch_size: int = 16,
+        *,
+        show_progress: bool | None = None,
+        where: Sequence[str] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`encode`, plus the number of tokens each item's sequence held (`Prepared.token_counts`)."""
         where = list(where) if where is not None else [f"item {i}" for i in range(len(items))]
         if len(where) != len(items):
             raise ValueError(f"where has {len(where)} entries for {len(items)} items")
@@ -201,6 +224,7 @@ class Embedder:
             raise InputError("nothing to encode: the input is empty")
         order = sorted(range(len(items)), key=lambda i: (items[i].has_image, self._length(items[i])))
         out = np.empty((len(items), self.dim), dtype=np.float32)
+        tokens = np.empty(len(items), dtype=np.int64)
         batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
         progress = show_progress if show_progress is not None else len(batches) > 8
         truncated = 0
@@ -210,11 +234,12 @@ class Embedder:
             prepared = self.prepare([items[i] for i in idx], where=[where[i] for i in idx])
             truncated += prepared.truncated
             out[idx] = self.forward(prepared).cpu().numpy()
+            tokens[idx] = prepared.token_counts()
         if truncated:
             self.truncated_total += truncated
             log.warning("%d of %d texts were longer than max_length=%d tokens and were truncated",
                         truncated, len(items), self.max_length)
-        return out
+        return out, tokens
 
     # ---- helpers -------------------------------------------------------------------------
     def _length(self, item: Item) -> int:

@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from ..model.formatting import format_text
 from ..types import InputError, Item
 from .batcher import DynamicBatcher
 from .errors import RequestError, validation_message
@@ -147,16 +146,10 @@ def _encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | st
 
 
 def _encode_fn(embedder: Any, batch_size: int):
-    """The worker's blocking call: Embedder.encode itself, plus text-token counts for `usage`.
-
-    Both run on the one encode thread: a fast tokenizer must not be used from two threads at once.
-    """
+    """The worker's blocking call: Embedder.encode itself, plus each item's token count for
+    `usage` (what the model read, image tokens included)."""
     def encode(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
-        vectors = embedder.encode(items, batch_size=batch_size)
-        tokenizer, backbone = embedder.tokenizer, embedder.backbone
-        tokens = np.array([min(len(tokenizer(format_text(it, backbone), add_special_tokens=False).input_ids),
-                               embedder.max_length) for it in items], dtype=np.int64)
-        return vectors, tokens
+        return embedder.encode_with_usage(items, batch_size=batch_size)
 
     return encode
 
