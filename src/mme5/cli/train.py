@@ -39,11 +39,16 @@ def run(args) -> int:
             print(line)
         print(f"dry run OK: {args.config}")
         return 0
-    from ..training.run import train
-
     import os
+
+    import torch.distributed as dist
+
+    from ..training.run import train
 
     out = train(cfg)
     if os.environ.get("RANK", "0") == "0":  # torchrun: one line, not one per process
         print(f"trained model written to {out}")
+    if dist.is_initialized():  # release the process group before exit, as PyTorch asks
+        dist.barrier()
+        dist.destroy_process_group()
     return 0
