@@ -2,13 +2,14 @@
 against images, printed as similarity tables."""
 from __future__ import annotations
 
+from .options import add_model_args, embedder_from_args
+
 NAME = "demo"
 HELP = "run the original demo.py comparisons"
 
 
 def register(p) -> None:
-    p.add_argument("--model", help="model folder or hub id (default: the embedded tiny Mllama, random weights)")
-    p.add_argument("--adapter", help="LoRA adapter folder, merged at load time")
+    add_model_args(p)
 
 
 def _table(title: str, rows: list[str], cols: list[str], scores) -> str:
@@ -22,27 +23,27 @@ def _table(title: str, rows: list[str], cols: list[str], scores) -> str:
 def run(args) -> int:
     from importlib import resources
 
-    from ..inference.loading import load_embedder
+    from ..prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION
     from ..types import Item
 
     assets = resources.files("mme5").joinpath("assets")
     cat, dog = str(assets / "cat.png"), str(assets / "dog.png")
-    embedder = load_embedder(args.model, adapter=args.adapter)
+    embedder = embedder_from_args(args)
     if args.model is None:
         print("model: embedded tiny Mllama with RANDOM weights (scores are not meaningful; pass --model)")
 
     # 1) image + question -> text answers (as in demo.py)
-    query = Item(image=cat, text="What is in the image", instruction="Represent the given image with the following question:")
+    query = Item(image=cat, text="What is in the image", instruction=REPRESENT_IMAGE_WITH_QUESTION)
     answers = ["A cat", "A dog"]
-    q = embedder.encode([query])
-    a = embedder.encode([Item(text=t) for t in answers])
+    q = embedder.encode([query], batch_size=args.batch_size)
+    a = embedder.encode([Item(text=t) for t in answers], batch_size=args.batch_size)
     print(_table("image+question -> text (cosine)", ["cat.png + 'What is in the image'"], answers, q @ a.T))
 
     # 2) text -> images
-    query = Item(text="A cat and a dog.", instruction="Find me an everyday image that matches the given caption:")
-    images = [Item(image=p, instruction="Represent the given image.") for p in (cat, dog)]
-    q = embedder.encode([query])
-    d = embedder.encode(images)
+    query = Item(text="A cat and a dog.", instruction=FIND_IMAGE_FOR_CAPTION)
+    images = [Item(image=p, instruction=REPRESENT_IMAGE) for p in (cat, dog)]
+    q = embedder.encode([query], batch_size=args.batch_size)
+    d = embedder.encode(images, batch_size=args.batch_size)
     print()
     print(_table("text -> image (cosine)", ["'A cat and a dog.'"], ["cat.png", "dog.png"], q @ d.T))
     return 0

@@ -1,22 +1,19 @@
 """Embed items (text, image, instruction) from a JSONL file or arguments into a float32 .npy (row i = item i)."""
 from __future__ import annotations
 
+from .options import add_model_args, embedder_from_args
+
 NAME = "embed"
 HELP = "embed texts and images into vectors"
 
 
 def register(p) -> None:
-    p.add_argument("--model", help="model folder or hub id (default: the embedded tiny Mllama)")
-    p.add_argument("--adapter", help="LoRA adapter folder, merged at load time")
     p.add_argument("--input", help="JSONL, one item per line: {text, image, instruction, language}")
     p.add_argument("--text", action="append", default=[], help="a text to embed (repeatable)")
     p.add_argument("--image", action="append", default=[], help="an image path to embed (repeatable)")
     p.add_argument("--instruction", help="instruction applied to --text/--image items")
     p.add_argument("--output", required=True, help="where to write the (n, dim) float32 .npy")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
-    p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available)")
+    add_model_args(p)
 
 
 def run(args) -> int:
@@ -25,7 +22,6 @@ def run(args) -> int:
     import numpy as np
 
     from ..inference.items import read_items_jsonl
-    from ..inference.loading import load_embedder
     from ..types import InputError, Item
 
     items, wheres = read_items_jsonl(args.input) if args.input else ([], [])
@@ -41,7 +37,7 @@ def run(args) -> int:
         wheres.append(f"--image #{k}")
     if not items:
         raise InputError("nothing to embed: give --input, --text or --image")
-    embedder = load_embedder(args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, max_length=args.max_length)
+    embedder = embedder_from_args(args)
     vectors = embedder.encode(items, batch_size=args.batch_size, where=wheres)
     np.save(args.output, vectors)
     print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 vectors to {args.output}")

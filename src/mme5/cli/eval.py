@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 
+from .options import add_config_args, add_model_args, config_from_args, embedder_from_args
+
 NAME = "eval"
 HELP = "evaluate on MMEB / XTD / your own tasks, or report a run"
 
@@ -39,8 +41,6 @@ def register(p) -> None:
 
 
 def _common(s) -> None:
-    s.add_argument("--model", help="model folder or hub id (default: the embedded tiny Mllama, random weights)")
-    s.add_argument("--adapter", help="LoRA adapter folder, merged at load time")
     s.add_argument("--output", required=True, help="run folder: tasks/*.json, summary.json, report.md, chart.png")
     s.add_argument("--data-dir", help="local data: MMEB-format subsets, or the original XTD layout")
     s.add_argument("--image-dir", help="image root (default: --data-dir; XTD: images/ beside the layout)")
@@ -48,26 +48,21 @@ def _common(s) -> None:
                    help="drop rows whose images are missing (counted in the report) instead of failing")
     s.add_argument("--max-rows", type=int, help="only the first N rows of each task (smoke tests)")
     s.add_argument("--protocol", nargs="+", choices=["row", "gallery"], help="XTD protocols to score (default both)")
-    s.add_argument("--batch-size", type=int)
-    s.add_argument("--max-length", type=int, default=256)
-    s.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
-    s.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available; under torchrun cuda:LOCAL_RANK)")
     s.add_argument("--cache-dir", help="embedding cache root (default $MME5_CACHE/embeddings)")
     s.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     s.add_argument("--overwrite", action="store_true", help="recompute tasks already finished in --output")
     s.add_argument("--compare-published", action="store_true", help="print the published numbers side by side")
     s.add_argument("--no-chart", action="store_true")
-    s.add_argument("--config", help="YAML with EvalConfig fields")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an EvalConfig field")
+    add_model_args(s, batch_size_default=None)  # under torchrun, --device defaults to cuda:LOCAL_RANK
+    add_config_args(s, what="EvalConfig")
 
 
 def _config(args):
     from dataclasses import replace
 
-    from ..config import load_config
     from ..evaluation.runner import EvalConfig
 
-    config = load_config(EvalConfig, args.config, args.set)
+    config = config_from_args(EvalConfig, args)
     data = {"data_dir": args.data_dir, "image_dir": args.image_dir, "skip_missing": args.skip_missing,
             "max_rows": args.max_rows}
     flags = {"batch_size": args.batch_size, "cache_dir": args.cache_dir,
@@ -126,14 +121,13 @@ def run(args) -> int:
     from ..evaluation.distributed import init_from_env, is_main
     from ..evaluation.report import write_report
     from ..evaluation.runner import Runner
-    from ..inference.loading import load_embedder
     from ..provenance import provenance, write_json
 
     distributed = init_from_env()
     config = _config(args)
     specs = _select(args, config)
     device = args.device or (f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if distributed and _cuda() else None)
-    embedder = load_embedder(args.model, adapter=args.adapter, dtype=args.dtype, device=device, max_length=args.max_length)
+    embedder = embedder_from_args(args, device=device)
     if args.model is None and is_main():
         print("model: embedded tiny Mllama with RANDOM weights (numbers are not meaningful; pass --model)")
     out = Path(args.output)

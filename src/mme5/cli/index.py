@@ -3,16 +3,10 @@
 `mme5 serve --index DIR` serves it at POST /v1/search."""
 from __future__ import annotations
 
+from .options import add_model_args, embedder_from_args
+
 NAME = "index"
 HELP = "build (and query) a vector index over a JSONL corpus"
-
-
-def _model_args(p) -> None:
-    p.add_argument("--model", help="model folder or hub id (default: the embedded tiny Mllama)")
-    p.add_argument("--adapter", help="LoRA adapter folder, merged at load time")
-    p.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
-    p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available)")
-    p.add_argument("--max-length", type=int, default=256)
 
 
 def register(p) -> None:
@@ -20,27 +14,19 @@ def register(p) -> None:
     build = sub.add_parser("build", help="embed a corpus into an index folder (resumes an interrupted build)")
     build.add_argument("--input", required=True, help="corpus JSONL; relative image paths are relative to it")
     build.add_argument("--output", required=True, help="index folder to write")
-    build.add_argument("--batch-size", type=int, default=16)
     build.add_argument("--chunk-size", type=int, default=1024, help="items per saved chunk (the resume unit)")
-    _model_args(build)
+    add_model_args(build)
     search = sub.add_parser("search", help="query an index from the command line")
     search.add_argument("index", help="index folder")
     search.add_argument("--text", help="query text")
     search.add_argument("--image", help="query image path")
     search.add_argument("--instruction", help="query instruction")
     search.add_argument("--top-k", type=int, default=5)
-    _model_args(search)
+    add_model_args(search)
 
 
 def run(args) -> int:
     return {"build": _build, "search": _search}[args.index_command](args)
-
-
-def _load(args):
-    from ..inference.loading import load_embedder
-
-    return load_embedder(args.model, adapter=args.adapter, dtype=args.dtype, device=args.device,
-                         max_length=args.max_length)
 
 
 def _build(args) -> int:
@@ -48,7 +34,7 @@ def _build(args) -> int:
 
     config = {k: getattr(args, k) for k in ("input", "output", "model", "adapter", "dtype", "max_length",
                                             "batch_size", "chunk_size")}
-    index = build_index(_load(args), args.input, args.output, batch_size=args.batch_size,
+    index = build_index(embedder_from_args(args), args.input, args.output, batch_size=args.batch_size,
                         chunk_size=args.chunk_size, config=config, model=args.model or "mme5-tiny")
     print(f"indexed {len(index)} items (dim {index.dim}) into {args.output}")
     return 0
@@ -61,9 +47,9 @@ def _search(args) -> int:
     if not (args.text or args.image or args.instruction):
         raise InputError("give a query: --text, --image and/or --instruction")
     index = VectorIndex.load(args.index)
-    embedder = _load(args)
+    embedder = embedder_from_args(args)
     if index.fingerprint != embedder.fingerprint:
-        raise ValueError(f"{args.index} was built with another model (fingerprint {index.fingerprint}, "
+        raise InputError(f"{args.index} was built with another model (fingerprint {index.fingerprint}, "
                          f"this one is {embedder.fingerprint}); pass the same --model/--adapter as for the build")
     query = embedder.encode([Item(text=args.text, image=args.image, instruction=args.instruction)])
     for rank, hit in enumerate(index.search(query, args.top_k)[0], 1):
