@@ -10,6 +10,10 @@ from typing import Union
 from PIL import Image
 
 ImageLike = Union[str, Path, bytes, Image.Image]
+# A video: an ordered sequence of frame images, a folder of frames, or a video file (path or
+# bytes). mme5.media turns it into frames (64 extracted, 8 sampled; see media.py).
+VideoLike = Union[str, Path, bytes, tuple[ImageLike, ...], list[ImageLike]]
+PdfLike = Union[str, Path, bytes]
 
 # The hub datasets (MMEB, mmE5-synthetic) store this Phi-3.5-V placeholder at the start of a text
 # whose side has an image; each backbone's formatter rewrites it.
@@ -32,10 +36,22 @@ class Item:
     image: ImageLike | None = None
     instruction: str | None = None
     language: str | None = None
+    video: VideoLike | None = None
+    """Frames (list -> stored as a tuple), a frame folder or a video file; see mme5.media."""
+    pdf: PdfLike | None = None
+    """A PDF to expand into one image item per page (mme5.media.expand_pdfs) before encoding."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.video, list):  # frozen items stay hashable
+            object.__setattr__(self, "video", tuple(self.video))
 
     @property
     def has_image(self) -> bool:
         return self.image is not None and self.image != ""
+
+    @property
+    def has_video(self) -> bool:
+        return self.video is not None and self.video != "" and self.video != ()
 
 
 @dataclass(frozen=True)

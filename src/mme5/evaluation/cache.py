@@ -28,19 +28,35 @@ def default_cache_root() -> Path:
 
 def item_key(item: Item) -> str:
     """A stable id for what the encoder sees of `item` (the language tag does not change it)."""
-    image = item.image
+    image_key = _media_key(item.image)
+    parts = [item.text or "", item.instruction or "", image_key]
+    if item.has_video:  # frames: one key each; a folder: its frame files; a file: path/bytes
+        video = item.video
+        if isinstance(video, tuple):
+            parts.append(["video", [_media_key(f) for f in video]])
+        elif isinstance(video, (str, Path)) and Path(video).is_dir():
+            from ..media import frame_files
+
+            parts.append(["video-dir", [_media_key(f) for f in frame_files(video)]])
+        else:
+            parts.append(["video", _media_key(video)])
+    if item.pdf is not None:
+        parts.append(["pdf", _media_key(item.pdf)])
+    raw = json.dumps(parts, ensure_ascii=False)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:KEY_BYTES]
+
+
+def _media_key(image) -> list | None:
+    """Path + size + mtime, a hash of the bytes, or a hash of the pixels."""
     if image is None or image == "":
-        image_key = None
-    elif isinstance(image, (bytes, bytearray)):
-        image_key = ["sha1", hashlib.sha1(image).hexdigest()]
-    elif isinstance(image, (str, Path)):
+        return None
+    if isinstance(image, (bytes, bytearray)):
+        return ["sha1", hashlib.sha1(image).hexdigest()]
+    if isinstance(image, (str, Path)):
         path = Path(image)
         stat = path.stat() if path.is_file() else None
-        image_key = [str(path.resolve()), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1]
-    else:  # PIL image
-        image_key = ["pixels", image.mode, list(image.size), hashlib.sha1(image.tobytes()).hexdigest()]
-    raw = json.dumps([item.text or "", item.instruction or "", image_key], ensure_ascii=False)
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:KEY_BYTES]
+        return [str(path.resolve()), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1]
+    return ["pixels", image.mode, list(image.size), hashlib.sha1(image.tobytes()).hexdigest()]
 
 
 class EmbeddingCache:
