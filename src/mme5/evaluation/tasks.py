@@ -11,7 +11,7 @@ from typing import Literal
 
 from ..types import InputError
 
-MetaTask = Literal["classification", "vqa", "retrieval", "grounding", "xtd", "custom"]
+MetaTask = Literal["classification", "vqa", "retrieval", "grounding", "moment", "xtd", "custom"]
 Split = Literal["IND", "OOD"]
 META_TASKS: tuple[MetaTask, ...] = ("classification", "vqa", "retrieval", "grounding")
 META_LABELS = {"classification": "Class.", "vqa": "VQA", "retrieval": "Retr.", "grounding": "Ground."}
@@ -22,19 +22,32 @@ class TaskSpec:
     """One evaluation dataset. `format` picks the loader; `metric` is the headline number."""
 
     name: str
-    family: Literal["mmeb", "xtd", "custom"]
+    family: Literal["mmeb", "mmeb-v2", "xtd", "custom"]
     meta_task: MetaTask
     hub_id: str
     hub_config: str
-    format: Literal["mmeb-rows", "xtd"] = "mmeb-rows"
+    format: str = "mmeb-rows"
+    """Loader key: mmeb-rows, xtd, beir-vidore, beir-visrag, video-cls, video-ret, video-mret, ... (loaders.py)."""
     split: Split | None = None
     modality: str = ""
     """Query -> target sides, e.g. "I+T -> T"."""
     n_candidates: int | None = None
     language: str | None = None
-    metric: Literal["precision@1", "recall@10"] = "precision@1"
+    metric: Literal["precision@1", "recall@10", "hit@1", "ndcg_linear@5"] = "precision@1"
     hub_split: str = "test"
     description: str = ""
+    group: Literal["image", "video", "visdoc"] | None = None
+    """MMEB-V2 modality (the leaderboard's `image` / `video` / `visdoc` section)."""
+    v2_meta: str | None = None
+    """MMEB-V2 meta-task: I-CLS/I-QA/I-RET/I-VG, V-CLS/V-QA/V-RET/V-MRET, VDRv1/VDRv2/VR/OOD."""
+    protocol: Literal["local", "global"] = "local"
+    """Candidates: `local` = the row's own list; `global` = every query against the whole pool."""
+    frames: str = ""
+    """Frame root of a video task inside the image dir (the TIGER-Lab/MMEB-V2 archive layout)."""
+    hub_configs: tuple[str, ...] = ()
+    """Several hub configs read one after another (MVBench's 20)."""
+    row_limit: int | None = None
+    """Only the first N rows, as the published evaluation does (SmthSmthV2: 1000)."""
 
 
 _TASKS: dict[str, TaskSpec] = {}
@@ -117,3 +130,4 @@ def _unknown(name: str) -> str:
 def _ensure_catalog() -> None:
     # the catalog registers itself on import; importing here keeps `tasks` importable on its own
     from . import catalog  # noqa: F401
+    from .mmeb_v2 import catalog as _v2  # noqa: F401
