@@ -25,6 +25,7 @@ from mme5 import Embedder, Item
 from mme5.model.backbones import TinySizes
 from mme5.model.formatting import format_text
 from mme5.model.tiny import build_tiny
+from mme5.prompts import REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION
 
 MID = TinySizes(text_hidden=512, text_layers=4, heads=8, kv_heads=4, intermediate=1376,
                 vision_hidden=64, vision_layers=2, image_size=56, vocab_size=32000, max_tiles=4)
@@ -49,9 +50,9 @@ def mixed_stream(tokenizer, n: int, seed: int = 0) -> list[Item]:
         if kind == 0:
             items.append(Item(text=text))
         elif kind == 1:
-            items.append(Item(image=img, instruction="Represent the given image."))
+            items.append(Item(image=img, instruction=REPRESENT_IMAGE))
         else:
-            items.append(Item(image=img, text=text, instruction="Represent the given image with the following question:"))
+            items.append(Item(image=img, text=text, instruction=REPRESENT_IMAGE_WITH_QUESTION))
     return items
 
 

@@ -33,9 +33,10 @@ from mme5.evaluation.data import RowsBuilder
 from mme5.evaluation.encoding import encode_unique
 from mme5.evaluation.metrics import rank_positives, summarize
 from mme5.model.tiny import build_tiny
+from mme5.prompts import XTD_IMAGE_TARGET, XTD_QUERY_INSTRUCTION
 
-CAPTION = "Find me an everyday image that matches the given caption:"
-TARGET = "<|image_1|>\nRepresent the given image.\n"
+CAPTION = XTD_QUERY_INSTRUCTION
+TARGET = XTD_IMAGE_TARGET
 
 
 def timed(fns: dict, repeats: int) -> tuple[dict[str, float], dict]:

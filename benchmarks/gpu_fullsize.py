@@ -70,6 +70,7 @@ from mme5 import Embedder, Item  # noqa: E402
 from mme5.model.backbones import TinySizes  # noqa: E402
 from mme5.model.backbones.mllama import BACKBONE  # noqa: E402
 from mme5.model.tokenizer import default_corpus, train_bpe_tokenizer  # noqa: E402
+from mme5.prompts import REPRESENT_IMAGE_WITH_QUESTION  # noqa: E402
 from mme5.provenance import versions, write_json  # noqa: E402
 from mme5.types import ContrastiveExample  # noqa: E402
 
@@ -370,7 +371,7 @@ def main() -> None:
         rng = np.random.default_rng(0)
         captions = texts(embedder().tokenizer, args.image_batch, 16, seed=1)
         return [Item(image=random_image(args.image_px, rng), text=c,
-                     instruction="Represent the given image with the following question:") for c in captions]
+                     instruction=REPRESENT_IMAGE_WITH_QUESTION) for c in captions]
 
     if "peak" in args.parts:
         run_part("peak", lambda: peak_part(args, device, dtype))

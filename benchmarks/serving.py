@@ -1,9 +1,9 @@
 """P6 serving: requests/s and p50/p99 latency of `mme5 serve` at concurrency 1/8/32, dynamic
 batching vs one request per forward.
 
-Baseline ("one request per forward"): the same server with --max-batch-size 1, i.e. what a plain
-endpoint that calls the model once per request does. Ours: dynamic batching (--max-batch-size 32,
---max-wait-ms 5). Both servers run as separate `mme5 serve` processes on 127.0.0.1 with the same
+Baseline ("one request per forward"): the same server with --batch-size 1, i.e. what a plain
+endpoint that calls the model once per request does. Ours: dynamic batching (--batch-size 32,
+--set max_wait_ms=5). Both servers run as separate `mme5 serve` processes on 127.0.0.1 with the same
 mid-size tiny Mllama; runs alternate between them (ours, baseline, ours, ...) so machine noise hits
 both. Each request carries one item; three mixes: short caption queries, 96 px PNG images, and
 2 texts : 1 image. Load is bounded: a fixed number of requests per run and a time cap.
@@ -31,6 +31,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from mme5.prompts import REPRESENT_IMAGE
+
 # "default": the embedded tiny model `mme5 serve` serves without --model (~0.2M parameters: HTTP
 # handling costs more than its forward); "small": a forward dominated by fixed per-call cost;
 # "mid": the P1 mid-size config (benchmarks/encode.py), ~13M parameters, whose text forward is
@@ -41,8 +43,8 @@ MODELS = {"default": {},
           "mid": dict(text_hidden=512, text_layers=4, heads=8, kv_heads=4, intermediate=1376,
                                      vision_hidden=64, vision_layers=2, image_size=56, vocab_size=32000, max_tiles=4)}
 WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes".split()
-SERVERS = {"dynamic batching": ["--max-batch-size", "32", "--max-wait-ms", "5"],
-           "one request per forward": ["--max-batch-size", "1", "--max-wait-ms", "0"]}
+SERVERS = {"dynamic batching": ["--batch-size", "32", "--set", "max_wait_ms=5"],
+           "one request per forward": ["--batch-size", "1", "--set", "max_wait_ms=0"]}
 
 
 def request_bodies(n: int, mix: str, seed: int = 0) -> list[bytes]:
@@ -55,7 +57,7 @@ def request_bodies(n: int, mix: str, seed: int = 0) -> list[bytes]:
             buf = io.BytesIO()
             Image.fromarray(pixels).save(buf, format="PNG")
             item = {"image": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(),
-                    "instruction": "Represent the given image."}
+                    "instruction": REPRESENT_IMAGE}
         else:
             item = {"text": " ".join(rng.choice(WORDS, size=int(rng.integers(4, 16)))),
                     "instruction": "Find an image that matches the caption:"}
@@ -213,7 +215,7 @@ def main() -> None:
         "models": {m: f"tiny Mllama {TinySizes(**MODELS[m])}" for m in args.models}, "torch_threads_per_server": args.threads,
         "mixes": {"texts": "caption queries, 4-16 words + instruction", "images": "96x96 PNG data URL + instruction",
                   "mixed": "2 texts : 1 image"},
-        "baseline": f"{base_name} (same server, --max-batch-size 1)", "ours": f"{ours_name} (--max-batch-size 32 --max-wait-ms 5)",
+        "baseline": f"{base_name} (same server, --batch-size 1)", "ours": f"{ours_name} (--batch-size 32 --set max_wait_ms=5)",
         "requests_per_run": args.requests, "repeats": args.repeats, "statistic": "median over repeats",
         "max_abs_diff_ours_vs_baseline_vectors": diffs, "mean_batch_items_dynamic": batches, "rows": rows, "raw": raw,
     }

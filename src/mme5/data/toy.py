@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from ..paths import cache_root
+from ..prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE, REPRESENT_IMAGE_FOR_CLASSIFICATION, hub_text
 
 COLOURS = {
     "red": ((220, 40, 40), {"de": "rot", "fr": "rouge", "es": "rojo"}),
@@ -24,9 +25,8 @@ SHAPES = {
     "triangle": {"de": "Dreieck", "fr": "triangle", "es": "triángulo"},
     "cross": {"de": "Kreuz", "fr": "croix", "es": "cruz"},
 }
-T2I = "Find me an everyday image that matches the given caption: "
-I2T = "<|image_1|>\nRepresent the given image for classification\n"
-IMAGE_TARGET = "<|image_1|>\nRepresent the given image.\n"
+I2T_QUERY = hub_text(REPRESENT_IMAGE_FOR_CLASSIFICATION, image=True)
+IMAGE_TARGET = hub_text(REPRESENT_IMAGE, image=True)
 VERSION = "1"
 
 
@@ -65,11 +65,11 @@ def toy_rows() -> list[dict]:
             other = names[(ci + 1) % len(names)]
             image, neg_image = f"images/{colour}_{shape}.png", f"images/{other}_{shape}.png"
             for lang in ("en", "de", "fr", "es"):
-                rows.append({"qry": f"{T2I}{caption(colour, shape, lang)}\n", "qry_image_path": "",
+                rows.append({"qry": hub_text(FIND_IMAGE_FOR_CAPTION, caption(colour, shape, lang)), "qry_image_path": "",
                              "pos_text": IMAGE_TARGET, "pos_image_path": image,
                              "neg_text": json.dumps([IMAGE_TARGET]), "neg_image_path": json.dumps([neg_image]),
                              "modality": "T2I"})
-            rows.append({"qry": I2T, "qry_image_path": image, "pos_text": caption(colour, shape, "en"),
+            rows.append({"qry": I2T_QUERY, "qry_image_path": image, "pos_text": caption(colour, shape, "en"),
                          "pos_image_path": "", "neg_text": repr([caption(other, shape, "en")]),
                          "neg_image_path": "", "modality": "I2T"})
     return rows

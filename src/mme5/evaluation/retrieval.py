@@ -14,12 +14,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..prompts import XTD_IMAGE_TARGET, XTD_QUERY_INSTRUCTION
 from ..types import ImageLike, InputError, Item
 from .cache import EmbeddingCache
 from .data import RowsBuilder
 from .encoding import encode_unique
 from .metrics import Ranks, rank_positives, summarize
-from .xtd import IMAGE_TARGET_TEXT, QUERY_INSTRUCTION
 
 
 @dataclass
@@ -42,8 +42,8 @@ def gallery_retrieval(
     positives: Sequence[int],
     *,
     ks: tuple[int, ...] = (1, 10),
-    instruction: str = QUERY_INSTRUCTION,
-    image_text: str = IMAGE_TARGET_TEXT,
+    instruction: str = XTD_QUERY_INSTRUCTION,
+    image_text: str = XTD_IMAGE_TARGET,
     batch_size: int = 16,
     cache: EmbeddingCache | None = None,
 ) -> GalleryResult:
@@ -83,7 +83,7 @@ def pairs_retrieval(embedder: Any, pairs: Sequence[tuple[str, str | None, ImageL
     index: dict[Any, int] = {}
     positives = []
     queries = []
-    instruction = kwargs.pop("instruction", QUERY_INSTRUCTION)
+    instruction = kwargs.pop("instruction", XTD_QUERY_INSTRUCTION)
     for caption, language, image in pairs:
         key = str(image) if not isinstance(image, (bytes, bytearray)) else image
         if key not in index:

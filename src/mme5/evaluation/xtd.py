@@ -17,16 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..prompts import XTD_IMAGE_TARGET, XTD_QUERY_INSTRUCTION
 from ..types import InputError, Item
 from .catalog import XTD_FILES, XTD_HUB_LANGUAGES
 from .data import EvalData, Ranking, RowsBuilder, SkippedRow, gallery_ranking
 from .loaders import DataSource, find_local, load_mmeb_rows, register_loader
 from .tasks import TaskSpec
 
-# Our wording for layouts that carry no instruction (the hub rows embed their own): the MSCOCO
-# text->image instruction mmE5 was trained with, and its image-target prompt.
-QUERY_INSTRUCTION = "Find me an everyday image that matches the given caption:"
-IMAGE_TARGET_TEXT = "<|image_1|>\nRepresent the given image.\n"
 IMAGE_NAMES = Path("XTD10") / "test_image_names.txt"
 log = logging.getLogger(__name__)
 
@@ -118,8 +115,8 @@ def layout_data(spec: TaskSpec, layout: XTDLayout, source: DataSource) -> EvalDa
     if not kept:
         raise InputError(f"task {spec.name}: none of the {n} images exist under {image_dir}")
     builder = RowsBuilder(spec.name)
-    gallery = np.asarray([builder.item_id(Item(text=IMAGE_TARGET_TEXT, image=str(paths[i]))) for i in kept])
-    queries = [builder.item_id(Item(text=captions[i], instruction=QUERY_INSTRUCTION, language=lang)) for i in kept]
+    gallery = np.asarray([builder.item_id(Item(text=XTD_IMAGE_TARGET, image=str(paths[i]))) for i in kept])
+    queries = [builder.item_id(Item(text=captions[i], instruction=XTD_QUERY_INSTRUCTION, language=lang)) for i in kept]
     m = len(kept)
     others = np.broadcast_to(gallery, (m, m))[~np.eye(m, dtype=bool)].reshape(m, m - 1)
     rows = Ranking(np.concatenate([gallery[:, None], others], axis=1), np.zeros(m, dtype=np.int64),

@@ -1,17 +1,11 @@
 """One formatter per backbone, used identically by training, evaluation and serving."""
 from __future__ import annotations
 
+from ..prompts import join_instruction
 from ..types import HUB_IMAGE_PLACEHOLDER, Item
 from .backbones import Backbone
 
 FORMAT_VERSION = "1"  # bump when the produced strings change: it is part of every cache key
-
-
-def join_instruction(instruction: str | None, text: str | None) -> str:
-    """The mmE5 convention: `"{instruction} {text}\\n"`, or `"{instruction}\\n"` without text."""
-    if not instruction:
-        return text or ""
-    return f"{instruction} {text}\n" if text else f"{instruction}\n"
 
 
 def format_text(item: Item, backbone: Backbone) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..data.emoji import XTD_LANGUAGES
 from ..model.backbones.base import TinySizes
+from ..prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ class DataConfig:
     """Split (a): (image, language) pairs held out per evaluation language, from training images."""
     max_images: int | None = None
     """Use only the first N images (reduced mode for tests)."""
-    query_instruction: str | None = "Find me an everyday image that matches the given caption:"
-    image_instruction: str | None = "Represent the given image."
-    """mmE5's XTD wording (`mme5.evaluation.xtd`); the trailing newline after each instruction gives
+    query_instruction: str | None = FIND_IMAGE_FOR_CAPTION
+    image_instruction: str | None = REPRESENT_IMAGE
+    """mmE5's XTD wording (`mme5.prompts`); the trailing newline after each instruction gives
     last-token pooling one fixed token to summarise the name into."""
     seed: int = 0
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..config import ConfigError
+from ..prompts import REPRESENT_IMAGE
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class NeighbourConfig:
     """`embedder` (the project's Embedder) or `pixels` (tiny colour-layout vectors, no model)."""
     model: str | None = None
     """Embedder folder or hub id; None = the embedded tiny default (random weights: tests only)."""
-    instruction: str = "Represent the given image."
+    instruction: str = REPRESENT_IMAGE
+    """The instruction the neighbour images are encoded with (mmE5's image side)."""
     positive_ranks: tuple[int, int] = (1, 3)
     """Inclusive 1-based neighbour-rank band the positive image is drawn from."""
     negative_ranks: tuple[int, int] = (10, 30)

@@ -30,7 +30,7 @@ class ImageEncoder(Protocol):
 
 
 class EmbedderEncoder:
-    """The project's Embedder (mmE5 image-side convention: "Represent the given image.")."""
+    """The project's Embedder (mmE5 image-side convention: `NeighbourConfig.instruction`)."""
 
     def __init__(self, config: NeighbourConfig, embedder=None) -> None:
         self.config = config

@@ -3,8 +3,8 @@
 mmE5-synthetic columns: `qry`, `qry_image_path`, `pos_text`, `pos_image_path`, `neg_text`,
 `neg_image_path`, `modality`. A text whose side has an image starts with `<|image_1|>\\n`; the
 query is `"{instruction} {query_text}\\n"` (or `"{instruction}\\n"` without a query text); a
-text target is the bare text, an image target reads "Represent the given image.", an
-image+text target "Represent the given image with the following text: {text}". The hard
+text target is the bare text, an image target reads `mme5.prompts.REPRESENT_IMAGE`, an
+image+text target `REPRESENT_IMAGE_WITH_TEXT` followed by the text. The hard
 negative is written as a one-element JSON list in `neg_text` / `neg_image_path` (the list form
 of the hard-negative sets), so no negative text can be misread as a list or as code. Image
 paths are relative to the run's image root (manifest.json). Nested provenance (descriptions,
@@ -17,24 +17,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..types import HUB_IMAGE_PLACEHOLDER
+from ..prompts import REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_TEXT, hub_text
 from .plan import MODALITIES, PlannedSample
 
-IMAGE_TARGET = "Represent the given image."
-IMAGE_TEXT_TARGET = "Represent the given image with the following text:"
 SCHEMA_COLUMNS = ("qry", "qry_image_path", "pos_text", "pos_image_path", "neg_text", "neg_image_path", "modality")
-
-
-def _query(instruction: str, text: str | None, image: bool) -> str:
-    body = f"{instruction} {text}\n" if text else f"{instruction}\n"
-    return (HUB_IMAGE_PLACEHOLDER if image else "") + body
 
 
 def _target(text: str | None, image: bool) -> str:
     if not image:
         return text or ""
-    body = f"{IMAGE_TEXT_TARGET} {text}\n" if text else f"{IMAGE_TARGET}\n"
-    return HUB_IMAGE_PLACEHOLDER + body
+    return hub_text(REPRESENT_IMAGE_WITH_TEXT if text else REPRESENT_IMAGE, text, image=True)
 
 
 def sample_row(
@@ -55,7 +47,7 @@ def sample_row(
     revised = reply.revised.model_dump()
     evaluation = reply.self_evaluation.model_dump()
     row = {
-        "qry": _query(revised["instruction"], revised.get("query_text"), m.query_image),
+        "qry": hub_text(revised["instruction"], revised.get("query_text"), image=m.query_image),
         "qry_image_path": images.get("query_image", ""),
         "pos_text": _target(revised.get("positive_text"), m.target_image),
         "pos_image_path": images.get("positive_image", ""),

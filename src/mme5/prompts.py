@@ -1,0 +1,86 @@
+"""The one home of the mmE5 instructions and per-task prompts.
+
+Training data builders, evaluation (XTD; MMEB rows carry their own), synthesis, the demo and the
+quickstart import these, so a prompt cannot drift between training and evaluation
+(tests/test_prompts.py fails if one of these literals appears in another source file).
+
+The mmE5 convention joins an instruction and a text as `"{instruction} {text}\\n"` (or
+`"{instruction}\\n"` alone); a hub-format text whose side has an image starts with the Phi-3.5-V
+placeholder `<|image_1|>\\n`, which each backbone's formatter rewrites.
+"""
+from __future__ import annotations
+
+from .types import HUB_IMAGE_PLACEHOLDER
+
+# ---- the mmE5 instructions (wording of the mmE5 / MMEB training data) -------------------------
+FIND_IMAGE_FOR_CAPTION = "Find me an everyday image that matches the given caption:"
+"""Text -> image retrieval (MSCOCO t2i, XTD): the query side."""
+REPRESENT_IMAGE = "Represent the given image."
+"""The image side of retrieval (a target or gallery image with no text)."""
+REPRESENT_IMAGE_WITH_QUESTION = "Represent the given image with the following question:"
+"""An image + question query (VQA, the original demo)."""
+REPRESENT_IMAGE_WITH_TEXT = "Represent the given image with the following text:"
+"""An image + text target (synthesis: IT2IT, T2IT)."""
+REPRESENT_IMAGE_FOR_CLASSIFICATION = "Represent the given image for classification"
+"""An image query whose targets are class labels (no final period, as in the mmE5 data)."""
+
+# Every instruction above, for checks that they live only here.
+INSTRUCTIONS = (FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION,
+                REPRESENT_IMAGE_WITH_TEXT, REPRESENT_IMAGE_FOR_CLASSIFICATION)
+
+
+def join_instruction(instruction: str | None, text: str | None) -> str:
+    """The mmE5 convention: `"{instruction} {text}\\n"`, or `"{instruction}\\n"` without text."""
+    if not instruction:
+        return text or ""
+    return f"{instruction} {text}\n" if text else f"{instruction}\n"
+
+
+def hub_text(instruction: str, text: str | None = None, *, image: bool = False) -> str:
+    """A text in the hub format (MMEB, mmE5-synthetic, our training rows): the joined instruction
+    and text, after the image placeholder when the side has an image."""
+    return (HUB_IMAGE_PLACEHOLDER if image else "") + join_instruction(instruction, text)
+
+
+# ---- per-task prompts ---------------------------------------------------------------------------
+XTD_QUERY_INSTRUCTION = FIND_IMAGE_FOR_CAPTION
+"""XTD layouts carry no instruction (the hub rows embed their own): mmE5's MSCOCO t2i wording."""
+XTD_IMAGE_TARGET = hub_text(REPRESENT_IMAGE, image=True)
+"""The hub-format text of an XTD gallery image: `<|image_1|>\\nRepresent the given image.\\n`."""
+
+
+# ---- MMEB-V2 (VLM2Vec-V2 evaluation; spec mmeb_v2.md §3-4) --------------------------------------
+V2_VIDEO_CLS = {
+    "K700": "Recognize the category of the video content.",
+    "SmthSmthV2": "What actions or object interactions are being performed by the person in the video?",
+    "UCF101": "What activities or sports are being performed by the person in the video?",
+    "HMDB51": "What actions or objects interactions are the person in the video doing?",
+    "Breakfast": "Recognize the breakfast type that the person is cooking in the video. ",  # sic: trailing space
+}
+"""Video classification: the query instruction (the video is the query; labels are plain text)."""
+V2_VIDEO_RET = {
+    "MSR-VTT": "Find a video that contains the following visual content:",
+    "MSVD": "Find the video snippet that corresponds to the given summary:",
+    "DiDeMo": "Find a video that includes the following described scenes:",
+    "VATEX": "Select a video that fits the description provided:",
+    "YouCook2": "Find a video that demonstrates the following action while making a recipe:",
+}
+"""Text -> video retrieval: the caption query's instruction."""
+V2_VIDEO_TARGET = "Understand the content of the provided video."
+"""The video side of text -> video retrieval and of QVHighlight / Charades-STA clip candidates."""
+V2_VIDEO_CLIP_TARGET = "Understand the content of the provided video clip."
+"""MomentSeeker's clip candidates."""
+V2_MRET_QUERY = "Find the clip that corresponds to the described scene in the given video:"
+"""QVHighlight / Charades-STA: video + description -> clip."""
+V2_MOMENTSEEKER_VIDEO = "Find the clip that corresponds to the given sentence and video segment:"
+V2_MOMENTSEEKER_IMAGE = "Select the video clip that aligns with the given text and image:"
+V2_MOMENTSEEKER_TEXT = "Find the clip that corresponds to the given text:"
+V2_VIDEO_QA = ("Given a video and a question, select the most accurate answer from the provided candidates. "
+               "Return only the exact text of your chosen answer. Question: ")
+"""Video QA (all five sets); joined with the question by a space, hence VLM2Vec's double space."""
+V2_YES_NO_OPTIONS = "? (A) yes; (B) no."
+"""ActivityNetQA: appended to the question; candidates are `yes` and `no`."""
+V2_VISDOC_QUERY = "Find a document image that matches the given query:"
+"""Visual-document retrieval (all 24 visdoc tasks): the text query's instruction."""
+V2_VISDOC_PAGE = "Understand the content of the provided document image."
+"""The page-image side of visual-document retrieval."""
