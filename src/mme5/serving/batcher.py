@@ -120,7 +120,7 @@ class DynamicBatcher:
             return await asyncio.wait_for(job.future, timeout_s)
         except asyncio.TimeoutError:  # TimeoutError itself only from 3.11 on
             raise RequestError(504, f"no result within the request timeout of {timeout_s:g} s "
-                                    "(queue wait + encoding); retry, or start the server with a larger --request-timeout-s",
+                                    "(queue wait + encoding); retry, or start the server with a larger --set request_timeout_s=...",
                                code="timeout") from None
 
     # ---- the worker -----------------------------------------------------------------------

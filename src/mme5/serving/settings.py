@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import ConfigError
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -59,11 +61,11 @@ class ServerSettings:
         }
         for name, value in positive.items():
             if value <= 0:
-                raise ValueError(f"ServerSettings.{name} must be > 0, got {value}")
+                raise ConfigError(f"ServerSettings.{name} must be > 0, got {value}")
         if self.max_wait_ms < 0:
-            raise ValueError(f"ServerSettings.max_wait_ms must be >= 0, got {self.max_wait_ms}")
+            raise ConfigError(f"ServerSettings.max_wait_ms must be >= 0, got {self.max_wait_ms}")
         if self.max_items > self.max_queue_items:
-            raise ValueError(
+            raise ConfigError(
                 f"ServerSettings.max_items ({self.max_items}) exceeds max_queue_items "
                 f"({self.max_queue_items}): such a request could never be queued"
             )
