@@ -24,6 +24,13 @@ class InputError(ValueError):
     """An input item cannot be used; the message names the item and what is wrong."""
 
 
+class MissingFileError(InputError, FileNotFoundError):
+    """A file or folder the user named is absent or lacks what it needs; the message says what to do.
+
+    Still a FileNotFoundError for callers that catch one; `mme5` reports it as a user error (exit 2).
+    """
+
+
 @dataclass(frozen=True)
 class Item:
     """One side of a pair: an optional instruction, text, image and the text's language.

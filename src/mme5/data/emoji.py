@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 from PIL import Image
 
 from ..provenance import write_json
-from ..types import ImageLike, InputError
+from ..types import ImageLike, InputError, MissingFileError
 
 # The 11 languages of XTD-10 plus its MIC (de, fr) and STAIR (ja) additions.
 XTD_LANGUAGES = ("en", "de", "fr", "it", "es", "ru", "pl", "tr", "zh", "ko", "ja")
@@ -87,7 +87,7 @@ def load_emoji_dir(path: str | Path) -> EmojiSet:
     root = Path(path)
     index = root / "emoji.jsonl"
     if not index.is_file():
-        raise FileNotFoundError(f"{root}: no emoji.jsonl; build one with `mme5 data build-emoji --out {root}`")
+        raise MissingFileError(f"{root}: no emoji.jsonl; build one with `mme5 data build-emoji --out {root}`")
     with index.open(encoding="utf-8") as fh:
         rows = _read_rows(fh, str(index))
     records = []
@@ -109,7 +109,7 @@ def load_pack(path: str | Path | None = None) -> EmojiSet:
     root = Path(path) if path is not None else packaged_dir()
     missing = [f for f in PACK_FILES if not (root / f).is_file()]
     if missing:
-        raise FileNotFoundError(f"{root}: not an emoji pack, missing {missing}; write one with `mme5 data pack-emoji`")
+        raise MissingFileError(f"{root}: not an emoji pack, missing {missing}; write one with `mme5 data pack-emoji`")
     meta = json.loads((root / "pack.json").read_text(encoding="utf-8"))
     if meta.get("format") != PACK_FORMAT:
         raise InputError(f"{root}/pack.json: pack format {meta.get('format')!r}, this mme5 reads {PACK_FORMAT}")

@@ -21,7 +21,7 @@ from typing import Callable
 from PIL import Image, ImageDraw, ImageFont, features
 
 from ..provenance import write_json
-from ..types import InputError
+from ..types import InputError, MissingFileError
 from .emoji import LICENSE_FILES, XTD_LANGUAGES
 
 DEBIAN_PACKAGES = ("fonts-noto-color-emoji", "unicode-cldr-core")
@@ -69,7 +69,7 @@ def read_annotations(cldr_common: Path) -> tuple[dict[str, dict[str, str]], dict
     keywords: dict[str, dict[str, list[str]]] = defaultdict(dict)
     folders = [cldr_common / "annotations", cldr_common / "annotationsDerived"]
     if not folders[0].is_dir():
-        raise FileNotFoundError(f"{cldr_common}: no annotations/ folder; pass CLDR's `common` directory")
+        raise MissingFileError(f"{cldr_common}: no annotations/ folder; pass CLDR's `common` directory")
     for folder in folders:
         for path in sorted(folder.glob("*.xml")):
             lang = path.stem
@@ -118,7 +118,7 @@ def build_emoji_dataset(
         raise InputError("Pillow lacks the RAQM layout engine (libraqm): ZWJ sequences and flags would fall apart")
     font_path, cldr_common, out = Path(font_path), Path(cldr_common), Path(out)
     if not font_path.is_file():
-        raise FileNotFoundError(f"font file not found: {font_path}")
+        raise MissingFileError(f"font file not found: {font_path}")
     qualify = qualifier or emoji_package_qualifier()
     names, keywords = read_annotations(cldr_common)
     font = ImageFont.truetype(str(font_path), font_size, layout_engine=ImageFont.Layout.RAQM)

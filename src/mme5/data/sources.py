@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..jsonl import iter_jsonl_objects
-from ..types import ContrastiveExample, InputError
+from ..types import ContrastiveExample, InputError, MissingFileError
 from .images import ImageCheck, OnBadImage, check_example_images
 from .schema import row_to_example
 
@@ -92,7 +92,7 @@ def resolve_source(path_or_hub_id: str | Path, subset: str | None = None) -> Res
     path = Path(text).expanduser()
     if path.is_dir() and subset is not None:
         if not (path / subset).exists():
-            raise FileNotFoundError(f"{path}: no subset folder {subset!r} (expected {path / subset})")
+            raise MissingFileError(f"{path}: no subset folder {subset!r} (expected {path / subset})")
         return resolve_source(path / subset)
     if path.is_file():
         kind = SUFFIX_KIND.get(path.suffix)
@@ -109,7 +109,7 @@ def resolve_source(path_or_hub_id: str | Path, subset: str | None = None) -> Res
         return ResolvedSource(kinds.pop(), str(path), subset, path)
     if HUB_ID.match(text) and not text.startswith((".", "/", "~")):
         return ResolvedSource("hub", text, subset, None)
-    raise FileNotFoundError(f"training data not found: {text} is neither a local file/folder nor a hub id (org/name)")
+    raise MissingFileError(f"training data not found: {text} is neither a local file/folder nor a hub id (org/name)")
 
 
 def read_examples(

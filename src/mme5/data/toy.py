@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..paths import cache_root
 from ..prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE, REPRESENT_IMAGE_FOR_CLASSIFICATION, hub_text
+from ..types import MissingFileError
 
 COLOURS = {
     "red": ((220, 40, 40), {"de": "rot", "fr": "rouge", "es": "rojo"}),
@@ -78,7 +79,7 @@ def toy_rows() -> list[dict]:
 def ensure_toy_dataset(name: str = "shapes") -> Path:
     """Write the set once under $MME5_CACHE/toy-<name> (atomic: a folder rename) and return it."""
     if name != "shapes":
-        raise FileNotFoundError(f"unknown toy dataset {name!r}; available: toy:shapes")
+        raise MissingFileError(f"unknown toy dataset {name!r}; available: toy:shapes")
     out = cache_root() / f"toy-{name}-v{VERSION}"
     if (out / "train.jsonl").is_file():
         return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..data.schema import resolve_image
-from ..types import InputError, Item
+from ..types import InputError, Item, MissingFileError
 from .data import EvalData, RowsBuilder
 from .tasks import TaskSpec
 
@@ -74,7 +74,7 @@ def local_subsets(data_dir: str | Path) -> list[str]:
     """Names of the MMEB-format subsets found in a folder (for `mme5 eval tasks`)."""
     root = Path(data_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"data folder not found: {root}")
+        raise MissingFileError(f"data folder not found: {root}")
     names = {p.stem for p in root.iterdir() if p.is_file() and p.suffix in (".parquet", ".jsonl")}
     names |= {p.name for p in root.iterdir() if p.is_dir() and find_local(root, p.name) is not None}
     return sorted(names)
@@ -90,7 +90,7 @@ def iter_rows(spec: TaskSpec, source: DataSource) -> Iterator[tuple[str, dict[st
         return
     found = find_local(source.data_dir, spec.hub_config)
     if found is None:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"task {spec.name}: no data for subset {spec.hub_config!r} in {source.data_dir} (looked for a "
             f"save_to_disk folder, {spec.hub_config}.parquet/.jsonl, or {spec.hub_config}/*.parquet|*.jsonl)")
     kind, files = found

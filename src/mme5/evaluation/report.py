@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from ..provenance import write_json
+from ..types import MissingFileError
 from .aggregate import summarize_run
 from .catalog import XTD_MME5_LANGUAGES
 from .published import MMEB_PUBLISHED, XTD_PUBLISHED
@@ -21,10 +22,10 @@ def load_run(run_dir: str | Path) -> list[dict]:
     """The per-task results of a run, in registry order (then custom tasks by name)."""
     folder = Path(run_dir) / "tasks"
     if not folder.is_dir():
-        raise FileNotFoundError(f"{run_dir} holds no task results (no tasks/ folder); run `mme5 eval ...` first")
+        raise MissingFileError(f"{run_dir} holds no task results (no tasks/ folder); run `mme5 eval ...` first")
     results = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
     if not results:
-        raise FileNotFoundError(f"{folder} is empty: no task has finished yet")
+        raise MissingFileError(f"{folder} is empty: no task has finished yet")
     order = {spec.name: i for i, spec in enumerate(all_tasks())}
     return sorted(results, key=lambda r: (order.get(r["task"], len(order)), r["task"]))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..prompts import XTD_IMAGE_TARGET, XTD_QUERY_INSTRUCTION
-from ..types import InputError, Item
+from ..types import InputError, Item, MissingFileError
 from .catalog import XTD_FILES, XTD_HUB_LANGUAGES
 from .data import EvalData, Ranking, RowsBuilder, SkippedRow, gallery_ranking
 from .loaders import DataSource, find_local, load_mmeb_rows, register_loader
@@ -59,7 +59,7 @@ def read_layout(root: str | Path, languages: list[str] | None = None) -> XTDLayo
     root = Path(root)
     names_file = root / IMAGE_NAMES
     if not names_file.is_file():
-        raise FileNotFoundError(f"{root} is not an XTD layout: {names_file} is missing")
+        raise MissingFileError(f"{root} is not an XTD layout: {names_file} is missing")
     names = read_lines(names_file)
     _check_lines(names_file, names)
     layout = XTDLayout(root, names, {})
@@ -68,7 +68,7 @@ def read_layout(root: str | Path, languages: list[str] | None = None) -> XTDLayo
             raise InputError(f"unknown XTD language {lang!r}; known: {sorted(XTD_FILES)}")
         path = layout.caption_file(lang)
         if not path.is_file():
-            raise FileNotFoundError(f"XTD captions for {lang!r} not found: {path}")
+            raise MissingFileError(f"XTD captions for {lang!r} not found: {path}")
         captions = read_lines(path)
         _check_lines(path, captions)
         if len(captions) != len(names):
@@ -91,7 +91,7 @@ def find_image_dir(root: Path, names: list[str], image_dir: str | None) -> Path:
     for option in options:
         if any((option / name).is_file() for name in names[:10]):
             return option
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"XTD images not found: looked for {names[0]!r} in {', '.join(str(o) for o in options)}; "
         "pass --image-dir with the folder holding the files of test_image_names.txt")
 
@@ -139,7 +139,7 @@ def load_xtd(spec: TaskSpec, source: DataSource) -> EvalData:
     if source.data_dir is not None and is_layout(source.data_dir):
         return layout_data(spec, read_layout(source.data_dir, [spec.language or ""]), source)
     if source.data_dir is not None and find_local(source.data_dir, spec.hub_config) is None:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"task {spec.name}: {source.data_dir} is neither an XTD layout (no {IMAGE_NAMES}) nor holds "
             f"a subset {spec.hub_config!r} in the MMEB-eval format")
     if source.data_dir is None and spec.language not in XTD_HUB_LANGUAGES:

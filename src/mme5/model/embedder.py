@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..paths import cache_root
-from ..types import InputError, Item, load_image
+from ..types import InputError, Item, MissingFileError, load_image
 from .backbones import Backbone, detect_backbone, get_backbone
 from .formatting import FORMAT_VERSION, format_text
 from .pooling import last_token_pool, normalize
@@ -98,7 +98,7 @@ class Embedder:
         path = Path(model_name_or_path)
         local = path.is_dir()
         if not local and _looks_like_a_path(str(model_name_or_path)):
-            raise FileNotFoundError(f"model folder not found: {model_name_or_path}")
+            raise MissingFileError(f"model folder not found: {model_name_or_path}")
         if local:
             spec = get_backbone(backbone) if backbone else detect_backbone(path)
             _check_processor_files(path)
@@ -309,7 +309,7 @@ def _check_processor_files(path: Path) -> None:
     if not any((path / f).is_file() for f in TOKENIZER_FILES):
         missing.append("a tokenizer (tokenizer.json / tokenizer_config.json)")
     if missing:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path} lacks {' and '.join(missing)}; save the processor with "
             f"`processor.save_pretrained('{path}')` or copy it from the base model"
         )

@@ -19,7 +19,7 @@ import numpy as np
 from ..inference.items import item_from_dict
 from ..provenance import provenance, write_json
 from ..jsonl import iter_jsonl_objects
-from ..types import InputError, Item
+from ..types import InputError, Item, MissingFileError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class VectorIndex:
         path = Path(path)
         missing = [f for f in (INDEX_FILE, ROWS_FILE, INFO_FILE) if not (path / f).is_file()]
         if missing:
-            raise FileNotFoundError(f"{path} is not a complete index (missing {', '.join(missing)}); "
+            raise MissingFileError(f"{path} is not a complete index (missing {', '.join(missing)}); "
                                     "build one with `mme5 index build --input CORPUS.jsonl --output DIR`")
         info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
         with (path / ROWS_FILE).open(encoding="utf-8") as fh:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..types import Item
+from ..types import Item, MissingFileError
 from .errors import RequestError
 from .schemas import ItemIn
 from .settings import ServerSettings
@@ -36,7 +36,7 @@ class InputPolicy:
         if s.image_root is not None:
             root = Path(s.image_root).resolve()
             if not root.is_dir():
-                raise FileNotFoundError(f"--image-root {s.image_root} is not a folder")
+                raise MissingFileError(f"--image-root {s.image_root} is not a folder")
         return cls(s.max_items, s.max_image_pixels, s.max_request_pixels, s.max_request_bytes, s.max_text_chars, root,
                    s.allow_remote_images, s.remote_timeout_s)
 

@@ -14,7 +14,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..types import InputError
+from ..types import InputError, MissingFileError
 from .config import PoolConfig
 
 LIST_SUFFIXES = (".txt", ".lst")
@@ -58,7 +58,7 @@ def build_pool(config: PoolConfig, work_dir: str | Path) -> ImagePool:
     for source in config.sources:
         matches = sorted(glob.glob(os.path.expanduser(source))) if glob.has_magic(source) else [source]
         if not matches:
-            raise FileNotFoundError(f"pool.sources: {source!r} matches no file or folder")
+            raise MissingFileError(f"pool.sources: {source!r} matches no file or folder")
         for match in matches:
             files += _expand(Path(match).expanduser().resolve(), extensions, work / "tar")
     if config.generate:
@@ -88,7 +88,7 @@ def _expand(path: Path, extensions: tuple[str, ...], tar_dir: Path) -> list[Path
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
     if not path.is_file():
-        raise FileNotFoundError(f"pool.sources: {path} does not exist")
+        raise MissingFileError(f"pool.sources: {path} does not exist")
     name = path.name.lower()
     if name.endswith(TAR_SUFFIXES):
         # one folder per shard: `laion.00000.tar` and `laion.00001.tar`, or two `same.tar` in
@@ -113,7 +113,7 @@ def _read_list(path: Path) -> list[Path]:
         p = Path(line).expanduser()
         p = (p if p.is_absolute() else path.parent / p).resolve()
         if not p.is_file():
-            raise FileNotFoundError(f"{path}:{lineno}: image not found: {p}")
+            raise MissingFileError(f"{path}:{lineno}: image not found: {p}")
         out.append(p)
     return out
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from ..types import MissingFileError
 from .languages import XLMR_LANGUAGES
 from .plan import MODALITIES, TASKS, Modality
 from .schema import CRITERIA, ImageDescription, image_roles, json_schema, sample_model
@@ -57,7 +58,7 @@ def load_template(version: str, name: str) -> Template:
     path = root.joinpath(version).joinpath(f"{name}.txt")
     if not path.is_file():
         versions = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
-        raise FileNotFoundError(f"prompt template {version}/{name}.txt not found; versions: {versions}")
+        raise MissingFileError(f"prompt template {version}/{name}.txt not found; versions: {versions}")
     return Template(path.read_text(encoding="utf-8"))
 
 

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from ..config import ConfigError
 from ..data.schema import row_to_example
 from ..data.sources import HUB_ID, READERS, resolve_source
+from ..types import MissingFileError
 from .config import TrainConfig
 from .model import TINY_SCHEME
 from .run import validate, world_size
@@ -70,7 +71,7 @@ def check_model(cfg: TrainConfig, hub: Hub) -> str:
     if Path(name).is_dir():
         return f"model {name}: local folder, backbone {detect_backbone(name).name}"
     if not HUB_ID.match(name):
-        raise FileNotFoundError(f"model.name_or_path: {name} is neither a local folder nor a hub id (org/name)")
+        raise MissingFileError(f"model.name_or_path: {name} is neither a local folder nor a hub id (org/name)")
     info = hub.ask("model_info", name)  # metadata only, no weights
     if info is None:
         if cfg.model.backbone is None:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..model.embedder import Embedder, Prepared
+from ..types import MissingFileError
 from .config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def load_adapter(model: ContrastiveModel, ckpt_dir: str | Path) -> None:
 
     adapter = Path(ckpt_dir) / "adapter_model.safetensors"
     if not adapter.is_file():
-        raise FileNotFoundError(f"{ckpt_dir}: no adapter_model.safetensors to resume from")
+        raise MissingFileError(f"{ckpt_dir}: no adapter_model.safetensors to resume from")
     result = set_peft_model_state_dict(model.model, load_file(adapter))
     if result.unexpected_keys:
         raise ValueError(f"{adapter}: unexpected adapter keys {result.unexpected_keys[:3]}")

@@ -5,8 +5,9 @@ import difflib
 import json
 from pathlib import Path
 
-from .base import Backbone, TinySizes, TinySpec
+from ...types import MissingFileError
 from . import idefics3, llava_next, mllama, qwen2_5_vl, qwen2_vl, qwen3_vl
+from .base import Backbone, TinySizes, TinySpec
 
 BACKBONES: dict[str, Backbone] = {
     b.name: b
@@ -40,7 +41,7 @@ def detect_backbone(model_dir: str | Path) -> Backbone:
     """Read `config.json` of a local folder and return its family."""
     config_path = Path(model_dir) / "config.json"
     if not config_path.is_file():
-        raise FileNotFoundError(f"{model_dir}: no config.json; is this a Hugging Face model folder?")
+        raise MissingFileError(f"{model_dir}: no config.json; is this a Hugging Face model folder?")
     model_type = json.loads(config_path.read_text())["model_type"]
     return get_backbone(model_type)
 
