@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable
 
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def error_body(status: int, message: str, type_: str, code: str | None = None, param: str | None = None) -> dict:
@@ -49,7 +45,7 @@ class BodyLimitMiddleware:
             more = message.get("more_body", False)
         replayed = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
@@ -79,7 +75,7 @@ class MetricsMiddleware:
         status = 499  # stays so if the client disconnects before a response starts
         start = time.perf_counter()
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
+        async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]

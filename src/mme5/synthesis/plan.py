@@ -154,4 +154,4 @@ def _normalise(weights: Mapping[str, float], allowed: Mapping, where: str) -> tu
 
 def _draw(rng: np.random.Generator, p: np.ndarray) -> int:
     # inverse-CDF draw: one uniform per decision keeps each draw independent of the list sizes
-    return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
+    return min(int(np.searchsorted(np.cumsum(p), rng.random(), side="right")), len(p) - 1)

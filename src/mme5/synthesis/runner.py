@@ -53,16 +53,24 @@ class Synthesizer:
         self.backend = backend
         self.encoder = encoder
         self.progress = progress
-        self.pool: ImagePool | None = None
+        self._pool: ImagePool | None = None
         self.index: NeighbourIndex | None = None
+
+    @property
+    def pool(self) -> ImagePool:
+        """The image pool, built by `prepare`."""
+        if self._pool is None:
+            raise RuntimeError("Synthesizer.prepare() has not run")
+        return self._pool
 
     # ---- preparation -----------------------------------------------------------------
     def prepare(self) -> None:
         """Build the pool and the neighbour index, check the run folder, recover its state."""
         cfg = self.config
         self.out.mkdir(parents=True, exist_ok=True)
-        self.pool = build_pool(cfg.pool, self.out)
-        ranks = (tuple(cfg.neighbours.positive_ranks), tuple(cfg.neighbours.negative_ranks))
+        self._pool = build_pool(cfg.pool, self.out)
+        pos, neg = cfg.neighbours.positive_ranks, cfg.neighbours.negative_ranks
+        ranks = ((pos[0], pos[1]), (neg[0], neg[1]))
         probe = Planner(cfg.plan, seed=cfg.seed, pool_size=len(self.pool))
         shares = probe.expected_shares()["modality"]
         encoder_id = ""
@@ -111,7 +119,7 @@ class Synthesizer:
         return asyncio.run(self.run_async())
 
     async def run_async(self) -> dict[str, Any]:
-        if self.pool is None:
+        if self._pool is None:
             self.prepare()
         cfg = self.config
         stats = self.writer.committed

@@ -61,7 +61,7 @@ def sample_model(modality: str) -> type[BaseModel]:
     if m.target_text:
         fields["positive_text"] = _text_field("the positive (correct) target text, in the target language")
         fields["negative_text"] = _text_field("the hard-negative target text, in the target language")
-    validators = {"strip": field_validator("*", mode="before")(classmethod(lambda cls, v: _strip(v)))}
+    validators: dict[str, Any] = {"strip": field_validator("*", mode="before")(classmethod(lambda cls, v: _strip(v)))}
     return create_model(f"Sample_{modality}", __base__=_Strict, __validators__=validators, **fields)
 
 
@@ -77,10 +77,8 @@ def image_roles(m: Modality) -> tuple[str, ...]:
 def output_model(modality: str) -> type[BaseModel]:
     """The whole reply: descriptions -> draft -> self_evaluation -> improvements -> revised."""
     m = MODALITIES[modality]
-    described = create_model(
-        f"Descriptions_{modality}", __base__=_Strict,
-        **{role: (ImageDescription, ...) for role in image_roles(m)},
-    )
+    roles: dict[str, Any] = {role: (ImageDescription, ...) for role in image_roles(m)}
+    described = create_model(f"Descriptions_{modality}", __base__=_Strict, **roles)
     sample = sample_model(modality)
     return create_model(
         f"Reply_{modality}", __base__=_Strict,

@@ -32,7 +32,7 @@ class Rejection(Exception):
 
 @dataclass
 class Parsed:
-    reply: BaseModel
+    reply: Any  # an instance of output_model(modality), a model built at run time
     repairs: list[str] = field(default_factory=list)
 
 

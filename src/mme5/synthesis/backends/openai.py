@@ -19,13 +19,13 @@ from typing import Any
 
 import httpx
 
-from ..config import OpenAIConfig
+from ..config import OpenAIConfig, ResponseFormat
 from ..prompts import ImagePart, Prompt
 from .base import BackendError, Generation
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("json_schema", "json_object", "none")
+FORMATS: tuple[ResponseFormat, ...] = ("json_schema", "json_object", "none")
 FATAL_STATUS = (401, 403, 404)
 CONNECTIONS_PER_CLIENT = 8
 
