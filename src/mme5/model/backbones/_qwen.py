@@ -8,6 +8,7 @@ SPECIAL_TOKENS = (
     "<|image_pad|>", "<|video_pad|>",
 )
 IMAGE_TEXT = "<|vision_start|><|image_pad|><|vision_end|>"
+VIDEO_TEXT = "<|vision_start|><|video_pad|><|vision_end|>"
 CHAT = ("<|im_start|>{role}\n{content}<|im_end|>\n", "<|im_start|>assistant\n", IMAGE_TEXT)
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -24,7 +25,14 @@ def image_only_processor(parent: type) -> type:
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         parent.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
-    return type(f"{parent.__name__}ImageOnly", (parent,), {"__init__": __init__, "__module__": __name__})
+    def _process_videos(self, videos, **kwargs):  # videos through the image processor's arithmetic
+        from ..video import process_videos
+
+        return process_videos(self, videos, **kwargs)
+
+    # `video_processor = None` lets `videos=` reach `_process_videos` (ProcessorMixin checks hasattr)
+    return type(f"{parent.__name__}ImageOnly", (parent,), {"__init__": __init__, "__module__": __name__,
+                                                          "_process_videos": _process_videos, "video_processor": None})
 
 
 def token_ids(tokenizer) -> dict[str, int]:
