@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import ConfigError
 from ..types import ContrastiveExample, InputError
 from .config import DataConfig, SourceConfig
 from .images import check_example_images
@@ -30,7 +31,7 @@ class TrainingData:
 def weighted_indices(ids: list[int], weight: float, rng: random.Random) -> list[int]:
     """`weight` copies of `ids`: whole repeats plus a seeded sample for the fractional part."""
     if weight < 0:
-        raise ValueError(f"weight must be >= 0, got {weight}")
+        raise ConfigError(f"weight must be >= 0, got {weight}")
     whole, frac = int(weight), weight - int(weight)
     return ids * whole + sorted(rng.sample(ids, round(frac * len(ids))))
 

@@ -12,6 +12,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
+from ..config import ConfigError
+
 
 @dataclass(frozen=True)
 class BatchPlan:
@@ -86,14 +88,14 @@ def plan_batches(
         raise ValueError("per_device_batch_size and world_size must be >= 1")
     size = per_device_batch_size * world_size
     if len(sources) < size:
-        raise ValueError(f"only {len(sources)} examples: fewer than one global batch of {size} "
+        raise ConfigError(f"only {len(sources)} examples: fewer than one global batch of {size} "
                          f"({per_device_batch_size} per device x {world_size} devices)")
     micro, per_epoch, dropped, epoch = [], [], 0, 0
     while epoch < math.ceil(epochs) or len(micro) < min_pools * world_size:
         rng = random.Random(f"{seed}:epoch{epoch}")
         pools, left = _pools(_epoch_order(sources, rng, same_source_block), positive_keys, size)
         if not pools:
-            raise ValueError(f"no global batch of {size} examples without a repeated positive can be formed")
+            raise ConfigError(f"no global batch of {size} examples without a repeated positive can be formed")
         if epoch + 1 > epochs and min_pools == 0:  # the fractional part of the last epoch
             pools = pools[: max(1, int(len(pools) * (epochs - epoch)))]
         per_epoch.append(len(pools))

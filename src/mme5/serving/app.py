@@ -40,7 +40,7 @@ def create_app(embedder: Any, settings: ServerSettings | None = None, index: Vec
     settings = settings or ServerSettings()
     policy = InputPolicy.from_settings(settings)
     if index is not None and index.fingerprint != embedder.fingerprint:
-        raise ValueError(f"the index was built with model fingerprint {index.fingerprint!r} but the served model is "
+        raise InputError(f"the index was built with model fingerprint {index.fingerprint!r} but the served model is "
                          f"{embedder.fingerprint!r}; rebuild it with `mme5 index build --model <the served model>`")
     metrics = Metrics()
     batcher = DynamicBatcher(_encode_fn(embedder, settings.max_batch_size), max_batch_size=settings.max_batch_size,

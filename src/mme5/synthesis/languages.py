@@ -16,6 +16,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Mapping
 
+from ..config import ConfigError
+
 XLMR_LANGUAGES: Mapping[str, str] = MappingProxyType({
     "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "as": "Assamese", "az": "Azerbaijani",
     "be": "Belarusian", "bg": "Bulgarian", "bn": "Bengali", "br": "Breton", "bs": "Bosnian",
@@ -77,11 +79,11 @@ def language_weights(preset: str, override: Mapping[str, float] | None = None) -
     elif preset in PRESETS:
         weights = PRESETS[preset]()
     else:
-        raise ValueError(f"plan.languages: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        raise ConfigError(f"plan.languages: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     unknown = sorted(set(weights) - set(XLMR_LANGUAGES))
     if unknown:
-        raise ValueError(f"plan.language_weights: {unknown} are not XLM-R language codes; valid: {sorted(XLMR_LANGUAGES)}")
+        raise ConfigError(f"plan.language_weights: {unknown} are not XLM-R language codes; valid: {sorted(XLMR_LANGUAGES)}")
     bad = {k: v for k, v in weights.items() if not isinstance(v, (int, float)) or v < 0}
     if bad or not any(v > 0 for v in weights.values()):
-        raise ValueError(f"plan.language_weights: weights must be numbers >= 0, not all 0; got {bad or weights}")
+        raise ConfigError(f"plan.language_weights: weights must be numbers >= 0, not all 0; got {bad or weights}")
     return {k: float(v) for k, v in weights.items() if v > 0}

@@ -14,6 +14,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from ..config import ConfigError
 from ..types import InputError, load_image
 from .config import NeighbourConfig
 from .pool import ImagePool
@@ -82,7 +83,7 @@ ENCODERS: Mapping[str, Callable[..., ImageEncoder]] = {"embedder": EmbedderEncod
 
 def make_encoder(config: NeighbourConfig, embedder=None) -> ImageEncoder:
     if config.encoder not in ENCODERS:
-        raise ValueError(f"neighbours.encoder: unknown {config.encoder!r}; choose one of {sorted(ENCODERS)}")
+        raise ConfigError(f"neighbours.encoder: unknown {config.encoder!r}; choose one of {sorted(ENCODERS)}")
     if config.encoder == "embedder":
         return EmbedderEncoder(config, embedder)
     return ENCODERS[config.encoder](config)
@@ -142,7 +143,7 @@ class NeighbourIndex:
     def ranked(self, anchors: Sequence[int], depth: int) -> list[list[int]]:
         """For each anchor, the `depth` most similar other pool entries, best first."""
         if depth >= len(self):
-            raise ValueError(f"need {depth} neighbours but the pool has only {len(self)} images")
+            raise ConfigError(f"need {depth} neighbours but the pool has only {len(self)} images")
         queries = self.vectors[np.asarray(anchors, dtype=np.int64)]
         k = depth + 1
         while True:  # search deeper while near-copies crowd out the `depth` wanted

@@ -11,6 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..config import ConfigError
 from .config import PlanConfig
 from .languages import XLMR_LANGUAGES, language_weights
 
@@ -87,7 +88,7 @@ class Planner:
         fingerprint: str = "",
     ) -> None:
         if pool_size < 1:
-            raise ValueError("the image pool is empty")
+            raise ConfigError("pool.sources: the image pool is empty")
         self.seed = seed
         self.pool_size = pool_size
         self.positive_ranks = positive_ranks
@@ -141,12 +142,12 @@ def plan_fingerprint(config: PlanConfig, seed: int, *extra: object) -> str:
 def _normalise(weights: Mapping[str, float], allowed: Mapping, where: str) -> tuple[list[str], np.ndarray]:
     unknown = sorted(set(weights) - set(allowed))
     if unknown:
-        raise ValueError(f"{where}: unknown name(s) {unknown}; valid: {sorted(allowed)}")
+        raise ConfigError(f"{where}: unknown name(s) {unknown}; valid: {sorted(allowed)}")
     # canonical order (the registry's), so the plan does not depend on how a YAML file or an
     # override happened to order the keys: the fingerprint sorts them, the draws must not care
     items = [(k, float(weights[k])) for k in allowed if k in weights and float(weights[k]) > 0]
     if not items or any(float(v) < 0 for v in weights.values()):
-        raise ValueError(f"{where}: weights must be >= 0 with at least one > 0, got {dict(weights)}")
+        raise ConfigError(f"{where}: weights must be >= 0 with at least one > 0, got {dict(weights)}")
     names = [k for k, _ in items]
     p = np.array([v for _, v in items], dtype=np.float64)
     return names, p / p.sum()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..model.embedder import Embedder, Prepared
-from ..types import MissingFileError
+from ..types import InputError, MissingFileError
 from .config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def load_adapter(model: ContrastiveModel, ckpt_dir: str | Path) -> None:
         raise MissingFileError(f"{ckpt_dir}: no adapter_model.safetensors to resume from")
     result = set_peft_model_state_dict(model.model, load_file(adapter))
     if result.unexpected_keys:
-        raise ValueError(f"{adapter}: unexpected adapter keys {result.unexpected_keys[:3]}")
+        raise InputError(f"{adapter}: unexpected adapter keys {result.unexpected_keys[:3]}")
 
 
 def export_merged(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype: str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+from ...config import ConfigError
 from ..config import BackendConfig
 from .base import Backend, BackendError, Generation
 
@@ -25,7 +26,7 @@ BACKENDS: Mapping[str, Callable[[BackendConfig], Backend]] = {"openai": _openai,
 
 def make_backend(config: BackendConfig) -> Backend:
     if config.kind not in BACKENDS:
-        raise ValueError(f"backend.kind: unknown {config.kind!r}; choose one of {sorted(BACKENDS)}")
+        raise ConfigError(f"backend.kind: unknown {config.kind!r}; choose one of {sorted(BACKENDS)}")
     return BACKENDS[config.kind](config)
 
 

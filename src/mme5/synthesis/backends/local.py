@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ...config import ConfigError
 from ...types import load_image
 from ..config import LocalConfig
 from ..prompts import ImagePart, Prompt
@@ -46,7 +47,7 @@ class LocalBackend:
         device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
         if config.dtype not in (None, "auto", *dtypes):
-            raise ValueError(f"backend.local.dtype: unknown {config.dtype!r}; use one of {sorted(dtypes)} or auto")
+            raise ConfigError(f"backend.local.dtype: unknown {config.dtype!r}; use one of {sorted(dtypes)} or auto")
         dtype = dtypes.get(config.dtype or "", torch.bfloat16 if device.startswith("cuda") else torch.float32)
         self.hf_model = self.backbone.model_class().from_pretrained(path, dtype=dtype).to(device).eval()
         self.processor = self.backbone.processor_class().from_pretrained(path)

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from ...config import ConfigError
 from ..config import OpenAIConfig, ResponseFormat
 from ..prompts import ImagePart, Prompt
 from .base import BackendError, Generation
@@ -43,7 +44,7 @@ class OpenAIBackend:
 
     def __init__(self, config: OpenAIConfig) -> None:
         if not config.base_urls:
-            raise ValueError("backend.openai.base_urls is empty")
+            raise ConfigError("backend.openai.base_urls is empty")
         self.config = config
         self.model = config.model
         self.concurrency = config.concurrency
