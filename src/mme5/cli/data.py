@@ -27,6 +27,7 @@ def register(p) -> None:
 
 def run(args) -> int:
     from ..data.emoji import pack_emoji
+    from ..types import InputError
 
     if args.data_command == "pack-emoji":
         languages = [x.strip() for x in args.languages.split(",") if x.strip()] if args.languages else None
@@ -36,7 +37,7 @@ def run(args) -> int:
     from ..data.emoji_build import build_emoji_dataset, build_from_debian
 
     if bool(args.font) != bool(args.cldr):
-        raise ValueError("give both --font and --cldr, or neither (then the Debian packages are fetched)")
+        raise InputError("give both --font and --cldr, or neither (then the Debian packages are fetched)")
     if args.font:
         stats = build_emoji_dataset(args.out, args.font, args.cldr, size=args.size, font_size=args.font_size)
     else:

@@ -57,9 +57,9 @@ def model_name(args) -> str:
 
 
 def run(args) -> int:
-    import uvicorn
-
     from dataclasses import replace
+
+    import uvicorn
 
     from ..serving import ServerSettings, create_app
     from ..serving.index import VectorIndex

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..config import ConfigError
 from ..paths import cache_root
 from ..types import InputError, Item, MissingFileError, load_image
 from .backbones import Backbone, detect_backbone, get_backbone
@@ -324,7 +325,7 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
         return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
     except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
+        raise ConfigError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
 
 
 def fingerprint_model(name: str | Path, adapter: str | Path | None, dtype: torch.dtype, max_length: int) -> str:

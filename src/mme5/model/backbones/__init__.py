@@ -5,6 +5,7 @@ import difflib
 import json
 from pathlib import Path
 
+from ...config import ConfigError
 from ...types import MissingFileError
 from . import idefics3, llava_next, mllama, qwen2_5_vl, qwen2_vl, qwen3_vl
 from .base import Backbone, TinySizes, TinySpec
@@ -18,7 +19,9 @@ BACKBONES: dict[str, Backbone] = {
 }
 
 
-class UnknownBackboneError(KeyError):
+class UnknownBackboneError(ConfigError, KeyError):
+    """A backbone name (flag or config key) that no registered family answers to; lists the valid ones."""
+
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
         return str(self.args[0])
 
