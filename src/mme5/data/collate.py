@@ -21,8 +21,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ..model.embedder import Embedder, Prepared
-from ..types import ContrastiveExample, InputError
+from ..types import ContrastiveExample, InputError, Item
 from .images import OnBadImage, image_problem
+from .prepared_cache import PreparedCache
 from .schema import positive_key
 
 
@@ -70,14 +71,17 @@ class ContrastiveCollator:
         chunk_size: int | None = None,
         on_bad_image: OnBadImage = "error",
         lockstep: bool = False,
+        image_cache_bytes: int = 0,
     ) -> None:
         """`lockstep`: every chunk runs the same modules on every rank (DeepSpeed ZeRO-3), see
-        `Embedder.prepare`."""
+        `Embedder.prepare`. `image_cache_bytes` > 0: reuse image items' processor outputs across
+        batches (`PreparedCache`; not with lockstep, whose padding rows change every call)."""
         # only the processor side of the Embedder travels to workers, never the model
         self.preparer = Embedder(None, embedder.processor, embedder.backbone, max_length=embedder.max_length)
         self.examples, self.wheres = examples, wheres
         self.negative_ratio, self.chunk_size, self.on_bad_image = negative_ratio, chunk_size, on_bad_image
         self.lockstep = lockstep
+        self.cache = PreparedCache(0 if lockstep else image_cache_bytes)
 
     def __call__(self, batch: list[list[int]]) -> dict[str, Any]:
         """-> chunks, size, and `replaced`: one line per example replaced for an unreadable image."""
@@ -120,7 +124,11 @@ class ContrastiveCollator:
     def chunk(self, ids: Sequence[int]) -> Chunk:
         examples = [self.examples[i] for i in ids]
         wheres = [self.wheres[i] for i in ids]
-        prepare = functools.partial(self.preparer.prepare, lockstep=self.lockstep)
+        fn = functools.partial(self.preparer.prepare, lockstep=self.lockstep)
+
+        def prepare(items: list[Item], where: list[str]) -> Prepared:
+            return self.cache.prepare(items, where, fn)
+
         query = prepare([e.query for e in examples], where=[f"{w} query" for w in wheres])
         positive = prepare([e.positive for e in examples], where=[f"{w} positive" for w in wheres])
         k = self.negative_ratio

@@ -34,3 +34,7 @@ class DataConfig:
     """> 0: interleave sources in same-source blocks of this many examples (VLM2Vec uses 64)."""
     dedup_positives: bool = True
     num_workers: int = 0
+    image_cache_mb: int = 0
+    """> 0: keep the processor outputs (pixel tensors) of image items in memory, up to this many MiB
+    per data-loader process, so an image seen again in a later epoch is not processed again
+    (see `data.prepared_cache`). 0 = process every batch anew."""

@@ -99,6 +99,11 @@ def rank_positives(vectors: np.ndarray, query_ids: np.ndarray, candidate_ids: np
     return Ranks(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("first", "tie_aware", "tied", "n_candidates")))
 
 
+def chance_recall(k: int, n_candidates: int) -> float:
+    """Expected recall@k (a fraction) of a random ranking with one positive among `n_candidates`."""
+    return min(k, n_candidates) / n_candidates
+
+
 def summarize(ranks: np.ndarray, ks: tuple[int, ...] = (1, 5, 10), ndcg_k: int = 10) -> dict[str, float]:
     """(rows,) 1-based ranks of the single positive -> metrics in percent.
 

@@ -1,37 +1,44 @@
-"""The quickstart's typed config: model size, data split, training and the learning check.
+"""The quickstart's typed config: the stages' own configs plus what only the quickstart decides.
 
-Defaults are the tuned recipe (see docs/quickstart.md); `--set key=value` overrides any field.
+`train` is the training stage's `TrainConfig`; its defaults are the recipe file
+`quickstart-emoji.yaml` (also `configs/train/quickstart-emoji.yaml`, which `mme5 train` accepts).
+The quickstart adds the tiny model it builds, the emoji split and the learning check.
+`--set key=value` overrides any field, e.g. `--set train.learning_rate=1e-3`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..data.emoji import XTD_LANGUAGES
 from ..model.backbones.base import TinySizes
 from ..prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE
+from ..training.config import TrainConfig
+
+RECIPE = Path(__file__).resolve().parent / "quickstart-emoji.yaml"
+"""The training recipe (configs/train/quickstart-emoji.yaml links here, so the wheel ships it)."""
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """The tiny backbone built from scratch, or a real checkpoint (`path`) fine-tuned with LoRA."""
+class TinyBuild:
+    """The tiny backbone built from scratch before training, its BPE tokenizer trained on the
+    training names and the instructions (never on a held-out name)."""
 
     backbone: str = "mllama"
-    path: str | None = None
     sizes: TinySizes = field(default_factory=lambda: TinySizes(text_hidden=128, intermediate=256, vocab_size=2000))
-    """Sizes of the tiny backbone (`model.sizes.text_hidden=...`). Mllama starts its image gates at 0
+    """Sizes of the tiny backbone (`tiny.sizes.text_hidden=...`). Mllama starts its image gates at 0
     (images ignored); `cross_attention_gate` 0.5 makes a tiny model learn 2.5-3x faster."""
-    lora_rank: int = 8
-    """Only with `path`: LoRA rank on the backbone's `lora_targets` (0 = train every weight)."""
     seed: int = 0
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class SplitConfig:
     """Which pairs train and which are held out for the two retrieval splits."""
 
     source: str | None = None
     """None: the pack shipped in mme5; else a pack folder or an `emoji_cldr` folder."""
     eval_languages: tuple[str, ...] = XTD_LANGUAGES
+    """A subset of the 11 XTD languages (the registered `emoji-a-<lang>` / `emoji-b-<lang>` tasks)."""
     train_languages: tuple[str, ...] = XTD_LANGUAGES
     """Languages whose names train the model; empty = every language in the source. The 11
     evaluation languages alone beat all 92 at a fixed step budget (shorter texts, a denser vocabulary)."""
@@ -49,24 +56,6 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Symmetric InfoNCE over batches of distinct images, AdamW with warmup + cosine decay."""
-
-    steps: int = 1000
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 30
-    temperature: float = 0.02
-    max_grad_norm: float = 5.0
-    eval_language_weight: float = 0.5
-    """Probability that a training pair is drawn from an evaluation language (if the image has one)."""
-    save_every: int = 100
-    """Steps between resumable state snapshots (0 = only at the end)."""
-    seed: int = 0
-
-
-@dataclass(frozen=True)
 class CheckConfig:
     """The learning criterion: R@10 >= factor x max(chance, untrained) in >= min_languages, both splits."""
 
@@ -74,10 +63,22 @@ class CheckConfig:
     min_languages: int = 5
 
 
+def recipe() -> TrainConfig:
+    """The training stage's config as the recipe file gives it."""
+    from ..config import load_config
+
+    return load_config(TrainConfig, RECIPE)
+
+
 @dataclass(frozen=True)
 class QuickstartConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    tiny: TinyBuild = field(default_factory=TinyBuild)
+    base_model: str | None = None
+    """None: build the tiny model (`tiny`); else start from this checkpoint (folder or hub id), trained
+    as `train.model.finetune` says (`mme5 quickstart --model DIR` sets LoRA)."""
+    split: SplitConfig = field(default_factory=SplitConfig)
+    train: TrainConfig = field(default_factory=recipe)
+    """The training stage's config; output_dir, model.name_or_path and data.sources are set to the
+    run folder's paths when the quickstart runs."""
     check: CheckConfig = field(default_factory=CheckConfig)
     eval_batch_size: int = 256

@@ -1,11 +1,16 @@
-"""The whole quickstart: data -> split -> model -> untrained eval -> train -> trained eval -> run folder.
+"""The whole quickstart, as a recipe over the real stages:
+
+data (emoji split -> training rows) -> model (tiny build) -> `mme5 eval` of the untrained model ->
+`mme5 train` (the training stage's `train()`) -> `mme5 eval` of the checkpoint -> report.
 
 Run folder (`out_dir`):
   config.yaml          the resolved QuickstartConfig
-  splits.json          which images / (image, language) pairs were held out
-  untrained.json       metrics of the model before training (reused on resume)
-  state/state.pt       resumable training snapshot (deleted when training completes)
-  checkpoint/          the trained model + processor (loads with `mme5 embed --model ...`)
+  splits.json          the held-out splits, as the `emoji-*` evaluation tasks read them
+  data/                train.jsonl (training schema) + images/ : the training data
+  initial_model/       the tiny model before training (its tokenizer learnt the training names)
+  checkpoint/          `mme5 train`'s output_dir: the trained model (loads with `--model`),
+                       train_config.yaml, train_log.jsonl, checkpoint-N/ (what --resume continues)
+  eval/untrained, eval/trained   `mme5 eval` run folders (tasks/*.json, the embedding cache)
   metrics.json         provenance, metrics before/after, chance, learning check, timings, losses
   chart.png            Recall@10 per language and split, and the loss curve
 """
@@ -15,24 +20,27 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Sequence
 
 import yaml
 
-from ..config import diff_configs, to_dict
-from ..data.emoji import EmojiSet, load_emoji
+from ..config import ConfigError, diff_configs, to_dict
+from ..data.config import SourceConfig
+from ..data.emoji import load_emoji
+from ..evaluation.emoji import DEFINITION_FILE, SPLITS, task_name
 from ..provenance import provenance, write_json
+from ..types import InputError
+from ..training.config import TrainConfig
+from .commands import equivalent_commands
 from .config import QuickstartConfig
-from .evaluate import Instructions, evaluate_all, learning_check
-from .report import format_table, write_chart
-from .splits import Splits, make_splits, seen_text_share
-
-if TYPE_CHECKING:
-    from ..model.embedder import Embedder
+from .report import format_table, learning_check, write_chart
+from .rows import write_training_rows
+from .splits import make_splits, seen_text_share, split_definition
 
 log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint"
 
 
 @dataclass
@@ -42,14 +50,17 @@ class QuickstartResult:
     out_dir: Path
     metrics: dict
     table: str
+    commands: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return bool(self.metrics["check"]["passed"])
 
 
-def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool = False) -> QuickstartResult:
-    """Run every stage; with `resume`, continue (or, if finished, just report) a run folder of the same config."""
+def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool = False,
+                   callbacks: Sequence = ()) -> QuickstartResult:
+    """Run every stage; with `resume`, continue (or, if finished, just report) a run folder of the same
+    config. `callbacks` go to the training stage's HF Trainer."""
     import torch
 
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -57,55 +68,114 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
     finished = _prepare_folder(out, cfg, resume)
     if finished is not None:
         log.info("%s holds a finished run; showing its results", out)
-        return QuickstartResult(out, finished, format_table(finished["trained"], finished["untrained"], finished["check"]))
-    data = load_emoji(cfg.data.source)
-    splits = make_splits(data, cfg.data)
-    write_json(out / "splits.json", _describe_splits(data, splits))
-    ins = Instructions(cfg.data.query_instruction, cfg.data.image_instruction)
-    retrieval = [splits.heldout_pairs, splits.heldout_images]
+        return QuickstartResult(out, finished, format_table(finished["trained"], finished["untrained"], finished["check"]),
+                                finished.get("commands", []))
+    data = load_emoji(cfg.split.source)
+    splits = make_splits(data, cfg.split)
+    write_json(out / DEFINITION_FILE, split_definition(data, splits, cfg.split).to_json())
+    train_file = write_training_rows(data, splits, cfg.split, out / "data")
     log.info("%d images, %d training pairs in %d languages", len(data), splits.num_train_pairs,
              len({p.language for ps in splits.train.values() for p in ps}))
+    base = cfg.base_model or str(_build_tiny(cfg, splits.train_texts, out / "initial_model"))
+    train_cfg = placed(cfg.train, out, base, train_file)
+    specs = [task_name(letter, lang) for letter in SPLITS for lang in cfg.split.eval_languages]
+    commands = equivalent_commands(train_cfg, specs, out)
+    log.info("equivalent commands:\n  %s", "\n  ".join(commands))
 
-    from .train import build_embedder, train
-
-    torch.manual_seed(cfg.model.seed)
-    # the tokenizer learns the training names and the instructions (never a held-out name)
-    corpus = splits.train_texts + [x for x in (ins.query, ins.image) if x] * 50
-    embedder = build_embedder(cfg.model, corpus, out)
     t_eval = time.perf_counter()
-    untrained_file = out / "untrained.json"
-    if resume and untrained_file.is_file():
-        untrained = json.loads(untrained_file.read_text(encoding="utf-8"))
-    else:
-        untrained = evaluate_all(embedder, data, retrieval, ins, cfg.eval_batch_size)
-        write_json(untrained_file, untrained)
+    untrained = evaluate(base, specs, out, "untrained", cfg)
     eval_seconds = time.perf_counter() - t_eval
 
-    train_log = train(embedder, data, splits, cfg.train, ins, cfg.data.eval_languages, out / "state")
-    t_eval = time.perf_counter()
-    trained = evaluate_all(embedder, data, retrieval, ins, cfg.eval_batch_size)
-    eval_seconds += time.perf_counter() - t_eval
-    _save_checkpoint(embedder, out / "checkpoint", cfg)
-    shutil.rmtree(out / "state", ignore_errors=True)
+    from ..training.run import resume_checkpoint, train
 
+    continued = resume_checkpoint(train_cfg)
+    t_train = time.perf_counter()
+    train(train_cfg, callbacks=callbacks)
+    train_seconds = time.perf_counter() - t_train
+    t_eval = time.perf_counter()
+    trained = evaluate(str(out / CHECKPOINT), specs, out, "trained", cfg)
+    eval_seconds += time.perf_counter() - t_eval
+
+    losses = read_losses(out / CHECKPOINT / "train_log.jsonl")
     check = learning_check(trained, untrained, cfg.check.factor, cfg.check.min_languages)
     metrics = provenance(
         to_dict(cfg),
         splits={s.name: {"description": s.description, "gallery": len(s.gallery),
-                         "seen_text_share": seen_text_share(s, splits)} for s in retrieval},
+                         "seen_text_share": seen_text_share(s, splits)}
+                for s in (splits.heldout_pairs, splits.heldout_images)},
         untrained=untrained,
         trained=trained,
         check=check,
-        training={"steps": cfg.train.steps, "train_pairs": splits.num_train_pairs, "train_images": len(splits.train),
-                  "seconds": round(train_log.seconds, 2), "resumed_at": train_log.resumed_at,
-                  "final_loss": train_log.losses[-1] if train_log.losses else None, "losses": train_log.losses},
+        training={"steps": train_cfg.max_steps, "train_pairs": splits.num_train_pairs, "train_images": len(splits.train),
+                  "seconds": round(train_seconds, 2),
+                  "resumed_at": int(Path(continued).name.split("-")[-1]) if continued else 0,
+                  "final_loss": losses[-1] if losses else None, "losses": losses},
         timings={"eval_seconds": round(eval_seconds, 2), "total_seconds": round(time.perf_counter() - start, 2),
-                 "process_cpu_seconds": round(time.process_time() - cpu_start, 2), "torch_threads": torch.get_num_threads()},
+                 "process_cpu_seconds": round(time.process_time() - cpu_start, 2),
+                 "torch_threads": torch.get_num_threads()},
+        commands=commands,
         data_source=data.source,
     )
     write_json(out / "metrics.json", metrics)
-    write_chart(out / "chart.png", trained, untrained, train_log.losses)
-    return QuickstartResult(out, metrics, format_table(trained, untrained, check))
+    write_chart(out / "chart.png", trained, untrained, losses)
+    return QuickstartResult(out, metrics, format_table(trained, untrained, check), commands)
+
+
+def placed(train_cfg: TrainConfig, out: Path, model: str, train_file: Path) -> TrainConfig:
+    """The recipe with this run's paths: output_dir, the model to start from, the training rows."""
+    return replace(train_cfg, output_dir=str(out / CHECKPOINT),
+                   model=replace(train_cfg.model, name_or_path=model),
+                   data=replace(train_cfg.data, sources=(SourceConfig(path=str(train_file)),)))
+
+
+def evaluate(model: str, task_names: list[str], out: Path, name: str, cfg: QuickstartConfig) -> dict:
+    """`mme5 eval tasks <emoji tasks> --model MODEL --data-dir OUT` -> {split: {language: metrics}}."""
+    from ..evaluation.loaders import DataSource
+    from ..evaluation.metrics import chance_recall
+    from ..evaluation.runner import EvalConfig, Runner
+    from ..evaluation.tasks import resolve_tasks
+    from ..model.embedder import Embedder
+
+    embedder = Embedder.from_pretrained(model, dtype="float32", device="cpu")
+    config = EvalConfig(data=DataSource(data_dir=str(out)), batch_size=cfg.eval_batch_size, ks=(1, 10),
+                        cache_dir=str(out / "eval" / "cache"))
+    specs = resolve_tasks(task_names)
+    results = Runner(embedder, config, out / "eval" / name, model_name=model).run(specs)
+    table: dict[str, dict[str, dict]] = {}
+    for spec, r in zip(specs, results):
+        gallery = int(round(r["protocols"]["row"]["mean_candidates"]))
+        tie_aware = r["protocols"]["row"]["tie_aware"]  # a model that embeds all images alike ranks last
+        table.setdefault(SPLITS[spec.hub_config], {})[spec.language or ""] = {
+            "queries": r["rows"], "gallery": gallery,
+            "R@1": tie_aware["recall@1"] / 100, "R@10": tie_aware["recall@10"] / 100,
+            "chance_R@1": chance_recall(1, gallery), "chance_R@10": chance_recall(10, gallery)}
+    return table
+
+
+def read_losses(log_file: Path) -> list[float]:
+    """The training loss of every logged step (the last line wins for a step logged twice on resume)."""
+    by_step: dict[int, float] = {}
+    if log_file.is_file():
+        for line in log_file.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if "loss" in row:
+                by_step[int(row["step"])] = float(row["loss"])
+    return [by_step[s] for s in sorted(by_step)]
+
+
+def _build_tiny(cfg: QuickstartConfig, train_texts: list[str], folder: Path) -> Path:
+    """The tiny model, its tokenizer trained on the training names and the instructions (never on a
+    held-out name); a resumed run reuses the one it built."""
+    from ..model.tiny import build_tiny
+
+    if (folder / "config.json").is_file():
+        return folder
+    instructions = [x for x in (cfg.split.query_instruction, cfg.split.image_instruction) if x]
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    build_tiny(cfg.tiny.backbone, tmp, seed=cfg.tiny.seed, sizes=cfg.tiny.sizes, corpus=train_texts + instructions * 50)
+    tmp.replace(folder)  # complete or absent: a kill mid-build leaves nothing to reuse
+    return folder
 
 
 def _prepare_folder(out: Path, cfg: QuickstartConfig, resume: bool) -> dict | None:
@@ -116,34 +186,15 @@ def _prepare_folder(out: Path, cfg: QuickstartConfig, resume: bool) -> dict | No
     config_file = out / "config.yaml"
     if out.exists() and any(out.iterdir()):
         if not resume:
-            raise ValueError(f"{out} is not empty; pass --resume to continue it or choose another --out")
+            raise InputError(f"{out} is not empty; pass --resume to continue it or choose another --out")
         if not config_file.is_file():
-            raise ValueError(f"{out} is not a quickstart run folder (no config.yaml); choose another --out")
+            raise InputError(f"{out} is not a quickstart run folder (no config.yaml); choose another --out")
         old = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
         changed = diff_configs(old, to_dict(cfg))
         if changed:
-            raise ValueError(f"{out} was started with a different config ({', '.join(changed)}); use another --out")
+            raise ConfigError(f"{out} was started with a different config ({', '.join(changed)}); use another --out")
         if (out / "metrics.json").is_file():
             return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     out.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump(to_dict(cfg), allow_unicode=True, sort_keys=False), encoding="utf-8")
     return None
-
-
-def _describe_splits(data: EmojiSet, splits: Splits) -> dict:
-    ids = [r.id for r in data.records]
-    return {
-        "heldout_images": [ids[i] for i in splits.heldout_images.gallery],
-        "heldout_pairs": {lang: [ids[p.image] for p in pairs] for lang, pairs in splits.heldout_pairs.queries.items()},
-    }
-
-
-def _save_checkpoint(embedder: "Embedder", path: Path, cfg: QuickstartConfig) -> None:
-    """A plain HF folder: LoRA (if any) merged, so `Embedder.from_pretrained(path)` loads it."""
-    model = embedder.model
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-        embedder.model = model
-    model.save_pretrained(path)
-    embedder.processor.save_pretrained(path)
-    write_json(path / "mme5_provenance.json", provenance(to_dict(cfg), stage="quickstart"))

@@ -1,4 +1,4 @@
-"""The quickstart's printed table and PNG chart, both built from the metrics dictionary."""
+"""The quickstart's learning check, printed table and PNG chart, all from the metrics dictionary."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +7,20 @@ SPLIT_TITLES = {
     "a_heldout_pairs": "(a) held-out (image, language) pairs, gallery = all images",
     "b_heldout_images": "(b) held-out images, gallery = the held-out images",
 }
+
+
+def learning_check(trained: dict, untrained: dict, factor: float, min_languages: int) -> dict:
+    """Per split, the languages where trained R@10 >= factor x max(chance, untrained) R@10."""
+    result: dict = {}
+    for split, langs in trained.items():
+        passed = [
+            lang for lang, m in langs.items()
+            if m["R@10"] >= factor * max(m["chance_R@10"], untrained[split][lang]["R@10"])
+        ]
+        result[split] = {"languages_passed": passed, "passed": len(passed) >= min_languages}
+    result["passed"] = all(v["passed"] for v in result.values())
+    result["rule"] = f"R@10 >= {factor:g} x max(chance, untrained) in >= {min_languages} languages, on every split"
+    return result
 
 
 def _pct(x: float) -> str:

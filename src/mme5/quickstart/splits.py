@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from dataclasses import dataclass
 
-from ..data.emoji import EmojiSet
-from .config import DataConfig
+from ..config import ConfigError
+from ..data.emoji import XTD_LANGUAGES, EmojiSet
+from ..evaluation.emoji import EmojiSplit, SplitDefinition
+from .config import SplitConfig
 
 
 @dataclass(frozen=True)
@@ -50,15 +53,18 @@ class Splits:
         return sum(len(p) for p in self.train.values())
 
 
-def make_splits(data: EmojiSet, cfg: DataConfig) -> Splits:
+def make_splits(data: EmojiSet, cfg: SplitConfig) -> Splits:
     """Split `data` with `cfg.seed`; the same data and config always give the same split."""
     if not 0 < cfg.heldout_image_fraction < 1:
-        raise ValueError(f"data.heldout_image_fraction must be in (0, 1), got {cfg.heldout_image_fraction}")
+        raise ConfigError(f"split.heldout_image_fraction must be in (0, 1), got {cfg.heldout_image_fraction}")
+    outside = [lang for lang in cfg.eval_languages if lang not in XTD_LANGUAGES]
+    if outside:
+        raise ConfigError(f"split.eval_languages {outside} have no registered emoji task; choose from {list(XTD_LANGUAGES)}")
     n = len(data) if cfg.max_images is None else min(cfg.max_images, len(data))
     names = [data.records[i].names for i in range(n)]
     missing = [lang for lang in cfg.eval_languages if not any(lang in nm for nm in names)]
     if missing:
-        raise ValueError(f"data.eval_languages {missing} name no image in {data.source}; available: {data.languages}")
+        raise ConfigError(f"split.eval_languages {missing} name no image in {data.source}; available: {data.languages}")
     rng = random.Random(cfg.seed)
     order = list(range(n))
     rng.shuffle(order)
@@ -83,7 +89,7 @@ def make_splits(data: EmojiSet, cfg: DataConfig) -> Splits:
         if pairs:
             train[i] = pairs
     if len(train) < 2:
-        raise ValueError(f"only {len(train)} training image(s) left; use more images or a smaller held-out share")
+        raise ConfigError(f"only {len(train)} training image(s) left; use more images or a smaller held-out share")
 
     split_a = RetrievalSplit(
         name="a_heldout_pairs",
@@ -111,3 +117,16 @@ def seen_text_share(split: RetrievalSplit, splits: Splits) -> dict[str, float]:
         return any(q.text == p.text for q in splits.train.get(p.image, ()))
 
     return {lang: (sum(map(seen, pairs)) / len(pairs) if pairs else 0.0) for lang, pairs in split.queries.items()}
+
+
+def split_definition(data: EmojiSet, splits: Splits, cfg: SplitConfig) -> SplitDefinition:
+    """The held-out splits as the emoji evaluation tasks read them (`splits.json` of a run)."""
+    ids = [r.id for r in data.records]
+
+    def emoji_split(s: RetrievalSplit) -> EmojiSplit:
+        return EmojiSplit(s.description, tuple(ids[i] for i in s.gallery),
+                          {lang: tuple(ids[p.image] for p in pairs) for lang, pairs in s.queries.items()})
+
+    source = None if cfg.source is None else str(Path(cfg.source).resolve())
+    return SplitDefinition(source, cfg.query_instruction, cfg.image_instruction,
+                           {s.name: emoji_split(s) for s in (splits.heldout_pairs, splits.heldout_images)})

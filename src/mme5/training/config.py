@@ -48,7 +48,11 @@ class TrainConfig:
     temperature: float = 0.02
     symmetric_loss: bool = False
     learning_rate: float = 1e-5
+    lr_scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
+    """decay after warmup: linear or cosine (half a cosine wave) to 0 at the last step, or constant."""
     warmup_ratio: float = 0.05
+    warmup_steps: int | None = None
+    """warmup length in optimizer steps; overrides warmup_ratio when set."""
     weight_decay: float = 0.0
     max_grad_norm: float = 5.0
     epochs: float = 1.0

@@ -26,6 +26,8 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.gradcache_chunk_size is None or cfg.gradcache_chunk_size >= 1,
          "gradcache_chunk_size must be >= 1 or null"),
         (0 <= cfg.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+        (cfg.warmup_steps is None or cfg.warmup_steps >= 0, "warmup_steps must be >= 0 or null"),
+        (cfg.data.image_cache_mb >= 0, "data.image_cache_mb must be >= 0"),
         (cfg.temperature > 0, "temperature must be > 0"),
         (cfg.max_steps is None or cfg.max_steps >= 1, "max_steps must be >= 1 or null"),
         (cfg.epochs > 0, "epochs must be > 0"),
@@ -110,14 +112,16 @@ def deepspeed_config(cfg: TrainConfig) -> dict | None:
 
 
 def training_arguments(cfg: TrainConfig, steps: int):
-    """The HF `TrainingArguments` of a run: one planned micro-batch per loader step, linear schedule."""
+    """The HF `TrainingArguments` of a run: one planned micro-batch per loader step; warmup, then
+    `lr_scheduler` (a float warmup_steps < 1 is a ratio to HF)."""
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
     return TrainingArguments(
         output_dir=cfg.output_dir, per_device_train_batch_size=1,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate, lr_scheduler_type="linear", warmup_steps=cfg.warmup_ratio,
+        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio if cfg.warmup_steps is None else cfg.warmup_steps,
         weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, num_train_epochs=1, max_steps=steps,
         logging_steps=cfg.logging_steps, logging_first_step=True, save_strategy="steps",
         save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
@@ -168,7 +172,8 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     model = build_model(cfg.model, seed=cfg.seed, weights=full_resume)
     collator = ContrastiveCollator(model.embedder, data.examples, data.wheres, negative_ratio=cfg.data.negative_ratio,
                                    chunk_size=cfg.gradcache_chunk_size, on_bad_image=cfg.data.on_bad_image,
-                                   lockstep=zero3)  # ZeRO-3: every rank runs the same modules per chunk
+                                   lockstep=zero3,  # ZeRO-3: every rank runs the same modules per chunk
+                                   image_cache_bytes=cfg.data.image_cache_mb << 20)
     trainer = ContrastiveTrainer(
         model=model, args=args, train_dataset=MicroBatches(plan.micro_batches), data_collator=collator,
         callbacks=[JsonlLogger(out / LOG_FILE), *callbacks], run_config=run_config,
