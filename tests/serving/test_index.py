@@ -7,7 +7,8 @@ import httpx
 import numpy as np
 import pytest
 
-from mme5.serving.index import PARTS_DIR, VectorIndex, build_index, read_corpus
+from mme5.index.shards import SHARDS_DIR
+from mme5.serving.index import VectorIndex, build_index, read_corpus
 from mme5.types import InputError, Item
 
 from .conftest import data_url, running_server
@@ -36,7 +37,7 @@ def test_cli_build_then_search_equals_brute_force(corpus, tmp_path, tiny_dirs, e
 
     out = tmp_path / "index"
     assert main(["index", "build", "--input", str(corpus), "--output", str(out), "--model", str(tiny_dirs("mllama")),
-                 "--chunk-size", "4"]) == 0
+                 "--shard-size", "4"]) == 0
     index = VectorIndex.load(out)
     items, records = read_corpus(corpus)
     vectors = index.faiss_index.reconstruct_n(0, len(index))
@@ -44,8 +45,9 @@ def test_cli_build_then_search_equals_brute_force(corpus, tmp_path, tiny_dirs, e
     assert records[7]["item"] == {"image": "img/cat.png"} and records[0]["meta"] == {"n": 0}
     info = json.loads((out / "index.json").read_text())
     assert info["model"]["fingerprint"] == embedder.fingerprint and info["corpus"]["count"] == 9
-    assert info["config"]["chunk_size"] == 4 and "torch" in info["versions"]
-    assert not (out / PARTS_DIR).exists()
+    assert info["config"]["shard_size"] == 4 and "torch" in info["versions"]
+    assert len(list((out / SHARDS_DIR).glob("shard-*.parquet"))) == 3  # kept: records + resume unit
+    assert info["index"]["type"] == "flat" and info["index"]["recall_at_10"] == 1.0
 
     query = embedder.encode([Item(text="topic 1")])
     hits = index.search(query, 5)[0]
@@ -59,7 +61,7 @@ def test_cli_build_then_search_equals_brute_force(corpus, tmp_path, tiny_dirs, e
 
 
 class FailingAfter:
-    """The real embedder, interrupted (like a killed job) after `n` encode calls; counts calls."""
+    """The real embedder, interrupted (like a killed job) after `n` encode calls (one per shard); counts calls."""
 
     def __init__(self, inner, n: int | None) -> None:
         self.inner, self.n, self.calls = inner, n, 0
@@ -77,33 +79,34 @@ class FailingAfter:
 def test_interrupted_build_resumes_with_only_missing_chunks(corpus, tmp_path, embedder):
     out = tmp_path / "index"
     with pytest.raises(KeyboardInterrupt):
-        build_index(FailingAfter(embedder, 2), corpus, out, chunk_size=2)
-    assert len(list((out / PARTS_DIR).glob("*.npy"))) == 2
+        build_index(FailingAfter(embedder, 2), corpus, out, shard_size=2)
+    assert len(list((out / SHARDS_DIR).glob("shard-*.parquet"))) == 2
     resumed = FailingAfter(embedder, None)
-    index = build_index(resumed, corpus, out, chunk_size=2)
+    index = build_index(resumed, corpus, out, shard_size=2)
     assert resumed.calls == 3  # 9 items in chunks of 2 = 5 chunks, 2 already done
-    fresh = build_index(embedder, corpus, tmp_path / "fresh", chunk_size=2)
+    fresh = build_index(embedder, corpus, tmp_path / "fresh", shard_size=2)
     np.testing.assert_array_equal(index.faiss_index.reconstruct_n(0, 9), fresh.faiss_index.reconstruct_n(0, 9))
 
 
 def test_changed_corpus_discards_partial_build(corpus, tmp_path, embedder):
     out = tmp_path / "index"
     with pytest.raises(KeyboardInterrupt):
-        build_index(FailingAfter(embedder, 2), corpus, out, chunk_size=2)
+        build_index(FailingAfter(embedder, 2), corpus, out, shard_size=2)
     corpus.write_text(corpus.read_text() + json.dumps({"text": "one more"}) + "\n")
     counted = FailingAfter(embedder, None)
-    assert len(build_index(counted, corpus, out, chunk_size=2)) == 10
+    assert len(build_index(counted, corpus, out, shard_size=2)) == 10
     assert counted.calls == 5
 
 
 @pytest.mark.parametrize("line, message", [
     ("{not json", "invalid JSON"), ("[1, 2]", "expected a JSON object"),
-    ('{"txt": "a"}', "unknown field"), ('{"id": "x"}', "needs at least one of"),
+    ('{"txt": "a"}', "unknown field"), ('{"id": "x"}', "is empty: give at least one of"),
+    ('{"text": 3}', "field 'text' must be a string"), ('{"text": " ", "instruction": "\\t"}', "is empty"),
 ])
 def test_bad_corpus_rows_name_file_and_line(tmp_path, line, message):
     path = tmp_path / "c.jsonl"
     path.write_text('{"text": "fine"}\n' + line + "\n")
-    with pytest.raises(InputError, match=rf"c\.jsonl:2: .*{message}"):
+    with pytest.raises(InputError, match=rf"c\.jsonl:2\b.*{message}"):
         read_corpus(path)
 
 

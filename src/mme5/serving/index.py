@@ -1,30 +1,24 @@
-"""Vector search over a corpus of items: a flat inner-product faiss index plus the corpus rows.
+"""A built index loaded for search: faiss (any type) or a LanceDB table, plus the corpus records,
+behind one `search(queries, top_k, nprobe=, ef_search=)`.
 
-Vectors are L2-normalised, so inner product = cosine and `IndexFlatIP` is exact. Building is
-resumable: vectors are written in chunks under `<out>/parts/` and reused when the same model and
-corpus are built again after an interruption.
+Vectors are L2-normalised, so inner product = cosine. Building lives in `mme5.index.build`
+(re-exported here: `build_index`); the records are read from the build's vector shards.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from ..inference.items import item_from_dict
-from ..provenance import provenance, write_json
-from ..jsonl import iter_jsonl_objects
-from ..types import InputError, Item, MissingFileError
+from ..index.build import INDEX_FILE, INFO_FILE, build_index  # noqa: F401  (the build entry point)
+from ..index.corpus import RESERVED, open_corpus  # noqa: F401
+from ..index.shards import SHARDS_DIR, read_shard
+from ..types import InputError
 
-log = logging.getLogger(__name__)
-
-INDEX_FILE, ROWS_FILE, INFO_FILE, PARTS_DIR = "index.faiss", "rows.jsonl", "index.json", "parts"
-RESERVED = ("id", "meta")  # corpus-row keys besides the item fields: returned with search hits
+KNOBS = ("nprobe", "ef_search")
 
 
 @dataclass(frozen=True)
@@ -33,38 +27,88 @@ class Hit:
     score: float
 
 
-def read_corpus(path: str | Path) -> tuple[list[Item], list[dict[str, Any]]]:
-    """JSONL rows `{text, image, instruction, language, id?, meta?}` -> items and their records.
+def read_corpus(path: str | Path) -> tuple[list[Any], list[dict[str, Any]]]:
+    """A corpus (JSONL, parquet, media folder) -> its items and records, every row validated."""
+    from ..index.corpus import base_dir, to_item
 
-    Relative image paths resolve against the corpus file's folder; records keep them as written.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"corpus file not found: {path}")
-    items, records = [], []
-    for where, row in iter_jsonl_objects(path):
-        fields = {k: v for k, v in row.items() if k not in RESERVED}
-        items.append(item_from_dict(fields, where, path.parent))
-        rid = row.get("id")
-        records.append({"id": None if rid is None else str(rid), "item": fields, "meta": row.get("meta")})
-    if not items:
-        raise InputError(f"{path}: no items (the file is empty)")
-    return items, records
+    corpus = open_corpus(path)
+    records = corpus.records(0, len(corpus))
+    return [to_item(r, base_dir(corpus), f"{path}: item {i}") for i, r in enumerate(records)], records
+
+
+class ShardRecords:
+    """The corpus records (id, item, meta) of an index, kept as Arrow columns; a record is parsed
+    from JSON only when a hit returns it."""
+
+    def __init__(self, folder: Path) -> None:
+        import pyarrow as pa
+
+        files = sorted((folder / SHARDS_DIR).glob("shard-*.parquet"))
+        tables = [read_shard(f, ["id", "item", "meta"]) for f in files]
+        table = pa.concat_tables(tables) if tables else pa.table({"id": [], "item": [], "meta": []})
+        self._columns = {c: table.column(c) for c in ("id", "item", "meta")}
+
+    def __len__(self) -> int:
+        return len(self._columns["id"])
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"id": self._columns["id"][i].as_py(), "item": json.loads(self._columns["item"][i].as_py()),
+                "meta": json.loads(self._columns["meta"][i].as_py())}
+
+
+class FaissSearcher:
+    """Any faiss index type; nprobe / efSearch per call through SearchParameters (thread-safe)."""
+
+    def __init__(self, folder: Path, info: dict[str, Any]) -> None:
+        import faiss
+
+        self.faiss_index = faiss.read_index(str(folder / INDEX_FILE))
+        self.kind = info.get("type", "flat")
+        self.size = int(self.faiss_index.ntotal)
+        self.dim = int(self.faiss_index.d)
+
+    def search(self, queries: np.ndarray, k: int, knob: int | None) -> tuple[np.ndarray, np.ndarray]:
+        from ..index.ann import search_params
+
+        return self.faiss_index.search(queries, k, params=search_params(self.kind, knob))
+
+
+def _faiss(folder: Path, info: dict[str, Any]) -> Any:
+    return FaissSearcher(folder, info)
+
+
+def _lance(folder: Path, info: dict[str, Any]) -> Any:
+    from ..index.lance import LanceSearcher
+
+    return LanceSearcher(folder, info)
+
+
+SEARCHERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {"faiss": _faiss, "lance": _lance}
 
 
 class VectorIndex:
-    """A loaded index: faiss vectors, corpus records and the provenance it was built with."""
+    """A loaded index: a searcher (faiss or LanceDB), the corpus records and the build's index.json."""
 
-    def __init__(self, index: Any, records: list[dict[str, Any]], info: dict[str, Any]) -> None:
-        if index.ntotal != len(records):
-            raise ValueError(f"index holds {index.ntotal} vectors but {len(records)} corpus rows")
-        self.faiss_index = index
-        self.records = records
-        self.info = info
+    def __init__(self, searcher: Any, records: Any, info: dict[str, Any], defaults: dict[str, int | None] | None = None) -> None:
+        if searcher.size != len(records):
+            raise ValueError(f"index holds {searcher.size} vectors but {len(records)} corpus records")
+        self.searcher, self.records, self.info = searcher, records, info
+        self.knob: str | None = {"ivf-flat": "nprobe", "ivf-pq": "nprobe", "hnsw": "ef_search"}.get(self.kind)
+        tuned = info.get("index", {}).get("search", {}).get(self.knob) if self.knob else None
+        override = (defaults or {}).get(self.knob) if self.knob else None
+        self.default_knob: int | None = override if override is not None else tuned
+
+    @property
+    def kind(self) -> str:
+        return str(self.info.get("index", {}).get("type", "flat"))
+
+    @property
+    def faiss_index(self) -> Any:
+        return self.searcher.faiss_index
 
     @property
     def dim(self) -> int:
-        return int(self.faiss_index.d)
+        return int(self.searcher.dim)
 
     @property
     def fingerprint(self) -> str:
@@ -73,90 +117,32 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self.records)
 
-    def search(self, queries: np.ndarray, top_k: int) -> list[list[Hit]]:
-        """(q, dim) L2-normalised queries -> for each, the `top_k` best rows by cosine, best first."""
+    def search(self, queries: np.ndarray, top_k: int, **knobs: int | None) -> list[list[Hit]]:
+        """(q, dim) L2-normalised queries -> for each, the `top_k` best rows by cosine, best first.
+        `nprobe` (IVF) or `ef_search` (HNSW) override the server's setting for this call."""
+        given = {name: value for name, value in knobs.items() if value is not None}
+        for name, value in given.items():
+            if name not in KNOBS:
+                raise TypeError(f"unknown search setting {name!r}")
+            if name != self.knob:
+                applies = f"it applies to {'IVF' if name == 'nprobe' else 'HNSW'} indexes"
+                raise InputError(f"{name} does not apply to this {self.kind} index ({applies})")
+            if value < 1:
+                raise InputError(f"{name} must be >= 1, got {value}")
+        knob = given.get(self.knob, self.default_knob) if self.knob else None
         k = min(top_k, len(self))
-        scores, rows = self.faiss_index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        scores, rows = self.searcher.search(np.ascontiguousarray(queries, dtype=np.float32), k, knob)
         return [[Hit(int(i), float(s)) for i, s in zip(r, sc) if i >= 0] for r, sc in zip(rows, scores)]
 
     @classmethod
-    def load(cls, path: str | Path) -> "VectorIndex":
-        import faiss
-
+    def load(cls, path: str | Path, **defaults: int | None) -> "VectorIndex":
+        """Open an index folder; `nprobe=` / `ef_search=` set this process's default knob."""
         path = Path(path)
-        missing = [f for f in (INDEX_FILE, ROWS_FILE, INFO_FILE) if not (path / f).is_file()]
-        if missing:
-            raise MissingFileError(f"{path} is not a complete index (missing {', '.join(missing)}); "
-                                    "build one with `mme5 index build --input CORPUS.jsonl --output DIR`")
+        if not (path / INFO_FILE).is_file():
+            raise FileNotFoundError(f"{path} is not a complete index (missing {INFO_FILE}); "
+                                    "build one with `mme5 index build --input CORPUS --output DIR`")
         info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
-        with (path / ROWS_FILE).open(encoding="utf-8") as fh:
-            records = [json.loads(line) for line in fh if line.strip()]
-        return cls(faiss.read_index(str(path / INDEX_FILE)), records, info)
-
-
-def build_index(
-    embedder: Any,
-    corpus: str | Path,
-    out_dir: str | Path,
-    *,
-    batch_size: int = 16,
-    chunk_size: int = 1024,
-    config: dict[str, Any] | None = None,
-    model: str = "",
-) -> VectorIndex:
-    """Embed every corpus item with `embedder.encode` and write index, rows and provenance to `out_dir`."""
-    import faiss
-    from tqdm.auto import tqdm
-
-    corpus, out = Path(corpus), Path(out_dir)
-    items, records = read_corpus(corpus)
-    digest = hashlib.sha256(corpus.read_bytes()).hexdigest()
-    parts = _parts_dir(out, {"fingerprint": embedder.fingerprint, "corpus_sha256": digest,
-                             "chunk_size": chunk_size, "count": len(items)})
-    starts = range(0, len(items), chunk_size)
-    for number, start in enumerate(tqdm(starts, desc="index", unit="chunk", disable=len(starts) < 2)):
-        part = parts / f"{number:06d}.npy"
-        if part.is_file():
-            continue  # done before an interruption
-        vectors = embedder.encode(items[start:start + chunk_size], batch_size=batch_size)
-        tmp = part.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            np.save(fh, vectors)
-        tmp.replace(part)
-    vectors = np.concatenate([np.load(parts / f"{n:06d}.npy") for n in range(len(starts))])
-
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
-    faiss.write_index(index, str(out / (INDEX_FILE + ".tmp")))
-    (out / (INDEX_FILE + ".tmp")).replace(out / INDEX_FILE)
-    tmp_rows = out / (ROWS_FILE + ".tmp")
-    tmp_rows.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    tmp_rows.replace(out / ROWS_FILE)
-    info = provenance(
-        config, model={"name": model, "fingerprint": embedder.fingerprint, "backbone": embedder.backbone.name,
-                       "dim": int(vectors.shape[1])},
-        corpus={"path": str(corpus.resolve()), "sha256": digest, "count": len(items)},
-        index={"type": "faiss.IndexFlatIP", "metric": "cosine (inner product of L2-normalised vectors)"},
-    )
-    write_json(out / INFO_FILE, info)
-    shutil.rmtree(parts)
-    return VectorIndex(index, records, info)
-
-
-def _parts_dir(out: Path, state: dict[str, Any]) -> Path:
-    """`<out>/parts`, kept from an interrupted run only if model, corpus and chunking are the same."""
-    parts = out / PARTS_DIR
-    state_file = parts / "state.json"
-    if parts.is_dir():
-        try:
-            previous = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            previous = None
-        if previous == state:
-            log.info("resuming index build: reusing %d finished chunk(s) in %s", len(list(parts.glob("*.npy"))), parts)
-            return parts
-        log.info("discarding partial build in %s (model, corpus or chunk size changed)", parts)
-        shutil.rmtree(parts)
-    parts.mkdir(parents=True)
-    write_json(state_file, state)
-    return parts
+        sink = info.get("index", {}).get("sink", "faiss")
+        if sink not in SEARCHERS:
+            raise ValueError(f"{path}: unknown index sink {sink!r} in {INFO_FILE}")
+        return cls(SEARCHERS[sink](path, info.get("index", {})), ShardRecords(path), info, defaults)

@@ -1,0 +1,190 @@
+"""faiss index types that fit: a plan per type (factory string, parameters, bytes), `auto` rules
+that pick one from vector count, dimension and a memory budget, training on a sample, adding in
+bounded batches, and tuning nprobe / efSearch to a target recall@10 measured against exact search.
+
+All indexes use inner product over L2-normalised vectors (= cosine), like `IndexFlatIP`.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..config import ConfigError
+
+KINDS = ("flat", "ivf-flat", "ivf-pq", "hnsw")
+ADD_BATCH = 65_536  # vectors per faiss add() call: bounded extra memory during the build
+MIN_POINTS_PER_LIST = 39  # faiss k-means warns below this many training points per centroid
+MAX_POINTS_PER_LIST = 256  # ... and subsamples above it: a bigger sample only costs time
+FLAT_MAX = 50_000  # auto: below this, exact search is cheap enough and needs no training
+HNSW_MAX = 500_000  # auto: above this, HNSW's insertion time dominates; IVF trains on a sample
+HNSW_M = 32
+ID_BYTES = 8  # IVF lists store an int64 id per vector
+SEARCH_KNOB = {"flat": None, "ivf-flat": "nprobe", "ivf-pq": "nprobe", "hnsw": "ef_search"}
+KNOB_GRID = {"nprobe": (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), "ef_search": (16, 32, 64, 128, 256, 512, 1024)}
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20,
+          "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40, "tib": 2**40}
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """What to build: the type, its faiss factory string and parameters, and its estimated size."""
+
+    kind: str
+    factory: str
+    params: dict[str, int] = field(default_factory=dict)
+    bytes_estimate: int = 0
+    reason: str = ""
+
+    @property
+    def knob(self) -> str | None:
+        return SEARCH_KNOB[self.kind]
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as index.json records it (`type` = kind)."""
+        data = asdict(self)
+        return {"type": data.pop("kind"), **data}
+
+
+def parse_bytes(text: str | int) -> int:
+    """'4G', '512MiB', '1.5gb' or an int -> bytes; anything else is a ConfigError."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ConfigError(f"--memory-budget {text!r}: expected a size like 512M, 4G or 1.5GiB")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _nlist(n: int) -> int:
+    """IVF lists: a power of two near 4*sqrt(n), with >= 39 training points per list."""
+    target = 2 ** round(math.log2(max(1.0, 4 * math.sqrt(n))))
+    return max(1, min(target, 2 ** int(math.log2(max(1, n // MIN_POINTS_PER_LIST)))))
+
+
+def _flat(n: int, dim: int, budget: int) -> IndexPlan:
+    return IndexPlan("flat", "Flat", {}, n * dim * 4)
+
+
+def _ivf_flat(n: int, dim: int, budget: int) -> IndexPlan:
+    nlist = _nlist(n)
+    return IndexPlan("ivf-flat", f"IVF{nlist},Flat", {"nlist": nlist}, n * (dim * 4 + ID_BYTES) + nlist * dim * 4)
+
+
+def _hnsw(n: int, dim: int, budget: int, m: int = HNSW_M) -> IndexPlan:
+    return IndexPlan("hnsw", f"HNSW{m},Flat", {"hnsw_m": m}, int(n * (dim * 4 + 2 * m * 4 * 1.1)))
+
+
+def _pq_bits(n: int) -> int:
+    """Bits per PQ sub-code: 8 (256 centroids) unless the corpus is too small to train them."""
+    return max(1, min(8, int(math.log2(max(2, n // MIN_POINTS_PER_LIST)))))
+
+
+def _ivf_pq(n: int, dim: int, budget: int) -> IndexPlan:
+    """The largest code (bytes per vector, dividing dim) that fits the budget; at least 4 bytes."""
+    nlist, bits = _nlist(n), _pq_bits(n)
+    fixed = nlist * dim * 4 + dim * 256 * 4
+    options = [m for m in range(min(dim, 128), 0, -1) if dim % m == 0 and m * bits % 8 == 0]
+    fitting = [m for m in options if n * (m * bits // 8 + ID_BYTES) + fixed <= budget] or options[-1:]
+    m = fitting[0]
+    return IndexPlan("ivf-pq", f"IVF{nlist},PQ{m}x{bits}", {"nlist": nlist, "pq_bytes": m * bits // 8, "pq_m": m,
+                                                            "pq_bits": bits}, n * (m * bits // 8 + ID_BYTES) + fixed)
+
+
+PLANNERS: dict[str, Callable[[int, int, int], IndexPlan]] = {
+    "flat": _flat, "ivf-flat": _ivf_flat, "ivf-pq": _ivf_pq, "hnsw": _hnsw}
+
+
+def plan_auto(n: int, dim: int, budget: int) -> IndexPlan:
+    """autofaiss-style: exact while small; HNSW while its graph fits and inserts stay cheap; then
+    IVF-Flat if full vectors fit the budget; else IVF-PQ with the largest code that fits."""
+    def fits(plan: IndexPlan) -> bool:
+        return plan.bytes_estimate <= budget
+
+    size = f"{n} vectors x {dim} dims, budget {budget / 2**30:.2f} GiB"
+    chain = [(n <= FLAT_MAX, _flat, "small enough for exact search"),
+             (n <= HNSW_MAX, _hnsw, "vectors + graph fit; HNSW answers fastest at this size"),
+             (n <= HNSW_MAX, lambda *a: _hnsw(*a, m=16), "vectors + a smaller graph fit"),
+             (True, _ivf_flat, "full vectors fit; IVF trains on a sample"),
+             (True, _ivf_pq, "full vectors do not fit: product-quantised codes")]
+    for allowed, planner, why in chain:
+        plan = planner(n, dim, budget)
+        if allowed and fits(plan):
+            return IndexPlan(plan.kind, plan.factory, plan.params, plan.bytes_estimate, f"auto: {why} ({size})")
+    smallest = _ivf_pq(n, dim, 0)
+    raise ConfigError(f"--memory-budget too small: {size}; the smallest index (IVF-PQ, "
+                      f"{smallest.params['pq_bytes']} bytes/vector) needs {smallest.bytes_estimate / 2**30:.2f} GiB")
+
+
+def plan_index(kind: str, n: int, dim: int, budget: int) -> IndexPlan:
+    """The plan for `kind` (one of KINDS or 'auto')."""
+    if kind == "auto":
+        return plan_auto(n, dim, budget)
+    if kind not in PLANNERS:
+        raise ConfigError(f"--index {kind!r}: choose one of {', '.join(KINDS)} or auto")
+    return PLANNERS[kind](n, dim, budget)
+
+
+def train_size(plan: IndexPlan) -> int:
+    """Training points worth using: enough per IVF list and per PQ centroid, no more."""
+    lists = plan.params.get("nlist", 0)
+    pq = 2 ** plan.params.get("pq_bits", 0) if "pq_bits" in plan.params else 0
+    return max(lists, pq) * MAX_POINTS_PER_LIST
+
+
+def build_faiss(plan: IndexPlan, dim: int, batches: Callable[[], Iterator[np.ndarray]], sample: np.ndarray) -> Any:
+    """Create the index, train it on `sample` (n, dim), then add every batch of `batches()` in order."""
+    import faiss
+
+    index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained:
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    for batch in batches():
+        for start in range(0, len(batch), ADD_BATCH):
+            index.add(np.ascontiguousarray(batch[start:start + ADD_BATCH], dtype=np.float32))
+    return index
+
+
+def search_params(kind: str, knob_value: int | None) -> Any:
+    """faiss SearchParameters for one call (thread-safe: the index itself is never modified)."""
+    import faiss
+
+    knob = SEARCH_KNOB[kind]
+    if knob is None or knob_value is None:
+        return None
+    return faiss.SearchParametersIVF(nprobe=int(knob_value)) if knob == "nprobe" else \
+        faiss.SearchParametersHNSW(efSearch=int(knob_value))
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over queries of |found ∩ truth| / k, for (q, k) id arrays (-1 = no result)."""
+    hits = [len(set(f[f >= 0].tolist()) & set(t.tolist())) for f, t in zip(found, truth)]
+    return float(np.mean(hits) / truth.shape[1])
+
+
+def tune(search: Callable[[np.ndarray, int, int | None], np.ndarray], knob: str | None, limit: int,
+         queries: np.ndarray, truth: np.ndarray, target: float) -> tuple[int | None, list[dict]]:
+    """The smallest knob value (nprobe / ef_search, at most `limit`) whose recall@k on `queries`
+    reaches `target`, else the best tried; and the whole recall curve. `search(q, k, value) -> ids`."""
+    k = truth.shape[1]
+    if knob is None:
+        return None, [{"recall": recall_at_k(search(queries, k, None), truth)}]
+    curve: list[dict] = []
+    for value in [v for v in KNOB_GRID[knob] if v <= max(limit, 1)]:
+        recall = recall_at_k(search(queries, k, value), truth)
+        curve.append({knob: value, "recall": recall})
+        if recall >= target:
+            return value, curve
+    best = max(curve, key=lambda row: row["recall"])
+    return int(best[knob]), curve
+
+
+def faiss_searcher(index: Any, kind: str) -> Callable[[np.ndarray, int, int | None], np.ndarray]:
+    """`search(queries, k, knob_value) -> (q, k) ids` over a faiss index of `kind`."""
+    def search(queries: np.ndarray, k: int, value: int | None) -> np.ndarray:
+        return index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=search_params(kind, value))[1]
+
+    return search

@@ -1,0 +1,110 @@
+"""Embedding engines: turn pending shards into written vector shards. `local` encodes them in this
+process; `ray` runs the same steps on Ray Data (CPU tasks prepare, an actor pool embeds). Both
+write through one ShardStore, so their outputs are interchangeable and a build may resume on either.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from .corpus import Corpus, base_dir, to_item
+from .shards import Shard, ShardStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """How to load the model (what `--model --adapter --dtype --device --max-length` say): picklable,
+    so each Ray actor loads its own replica."""
+
+    model: str | None = None
+    adapter: str | None = None
+    dtype: str = "auto"
+    device: str | None = None
+    max_length: int = 256
+
+    def load(self, device: str | None = None) -> Any:
+        from ..inference.loading import load_embedder
+
+        return load_embedder(self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device,
+                             max_length=self.max_length)
+
+    def fingerprint(self, device: str) -> str:
+        """The fingerprint the loaded model will have on `device`, without loading its weights."""
+        from ..inference.loading import ensure_tiny
+        from ..model.embedder import _resolve_dtype, fingerprint_model
+
+        return fingerprint_model(self.model or ensure_tiny(), self.adapter, _resolve_dtype(self.dtype, device),
+                                 self.max_length)
+
+
+class Engine(Protocol):
+    """Embeds the items of `shards` and writes each shard to `store`."""
+
+    def fingerprint(self) -> str: ...
+    def run(self, corpus: Corpus, shards: list[Shard], store: ShardStore) -> None: ...
+
+
+def prepare_items(corpus: Corpus, shard: Shard) -> tuple[list[Any], list[dict[str, Any]]]:
+    """A shard's records and the Items to embed (relative media paths resolved)."""
+    records = corpus.records(shard.start, shard.end)
+    where = str(corpus.path)
+    items = [to_item(r, base_dir(corpus), f"{where}: item {shard.start + i}") for i, r in enumerate(records)]
+    return items, records
+
+
+@dataclass
+class LocalEngine:
+    """One process, one model: shard after shard (the default, right for small corpora)."""
+
+    embedder: Any
+    batch_size: int = 16
+
+    def fingerprint(self) -> str:
+        return str(self.embedder.fingerprint)
+
+    def run(self, corpus: Corpus, shards: list[Shard], store: ShardStore) -> None:
+        from tqdm.auto import tqdm
+
+        for shard in tqdm(shards, desc="embed", unit="shard", disable=len(shards) < 2):
+            items, records = prepare_items(corpus, shard)
+            vectors = self.embedder.encode(items, batch_size=self.batch_size)
+            store.write(shard, np.arange(shard.start, shard.end), vectors, records)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Engine settings from the command line (only the Ray engine reads actors / address / cpus)."""
+
+    batch_size: int = 16
+    actors: int = 2
+    ray_address: str | None = None
+    num_cpus: int | None = None
+
+
+def _local(embedder: Any, options: EngineOptions) -> Engine:
+    return LocalEngine(embedder.load() if isinstance(embedder, EmbedderSpec) else embedder, options.batch_size)
+
+
+def _ray(embedder: Any, options: EngineOptions) -> Engine:
+    from .ray_engine import RayEngine
+
+    if not isinstance(embedder, EmbedderSpec):
+        raise TypeError("the ray engine loads the model in each actor: pass an EmbedderSpec, not a loaded model")
+    return RayEngine(embedder, options)
+
+
+ENGINES: dict[str, Callable[[Any, EngineOptions], Engine]] = {"local": _local, "ray": _ray}
+
+
+def make_engine(name: str, embedder: Any, options: EngineOptions) -> Engine:
+    """The engine called `name` ('local' or 'ray') around a loaded embedder or an EmbedderSpec."""
+    from ..config import ConfigError
+
+    if name not in ENGINES:
+        raise ConfigError(f"--engine {name!r}: choose one of {', '.join(ENGINES)}")
+    return ENGINES[name](embedder, options)
