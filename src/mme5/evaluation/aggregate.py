@@ -63,7 +63,22 @@ def summarize_run(results: list[dict]) -> dict:
                                 for r in xtd if protocol in r["protocols"] and metric in r["protocols"][protocol][rule]}
                     if per_lang:
                         out["xtd"][f"{protocol}/{rule}/{metric}"] = {"per_language": per_lang, **aggregate_xtd(per_lang)}
+    if any(r.get("family") == "mmeb-v2" for r in results):
+        out["mmeb-v2"] = summarize_v2(results)
     custom = [r for r in results if r.get("family") == "custom"]
     if custom:
         out["custom"] = {"mean": _mean([r["score"] for r in custom]), "n": len(custom)}
     return out
+
+
+def summarize_v2(results: list[dict]) -> dict:
+    """MMEB-V2 aggregates (image tasks included) under both tie rules and, where the published
+    label/grade mispairing changes a score, with its values."""
+    from .mmeb_v2.leaderboard import aggregate_v2
+
+    v2 = [r for r in results if r.get("family") in ("mmeb", "mmeb-v2")]
+    return {
+        "original": aggregate_v2({r["task"]: r["score"] for r in v2}),
+        "tie_aware": aggregate_v2({r["task"]: r["score_tie_aware"] for r in v2}),
+        "published_pairing": aggregate_v2({r["task"]: r.get("score_published_pairing", r["score"]) for r in v2}),
+    }

@@ -51,6 +51,10 @@ def load_task(spec: TaskSpec, source: DataSource) -> EvalData:
     """The loader registered for `spec.format` reads the task from `source`."""
     if spec.format == "xtd":
         from . import xtd  # noqa: F401  (registers the "xtd" loader)
+    elif spec.format not in LOADERS:
+        from .mmeb_v2 import beir, video  # noqa: F401  (register the MMEB-V2 loaders)
+    if spec.format not in LOADERS:
+        raise InputError(f"task {spec.name}: no loader for format {spec.format!r} (known: {sorted(LOADERS)})")
     return LOADERS[spec.format](spec, source)
 
 

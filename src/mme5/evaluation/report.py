@@ -13,6 +13,7 @@ from ..types import MissingFileError
 from .aggregate import summarize_run
 from .catalog import XTD_MME5_LANGUAGES
 from .published import MMEB_PUBLISHED, XTD_PUBLISHED
+from .report_v2 import v2_summary_lines, v2_task_lines
 from .tasks import META_LABELS, META_TASKS, all_tasks
 
 AGG_COLUMNS = [*META_TASKS, "IND", "OOD", "overall"]
@@ -49,7 +50,10 @@ def markdown(results: list[dict], summary: dict, compare_published: bool = False
     """The tables of a run: per task, aggregates (and published numbers when asked)."""
     model = results[0].get("model", {})
     lines = [f"# Evaluation: {model.get('name') or 'model'} (fingerprint {model.get('fingerprint')})", ""]
-    ranked = [r for r in results if r["family"] != "xtd"]
+    ranked = [r for r in results if r["family"] != "xtd" and "candidate_protocol" not in r]
+    v2_tasks = [r for r in results if "candidate_protocol" in r]
+    if v2_tasks:
+        lines += v2_task_lines(v2_tasks)
     if ranked:
         rows = [[r["task"], META_LABELS.get(r["meta_task"], r["meta_task"]), r.get("split") or "–",
                  str(r["rows"]), _fmt(r["score"]), _fmt(r["score_tie_aware"]),
@@ -66,6 +70,8 @@ def markdown(results: list[dict], summary: dict, compare_published: bool = False
         lines += ["## MMEB (overall = mean over the 36 datasets; (n/N) = datasets present)", ""]
         lines += _table(["Model", *[META_LABELS[m] for m in META_TASKS], "IND", "OOD", "Overall"], rows)
         lines.append("")
+    if "mmeb-v2" in summary:
+        lines += v2_summary_lines(summary["mmeb-v2"], compare_published)
     if "xtd" in summary:
         lines += _xtd_lines(results, summary, compare_published)
     warnings = [w for r in results for w in r.get("warnings", [])]

@@ -22,6 +22,8 @@ from .distributed import broadcast, is_main
 from .encoding import encode_unique
 from .loaders import DataSource, load_task
 from .metrics import rank_positives, summarize_ranks
+from .mmeb_v2.data import RankData, from_eval_data
+from .mmeb_v2.scoring import score as score_v2
 from .tasks import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ class EvalConfig:
     """Which protocols to score when a task has several (XTD: row = mmE5, gallery = CLIP-style)."""
     cache: bool = True
     cache_dir: str | None = None
+    block_bytes: int = 256 << 20
+    """Memory of one block of query x corpus scores when ranking a whole corpus (MMEB-V2 global tasks)."""
 
 
 def task_file(out_dir: str | Path, task: str) -> Path:
@@ -92,7 +96,14 @@ class Runner:
         t1 = time.perf_counter()
         vectors, hits = self.encode_items(data.items, desc=spec.name)
         t2 = time.perf_counter()
-        result = self._score(spec, data, vectors) if is_main() else {}
+        if isinstance(data, RankData):
+            result = self._score_ranked(spec, data, vectors) if is_main() else {}
+        else:
+            result = self._score(spec, data, vectors) if is_main() else {}
+            if is_main() and spec.family == "mmeb":  # also an MMEB-V2 image task: VLM2Vec's files and metrics
+                v2 = score_v2(spec, from_eval_data(data), vectors, tie_tol=cfg.tie_tol, block_bytes=cfg.block_bytes,
+                              out_dir=self.out_dir, profile=self.profile)
+                result["v2"] = {k: v2[k] for k in ("v2_group", "v2_meta", "score_file", "protocols")}
         result["encoding"] = {"occurrences": data.occurrences, "unique_items": len(data.items),
                               "encoded": len(data.items) - hits, "cache_hits": hits}
         result["seconds"] = {"load": round(t1 - t0, 3), "encode": round(t2 - t1, 3),
@@ -134,7 +145,33 @@ class Runner:
             "skipped_examples": [{"row": s.row, "path": s.path} for s in data.skipped[:5]],
             "warnings": warnings,
             "model": {"name": self.model_name, "fingerprint": self.embedder.fingerprint,
-                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim},
+                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim, "profile": self.profile},
+            **provenance(to_dict(cfg)),
+        }
+
+    @property
+    def profile(self) -> str:
+        """The input formatting profile of the embedder (named in every result file)."""
+        return str(getattr(self.embedder, "profile", None) or "mme5")
+
+    def _score_ranked(self, spec: TaskSpec, data: RankData, vectors: np.ndarray) -> dict:
+        cfg = self.config
+        core = score_v2(spec, data, vectors, tie_tol=cfg.tie_tol, block_bytes=cfg.block_bytes, out_dir=self.out_dir,
+                        profile=self.profile)
+        warnings = [f"task {spec.name}: {note}" for note in core.pop("notes")]
+        tied = core["protocols"]["row"]["tied_rows"]
+        if tied:
+            warnings.append(f"task {spec.name}: {tied} of {data.rows} queries have a label tied with another candidate "
+                            f"(within {cfg.tie_tol:g}); the original rule breaks ties by pool order, tie_aware against the labels")
+        if data.skipped:
+            warnings.append(f"skipped {len(data.skipped)} of {data.rows_total} rows with missing media")
+        return {
+            "task": spec.name, "family": spec.family, "meta_task": spec.meta_task, "split": spec.split,
+            "language": spec.language, "modality": spec.modality, **core,
+            "rows": data.rows, "rows_total": data.rows_total, "skipped_rows": len(data.skipped),
+            "skipped_examples": [{"row": s.row, "path": s.path} for s in data.skipped[:5]], "warnings": warnings,
+            "model": {"name": self.model_name, "fingerprint": self.embedder.fingerprint,
+                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim, "profile": self.profile},
             **provenance(to_dict(cfg)),
         }
 
