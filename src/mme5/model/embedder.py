@@ -19,6 +19,7 @@ from ..types import InputError, Item, MissingFileError, load_image
 from .backbones import Backbone, detect_backbone, get_backbone
 from .formatting import FORMAT_VERSION, format_text
 from .pooling import last_token_pool, normalize
+from .video import apply_fallback, video_mode
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,11 @@ class Embedder:
         return self._fingerprint
 
     @property
+    def video_mode(self) -> str:
+        """`native`, or `middle-frame`: the off-protocol fallback of image-only backbones (name it in results)."""
+        return video_mode(self.backbone)
+
+    @property
     def dim(self) -> int:
         config = self.model.config
         text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -148,8 +154,10 @@ class Embedder:
         (index -1) are dropped from the output."""
         items = list(items)
         n = len(items)
+        items, videos = apply_fallback(items, self.backbone, [where[i] if where else f"item {i}" for i in range(n)])
         if lockstep:
             items += [Item(text="-"), Item(text="-", image=_blank_image(self.backbone.min_image_side))]
+            videos += [None, None]
         texts, truncated = [], 0
         for item in items:
             text, cut = self._truncate(format_text(item, self.backbone))
@@ -161,12 +169,15 @@ class Embedder:
             groups = [[i for i in rows if images[i] is None], [i for i in rows if images[i] is not None]]
         else:
             groups = [rows[:n] + rows[n + 1:]] if lockstep else [rows]  # one padding row, with the image
-        parts = [([i if i < n else -1 for i in g], self._process([texts[i] for i in g], [images[i] for i in g]))
+        parts = [([i if i < n else -1 for i in g],
+                  self._process([texts[i] for i in g], [images[i] for i in g], [videos[i] for i in g]))
                  for g in groups if g]
         return Prepared(parts=parts, size=n, truncated=truncated)
 
-    def _process(self, texts: list[str], images: list) -> dict[str, torch.Tensor]:
+    def _process(self, texts: list[str], images: list, videos: list | None = None) -> dict[str, torch.Tensor]:
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        if videos and any(v is not None for v in videos):  # frame lists (mme5.model.video)
+            kwargs["videos"] = [v for v in videos if v is not None]
         if self.backbone.processor_truncates:
             kwargs.update(truncation=True, max_length=self.max_length)
         if any(img is not None for img in images):

@@ -20,6 +20,10 @@ def format_text(item: Item, backbone: Backbone) -> str:
     if had_placeholder:
         text = text[len(HUB_IMAGE_PLACEHOLDER):]
     body = join_instruction(item.instruction, text)
+    if item.has_video:  # native video tokens, or the image tokens of the middle-frame fallback
+        from .video import video_text
+
+        return video_text(backbone) + body
     if item.has_image:
         return backbone.image_text + body
     if had_placeholder:

@@ -32,9 +32,26 @@ VIDEO_FALLBACK = "middle-frame"
 """Off-protocol: an image-only backbone sees the middle of the 8 sampled frames as an image."""
 
 
+def _native_video_text() -> dict[str, str]:
+    from .backbones import _qwen
+
+    return {"qwen2_vl": _qwen.VIDEO_TEXT + "\n", "qwen2_5_vl": _qwen.VIDEO_TEXT + "\n"}
+
+
+NATIVE_VIDEO_TEXT = _native_video_text()
+"""Backbones that take videos natively -> the markup that precedes the text (like `image_text`).
+Qwen3-VL is not here yet: its processor interleaves per-frame timestamps, so it uses the fallback."""
+
+
 def video_mode(backbone: Any) -> str:
     """How `backbone` receives videos: natively (frames as a video) or through the middle frame."""
-    return VIDEO_NATIVE if getattr(backbone, "video_text", None) else VIDEO_FALLBACK
+    return VIDEO_NATIVE if backbone.name in NATIVE_VIDEO_TEXT else VIDEO_FALLBACK
+
+
+def video_text(backbone: Any) -> str:
+    """The markup a video item's text starts with: the video tokens, or the image tokens of the
+    middle-frame fallback."""
+    return NATIVE_VIDEO_TEXT.get(backbone.name, backbone.image_text)
 
 
 def frames_for(item: Item, where: str) -> list[Image.Image] | None:
