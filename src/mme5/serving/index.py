@@ -16,7 +16,7 @@ import numpy as np
 from ..index.build import INDEX_FILE, INFO_FILE, build_index  # noqa: F401  (the build entry point)
 from ..index.corpus import RESERVED, open_corpus  # noqa: F401
 from ..index.shards import SHARDS_DIR, read_shard
-from ..types import InputError
+from ..types import InputError, MissingFileError
 
 KNOBS = ("nprobe", "ef_search")
 
@@ -91,7 +91,7 @@ class VectorIndex:
 
     def __init__(self, searcher: Any, records: Any, info: dict[str, Any], defaults: dict[str, int | None] | None = None) -> None:
         if searcher.size != len(records):
-            raise ValueError(f"index holds {searcher.size} vectors but {len(records)} corpus records")
+            raise InputError(f"index holds {searcher.size} vectors but {len(records)} corpus records")
         self.searcher, self.records, self.info = searcher, records, info
         self.knob: str | None = {"ivf-flat": "nprobe", "ivf-pq": "nprobe", "hnsw": "ef_search"}.get(self.kind)
         tuned = info.get("index", {}).get("search", {}).get(self.knob) if self.knob else None
@@ -139,10 +139,10 @@ class VectorIndex:
         """Open an index folder; `nprobe=` / `ef_search=` set this process's default knob."""
         path = Path(path)
         if not (path / INFO_FILE).is_file():
-            raise FileNotFoundError(f"{path} is not a complete index (missing {INFO_FILE}); "
+            raise MissingFileError(f"{path} is not a complete index (missing {INFO_FILE}); "
                                     "build one with `mme5 index build --input CORPUS --output DIR`")
         info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
         sink = info.get("index", {}).get("sink", "faiss")
         if sink not in SEARCHERS:
-            raise ValueError(f"{path}: unknown index sink {sink!r} in {INFO_FILE}")
+            raise InputError(f"{path}: unknown index sink {sink!r} in {INFO_FILE}")
         return cls(SEARCHERS[sink](path, info.get("index", {})), ShardRecords(path), info, defaults)
