@@ -1,4 +1,4 @@
-"""`mme5 synthesize CONFIG [key=value ...]`: the shipped configs load, a run prints its summary,
+"""`mme5 synthesize CONFIG [--set key=value ...]`: the shipped configs load, a run prints its summary,
 bad settings exit with code 2 and a message naming the key."""
 from __future__ import annotations
 
@@ -41,11 +41,11 @@ def test_cli_run_and_errors(tmp_path, scripted, capsys):
     assert "accepted 4 / requested 4" in out and "stats.json" in out
     assert json.loads((tmp_path / "run" / "stats.json").read_text())["accepted"] == 4
 
-    assert main(["synthesize", str(path), "num_samples=0"]) == 2
+    assert main(["synthesize", str(path), "--set", "num_samples=0"]) == 2
     assert "num_samples must be >= 1" in capsys.readouterr().err
-    assert main(["synthesize", str(path), "backend.kind=carrier-pigeon", "num_samples=5"]) == 2
+    assert main(["synthesize", str(path), "--set", "backend.kind=carrier-pigeon", "--set", "num_samples=5"]) == 2
     assert "backend.kind" in capsys.readouterr().err
-    assert main(["synthesize", str(path), "plan.language_weights={en: 1}"]) == 2
+    assert main(["synthesize", str(path), "--set", "plan.language_weights={en: 1}"]) == 2
     assert "another plan" in capsys.readouterr().err
     assert main(["synthesize", str(tmp_path / "missing.yaml")]) == 2
 
@@ -53,6 +53,6 @@ def test_cli_run_and_errors(tmp_path, scripted, capsys):
         return StubReply(status=401, body='{"error": {"message": "invalid api key"}}')
 
     with StubChatServer(unauthorised) as server:
-        assert main(["synthesize", str(path), "num_samples=6", f"backend.openai.base_urls=[{server.base_url}]"]) == 1
+        assert main(["synthesize", str(path), "--set", "num_samples=6", "--set", f"backend.openai.base_urls=[{server.base_url}]"]) == 1
     err = capsys.readouterr().err
     assert "http_401" in err and "run the same command again" in err

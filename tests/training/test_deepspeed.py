@@ -53,9 +53,10 @@ def test_zero_two_ranks_match_one_process_and_resume(stage, one_process, tiny_di
     # 2 ranks x 4 (2 chunks each): same pools, gathered negatives, same updates. ZeRO-3 also
     # partitions the weights: every rank must run the same modules (lockstep batches).
     out = tmp_path / "ds"
+    overrides = [*common(tiny_dirs), "per_device_batch_size=4",
+                 f"deepspeed={ROOT / f'configs/deepspeed/zero{stage}.json'}", f"output_dir={out}"]
     run = [str(Path(__file__).with_name("ds_launch.py")), "train", str(ROOT / "configs/train/tiny.yaml"),
-           *common(tiny_dirs), "per_device_batch_size=4", f"deepspeed={ROOT / f'configs/deepspeed/zero{stage}.json'}",
-           f"output_dir={out}"]
+           *(arg for o in overrides for arg in ("--set", o))]
     torchrun(*run)
     one, ds = logged_losses(one_process), logged_losses(out)
     assert sorted(ds) == [1, 2, 3, 4]

@@ -61,7 +61,7 @@ def test_offline_unknown_subset_of_a_released_set_is_an_error(source, subset, hi
     from mme5.cli.main import main
 
     monkeypatch.chdir(ROOT)
-    assert main(["train", RECIPE, "--dry-run", f"data.sources=[{{path: {source}, subsets: [{subset}]}}]"]) == 2
+    assert main(["train", RECIPE, "--dry-run", "--set", f"data.sources=[{{path: {source}, subsets: [{subset}]}}]"]) == 2
     err = capsys.readouterr().err
     assert f"no subset {subset!r}" in err and hint in err
 
@@ -71,8 +71,8 @@ def test_online_subsets_are_checked_against_the_hub(hub, capsys):
 
     calls = hub(configs=("DocVQA", "ChartQA"))
     source = "data.sources=[{path: intfloat/mmE5-MMEB-hardneg, subsets: [DocVQA, ChartQA]}]"
-    assert main(["train", RECIPE, "--dry-run", source]) == 0
+    assert main(["train", RECIPE, "--dry-run", "--set", source]) == 0
     assert "mmE5-MMEB-hardneg/ChartQA: hub dataset, found on the hub" in capsys.readouterr().out
     assert calls.count(("dataset_info", "intfloat/mmE5-MMEB-hardneg")) == 1
-    assert main(["train", RECIPE, "--dry-run", source.replace("ChartQA]", "ChartQ]")]) == 2
+    assert main(["train", RECIPE, "--dry-run", "--set", source.replace("ChartQA]", "ChartQ]")]) == 2
     assert "no subset 'ChartQ'; did you mean 'ChartQA'? (subsets on the hub: DocVQA, ChartQA)" in capsys.readouterr().err

@@ -153,8 +153,9 @@ def test_cli_tiny_recipe_runs_offline(tiny_dirs, tmp_path, capsys):
     from mme5.cli.main import main
 
     out = tmp_path / "run"
-    code = main(["train", str(ROOT / "configs/train/tiny.yaml"), f"output_dir={out}", "max_steps=2",
-                 "per_device_batch_size=8", "save_steps=2", f"model.name_or_path={tiny_dirs('mllama')}"])
+    code = main(["train", str(ROOT / "configs/train/tiny.yaml"), "--set", f"output_dir={out}", "--set", "max_steps=2",
+                 "--set", "per_device_batch_size=8", "--set", "save_steps=2",
+                 "--set", f"model.name_or_path={tiny_dirs('mllama')}"])
     assert code == 0
     assert f"trained model written to {out}" in capsys.readouterr().out
     vecs = Embedder.from_pretrained(out, device="cpu").encode(["a red circle"])
@@ -174,9 +175,9 @@ def test_recipes_pass_dry_run(recipe, capsys, monkeypatch):
 def test_dry_run_rejects_bad_values(capsys):
     from mme5.cli.main import main
 
-    assert main(["train", str(ROOT / "configs/train/tiny.yaml"), "--dry-run", "warmup_ratio=1.5"]) == 2
+    assert main(["train", str(ROOT / "configs/train/tiny.yaml"), "--dry-run", "--set", "warmup_ratio=1.5"]) == 2
     assert "warmup_ratio" in capsys.readouterr().err
-    assert main(["train", str(ROOT / "configs/train/tiny.yaml"), "--dry-run", "model.lora.rank=4"]) == 2
+    assert main(["train", str(ROOT / "configs/train/tiny.yaml"), "--dry-run", "--set", "model.lora.rank=4"]) == 2
     assert "unknown key(s) ['rank']" in capsys.readouterr().err
 
 

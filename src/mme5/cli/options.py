@@ -16,9 +16,9 @@ DTYPES = "auto | float32 | bfloat16 | float16"
 SET_EPILOG = """\
 config overrides:
   --set KEY=VALUE changes one field of the config (repeatable, applied in order after the YAML file).
-  Nested fields use dots; values are read as YAML, so numbers, booleans, lists and null work:
-    --set train.lr=2e-4 --set data.eval_languages=[en,de] --set model.path=null
-  Quote a value to keep it a string: --set 'output_dir="2024"'."""
+  Nested fields use dots; values are read as YAML, so numbers, booleans, lists and null work, e.g.
+    {examples}
+  Quote a value to keep it a string: --set 'KEY="2024"'. An unknown key is refused with the valid ones."""
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, batch_size_default: int | None = 16,
@@ -51,16 +51,22 @@ def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -
                          max_length=args.max_length)
 
 
-def add_config_args(parser: argparse.ArgumentParser, *, what: str, positional: bool = False) -> None:
-    """Declare the config file (positional CONFIG, or --config FILE) and the repeatable --set KEY=VALUE."""
+def add_config_args(parser: argparse.ArgumentParser, *, what: str, examples: tuple[str, ...] = ("section.key=value",),
+                    positional: bool = False, file_help: str | None = None) -> None:
+    """Declare the config file (positional CONFIG, or --config FILE) and the repeatable --set KEY=VALUE.
+
+    `what` names the config class; `examples` are real KEY=VALUE overrides of it, shown in the epilog.
+    """
+    file_help = file_help or f"YAML file of {what} fields"
     if positional:
-        parser.add_argument("config", metavar="CONFIG", help=f"YAML file of {what} fields")
+        parser.add_argument("config", metavar="CONFIG", help=file_help)
     else:
-        parser.add_argument("--config", metavar="FILE", help=f"YAML file of {what} fields")
+        parser.add_argument("--config", metavar="FILE", help=file_help)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override one {what} field, e.g. --set a.b=1 (repeatable; see below)")
+                        help=f"override one {what} field, e.g. --set {examples[0]} (repeatable; see below)")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the epilog's line breaks
-    parser.epilog = f"{parser.epilog}\n\n{SET_EPILOG}" if parser.epilog else SET_EPILOG
+    epilog = SET_EPILOG.format(examples=" ".join(f"--set {e}" for e in examples))
+    parser.epilog = f"{parser.epilog}\n\n{epilog}" if parser.epilog else epilog
 
 
 def config_from_args(cls: type[T], args: argparse.Namespace, extra: list[str] | None = None) -> T:

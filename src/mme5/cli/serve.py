@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from .options import add_config_args, add_model_args, config_from_args, embedder_from_args
+from .index import add_knob_args
 
 NAME = "serve"
 HELP = "serve /v1/embeddings and /v1/search over HTTP (uvicorn)"
@@ -20,6 +21,7 @@ def register(p) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--index", help="index folder from `mme5 index build`; enables POST /v1/search")
+    add_knob_args(p)
     p.add_argument("--image-root", help="allow image paths, only under this folder (default: data URLs only)")
     p.add_argument("--allow-remote-images", action="store_true", default=None,
                    help="fetch http(s) image URLs (off by default: the server could be used to reach internal hosts)")
@@ -27,7 +29,7 @@ def register(p) -> None:
                    help="require 'Authorization: Bearer KEY' on /v1/* (default: $MME5_API_KEY; unset = open)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.epilog = _settings_epilog()
-    add_config_args(p, what="ServerSettings")
+    add_config_args(p, what="ServerSettings", examples=("max_wait_ms=2", "max_items=64"))
 
 
 def _settings_epilog() -> str:
@@ -69,7 +71,8 @@ def run(args) -> int:
     flags = {"model_name": args.model_name or (None if settings.model_name != ServerSettings.model_name
                                                else model_name(args)),
              "image_root": args.image_root, "allow_remote_images": args.allow_remote_images,
-             "api_key": args.api_key or None, "max_batch_size": args.batch_size}
+             "api_key": args.api_key or None, "max_batch_size": args.batch_size,
+             "nprobe": args.nprobe, "ef_search": args.ef_search}
     settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
     InputPolicy.from_settings(settings)  # a bad --image-root fails now, not after loading the model
     if args.threads:

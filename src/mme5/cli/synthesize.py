@@ -1,6 +1,6 @@
 """Synthesize mmE5-style training data with an MLLM (OpenAI-compatible server or local model).
 
-    mme5 synthesize configs/synthesis/tiny-local.yaml output.dir=/tmp/synth num_samples=8
+    mme5 synthesize configs/synthesis/tiny-local.yaml --set output.dir=/tmp/synth --set num_samples=8
 
 Resumable: run the same command again after a kill and it finishes the missing samples.
 """
@@ -11,17 +11,19 @@ HELP = "make synthetic multimodal multilingual training data (resumable)"
 
 
 def register(p) -> None:
-    p.add_argument("config", help="YAML config (see configs/synthesis/)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. num_samples=100 backend.openai.concurrency=32")
+    from .options import add_config_args
+
+    add_config_args(p, what="SynthesisConfig", positional=True, file_help="YAML config (see configs/synthesis/)",
+                    examples=("num_samples=100", "backend.openai.concurrency=32", "output.dir=/tmp/synth"))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
-    from ..config import load_config
     from ..synthesis.config import SynthesisConfig
     from ..synthesis.backends import BackendError
     from ..synthesis.runner import SynthesisStopped, Synthesizer
     from ..synthesis.stats import render
+    from .options import config_from_args
 
     import asyncio
     import logging
@@ -29,7 +31,7 @@ def run(args) -> int:
 
     if not getattr(args, "verbose", False):  # httpx logs every request at INFO: thousands of lines
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    config = load_config(SynthesisConfig, args.config, args.overrides)
+    config = config_from_args(SynthesisConfig, args)
     try:
         stats = Synthesizer(config, progress=not args.no_progress).run()
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C or SIGTERM: finished samples are committed

@@ -3,7 +3,7 @@
 Examples:
   mme5 train configs/train/tiny.yaml
   mme5 train configs/train/mmE5-llama-11b.yaml --dry-run
-  mme5 train configs/train/tiny.yaml max_steps=10 gradcache_chunk_size=4 output_dir=runs/t
+  mme5 train configs/train/tiny.yaml --set max_steps=10 --set gradcache_chunk_size=4 --set output_dir=runs/t
   torchrun --nproc_per_node 8 -m mme5.cli.main train configs/train/mmE5-llama-11b.yaml
 """
 from __future__ import annotations
@@ -13,26 +13,20 @@ HELP = "contrastive training (LoRA/DoRA, hard negatives, GradCache, DeepSpeed)"
 
 
 def register(p) -> None:
-    import argparse
+    from .options import add_config_args
 
-    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' line breaks
-    p.add_argument("config", help="YAML recipe (configs/train/*.yaml)")
-    # REMAINDER: overrides may come before or after --dry-run (plain nargs="*" rejects the latter)
-    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
-                   help="override config keys (nested: model.max_length=128)")
+    add_config_args(p, what="TrainConfig", positional=True, file_help="YAML recipe (configs/train/*.yaml)",
+                    examples=("max_steps=10", "learning_rate=2e-4", "model.max_length=128"))  # keeps the examples' line breaks
     p.add_argument("--dry-run", action="store_true",
                    help="validate config, datasets and model id without downloading or training")
 
 
 def run(args) -> int:
-    from ..config import load_config
     from ..training.config import TrainConfig
+    from .options import config_from_args
 
-    flags = [o for o in args.overrides if o.startswith("--")]
-    if set(flags) - {"--dry-run"}:
-        raise ValueError(f"unknown option(s) {sorted(set(flags) - {'--dry-run'})}; see `mme5 train --help`")
-    cfg = load_config(TrainConfig, args.config, [o for o in args.overrides if not o.startswith("--")])
-    if args.dry_run or flags:
+    cfg = config_from_args(TrainConfig, args)
+    if args.dry_run:
         from ..training.dryrun import dry_run
 
         for line in dry_run(cfg):

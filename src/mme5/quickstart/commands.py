@@ -26,7 +26,7 @@ def equivalent_commands(train_cfg: TrainConfig, task_names: list[str], out: Path
     """[`mme5 train ...`, `mme5 eval tasks ...`] for this run folder."""
     every = [task_name(letter, lang) for letter in SPLITS for lang in XTD_LANGUAGES]
     tasks = ["emoji"] if sorted(task_names) == sorted(every) else task_names
-    train = ["mme5", "train", RECIPE_PATH, *train_overrides(train_cfg)]
+    train = ["mme5", "train", RECIPE_PATH, *(arg for o in train_overrides(train_cfg) for arg in ("--set", o))]
     evaluate = ["mme5", "eval", "tasks", *tasks, "--model", train_cfg.output_dir, "--data-dir", str(out),
                 "--output", str(out / "eval" / "cli")]
     return [shlex.join(train), shlex.join(evaluate)]
