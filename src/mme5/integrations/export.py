@@ -1,0 +1,78 @@
+"""One export: merge into a plain checkpoint (`hf`), then add what the chosen tool needs, then the
+model card; each target is a registry entry, so a new tool is one function."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..model.embedder import Embedder
+from ..types import InputError
+from .profile import EmbeddingProfile, read_profile
+
+TargetFn = Callable[[Embedder, Path, EmbeddingProfile], list[str]]
+
+
+def _hf(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
+    return [f"transformers: Embedder.from_pretrained('{out}') (mme5) or {profile.spec.model_class().__name__}"
+            ".from_pretrained + last-token pooling + L2, formatting per mme5_embedding.json"]
+
+
+def _sentence_transformers(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
+    from .sentence_transformers import export_sentence_transformers
+
+    export_sentence_transformers(embedder, out, profile.prompts)
+    return [f"sentence-transformers: mme5.integrations.sentence_transformers.load_sentence_transformer('{out}'), "
+            f"or SentenceTransformer('{out}', trust_remote_code=True) (imports the installed mme5 module class; the "
+            "folder holds no Python file); prompts = mmE5 instructions: encode(texts, prompt_name='t2i_query')"]
+
+
+def _vllm(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
+    from .vllm import export_vllm
+
+    return export_vllm(out, profile)
+
+
+def _onnx(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
+    from .onnx import export_onnx
+
+    return export_onnx(embedder, out)
+
+
+TARGETS: dict[str, TargetFn] = {
+    "hf": _hf,
+    "sentence-transformers": _sentence_transformers,
+    "vllm": _vllm,
+    "onnx": _onnx,
+}
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and what the user should know about it (printed by the CLI)."""
+
+    out_dir: Path
+    target: str
+    profile: EmbeddingProfile
+    notes: list[str] = field(default_factory=list)
+
+
+def export(model: str | Path, out_dir: str | Path, target: str, *, adapter: str | Path | None = None,
+           dtype: str = "float32", max_length: int = 256, results: str | Path | None = None) -> ExportResult:
+    """Merge + save (`hf`), then the target's files and the model card (README.md)."""
+    if target not in TARGETS:
+        raise InputError(f"unknown export target {target!r}; choose one of: {', '.join(TARGETS)}")
+    from .card import write_model_card
+    from .hf import export_hf
+
+    if target == "vllm" and Path(model).is_dir():  # refuse before the (long) merge
+        from ..model.backbones import detect_backbone
+        from .vllm import check_vllm_backbone
+
+        check_vllm_backbone(detect_backbone(model).name)
+
+    out, embedder = export_hf(model, out_dir, adapter=adapter, dtype=dtype, max_length=max_length)
+    profile = read_profile(out)
+    notes = TARGETS[target](embedder, out, profile)
+    write_model_card(out, profile, target=target, results=results)
+    return ExportResult(out, target, profile, notes)

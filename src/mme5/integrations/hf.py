@@ -1,0 +1,52 @@
+"""`--to hf`: a plain transformers checkpoint (adapter merged), its processor, tokenizer and chat
+template, and `mme5_embedding.json`; every other target starts from this folder."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..model.embedder import Embedder
+from .profile import EmbeddingProfile
+
+log = logging.getLogger(__name__)
+IMAGE_ONLY_SUFFIX = "ImageOnly"
+"""mme5 builds Qwen-VL processors as `<Stock>ImageOnly` subclasses (no torchvision needed); the
+saved files name the stock class so AutoProcessor, vLLM and sentence-transformers find it."""
+
+
+def export_hf(model: str | Path, out_dir: str | Path, *, adapter: str | Path | None = None, dtype: str = "float32",
+              max_length: int = 256, backbone: str | None = None) -> tuple[Path, Embedder]:
+    """Merge `adapter` (LoRA or DoRA) into `model`, save weights + processor + profile to `out_dir`.
+
+    Returns the folder and the merged Embedder (so further targets need not load it again)."""
+    out = Path(out_dir)
+    embedder = Embedder.from_pretrained(model, adapter=adapter, backbone=backbone, dtype=dtype, device="cpu",
+                                        max_length=max_length)
+    out.mkdir(parents=True, exist_ok=True)
+    embedder.model.save_pretrained(out)
+    embedder.processor.save_pretrained(out)
+    restore_stock_processor_class(out)
+    source: dict[str, Any] = {"model": str(model), "adapter": str(adapter) if adapter else None, "dtype": dtype,
+                              "fingerprint": embedder.fingerprint}
+    EmbeddingProfile.for_backbone(embedder.backbone, dim=embedder.dim, max_length=max_length,
+                                  source=source).write(out)
+    log.info("merged checkpoint written to %s", out)
+    return out, embedder
+
+
+def restore_stock_processor_class(folder: Path) -> list[str]:
+    """Rewrite `processor_class: XImageOnly` to `X` in the saved JSON files; returns the files changed."""
+    changed = []
+    for name in ("processor_config.json", "tokenizer_config.json", "preprocessor_config.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        cls = data.get("processor_class")
+        if isinstance(cls, str) and cls.endswith(IMAGE_ONLY_SUFFIX):
+            data["processor_class"] = cls[: -len(IMAGE_ONLY_SUFFIX)]
+            path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            changed.append(name)
+    return changed
