@@ -91,3 +91,53 @@ def load_image(image: ImageLike, where: str = "") -> Image.Image:
         name = "<bytes>" if isinstance(image, (bytes, bytearray)) else str(image)
         raise InputError(f"{prefix}cannot read image {name}: {exc}") from exc
     return img.convert("RGB")
+
+
+# ---- the one item parser ---------------------------------------------------------------------
+ITEM_FIELDS = ("text", "image", "instruction", "language")
+"""The fields an item object may carry (JSONL lines, server requests, index corpora, encode dicts)."""
+_STRING_FIELDS = ("text", "instruction", "language")
+_CONTENT = "text, image or instruction"
+
+
+def parse_item(obj: object, where: str, base_dir: str | Path | None = None) -> Item:
+    """A JSON object (or a string = its text, or an Item) -> a checked Item, with one set of rules
+    and messages for `mme5 embed`, the server, index corpora and `Embedder.encode`.
+
+    Unknown fields, non-string texts and empty items (whitespace counts as empty) are refused with
+    an InputError naming `where`; a relative image path is resolved against `base_dir` if given."""
+    if isinstance(obj, Item):
+        item = obj
+    elif isinstance(obj, str):
+        item = Item(text=obj)
+    elif isinstance(obj, dict):
+        item = _from_dict(obj, where, base_dir)
+    else:
+        raise InputError(f"{where}: expected an item object {{{', '.join(ITEM_FIELDS)}}} or a string, "
+                         f"got {type(obj).__name__}")
+    if is_empty(item):
+        raise InputError(f"{where} is empty: give at least one of {_CONTENT}")
+    return item
+
+
+def is_empty(item: Item) -> bool:
+    """True when an item has nothing to encode: no image or video and only whitespace as text/instruction."""
+    return (not (item.text or "").strip() and not item.has_image and not item.has_video
+            and not item.pdf and not (item.instruction or "").strip())
+
+
+def _from_dict(obj: dict, where: str, base_dir: str | Path | None) -> Item:
+    unknown = set(obj) - set(ITEM_FIELDS)
+    if unknown:
+        raise InputError(f"{where}: unknown field(s) {sorted(map(str, unknown))}; allowed: {', '.join(ITEM_FIELDS)}")
+    for key in _STRING_FIELDS:
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise InputError(f"{where}: field {key!r} must be a string, got {type(obj[key]).__name__}")
+    image = obj.get("image") or None
+    if image is not None and not isinstance(image, (str, Path, bytes, bytearray, Image.Image)):
+        raise InputError(f"{where}: field 'image' must be a path string, got {type(image).__name__}")
+    if isinstance(image, (str, Path)) and base_dir is not None and not Path(image).is_absolute():
+        image = str(Path(base_dir) / image)
+    fields = {key: obj[key] for key in ITEM_FIELDS if key in obj}
+    fields["image"] = image
+    return Item(**fields)

@@ -98,3 +98,34 @@ def test_bad_rows_are_named():
     with pytest.raises(InputError, match="f.jsonl:5 neg_text: .*looks like code"):
         row_to_example(dict(base, neg_text="__import__('os').getcwd()"), where="f.jsonl:5", source="s",
                        image_root=None, negative_ratio=1)
+
+
+def test_schema_row_is_the_contract_the_loader_reads(tmp_path):
+    from mme5.data.schema import TRAINING_COLUMNS, schema_row
+    from mme5.data.toy import toy_rows
+
+    row = schema_row("Find it: a cat\n", "", "<|image_1|>\nImage.\n", "pos.png", ["<|image_1|>\nImage.\n"],
+                     ["neg.png"], modality="T2I")
+    assert tuple(row) == TRAINING_COLUMNS
+    assert row["neg_text"] == '["<|image_1|>\\nImage.\\n"]' and row["neg_image_path"] == '["neg.png"]'
+    ex = row_to_example(row, where="r", source="s", image_root=tmp_path, negative_ratio=1)
+    assert ex.query == Item(text="Find it: a cat\n")
+    assert ex.positive == Item(text="<|image_1|>\nImage.\n", image=str(tmp_path / "pos.png"))
+    assert ex.hard_negatives == (Item(text="<|image_1|>\nImage.\n", image=str(tmp_path / "neg.png")),)
+    # a negative that reads like a list literal or code stays one text (JSON list, parsed as data)
+    tricky = schema_row("q", positive="p", negatives=["['a', 'b']", "__import__('os')"])
+    ex = row_to_example(tricky, where="r", source="s", image_root=None, negative_ratio=2)
+    assert [n.text for n in ex.hard_negatives] == ["['a', 'b']", "__import__('os')"]
+    assert schema_row("q", positive="p")["neg_text"] == ""  # no negatives
+    assert all(tuple(r) == TRAINING_COLUMNS for r in toy_rows())
+
+
+def test_metadata_columns_do_not_change_the_example():
+    """Synthesis writes `instruction`, `language`, `task`, ... beside the contract: training ignores them."""
+    from mme5.data.schema import schema_row
+
+    row = schema_row("Find me a picture: un chat\n", positive="<|image_1|>\nImage.\n", positive_image="/p.png",
+                     modality="T2I")
+    with_meta = dict(row, instruction="Find me a picture:", language="fr", task="retrieval", score_relevance=5)
+    assert row_to_example(with_meta, where="r", source="s", image_root=None, negative_ratio=1) == \
+        row_to_example(row, where="r", source="s", image_root=None, negative_ratio=1)

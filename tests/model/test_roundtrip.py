@@ -105,7 +105,7 @@ def test_text_cut_before_the_processor_keeps_whole_characters(tiny_dirs):
 def test_empty_items_are_refused(tiny_embedder, empty):
     from mme5.types import InputError
 
-    with pytest.raises(InputError, match="item 1: empty"):
+    with pytest.raises(InputError, match="item 1 is empty"):
         tiny_embedder("qwen2_vl").encode(["fine", empty])
 
 

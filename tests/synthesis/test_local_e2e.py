@@ -14,7 +14,7 @@ from mme5.config import load_config
 from mme5.synthesis.config import SynthesisConfig
 from mme5.synthesis.neighbours import EmbedderEncoder
 from mme5.synthesis.plan import MODALITIES
-from mme5.synthesis.rows import SCHEMA_COLUMNS
+from mme5.data.schema import TRAINING_COLUMNS
 from mme5.synthesis.runner import Synthesizer
 from mme5.synthesis.schema import CRITERIA, ImageDescription, image_roles, json_schema, sample_model
 from mme5.synthesis.stub_server import fill_schema
@@ -59,7 +59,7 @@ def test_local_backend_end_to_end(tmp_path, tiny_dirs, tiny_embedder, one_thread
     assert len(rows) == N and len({r["id"] for r in rows}) == N
     for row in rows:
         m = MODALITIES[row["modality"]]
-        assert set(SCHEMA_COLUMNS) <= set(row) and row["backend"] == "local"
+        assert set(TRAINING_COLUMNS) <= set(row) and row["backend"] == "local"
         assert row["qry"].startswith(HUB_IMAGE_PLACEHOLDER) == m.query_image == bool(row["qry_image_path"])
         assert row["pos_text"].startswith(HUB_IMAGE_PLACEHOLDER) == m.target_image == bool(row["pos_image_path"])
         descriptions = json.loads(row["descriptions"])

@@ -1,7 +1,10 @@
 """The training schema of MMEB-train / mmE5-MMEB-hardneg / mmE5-synthetic -> `ContrastiveExample`.
 
-Columns: `qry`, `qry_image_path`, `pos_text`, `pos_image_path`, `neg_text`, `neg_image_path`
-(optional `modality`). The hub stores negative lists as strings holding a Python-style list
+Columns (`TRAINING_COLUMNS`): `qry`, `qry_image_path`, `pos_text`, `pos_image_path`, `neg_text`,
+`neg_image_path`, and the optional `modality`. Every writer of training rows (the toy set,
+synthesis) goes through `schema_row`. Any other column is metadata: files keep it, training never
+reads it (synthesis's `instruction`, which the `qry` text already carries, and `language`, `task`,
+scores and provenance). The hub stores negative lists as strings holding a Python-style list
 (`"['a', 'b']"`) or a bare string; the original code ran them through Python's evaluator, which
 executes whatever a row contains. Here they are parsed as data only.
 """
@@ -12,12 +15,33 @@ import builtins
 import json
 import random
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..types import ContrastiveExample, InputError, Item
 
 REQUIRED_COLUMNS = ("qry", "qry_image_path", "pos_text", "pos_image_path")
 NEGATIVE_COLUMNS = ("neg_text", "neg_image_path")
+TRAINING_COLUMNS = (*REQUIRED_COLUMNS, *NEGATIVE_COLUMNS, "modality")
+"""The column contract of a training row; `modality` (e.g. "T2I") labels the row and is optional."""
+
+
+def schema_row(
+    query: str,
+    query_image: str = "",
+    positive: str = "",
+    positive_image: str = "",
+    negatives: Sequence[str] = (),
+    negative_images: Sequence[str] = (),
+    *,
+    modality: str = "",
+) -> dict[str, str]:
+    """A training row in the column contract: texts in the hub format (`mme5.prompts.hub_text`),
+    image paths ("" = none), negatives as JSON lists ("" = none), which every reader parses as data."""
+    def as_list(values: Sequence[str]) -> str:
+        return json.dumps(list(values), ensure_ascii=False) if values else ""
+
+    return {"qry": query, "qry_image_path": query_image, "pos_text": positive, "pos_image_path": positive_image,
+            "neg_text": as_list(negatives), "neg_image_path": as_list(negative_images), "modality": modality}
 
 
 def parse_string_list(value: Any, where: str) -> list[str]:

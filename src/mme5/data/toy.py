@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..paths import cache_root
 from ..prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE, REPRESENT_IMAGE_FOR_CLASSIFICATION, hub_text
+from .schema import schema_row
 from ..types import MissingFileError
 
 COLOURS = {
@@ -28,7 +29,7 @@ SHAPES = {
 }
 I2T_QUERY = hub_text(REPRESENT_IMAGE_FOR_CLASSIFICATION, image=True)
 IMAGE_TARGET = hub_text(REPRESENT_IMAGE, image=True)
-VERSION = "1"
+VERSION = "2"  # 2: negative texts written as JSON lists (schema_row), not Python reprs
 
 
 def caption(colour: str, shape: str, lang: str) -> str:
@@ -56,7 +57,7 @@ def _draw(colour: str, shape: str, path: Path, size: int = 48) -> None:
     img.save(path)
 
 
-def toy_rows() -> list[dict]:
+def toy_rows() -> list[dict[str, str]]:
     """Rows in the training schema: text->image and image->text, each with a hard negative of the
     same shape in another colour (the confusable case)."""
     names = list(COLOURS)
@@ -66,13 +67,11 @@ def toy_rows() -> list[dict]:
             other = names[(ci + 1) % len(names)]
             image, neg_image = f"images/{colour}_{shape}.png", f"images/{other}_{shape}.png"
             for lang in ("en", "de", "fr", "es"):
-                rows.append({"qry": hub_text(FIND_IMAGE_FOR_CAPTION, caption(colour, shape, lang)), "qry_image_path": "",
-                             "pos_text": IMAGE_TARGET, "pos_image_path": image,
-                             "neg_text": json.dumps([IMAGE_TARGET]), "neg_image_path": json.dumps([neg_image]),
-                             "modality": "T2I"})
-            rows.append({"qry": I2T_QUERY, "qry_image_path": image, "pos_text": caption(colour, shape, "en"),
-                         "pos_image_path": "", "neg_text": repr([caption(other, shape, "en")]),
-                         "neg_image_path": "", "modality": "I2T"})
+                rows.append(schema_row(hub_text(FIND_IMAGE_FOR_CAPTION, caption(colour, shape, lang)),
+                                       positive=IMAGE_TARGET, positive_image=image, negatives=[IMAGE_TARGET],
+                                       negative_images=[neg_image], modality="T2I"))
+            rows.append(schema_row(I2T_QUERY, image, caption(colour, shape, "en"),
+                                   negatives=[caption(other, shape, "en")], modality="I2T"))
     return rows
 
 

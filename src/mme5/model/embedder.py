@@ -15,7 +15,7 @@ import torch
 
 from ..config import ConfigError
 from ..paths import cache_root
-from ..types import InputError, Item, MissingFileError, load_image
+from ..types import InputError, Item, MissingFileError, load_image, parse_item
 from .backbones import Backbone, detect_backbone, get_backbone
 from .formatting import FORMAT_VERSION, format_text
 from .pooling import last_token_pool, normalize
@@ -231,7 +231,7 @@ class Embedder:
         where = list(where) if where is not None else [f"item {i}" for i in range(len(items))]
         if len(where) != len(items):
             raise ValueError(f"where has {len(where)} entries for {len(items)} items")
-        items = [coerce_item(x, where[i]) for i, x in enumerate(items)]
+        items = [parse_item(x, where[i]) for i, x in enumerate(items)]
         if not items:
             raise InputError("nothing to encode: the input is empty")
         order = sorted(range(len(items)), key=lambda i: (items[i].has_image, self._length(items[i])))
@@ -289,24 +289,6 @@ def _blank_image(side: int):
     from PIL import Image
 
     return Image.new("RGB", (max(side, 28), max(side, 28)), (127, 127, 127))
-
-
-def coerce_item(x: Item | dict | str, where: str = "item 0") -> Item:
-    """Accept an Item, a plain string (text) or a dict with the Item fields."""
-    if isinstance(x, str):
-        item = Item(text=x)
-    elif isinstance(x, dict):
-        unknown = set(x) - {"text", "image", "instruction", "language"}
-        if unknown:
-            raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; use text, image, instruction, language")
-        item = Item(**x)
-    elif isinstance(x, Item):
-        item = x
-    else:
-        raise InputError(f"{where}: expected an Item, dict or string, got {type(x).__name__}")
-    if not (item.text or "").strip() and not item.has_image and not (item.instruction or "").strip():
-        raise InputError(f"{where}: empty; needs text, an image or an instruction")
-    return item
 
 
 def _looks_like_a_path(name: str) -> bool:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
-from ..types import Item, MissingFileError
+from ..types import InputError, Item, MissingFileError, parse_item
 from .errors import RequestError
 from .schemas import ItemIn
 from .settings import ServerSettings
@@ -64,11 +64,10 @@ def _checked(elements: list[tuple[str | ItemIn, str]], policy: InputPolicy, name
     if pixels > policy.max_request_pixels:
         raise RequestError(413, f"{name}: the images total {pixels} pixels; the limit per request is "
                                 f"{policy.max_request_pixels}", param=name, code="too_many_pixels")
-    return [Item(text=e.text, image=None if img is None else _decode(img, f"{where}.image"),
-                 instruction=e.instruction, language=e.language) for where, e, img in opened]
+    return [replace(item, image=None if img is None else _decode(img, f"{where}.image")) for where, item, img in opened]
 
 
-def _open(element: str | ItemIn, policy: InputPolicy, where: str) -> tuple[ItemIn, Image.Image | None]:
+def _open(element: str | ItemIn, policy: InputPolicy, where: str) -> tuple[Item, Image.Image | None]:
     """Check one input's texts; open its image lazily (header only, size checked)."""
     if isinstance(element, str):
         element = ItemIn(text=element)
@@ -77,9 +76,11 @@ def _open(element: str | ItemIn, policy: InputPolicy, where: str) -> tuple[ItemI
         if value is not None and len(value) > policy.max_text_chars:
             raise RequestError(400, f"{where}.{field} has {len(value)} characters; the limit is {policy.max_text_chars}",
                                param=f"{where}.{field}", code="text_too_long")
-    if not (element.text or "").strip() and not element.image and not (element.instruction or "").strip():
-        raise RequestError(400, f"{where} is empty: give at least one of text, image or instruction", param=where)
-    return element, _image(element.image, policy, f"{where}.image") if element.image else None
+    try:  # the one item parser: the same rules and messages as `mme5 embed` and `Embedder.encode`
+        item = parse_item(element.model_dump(exclude_none=True), where)
+    except InputError as exc:
+        raise RequestError(400, str(exc), param=where) from None
+    return item, _image(element.image, policy, f"{where}.image") if element.image else None
 
 
 def _image(source: str, policy: InputPolicy, where: str) -> Image.Image:

@@ -1,7 +1,10 @@
-"""Kept samples and failures as rows: the mmE5-synthetic columns plus provenance.
+"""Kept samples and failures as rows: the training schema's columns plus metadata.
 
-mmE5-synthetic columns: `qry`, `qry_image_path`, `pos_text`, `pos_image_path`, `neg_text`,
-`neg_image_path`, `modality`. A text whose side has an image starts with `<|image_1|>\\n`; the
+The training columns come from `mme5.data.schema.schema_row` (the contract `mme5 train` reads:
+`qry`, `qry_image_path`, `pos_text`, `pos_image_path`, `neg_text`, `neg_image_path`, `modality`).
+The other columns (`instruction`, `language`, `task`, scores, provenance) are metadata for
+analysis and filtering; training does not read them: the instruction is already the start of
+`qry`. A text whose side has an image starts with `<|image_1|>\\n`; the
 query is `"{instruction} {query_text}\\n"` (or `"{instruction}\\n"` without a query text); a
 text target is the bare text, an image target reads `mme5.prompts.REPRESENT_IMAGE`, an
 image+text target `REPRESENT_IMAGE_WITH_TEXT` followed by the text. The hard
@@ -17,10 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..data.schema import schema_row
 from ..prompts import REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_TEXT, hub_text
 from .plan import MODALITIES, PlannedSample
-
-SCHEMA_COLUMNS = ("qry", "qry_image_path", "pos_text", "pos_image_path", "neg_text", "neg_image_path", "modality")
 
 
 def _target(text: str | None, image: bool) -> str:
@@ -46,14 +48,16 @@ def sample_row(
     m = MODALITIES[plan.modality]
     revised = reply.revised.model_dump()
     evaluation = reply.self_evaluation.model_dump()
-    row = {
-        "qry": hub_text(revised["instruction"], revised.get("query_text"), image=m.query_image),
-        "qry_image_path": images.get("query_image", ""),
-        "pos_text": _target(revised.get("positive_text"), m.target_image),
-        "pos_image_path": images.get("positive_image", ""),
-        "neg_text": json.dumps([_target(revised.get("negative_text"), m.target_image)], ensure_ascii=False),
-        "neg_image_path": json.dumps([images["negative_image"]]) if "negative_image" in images else "",
-        "modality": plan.modality,
+    row: dict[str, Any] = schema_row(
+        hub_text(revised["instruction"], revised.get("query_text"), image=m.query_image),
+        images.get("query_image", ""),
+        _target(revised.get("positive_text"), m.target_image),
+        images.get("positive_image", ""),
+        [_target(revised.get("negative_text"), m.target_image)],
+        [images["negative_image"]] if "negative_image" in images else [],
+        modality=plan.modality,
+    )
+    row.update({
         "id": plan.id,
         "plan_index": plan.index,
         "task": plan.task,
@@ -70,7 +74,7 @@ def sample_row(
         "repairs": json.dumps(repairs),
         "dedup_key": dedup_key,
         "text_key": text_key,
-    }
+    })
     row.update(usage)
     return row
 

@@ -1,0 +1,61 @@
+"""The one item parser: the same rules and messages wherever a JSON object becomes an Item."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from mme5.inference.items import read_items_jsonl
+from mme5.types import ITEM_FIELDS, InputError, Item, parse_item
+
+
+def test_fields_pass_through_and_relative_images_resolve(tmp_path: Path):
+    row = {"text": "a cat", "image": "img/cat.png", "instruction": "Find:", "language": "en"}
+    assert parse_item(row, "x") == Item(text="a cat", image="img/cat.png", instruction="Find:", language="en")
+    assert parse_item(row, "x", base_dir=tmp_path).image == str(tmp_path / "img" / "cat.png")
+    absolute = str(tmp_path / "abs.png")
+    assert parse_item({"image": absolute}, "x", base_dir="/elsewhere").image == absolute
+    assert parse_item({"text": "t", "image": ""}, "x").image is None  # "" = no image
+    assert parse_item("just text", "x") == Item(text="just text")
+    item = Item(image=Image.new("RGB", (4, 4)))
+    assert parse_item(item, "x") is item
+    assert parse_item({"image": b"\x89PNG"}, "x").image == b"\x89PNG"  # Python callers may pass bytes
+
+
+@pytest.mark.parametrize("obj, message", [
+    ({"txt": "a"}, r"row 3: unknown field\(s\) \['txt'\]; allowed: text, image, instruction, language"),
+    ({"text": 5}, r"row 3: field 'text' must be a string, got int"),
+    ({"text": "a", "language": ["en"]}, r"row 3: field 'language' must be a string, got list"),
+    ({"image": 7}, r"row 3: field 'image' must be a path string, got int"),
+    ({}, r"row 3 is empty: give at least one of text, image or instruction"),
+    ({"text": "  \n", "instruction": "\t"}, r"row 3 is empty"),
+    ({"language": "en"}, r"row 3 is empty"),
+    ("   ", r"row 3 is empty"),
+    (Item(text=""), r"row 3 is empty"),
+    ([1, 2], r"row 3: expected an item object \{text, image, instruction, language\} or a string, got list"),
+])
+def test_bad_items_are_refused_with_one_message(obj, message):
+    with pytest.raises(InputError, match=message):
+        parse_item(obj, "row 3")
+
+
+def test_instruction_alone_is_an_item():
+    assert parse_item({"instruction": "Represent the query"}, "x").instruction == "Represent the query"
+
+
+def test_the_allowed_fields_are_item_fields():
+    assert set(ITEM_FIELDS) <= set(Item.__dataclass_fields__)
+
+
+def test_embed_jsonl_uses_the_parser(tmp_path: Path):
+    (tmp_path / "cat.png").write_bytes(b"")  # existence is all read_items_jsonl checks
+    path = tmp_path / "items.jsonl"
+    path.write_text(json.dumps({"image": "cat.png"}) + "\n\n" + json.dumps({"text": "hi"}) + "\n")
+    items, wheres = read_items_jsonl(path)
+    assert items == [Item(image=str(tmp_path / "cat.png")), Item(text="hi")]
+    assert wheres == [f"{path}:1", f"{path}:3"]
+    path.write_text(json.dumps({"text": "ok"}) + "\n" + json.dumps({"text": " "}) + "\n")
+    with pytest.raises(InputError, match=rf"{path}:2 is empty: give at least one of"):
+        read_items_jsonl(path)
