@@ -1,10 +1,12 @@
 """Typed configs: frozen dataclasses loaded from YAML, with `key=value` / `a.b=value` overrides.
 
 Each stage defines its own dataclass (e.g. `TrainConfig`); this module only loads and records them.
+On the command line the overrides are `--set KEY=VALUE` (mme5.cli.options); this is their one parser.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -20,28 +22,40 @@ class ConfigError(ValueError):
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
-    """YAML file (optional) + `key=value` overrides -> a validated instance of `cls`."""
+    """YAML file (optional) + `key=value` overrides (applied in order) -> a validated instance of `cls`."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
         data = loaded
     for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key=value (nested: a.b=value)")
-        key, raw = item.split("=", 1)
-        target = data
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise ConfigError(f"override {key!r}: {part!r} is not a section")
-        target[leaf] = yaml.safe_load(raw)
+        apply_override(data, item)
     return from_dict(cls, data)
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Set `a.b=value` in a nested dict in place; the value is parsed as YAML (`2e-4`, `[en, de]`, `null`)."""
+    key, sep, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ConfigError(f"override {item!r} must look like key=value (nested: a.b=value)")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc}); quote it") from None
+    target = data
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+    target[parts[-1]] = value
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
@@ -51,7 +65,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(data) - set(fields)
     if unknown:
-        raise ConfigError(f"{where or cls.__name__}: unknown key(s) {sorted(unknown)}; valid: {sorted(fields)}")
+        close = sorted({m for k in map(str, unknown) for m in difflib.get_close_matches(k, list(fields), n=2)})
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"{where or cls.__name__}: unknown key(s) {sorted(map(str, unknown))}{hint}; "
+                          f"valid: {sorted(fields)}")
     hints = get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
