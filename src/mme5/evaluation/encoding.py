@@ -2,16 +2,14 @@
 chunks (sharded across torchrun ranks) and are cached as each chunk finishes."""
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ..types import Item
+from ..types import Encoder, Item
 from .cache import EmbeddingCache, item_key
 from .distributed import broadcast, is_main, sharded_encode
 
 
-def encode_unique(embedder: Any, items: list[Item], *, cache: EmbeddingCache | None = None, batch_size: int = 16,
+def encode_unique(embedder: Encoder, items: list[Item], *, cache: EmbeddingCache | None = None, batch_size: int = 16,
                   chunk_items: int = 1024, desc: str = "encode") -> tuple[np.ndarray, int]:
     """(n, dim) float32 vectors of `items` (row i = item i) and the number of cache hits.
 

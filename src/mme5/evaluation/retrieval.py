@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..prompts import XTD_IMAGE_TARGET, XTD_QUERY_INSTRUCTION
-from ..types import ImageLike, InputError, Item
+from ..types import Encoder, ImageLike, InputError, Item
 from .cache import EmbeddingCache
 from .data import RowsBuilder
 from .encoding import encode_unique
@@ -36,7 +36,7 @@ class GalleryResult:
 
 
 def gallery_retrieval(
-    embedder: Any,
+    embedder: Encoder,
     queries: Sequence[Item | str],
     gallery_images: Sequence[ImageLike],
     positives: Sequence[int],
@@ -76,7 +76,7 @@ def gallery_retrieval(
                          ranks=ranks)
 
 
-def pairs_retrieval(embedder: Any, pairs: Sequence[tuple[str, str | None, ImageLike]], **kwargs: Any) -> GalleryResult:
+def pairs_retrieval(embedder: Encoder, pairs: Sequence[tuple[str, str | None, ImageLike]], **kwargs: Any) -> GalleryResult:
     """(caption, language, image) pairs -> `gallery_retrieval` over the distinct images of the
     pairs (a caption's positive is its own image; several captions may share one image)."""
     gallery: list[ImageLike] = []

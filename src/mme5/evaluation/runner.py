@@ -9,13 +9,11 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from ..config import diff_configs, to_dict
 from ..provenance import provenance, write_json
-from ..types import InputError, Item
+from ..types import Encoder, InputError, Item
 from .cache import EmbeddingCache, default_cache_root
 from .data import EvalData
 from .distributed import broadcast, is_main
@@ -60,7 +58,7 @@ def task_file(out_dir: str | Path, task: str) -> Path:
 class Runner:
     """Evaluates tasks with one embedder into `out_dir`; counts what it encodes."""
 
-    def __init__(self, embedder: Any, config: EvalConfig, out_dir: str | Path, *, model_name: str = "",
+    def __init__(self, embedder: Encoder, config: EvalConfig, out_dir: str | Path, *, model_name: str = "",
                  overwrite: bool = False) -> None:
         self.embedder = embedder
         self.config = config

@@ -13,9 +13,10 @@ import numpy as np
 
 from ..config import ConfigError
 from ..provenance import provenance, write_json
+from ..types import Encoder
 from .ann import build_faiss, faiss_searcher, plan_index, train_size, tune
 from .corpus import open_corpus
-from .engines import EngineOptions, make_engine
+from .engines import EmbedderSpec, EngineOptions, make_engine
 from .shards import Shard, ShardStore, iter_vectors, plan_shards
 
 INDEX_FILE, INFO_FILE = "index.faiss", "index.json"
@@ -115,7 +116,7 @@ SINKS: dict[str, Callable[[Vectors, IndexOptions, Path], dict[str, Any]]] = {"fa
 
 
 def build_index(
-    embedder: Any,
+    embedder: Encoder | EmbedderSpec,
     corpus: str | Path,
     out_dir: str | Path,
     *,

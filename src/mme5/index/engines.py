@@ -10,6 +10,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from ..types import Encoder
 from .corpus import Corpus, base_dir, to_item
 from .shards import Shard, ShardStore
 
@@ -27,7 +28,7 @@ class EmbedderSpec:
     device: str | None = None
     max_length: int = 256
 
-    def load(self, device: str | None = None) -> Any:
+    def load(self, device: str | None = None) -> Encoder:
         from ..inference.loading import load_embedder
 
         return load_embedder(self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device,
@@ -61,7 +62,7 @@ def prepare_items(corpus: Corpus, shard: Shard) -> tuple[list[Any], list[dict[st
 class LocalEngine:
     """One process, one model: shard after shard (the default, right for small corpora)."""
 
-    embedder: Any
+    embedder: Encoder
     batch_size: int = 16
 
     def fingerprint(self) -> str:
@@ -86,11 +87,11 @@ class EngineOptions:
     num_cpus: int | None = None
 
 
-def _local(embedder: Any, options: EngineOptions) -> Engine:
+def _local(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
     return LocalEngine(embedder.load() if isinstance(embedder, EmbedderSpec) else embedder, options.batch_size)
 
 
-def _ray(embedder: Any, options: EngineOptions) -> Engine:
+def _ray(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
     from .ray_engine import RayEngine
 
     if not isinstance(embedder, EmbedderSpec):
@@ -98,10 +99,10 @@ def _ray(embedder: Any, options: EngineOptions) -> Engine:
     return RayEngine(embedder, options)
 
 
-ENGINES: dict[str, Callable[[Any, EngineOptions], Engine]] = {"local": _local, "ray": _ray}
+ENGINES: dict[str, Callable[[Encoder | EmbedderSpec, EngineOptions], Engine]] = {"local": _local, "ray": _ray}
 
 
-def make_engine(name: str, embedder: Any, options: EngineOptions) -> Engine:
+def make_engine(name: str, embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
     """The engine called `name` ('local' or 'ray') around a loaded embedder or an EmbedderSpec."""
     from ..config import ConfigError
 

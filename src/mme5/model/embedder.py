@@ -18,6 +18,7 @@ from ..paths import cache_root
 from ..types import InputError, Item, MissingFileError, load_image, parse_item
 from .backbones import Backbone, detect_backbone, get_backbone
 from .formatting import FORMAT_VERSION, format_text
+from .profiles import profile_inputs
 from .pooling import last_token_pool, normalize
 from .video import apply_fallback, video_mode
 
@@ -64,6 +65,9 @@ class Prepared:
 
 class Embedder:
     """Encode items (instruction + text + image) into L2-normalised vectors."""
+
+    profile: str = "mme5"
+    """Input formatting profile (mme5.model.profiles); `set_profile` switches it."""
 
     def __init__(
         self,
@@ -130,7 +134,7 @@ class Embedder:
     @property
     def fingerprint(self) -> str:
         """Identifies weights + formatting + max_length; keys the evaluation embedding cache."""
-        return self._fingerprint
+        return self._fingerprint if self.profile == "mme5" else f"{self._fingerprint}-{self.profile}"
 
     @property
     def video_mode(self) -> str:
@@ -160,7 +164,7 @@ class Embedder:
             videos += [None, None]
         texts, truncated = [], 0
         for item in items:
-            text, cut = self._truncate(format_text(item, self.backbone))
+            text, cut = self._truncate(format_text(item, self.backbone, self.profile))
             texts.append(text)
             truncated += cut if len(texts) <= n else 0
         images = [self._image(item, where[i] if where and i < n else f"item {i}") for i, item in enumerate(items)]
@@ -187,7 +191,7 @@ class Embedder:
                 kwargs["images"] = [img for img in images if img is not None]
         inputs = dict(self.processor(**kwargs))
         inputs.pop("token_type_ids", None)
-        return inputs
+        return profile_inputs(self.profile, inputs) if self.profile != "mme5" else inputs
 
     def forward(self, prepared: Prepared) -> torch.Tensor:
         """Prepared batch -> (batch, dim) L2-normalised embeddings (keeps the autograd graph)."""
@@ -255,7 +259,7 @@ class Embedder:
 
     # ---- helpers -------------------------------------------------------------------------
     def _length(self, item: Item) -> int:
-        return len(self.tokenizer(format_text(item, self.backbone), add_special_tokens=False).input_ids)
+        return len(self.tokenizer(format_text(item, self.backbone, self.profile), add_special_tokens=False).input_ids)
 
     def _truncate(self, text: str) -> tuple[str, int]:
         """Fit the text into `max_length` ids with the special tokens the processor adds; returns

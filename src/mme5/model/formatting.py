@@ -8,13 +8,20 @@ from .backbones import Backbone
 FORMAT_VERSION = "1"  # bump when the produced strings change: it is part of every cache key
 
 
-def format_text(item: Item, backbone: Backbone) -> str:
-    """The exact string the processor receives for `item` on `backbone`.
+def format_text(item: Item, backbone: Backbone, profile: str = "mme5") -> str:
+    """The exact string the processor receives for `item` on `backbone` (under a named
+    formatting profile, mme5.model.profiles; the default is described here).
 
     Text that starts with the hub placeholder `<|image_1|>\\n` is rewritten as the original
     collators do (image present -> the backbone's image tokens, absent -> its text-only prefix);
     text without it passes through unchanged, gaining image tokens only if the item has an image.
     """
+    if profile != "mme5":
+        from .profiles import get_profile
+
+        fmt = get_profile(profile).format
+        if fmt is not None:
+            return fmt(item, backbone)
     text = item.text or ""
     had_placeholder = text.startswith(HUB_IMAGE_PLACEHOLDER)
     if had_placeholder:

@@ -8,7 +8,7 @@ import hmac
 import logging
 import time
 from contextlib import asynccontextmanager
-from typing import Any, Awaitable
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import numpy as np
 from fastapi import Depends, FastAPI, Header, Request
@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from ..types import InputError, Item
+from ..types import Encoder, InputError, Item
 from .batcher import DynamicBatcher
 from .errors import RequestError, validation_message
 from .index import VectorIndex
@@ -27,6 +27,14 @@ from .middleware import BodyLimitMiddleware, MetricsMiddleware, error_body
 from .schemas import EmbeddingsRequest, EmbeddingsResponse, ItemIn, ModelList, SearchRequest, SearchResponse
 from .settings import ServerSettings
 
+
+class UsageEncoder(Encoder, Protocol):
+    """What the server needs: an `Encoder` that also counts the tokens each item held (`usage`)."""
+
+    def encode_with_usage(self, items: Sequence[Item | dict | str], batch_size: int = 16, *,
+                          show_progress: bool | None = None,
+                          where: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
 log = logging.getLogger(__name__)
 ENDPOINTS = {"/v1/embeddings", "/v1/search", "/v1/models", "/health", "/metrics"}
 
@@ -35,7 +43,7 @@ class ClientGone(Exception):
     """The client closed the connection while its request waited."""
 
 
-def create_app(embedder: Any, settings: ServerSettings | None = None, index: VectorIndex | None = None) -> FastAPI:
+def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, index: VectorIndex | None = None) -> FastAPI:
     """Build the app around a loaded Embedder (and optionally a vector index for /v1/search)."""
     settings = settings or ServerSettings()
     policy = InputPolicy.from_settings(settings)
@@ -145,7 +153,7 @@ def _encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | st
     return vector.tolist()
 
 
-def _encode_fn(embedder: Any, batch_size: int):
+def _encode_fn(embedder: UsageEncoder, batch_size: int) -> Callable[[list[Item]], tuple[np.ndarray, np.ndarray]]:
     """The worker's blocking call: Embedder.encode itself, plus each item's token count for
     `usage` (what the model read, image tokens included)."""
     def encode(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,93 @@
+"""Named input-formatting profiles: how an item's text, image and video reach the model.
+
+`mme5` (the default) is mme5's own convention (formatting.py: the backbone's image markup, the
+mmE5 `"{instruction} {text}\\n"` join, M-RoPE positions as the processor marks them).
+
+`vlm2vec-v2` is the convention VLM2Vec-V2.0 was trained and evaluated with on Qwen2-VL (spec
+mmeb_v2.md §6): `prompt = instruction [+ " " + text]`, then `"<|image_pad|> " + prompt` or
+`"<|video_pad|> " + prompt`; no chat template, no `<|vision_start|>/<|vision_end|>`, no final
+newline. Without `<|vision_start|>` the old `get_rope_index` found no images, so every token,
+visual ones included, got plain sequential 1-D positions on all three M-RoPE axes; transformers 5
+marks visual tokens itself (`mm_token_type_ids`), so this profile passes those 1-D positions
+explicitly. Use it to score `VLM2Vec/VLM2Vec-V2.0` weights as published.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..config import ConfigError
+from ..types import HUB_IMAGE_PLACEHOLDER, Item
+
+DEFAULT_PROFILE = "mme5"
+
+
+def vlm2vec_v2_text(item: Item, backbone: Any = None) -> str:
+    """VLM2Vec's `process_input_text` for qwen2_vl: the hub placeholder is removed, the visual
+    token (one, expanded by the processor) leads, separated by a space."""
+    text = item.text or ""
+    if text.startswith(HUB_IMAGE_PLACEHOLDER):
+        text = text[len(HUB_IMAGE_PLACEHOLDER):]
+    prompt = f"{item.instruction} {text}" if item.instruction and text else (item.instruction or text)
+    if item.has_video:
+        return "<|video_pad|> " + prompt
+    if item.has_image:
+        return "<|image_pad|> " + prompt
+    return prompt
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A formatting profile: its text assembly (None = mme5's), whether positions are 1-D, and
+    the backbones it is defined for (empty = all)."""
+
+    name: str
+    description: str
+    format: Callable[[Item, Any], str] | None = None
+    sequential_positions: bool = False
+    backbones: tuple[str, ...] = ()
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p for p in (
+        Profile(DEFAULT_PROFILE, "mme5's own input convention (default)"),
+        Profile("vlm2vec-v2", "VLM2Vec-V2.0 on Qwen2-VL: '<|image_pad|> ' / '<|video_pad|> ' + prompt, no vision_start, "
+                "no chat template, 1-D positions on all M-RoPE axes", format=vlm2vec_v2_text, sequential_positions=True,
+                backbones=("qwen2_vl",)),
+    )
+}
+
+
+def get_profile(name: str | None) -> Profile:
+    """The registered profile `name` (None = the default); a ConfigError lists the known ones."""
+    key = name or DEFAULT_PROFILE
+    if key not in PROFILES:
+        raise ConfigError(f"unknown formatting profile {key!r}; known: {', '.join(PROFILES)}")
+    return PROFILES[key]
+
+
+def set_profile(embedder: Any, name: str | None) -> Any:
+    """Switch `embedder` to profile `name`, checking that its backbone supports it."""
+    profile = get_profile(name)
+    backbone = embedder.backbone.name
+    if profile.backbones and backbone not in profile.backbones:
+        raise ConfigError(f"formatting profile {profile.name!r} is defined for {', '.join(profile.backbones)}, "
+                          f"not for this {backbone} model")
+    embedder.profile = profile.name
+    return embedder
+
+
+def sequential_positions(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Add 1-D `position_ids` (0.. over the attended tokens, the same on all M-RoPE axes) and drop
+    the token-type marks, as VLM2Vec-V2's transformers computed them without `<|vision_start|>`."""
+    mask = inputs["attention_mask"]
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    out = dict(inputs)
+    out.pop("mm_token_type_ids", None)
+    out["position_ids"] = positions
+    return out
+
+
+def profile_inputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Processor outputs adjusted for profile `name` (unchanged for the default)."""
+    return sequential_positions(inputs) if get_profile(name).sequential_positions else inputs
