@@ -5,16 +5,10 @@ or a LanceDB table) with its recall@10 measured; `mme5 index search` queries one
 `mme5 serve --index DIR` serves it at POST /v1/search. See docs/scale.md."""
 from __future__ import annotations
 
+from .options import add_model_args
+
 NAME = "index"
 HELP = "build (and query) a vector index over a corpus"
-
-
-def _model_args(p) -> None:
-    p.add_argument("--model", help="model folder or hub id (default: the embedded tiny Mllama)")
-    p.add_argument("--adapter", help="LoRA adapter folder, merged at load time")
-    p.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
-    p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available)")
-    p.add_argument("--max-length", type=int, default=256)
 
 
 def add_knob_args(p) -> None:
@@ -32,7 +26,6 @@ def register(p) -> None:
     build.add_argument("--input", required=True, help="corpus: JSONL, .parquet or a folder of images; "
                                                        "relative image paths are relative to it")
     build.add_argument("--output", required=True, help="index folder to write")
-    build.add_argument("--batch-size", type=int, default=16)
     build.add_argument("--shard-size", type=int, default=1024,
                        help="items per vector shard: the unit of work and of resuming (default: %(default)s)")
     build.add_argument("--engine", default="local", choices=["local", "ray"],
@@ -48,7 +41,7 @@ def register(p) -> None:
                        help="faiss index file, or a LanceDB table with an ANN index")
     build.add_argument("--target-recall", type=float, default=0.95,
                        help="recall@10 the search setting (nprobe / ef_search) is tuned to reach")
-    _model_args(build)
+    add_model_args(build)  # --batch-size: items per forward, per model replica with --engine ray
     search = sub.add_parser("search", help="query an index from the command line")
     search.add_argument("index", help="index folder")
     search.add_argument("--text", help="query text")
@@ -56,7 +49,7 @@ def register(p) -> None:
     search.add_argument("--instruction", help="query instruction")
     search.add_argument("--top-k", type=int, default=5)
     add_knob_args(search)
-    _model_args(search)
+    add_model_args(search)
 
 
 def run(args) -> int:
@@ -100,7 +93,7 @@ def _search(args) -> int:
     index = VectorIndex.load(args.index)
     embedder = _spec(args).load()
     if index.fingerprint != embedder.fingerprint:
-        raise ValueError(f"{args.index} was built with another model (fingerprint {index.fingerprint}, "
+        raise InputError(f"{args.index} was built with another model (fingerprint {index.fingerprint}, "
                          f"this one is {embedder.fingerprint}); pass the same --model/--adapter as for the build")
     query = embedder.encode([Item(text=args.text, image=args.image, instruction=args.instruction)])
     for rank, hit in enumerate(index.search(query, args.top_k, nprobe=args.nprobe, ef_search=args.ef_search)[0], 1):
