@@ -2,15 +2,18 @@
 model card; each target is a registry entry, so a new tool is one function."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
-from ..model.embedder import Embedder
 from ..types import InputError
 from .profile import EmbeddingProfile, read_profile
 
-TargetFn = Callable[[Embedder, Path, EmbeddingProfile], list[str]]
+if TYPE_CHECKING:  # torch stays unimported until an export runs: `mme5 --help` builds this parser
+    from ..model.embedder import Embedder
+
+TargetFn = Callable[["Embedder", Path, EmbeddingProfile], list[str]]
 
 
 def _hf(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
