@@ -94,10 +94,10 @@ def load_image(image: ImageLike, where: str = "") -> Image.Image:
 
 
 # ---- the one item parser ---------------------------------------------------------------------
-ITEM_FIELDS = ("text", "image", "instruction", "language")
+ITEM_FIELDS = ("text", "image", "video", "pdf", "instruction", "language")
 """The fields an item object may carry (JSONL lines, server requests, index corpora, encode dicts)."""
 _STRING_FIELDS = ("text", "instruction", "language")
-_CONTENT = "text, image or instruction"
+_CONTENT = "text, image, video, pdf or instruction"
 
 
 def parse_item(obj: object, where: str, base_dir: str | Path | None = None) -> Item:
@@ -140,4 +140,22 @@ def _from_dict(obj: dict, where: str, base_dir: str | Path | None) -> Item:
         image = str(Path(base_dir) / image)
     fields = {key: obj[key] for key in ITEM_FIELDS if key in obj}
     fields["image"] = image
+    for key in ("video", "pdf"):  # paths resolve like images; a video may be a list of frames
+        if key in fields:
+            fields[key] = _media_field(fields[key] or None, key, where, base_dir)
     return Item(**fields)
+
+
+def _media_field(value: object, key: str, where: str, base_dir: str | Path | None) -> object:
+    """A `video` (a file, a frame folder, or a list of frames) or `pdf` field, relative paths resolved."""
+    if value is None:
+        return None
+    if key == "video" and isinstance(value, (list, tuple)):
+        return [_media_field(v, "video frame", where, base_dir) for v in value]
+    kinds = (str, Path, bytes, bytearray, Image.Image) if key == "video frame" else (str, Path, bytes, bytearray)
+    if not isinstance(value, kinds):
+        hint = " or a list of frame paths" if key == "video" else ""
+        raise InputError(f"{where}: field {key!r} must be a path string{hint}, got {type(value).__name__}")
+    if isinstance(value, (str, Path)) and base_dir is not None and not Path(value).is_absolute():
+        return str(Path(base_dir) / value)
+    return value
