@@ -59,3 +59,42 @@ def test_embed_jsonl_uses_the_parser(tmp_path: Path):
     path.write_text(json.dumps({"text": "ok"}) + "\n" + json.dumps({"text": " "}) + "\n")
     with pytest.raises(InputError, match=rf"{path}:2 is empty: give at least one of"):
         read_items_jsonl(path)
+
+
+class KeyEncoder:
+    """A minimal Encoder that is not an Embedder: an item's vector is seeded by its image's file
+    stem, or by its text when it has no image (so caption "cat" finds image cat.png)."""
+
+    dim = 64
+    fingerprint = "key-encoder-v1"
+    backbone = type("Family", (), {"name": "key"})()
+
+    def encode(self, items, batch_size=16, *, show_progress=None, where=None):
+        import zlib
+
+        import numpy as np
+
+        keys = [Path(str(it.image)).stem if it.has_image else it.text for it in map(lambda x: parse_item(x, "i"), items)]
+        vecs = np.stack([np.random.default_rng(zlib.crc32(k.encode())).standard_normal(self.dim) for k in keys])
+        return (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_evaluation_runs_on_any_encoder():
+    from mme5.evaluation.retrieval import pairs_retrieval
+    from mme5.types import Encoder
+
+    assert isinstance(KeyEncoder(), Encoder)
+    names = ["cat", "dog", "owl", "fox", "elk"]
+    matched = pairs_retrieval(KeyEncoder(), [(n, "en", f"/imgs/{n}.png") for n in names], ks=(1,))
+    assert matched.overall["tie_aware"]["recall@1"] == 100.0 and matched.n_gallery == 5
+    shifted = pairs_retrieval(KeyEncoder(), [(n, "en", f"/imgs/{names[i - 1]}.png") for i, n in enumerate(names)],
+                              ks=(1,))
+    assert shifted.overall["tie_aware"]["recall@1"] == 0.0
+
+
+def test_the_embedder_is_an_encoder(tiny_embedder):
+    from mme5.types import Encoder
+
+    embedder = tiny_embedder("mllama")
+    assert isinstance(embedder, Encoder)
+    assert embedder.encode(["hello"]).shape == (1, embedder.dim)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Protocol, Sequence, Union, runtime_checkable
+
+import numpy as np
 
 from PIL import Image
 
@@ -59,6 +61,39 @@ class Item:
     @property
     def has_video(self) -> bool:
         return self.video is not None and self.video != "" and self.video != ()
+
+
+class Named(Protocol):
+    """Anything with a name (a backbone spec)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What evaluation, retrieval, index building and serving need from an embedder (`Embedder` is
+    one; a test double or a remote client can be another)."""
+
+    @property
+    def dim(self) -> int:
+        """Length of every vector."""
+        ...
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies weights + formatting: keys embedding caches and indexes."""
+        ...
+
+    @property
+    def backbone(self) -> Named:
+        """The model family (its `name` goes into reports and provenance)."""
+        ...
+
+    def encode(self, items: Sequence[Item | dict | str], batch_size: int = 16, *, show_progress: bool | None = None,
+               where: Sequence[str] | None = None) -> np.ndarray:
+        """Items -> (n, dim) float32, L2-normalised, row i = item i; `where` names items in errors."""
+        ...
 
 
 @dataclass(frozen=True)
