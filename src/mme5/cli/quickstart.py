@@ -28,7 +28,8 @@ def register(p) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared machine 2 threads ran 28x slower per step; "
                         "0 = torch's choice)")
-    add_config_args(p, what="QuickstartConfig (train.* = the training stage's TrainConfig)")
+    add_config_args(p, what="QuickstartConfig (train.* = the training stage's TrainConfig)",
+                    examples=("train.max_steps=300", "train.learning_rate=1e-3", "split.eval_languages=[en,de,ja]"))
 
 
 def run(args) -> int:
