@@ -178,3 +178,18 @@ def test_cache_key_sees_video_and_pdf(tmp_path: Path) -> None:
     assert item_key(Item(text="q", video=[a, b])) != item_key(Item(text="q", video=[b, a]))
     assert item_key(Item(text="q", video=[a, b])) == item_key(Item(text="q", video=(a.copy(), b.copy())))
     assert item_key(Item(pdf=b"%PDF-1")) != item_key(Item(pdf=b"%PDF-2"))
+
+
+def test_parse_item_video_and_pdf_fields(tmp_path: Path) -> None:
+    from mme5.types import parse_item
+
+    item = parse_item({"video": ["f1.png", "/abs/f2.png"], "text": "t"}, "row 1", tmp_path)
+    assert item.video == (str(tmp_path / "f1.png"), "/abs/f2.png")
+    assert parse_item({"video": "clip.mp4"}, "row 2", tmp_path).video == str(tmp_path / "clip.mp4")
+    assert parse_item({"pdf": "doc.pdf"}, "row 3", tmp_path).pdf == str(tmp_path / "doc.pdf")
+    with pytest.raises(InputError, match="row 4: field 'video' must be a path string or a list of frame paths"):
+        parse_item({"video": 3}, "row 4")
+    with pytest.raises(InputError, match="row 5 is empty"):
+        parse_item({"video": []}, "row 5")
+    with pytest.raises(InputError, match="field 'pdf' must be a path"):
+        parse_item({"pdf": ["a.pdf"]}, "row 6")
