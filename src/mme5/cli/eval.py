@@ -76,7 +76,7 @@ def _select(args, config) -> list:
     from ..evaluation.loaders import find_local, local_subsets
     from ..evaluation.tasks import custom_task, resolve_tasks
     from ..evaluation.xtd import is_layout
-    from ..types import InputError
+    from ..types import InputError, MissingFileError
 
     if args.eval_command == "xtd":
         names = [f"xtd-{n}" if n.isalpha() and len(n) == 2 else n for n in args.names]
@@ -98,7 +98,7 @@ def _select(args, config) -> list:
     if config.data.data_dir and not (args.eval_command == "xtd" and is_layout(config.data.data_dir)):
         absent = [s.name for s in specs if s.format == "mmeb-rows" and find_local(config.data.data_dir, s.hub_config) is None]
         if absent and len(absent) == len(specs):
-            raise FileNotFoundError(f"{config.data.data_dir} holds none of the requested tasks ({', '.join(absent[:5])}...)")
+            raise MissingFileError(f"{config.data.data_dir} holds none of the requested tasks ({', '.join(absent[:5])}...)")
         if absent:
             log.warning("%d of %d tasks are not in %s and are left out (aggregates show n/N): %s",
                         len(absent), len(specs), config.data.data_dir, ", ".join(absent))
