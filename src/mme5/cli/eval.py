@@ -3,8 +3,9 @@ and report a finished run.
 
   mme5 eval mmeb  [TASK|BENCHMARK ...] --model DIR --data-dir MMEB_DIR --output RUN_DIR
   mme5 eval xtd   [LANG|xtd|xtd-11 ...] --model DIR --data-dir XTD_DIR --output RUN_DIR
+  mme5 eval mmeb-v2 [TASK|BENCHMARK ...] --model DIR --data-dir DIR --image-dir MEDIA --output RUN_DIR [--profile vlm2vec-v2]
   mme5 eval tasks [NAME ...] --model DIR --data-dir DIR --output RUN_DIR
-  mme5 eval report RUN_DIR [--compare-published]
+  mme5 eval report RUN_DIR [--compare-published] [--leaderboard-json FILE]
   mme5 eval list
 
 Without --data-dir the hub datasets are read (TIGER-Lab/MMEB-eval, Haon-Chen/XTD-10; then
@@ -24,19 +25,28 @@ log = logging.getLogger(__name__)
 
 
 def register(p) -> None:
-    sub = p.add_subparsers(dest="eval_command", metavar="{mmeb,xtd,tasks,report,list}", required=True)
+    sub = p.add_subparsers(dest="eval_command", metavar="{mmeb,mmeb-v2,xtd,tasks,report,list}", required=True)
     mmeb = sub.add_parser("mmeb", help="MMEB tasks or benchmarks (default: all 36)")
     mmeb.add_argument("names", nargs="*", default=["mmeb"], help="tasks or benchmarks: mmeb, mmeb-ind, mmeb-ood, mmeb-vqa, ...")
+    v2 = sub.add_parser("mmeb-v2", help="MMEB-V2: 78 tasks over images, videos and visual documents (default: all)")
+    v2.add_argument("names", nargs="*", default=["mmeb-v2"],
+                    help="tasks or benchmarks: mmeb-v2, mmeb-v2-image, mmeb-v2-video, mmeb-v2-visdoc, K700, ...")
     xtd = sub.add_parser("xtd", help="XTD-10 caption -> image retrieval (default: mmE5's 7 languages)")
     xtd.add_argument("names", nargs="*", default=["xtd"], help="languages (it es ...), xtd (7) or xtd-11")
-    tasks = sub.add_parser("tasks", help="any registered tasks, or the MMEB-format subsets found in --data-dir")
+    tasks = sub.add_parser("tasks", help="any registered tasks, or the MMEB-format subsets and BEIR document "
+                           "collections found in --data-dir")
     tasks.add_argument("names", nargs="*", help="task / benchmark / subset names (default: every subset in --data-dir)")
-    for s in (mmeb, xtd, tasks):
+    for s in (mmeb, v2, xtd, tasks):
         _common(s)
     report = sub.add_parser("report", help="tables, summary.json and chart.png of a finished run")
     report.add_argument("run_dir")
     report.add_argument("--compare-published", action="store_true", help="add the published numbers side by side")
     report.add_argument("--no-chart", action="store_true")
+    report.add_argument("--leaderboard-json", metavar="FILE",
+                        help="also write the MMEB-V2 leaderboard JSON (report_score_v2 format) of the run to FILE")
+    report.add_argument("--model-name", help="leaderboard metadata: model name (default: the run's --model)")
+    report.add_argument("--model-size", default="", help="leaderboard metadata: model size, e.g. 2B")
+    report.add_argument("--url", default="", help="leaderboard metadata: model URL")
     sub.add_parser("list", help="list the registered tasks and benchmarks")
 
 
@@ -53,6 +63,8 @@ def _common(s) -> None:
     s.add_argument("--overwrite", action="store_true", help="recompute tasks already finished in --output")
     s.add_argument("--compare-published", action="store_true", help="print the published numbers side by side")
     s.add_argument("--no-chart", action="store_true")
+    s.add_argument("--profile", default="mme5", help="input formatting profile: mme5 (default) or vlm2vec-v2 "
+                   "(VLM2Vec-V2.0's Qwen2-VL convention, to score its weights as published)")
     add_model_args(s, batch_size_default=None)  # under torchrun, --device defaults to cuda:LOCAL_RANK
     add_config_args(s, what="EvalConfig", examples=("batch_size=64", "data.max_rows=100", "ks=[1,10]"))
 
@@ -73,7 +85,7 @@ def _config(args):
 
 def _select(args, config) -> list:
     """The task specs a command means, checked against what the data folder holds."""
-    from ..evaluation.loaders import find_local, local_subsets
+    from ..evaluation.loaders import local_collections, local_subsets, present_locally
     from ..evaluation.tasks import custom_task, resolve_tasks
     from ..evaluation.xtd import is_layout
     from ..types import InputError, MissingFileError
@@ -83,20 +95,24 @@ def _select(args, config) -> list:
         specs = resolve_tasks(names)
     elif args.eval_command == "tasks" and config.data.data_dir and not args.names:
         specs = [custom_task(name) for name in local_subsets(config.data.data_dir)]
+        specs += [custom_task(name, beir=True) for name in local_collections(config.data.data_dir)]
     elif args.eval_command == "tasks":
         if not args.names:
             raise InputError("name the tasks to run, or give --data-dir to run every subset it holds")
         local = set(local_subsets(config.data.data_dir)) if config.data.data_dir else set()
+        beir = set(local_collections(config.data.data_dir)) if config.data.data_dir else set()
         specs = []
         for name in args.names:
-            specs += [custom_task(name)] if name in local else resolve_tasks([name])
+            specs += ([custom_task(name)] if name in local else [custom_task(name, beir=True)] if name in beir
+                      else resolve_tasks([name]))
     else:
         specs = resolve_tasks(args.names)
-    wrong = [s.name for s in specs if args.eval_command != "tasks" and s.family != args.eval_command]
+    families = {"mmeb-v2": ("mmeb", "mmeb-v2")}.get(args.eval_command, (args.eval_command,))
+    wrong = [s.name for s in specs if args.eval_command != "tasks" and s.family not in families]
     if wrong:
         raise InputError(f"`mme5 eval {args.eval_command}` got tasks of another benchmark: {wrong}; use `mme5 eval tasks`")
     if config.data.data_dir and not (args.eval_command == "xtd" and is_layout(config.data.data_dir)):
-        absent = [s.name for s in specs if s.format == "mmeb-rows" and find_local(config.data.data_dir, s.hub_config) is None]
+        absent = [s.name for s in specs if not present_locally(s, config.data.data_dir)]
         if absent and len(absent) == len(specs):
             raise MissingFileError(f"{config.data.data_dir} holds none of the requested tasks ({', '.join(absent[:5])}...)")
         if absent:
@@ -113,6 +129,12 @@ def run(args) -> int:
         from ..evaluation.report import write_report
 
         print(write_report(args.run_dir, compare_published=args.compare_published, chart=not args.no_chart))
+        if args.leaderboard_json:
+            from ..evaluation.mmeb_v2.leaderboard import write_leaderboard
+
+            path = write_leaderboard(args.run_dir, args.leaderboard_json, model_name=args.model_name,
+                                     model_size=args.model_size, url=args.url)
+            print(f"\nleaderboard JSON: {path}")
         return 0
     import os
     from pathlib import Path
@@ -128,6 +150,10 @@ def run(args) -> int:
     specs = _select(args, config)
     device = args.device or (f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if distributed and _cuda() else None)
     embedder = embedder_from_args(args, device=device)
+    if args.profile != "mme5":
+        from ..model.profiles import set_profile
+
+        set_profile(embedder, args.profile)
     if args.model is None and is_main():
         print("model: embedded tiny Mllama with RANDOM weights (numbers are not meaningful; pass --model)")
     out = Path(args.output)
@@ -135,7 +161,9 @@ def run(args) -> int:
     if is_main():
         write_json(out / "run.json", provenance(to_dict(config), command=f"eval {args.eval_command}",
                                                 tasks=[s.name for s in specs], model=args.model, adapter=args.adapter,
-                                                fingerprint=embedder.fingerprint))
+                                                fingerprint=embedder.fingerprint, profile=args.profile,
+                                                max_length=args.max_length, backbone=embedder.backbone.name,
+                                                dim=embedder.dim))
     runner.run(specs)
     if is_main():
         print(write_report(out, compare_published=args.compare_published, chart=not args.no_chart))

@@ -36,7 +36,7 @@ class DataSource:
         return Path(self.data_dir) if self.data_dir else None
 
 
-Loader = Callable[[TaskSpec, DataSource], EvalData]
+Loader = Callable[[TaskSpec, DataSource], Any]  # EvalData, or mmeb_v2.data.RankData
 LOADERS: dict[str, Loader] = {}
 
 
@@ -79,9 +79,33 @@ def local_subsets(data_dir: str | Path) -> list[str]:
     root = Path(data_dir)
     if not root.is_dir():
         raise MissingFileError(f"data folder not found: {root}")
+    from .mmeb_v2.beir import is_beir_folder
+
     names = {p.stem for p in root.iterdir() if p.is_file() and p.suffix in (".parquet", ".jsonl")}
-    names |= {p.name for p in root.iterdir() if p.is_dir() and find_local(root, p.name) is not None}
+    names |= {p.name for p in root.iterdir() if p.is_dir() and find_local(root, p.name) is not None
+              and not is_beir_folder(p)}
     return sorted(names)
+
+
+def local_collections(data_dir: str | Path) -> list[str]:
+    """Names of the BEIR-layout folders (queries + corpus + qrels) in a folder: document collections."""
+    from .mmeb_v2.beir import is_beir_folder
+
+    root = Path(data_dir)
+    return sorted(p.name for p in root.iterdir() if is_beir_folder(p)) if root.is_dir() else []
+
+
+def present_locally(spec: TaskSpec, data_dir: str | Path) -> bool:
+    """Whether `data_dir` holds the data of `spec` in a layout its loader reads."""
+    from .mmeb_v2.beir import is_beir_folder
+
+    if spec.format.startswith("beir"):
+        return is_beir_folder(Path(data_dir) / spec.name)
+    if spec.format.startswith("video"):
+        return find_local(data_dir, spec.name) is not None
+    if spec.format == "mmeb-rows":
+        return find_local(data_dir, spec.hub_config) is not None
+    return True
 
 
 def iter_rows(spec: TaskSpec, source: DataSource) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -143,7 +143,8 @@ class Runner:
             "skipped_examples": [{"row": s.row, "path": s.path} for s in data.skipped[:5]],
             "warnings": warnings,
             "model": {"name": self.model_name, "fingerprint": self.embedder.fingerprint,
-                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim, "profile": self.profile},
+                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim, "profile": self.profile,
+                      "video_mode": getattr(self.embedder, "video_mode", None)},
             **provenance(to_dict(cfg)),
         }
 
@@ -163,13 +164,17 @@ class Runner:
                             f"(within {cfg.tie_tol:g}); the original rule breaks ties by pool order, tie_aware against the labels")
         if data.skipped:
             warnings.append(f"skipped {len(data.skipped)} of {data.rows_total} rows with missing media")
+        if getattr(self.embedder, "video_mode", "native") != "native" and any(it.has_video for it in data.items):
+            warnings.append(f"task {spec.name}: off-protocol video input - this image-only backbone sees each video as "
+                            f"its middle sampled frame ({self.embedder.video_mode})")
         return {
             "task": spec.name, "family": spec.family, "meta_task": spec.meta_task, "split": spec.split,
             "language": spec.language, "modality": spec.modality, **core,
             "rows": data.rows, "rows_total": data.rows_total, "skipped_rows": len(data.skipped),
             "skipped_examples": [{"row": s.row, "path": s.path} for s in data.skipped[:5]], "warnings": warnings,
             "model": {"name": self.model_name, "fingerprint": self.embedder.fingerprint,
-                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim, "profile": self.profile},
+                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim, "profile": self.profile,
+                      "video_mode": getattr(self.embedder, "video_mode", None)},
             **provenance(to_dict(cfg)),
         }
 

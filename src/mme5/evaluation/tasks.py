@@ -105,15 +105,22 @@ def resolve_tasks(names: list[str] | tuple[str, ...]) -> list[TaskSpec]:
     return list(out.values())
 
 
-def custom_task(name: str) -> TaskSpec:
-    """A user dataset in the MMEB-eval format (a subset folder or file inside `--data-dir`).
+def custom_task(name: str, *, beir: bool = False) -> TaskSpec:
+    """A user dataset inside `--data-dir`: a subset folder or file in the MMEB-eval format, or
+    (`beir`) a document collection in the BEIR layout, ranked over its whole corpus.
 
-    A folder named like a registered MMEB task keeps that task's metadata (meta-task, IND/OOD).
+    A folder named like a registered task keeps that task's declaration (meta-task, IND/OOD, protocol).
     """
     _ensure_catalog()
     known = _TASKS.get(name.lower())
-    if known is not None and known.format == "mmeb-rows":
+    if known is not None and known.format == "mmeb-rows" and not beir:
         return replace(known, hub_config=name) if known.hub_config != name else known
+    if known is not None and known.format != "mmeb-rows":
+        return known
+    if beir:
+        return TaskSpec(name=name, family="custom", meta_task="retrieval", hub_id="", hub_config="", format="beir",
+                        protocol="global", metric="ndcg_linear@5", modality="T -> page",
+                        description="user document collection (BEIR layout), ranked over its whole corpus")
     return TaskSpec(name=name, family="custom", meta_task="custom", hub_id="", hub_config=name,
                     description="user task in the MMEB-eval format")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ... import prompts as P
-from ...types import InputError, Item
+from ...types import InputError, Item, MissingFileError
 from ..loaders import DataSource, _jsonl, register_loader
 from ..tasks import TaskSpec
 from .data import PoolBuilder, RankData
@@ -48,7 +48,7 @@ def _part(spec: TaskSpec, source: DataSource, part: str) -> Iterator[tuple[str, 
     folder = Path(source.data_dir) / spec.name
     files = beir_files(folder, part)
     if not files:
-        raise FileNotFoundError(f"task {spec.name}: no {part} in {folder} (expected {part}.jsonl, {part}.parquet "
+        raise MissingFileError(f"task {spec.name}: no {part} in {folder} (expected {part}.jsonl, {part}.parquet "
                                 f"or {part}/*.parquet: the BEIR layout)")
     for file in files:
         if file.suffix == ".jsonl":

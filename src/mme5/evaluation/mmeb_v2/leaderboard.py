@@ -82,3 +82,19 @@ def leaderboard_scores(board: Mapping[str, Any]) -> dict[str, float]:
                 if isinstance(value, dict) and MODALITY_METRIC[modality] in value:
                     out[back.get(key, key)] = float(value[MODALITY_METRIC[modality]]) * 100
     return out
+
+
+def write_leaderboard(run_dir: str | Path, path: str | Path, *, model_name: str | None = None, model_size: str = "",
+                      url: str = "") -> Path:
+    """Write the leaderboard JSON of `run_dir`, metadata filled from its run.json where known."""
+    from ...provenance import write_json
+
+    run = {}
+    run_file = Path(run_dir) / "run.json"
+    if run_file.is_file():
+        run = json.loads(run_file.read_text(encoding="utf-8"))
+    meta = {"model_name": model_name or run.get("model") or "", "model_backbone": run.get("backbone", ""),
+            "model_size": model_size, "embedding_dimension": run.get("dim", ""),
+            "max_length_tokens": run.get("max_length", ""), "url": url,
+            "formatting_profile": run.get("profile")}
+    return write_json(path, leaderboard_json(run_dir, meta))

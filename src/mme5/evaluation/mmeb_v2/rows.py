@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from ...types import InputError
+from ...types import InputError, MissingFileError
 from ..loaders import DataSource, _jsonl, find_local
 from ..tasks import TaskSpec
 
@@ -43,7 +43,7 @@ def _rows(spec: TaskSpec, source: DataSource) -> Iterator[tuple[str, dict[str, A
         return
     found = find_local(source.data_dir, spec.name)
     if found is None or found[0] == "disk":
-        raise FileNotFoundError(f"task {spec.name}: no annotation rows in {source.data_dir} (looked for "
+        raise MissingFileError(f"task {spec.name}: no annotation rows in {source.data_dir} (looked for "
                                 f"{spec.name}.jsonl/.parquet or {spec.name}/*.jsonl|*.parquet)")
     kind, files = found
     for file in files:
