@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from ..media import expand_pdfs
 from ..types import Encoder, InputError, Item
 from .batcher import DynamicBatcher
 from .errors import RequestError, validation_message
@@ -103,18 +104,19 @@ def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, i
         single = not isinstance(body.input, list)
         elements = [body.input] if single else body.input
 
-        def parse() -> list[Item]:
-            return [to_item(body.input, policy, "input")] if single else to_items(elements, policy)
+        def parse() -> list[tuple[int, int | None, Item]]:  # (input index, PDF page or None, item)
+            items = [to_item(body.input, policy, "input")] if single else to_items(elements, policy)
+            return expand_pdfs(items)
 
-        # decoding (or fetching) images runs off the event loop; checking texts is cheap
-        images = any(isinstance(e, ItemIn) and e.image for e in elements)
+        # decoding (or fetching) images, frames and pages runs off the event loop; checking texts is cheap
+        images = any(isinstance(e, ItemIn) and (e.image or e.video or e.pdf) for e in elements)
         with batcher.receiving():
-            items = await run_in_threadpool(parse) if images else parse()
-        vectors, tokens = await embed(request, items)
+            rows = await run_in_threadpool(parse) if images else parse()
+        vectors, tokens = await embed(request, [item for _, _, item in rows])
         if body.dimensions is not None:
             vectors = truncate(vectors, body.dimensions)
-        data = [{"object": "embedding", "index": i, "embedding": _encode_vector(v, body.encoding_format)}
-                for i, v in enumerate(vectors)]
+        data = [{"object": "embedding", "index": i, **({"page": page} if page is not None else {}),
+                 "embedding": _encode_vector(v, body.encoding_format)} for (i, page, _), v in zip(rows, vectors)]
         used = int(tokens.sum())
         return JSONResponse({"object": "list", "data": data, "model": settings.model_name,
                              "usage": {"prompt_tokens": used, "total_tokens": used}})
@@ -128,7 +130,7 @@ def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, i
         if body.top_k > settings.max_top_k:
             raise RequestError(400, f"top_k={body.top_k} exceeds this server's limit of {settings.max_top_k}", param="top_k")
         with batcher.receiving():
-            item = await run_in_threadpool(to_item, body.query, policy, "query")  # may decode an image
+            item = await run_in_threadpool(_one_query, body.query, policy)  # may decode an image or render a page
         vectors, _ = await embed(request, [item])
         hits = (await run_in_threadpool(index.search, vectors, body.top_k))[0]
         data = [{"rank": rank, "index": h.index, "score": h.score, "id": index.records[h.index]["id"],
@@ -139,6 +141,15 @@ def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, i
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)  # outermost: counts 413s too
     return app
+
+
+def _one_query(query: str | ItemIn, policy: InputPolicy) -> Item:
+    """A search query is one item: a PDF query must have exactly one page."""
+    rows = expand_pdfs([to_item(query, policy, "query")], ["query.pdf"])
+    if len(rows) != 1:
+        raise RequestError(400, f"query.pdf has {len(rows)} pages; a search query is one item: send one page",
+                           param="query.pdf")
+    return rows[0][2]
 
 
 def truncate(vectors: np.ndarray, dimensions: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from ..types import InputError, Item, MissingFileError, parse_item
 from .errors import RequestError
+from .media_inputs import media_pending
 from .schemas import ItemIn
 from .settings import ServerSettings
 
@@ -60,11 +61,18 @@ def _checked(elements: list[tuple[str | ItemIn, str]], policy: InputPolicy, name
     """Check every text and image header, then the request's total pixels, and only then decode:
     a refused request costs no decoded image."""
     opened = [(where, *_open(element, policy, where)) for element, where in elements]
-    pixels = sum(img.width * img.height for _, _, img in opened if img is not None)
+    media = [media_pending(item, policy, where) for where, item, _ in opened]  # videos and PDFs: headers only
+    pixels = sum(img.width * img.height for _, _, img in opened if img is not None) + sum(m.pixels for m in media if m)
     if pixels > policy.max_request_pixels:
         raise RequestError(413, f"{name}: the images total {pixels} pixels; the limit per request is "
-                                f"{policy.max_request_pixels}", param=name, code="too_many_pixels")
-    return [replace(item, image=None if img is None else _decode(img, f"{where}.image")) for where, item, img in opened]
+                                f"{policy.max_request_pixels} (video frames and PDF pages count)", param=name,
+                           code="too_many_pixels")
+    rows = sum(m.rows if m else 1 for m in media)
+    if rows > policy.max_items:
+        raise RequestError(400, f"{name}: {rows} vectors (each PDF page is one); this server accepts at most "
+                                f"{policy.max_items} per request", param=name, code="too_many_items")
+    items = [replace(item, image=None if img is None else _decode(img, f"{where}.image")) for where, item, img in opened]
+    return [m.finish(item) if m else item for item, m in zip(items, media)]
 
 
 def _open(element: str | ItemIn, policy: InputPolicy, where: str) -> tuple[Item, Image.Image | None]:
@@ -98,13 +106,16 @@ def _image(source: str, policy: InputPolicy, where: str) -> Image.Image:
     return open_image(_read_local(source, policy, where), policy, where)
 
 
-def _decode_data_url(url: str, where: str) -> bytes:
+def _decode_data_url(url: str, where: str, expect: str = "image/") -> bytes:
+    """The bytes of a base64 data URL whose media type starts with `expect` (image/, video/, application/pdf)."""
     header, comma, payload = url.partition(",")
+    example = {"image/": "image/png", "video/": "video/mp4"}.get(expect, expect)
     if not comma or not header.endswith(";base64"):
-        raise RequestError(400, f"{where}: a data URL must look like data:image/png;base64,<base64 bytes>", param=where)
+        raise RequestError(400, f"{where}: a data URL must look like data:{example};base64,<base64 bytes>", param=where)
     mime = header[len("data:"):].split(";", 1)[0]
-    if mime and not mime.startswith("image/"):
-        raise RequestError(400, f"{where}: data URL has media type {mime!r}, expected image/*", param=where)
+    if mime and not mime.startswith(expect):
+        raise RequestError(400, f"{where}: data URL has media type {mime!r}, expected {expect.rstrip('/')}"
+                                f"{'/*' if expect.endswith('/') else ''}", param=where)
     try:
         return base64.b64decode("".join(payload.split()), validate=True)
     except (binascii.Error, ValueError) as exc:

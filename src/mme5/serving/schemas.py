@@ -20,6 +20,11 @@ class ItemIn(_Strict):
 
     text: str | None = None
     image: str | None = None
+    video: str | list[str] | None = None
+    """Frames (each like `image`), or one video: a `data:video/...;base64,` URL, or a video file or
+    frame folder under the image root. 8 frames are sampled (mme5.media)."""
+    pdf: str | None = None
+    """A `data:application/pdf;base64,` URL or a path under the image root: one vector per page."""
     instruction: str | None = None
     language: str | None = None
 
@@ -39,6 +44,8 @@ class EmbeddingsRequest(_Strict):
 class Embedding(_Strict):
     object: Literal["embedding"] = "embedding"
     index: int
+    page: int | None = None
+    """For a PDF input: the page (from 1) this vector encodes; `index` is still the input's."""
     embedding: Union[list[float], str]
 
 
