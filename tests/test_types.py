@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mme5.inference.items import read_items_jsonl
+from mme5.jsonl import read_items_jsonl
 from mme5.types import ITEM_FIELDS, InputError, Item, parse_item
 
 

@@ -9,14 +9,19 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .model.embedder import Embedder
+    from .model.loading import load_embedder
 
 
 def __getattr__(name: str):
     # importing torch/transformers costs seconds; do it only when the Embedder is asked for
-    if name in ("Embedder", "load_embedder"):
+    if name == "Embedder":
         from .model.embedder import Embedder
 
-        return Embedder if name == "Embedder" else Embedder.from_pretrained
+        return Embedder
+    if name == "load_embedder":  # None -> the embedded tiny default, else a folder or hub id
+        from .model.loading import load_embedder
+
+        return load_embedder
     raise AttributeError(name)
 
 

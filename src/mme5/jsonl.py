@@ -1,11 +1,11 @@
-"""Reading JSON-lines files with errors that name the file and line."""
+"""Reading JSON-lines files (and item files: `mme5 embed --input`) with errors that name the file and line."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Iterator
 
-from .types import InputError
+from .types import InputError, Item, parse_item
 
 
 def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[str, dict]]:
@@ -23,3 +23,22 @@ def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[str, dict]]:
             if not isinstance(row, dict):
                 raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
             yield where, row
+
+
+def read_items_jsonl(path: str | Path) -> tuple[list[Item], list[str]]:
+    """One item per non-empty line -> (items, "file:line" of each), through the one item parser.
+    Relative media paths resolve against the file's folder; image files are checked here, before
+    any model loads."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}")
+    items, wheres = [], []
+    for where, row in iter_jsonl_objects(path):
+        item = parse_item(row, where, path.parent)
+        if isinstance(item.image, str) and not Path(item.image).is_file():
+            raise InputError(f"{where}: image file not found: {item.image}")
+        items.append(item)
+        wheres.append(where)
+    if not items:
+        raise InputError(f"{path}: no items (the file is empty)")
+    return items, wheres

@@ -26,7 +26,7 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ..inference.items import read_items_jsonl
+    from ..jsonl import read_items_jsonl
     from ..media import expand_pdfs
     from ..types import InputError, Item, MissingFileError
 

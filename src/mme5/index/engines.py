@@ -29,17 +29,17 @@ class EmbedderSpec:
     max_length: int = 256
 
     def load(self, device: str | None = None) -> Encoder:
-        from ..inference.loading import load_embedder
+        from ..model.loading import load_embedder
 
         return load_embedder(self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device,
                              max_length=self.max_length)
 
     def fingerprint(self, device: str) -> str:
         """The fingerprint the loaded model will have on `device`, without loading its weights."""
-        from ..inference.loading import ensure_tiny
-        from ..model.embedder import _resolve_dtype, fingerprint_model
+        from ..model.fingerprint import fingerprint_model
+        from ..model.loading import ensure_tiny, resolve_dtype
 
-        return fingerprint_model(self.model or ensure_tiny(), self.adapter, _resolve_dtype(self.dtype, device),
+        return fingerprint_model(self.model or ensure_tiny(), self.adapter, resolve_dtype(self.dtype, device),
                                  self.max_length)
 
 

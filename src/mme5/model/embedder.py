@@ -2,10 +2,7 @@
 shared by training, evaluation and serving."""
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -13,19 +10,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..config import ConfigError
-from ..paths import cache_root
-from ..types import InputError, Item, MissingFileError, load_image, parse_item
-from .backbones import Backbone, detect_backbone, get_backbone
-from .formatting import FORMAT_VERSION, format_text
+from ..types import InputError, Item, load_image, parse_item
+from .backbones import Backbone
+from .fingerprint import fingerprint_model
+from .formatting import format_text
+from .loading import load_weights, resolve_backbone, resolve_device, resolve_dtype
 from .profiles import profile_inputs
 from .pooling import last_token_pool, normalize
 from .video import apply_fallback, video_mode
 
 log = logging.getLogger(__name__)
-
-PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 def inner_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -100,30 +94,13 @@ class Embedder:
         max_length: int = 256,
         attn_implementation: str | None = "sdpa",
     ) -> "Embedder":
-        """Load a local folder or hub id (real `from_pretrained`), optionally merging a LoRA adapter."""
-        path = Path(model_name_or_path)
-        local = path.is_dir()
-        if not local and _looks_like_a_path(str(model_name_or_path)):
-            raise MissingFileError(f"model folder not found: {model_name_or_path}")
-        if local:
-            spec = get_backbone(backbone) if backbone else detect_backbone(path)
-            _check_processor_files(path)
-        else:
-            from transformers import AutoConfig
-
-            config = AutoConfig.from_pretrained(str(model_name_or_path))
-            spec = get_backbone(backbone or config.model_type)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        torch_dtype = _resolve_dtype(dtype, device)
-        model = spec.model_class().from_pretrained(
-            str(model_name_or_path), dtype=torch_dtype, attn_implementation=attn_implementation
-        )
-        if adapter is not None:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-        model.to(device).eval()
-        processor = spec.processor_class().from_pretrained(str(model_name_or_path))
+        """Load a local folder or hub id (real `from_pretrained`), optionally merging a LoRA adapter
+        (`mme5.model.loading`: backbone detection, folder checks, dtype; fingerprint from the files)."""
+        spec = resolve_backbone(model_name_or_path, backbone)
+        device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, device)
+        model, processor = load_weights(model_name_or_path, spec, adapter=adapter, dtype=torch_dtype, device=device,
+                                        attn_implementation=attn_implementation)
         fp = fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
         return cls(model, processor, spec, max_length=max_length, fingerprint=fp)
 
@@ -293,93 +270,3 @@ def _blank_image(side: int):
     from PIL import Image
 
     return Image.new("RGB", (max(side, 28), max(side, 28)), (127, 127, 127))
-
-
-def _looks_like_a_path(name: str) -> bool:
-    """Hub ids are `name` or `owner/name`; anything else (absolute, relative, deeper) is a path."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name or Path(name).exists()
-
-
-def _check_processor_files(path: Path) -> None:
-    missing = []
-    if not any((path / f).is_file() for f in PROCESSOR_FILES):
-        missing.append("an image processor (preprocessor_config.json or processor_config.json)")
-    if not any((path / f).is_file() for f in TOKENIZER_FILES):
-        missing.append("a tokenizer (tokenizer.json / tokenizer_config.json)")
-    if missing:
-        raise MissingFileError(
-            f"{path} lacks {' and '.join(missing)}; save the processor with "
-            f"`processor.save_pretrained('{path}')` or copy it from the base model"
-        )
-
-
-def _resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype in (None, "auto"):
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    try:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
-    except KeyError:
-        raise ConfigError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
-
-
-def fingerprint_model(name: str | Path, adapter: str | Path | None, dtype: torch.dtype, max_length: int) -> str:
-    """Content-based id: every byte of the config, weight, tokenizer and template files (model and adapter),
-    dtype and formatting. It keys the embedding cache, so any change to the weights must change it."""
-    h = hashlib.sha256()
-    h.update(json.dumps([FORMAT_VERSION, str(dtype), max_length]).encode())
-    for root in (name, adapter):
-        if root is None:
-            continue
-        p = Path(root)
-        if not p.is_dir():  # a hub id: its name and the snapshot (commit) the hub cache resolved to
-            h.update(f"{root}@{_hub_snapshot(str(root))}".encode())
-            continue
-        for f in sorted(p.iterdir()):
-            if f.suffix in (".json", ".safetensors", ".bin", ".model", ".jinja", ".txt"):
-                h.update(f.name.encode())
-                h.update(file_digest(f).encode())
-    return h.hexdigest()[:16]
-
-
-def _hub_snapshot(repo_id: str) -> str:
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        cached = try_to_load_from_cache(repo_id, "config.json")
-    except ValueError:  # not a valid repo id
-        return ""
-    return Path(cached).parent.name if isinstance(cached, str) else ""
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, remembered under $MME5_CACHE by (path, size, mtime): reading 22 GB of
-    weights takes a while, so it is done once per file version."""
-    stat = path.stat()
-    if stat.st_size < 1 << 24:
-        return _sha256(path)
-    memo = cache_root() / "file-digests" / hashlib.sha256(
-        f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
-    try:
-        return memo.read_text().strip()
-    except OSError:
-        pass
-    digest = _sha256(path)
-    try:  # only a shortcut: a read-only cache must not stop a model from loading
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-        tmp.write_text(digest)
-        tmp.replace(memo)
-    except OSError as exc:
-        log.debug("cannot remember the digest of %s: %s", path, exc)
-    return digest
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

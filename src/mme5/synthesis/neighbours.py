@@ -40,7 +40,7 @@ class EmbedderEncoder:
     @property
     def embedder(self):
         if self._embedder is None:
-            from ..inference.loading import load_embedder
+            from ..model.loading import load_embedder
 
             if self.config.model is None:
                 log.warning("neighbours.model is not set: using the embedded tiny model (random weights); "

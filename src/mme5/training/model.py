@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..model.embedder import Embedder, Prepared
+from ..model.loading import resolve_dtype
 from ..types import InputError, MissingFileError
 from .config import ModelConfig
 
@@ -39,16 +40,10 @@ class ContrastiveModel(nn.Module):
 def resolve_model_path(name_or_path: str) -> str:
     """`tiny:<backbone>` -> the offline tiny model folder (built once); anything else unchanged."""
     if name_or_path.startswith(TINY_SCHEME):
-        from ..inference.loading import ensure_tiny
+        from ..model.loading import ensure_tiny
 
         return str(ensure_tiny(name_or_path[len(TINY_SCHEME):] or "mllama"))
     return name_or_path
-
-
-def resolve_dtype(dtype: str) -> str:
-    if dtype == "auto":
-        return "bfloat16" if torch.cuda.is_available() else "float32"
-    return dtype
 
 
 def build_model(cfg: ModelConfig, *, seed: int = 0, weights: str | None = None) -> ContrastiveModel:
@@ -123,7 +118,7 @@ def load_adapter(model: ContrastiveModel, ckpt_dir: str | Path) -> None:
         raise InputError(f"{adapter}: unexpected adapter keys {result.unexpected_keys[:3]}")
 
 
-def export_merged(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype: str) -> Path:
+def export_merged(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype: str | torch.dtype) -> Path:
     """Base + adapter merged into a plain model folder (what the released mmE5 checkpoint ships
     beside its `lora/`), loadable with `Embedder.from_pretrained(out_dir)` alone."""
     merged = Embedder.from_pretrained(base, adapter=adapter_dir, device="cpu", dtype=dtype)

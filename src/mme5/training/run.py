@@ -141,7 +141,8 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     from ..data.mixture import load_mixture
     from ..data.sampler import plan_batches
     from ..data.schema import positive_key
-    from .model import build_model, export_merged, resolve_dtype, resolve_model_path
+    from ..model.loading import resolve_dtype
+    from .model import build_model, export_merged, resolve_model_path
 
     validate(cfg)
     resume = resume_checkpoint(cfg)

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import threading
-from pathlib import Path
 from typing import Any
 
 from ...config import ConfigError
@@ -30,25 +29,18 @@ class LocalBackend:
 
     def __init__(self, config: LocalConfig) -> None:
         import outlines
-        import torch
 
-        from ...inference.loading import ensure_tiny
-        from ...model.backbones import detect_backbone, get_backbone
+        from ...model.loading import ensure_tiny, resolve_backbone, resolve_device, resolve_dtype
 
         self.config = config
         path = config.model or str(ensure_tiny())
-        if Path(path).is_dir():
-            self.backbone = detect_backbone(path)
-        else:
-            from transformers import AutoConfig
-
-            self.backbone = get_backbone(AutoConfig.from_pretrained(path).model_type)
+        self.backbone = resolve_backbone(path)
         self.model = config.model or "mme5-tiny-mllama (random weights)"
-        device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-        if config.dtype not in (None, "auto", *dtypes):
-            raise ConfigError(f"backend.local.dtype: unknown {config.dtype!r}; use one of {sorted(dtypes)} or auto")
-        dtype = dtypes.get(config.dtype or "", torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        device = resolve_device(config.device)
+        try:
+            dtype = resolve_dtype(config.dtype, device)
+        except ConfigError as exc:
+            raise ConfigError(f"backend.local.dtype: {exc}") from None
         self.hf_model = self.backbone.model_class().from_pretrained(path, dtype=dtype).to(device).eval()
         self.processor = self.backbone.processor_class().from_pretrained(path)
         self.tokenizer = self.processor.tokenizer
