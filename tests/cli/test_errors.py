@@ -35,6 +35,19 @@ def test_user_errors_are_one_clean_line(tmp_path, capsys):
     assert err.startswith("mme5 embed: error: nothing to embed: give --input, --text") and err.count("\n") == 1
 
 
+def test_a_model_or_adapter_that_is_not_there_is_a_user_error(tiny_dirs, tmp_path, capsys):
+    model = str(tiny_dirs("mllama"))
+    capsys.readouterr()  # building the tiny model reports progress on stderr
+    argv = ["embed", "--text", "a", "--output", str(tmp_path / "v.npy")]
+    err = _user_error([*argv, "--model", "no-such-owner/no-such-model"], capsys)  # offline: neither hub nor cache
+    assert err.startswith("mme5 embed: error: model 'no-such-owner/no-such-model' is not a local folder")
+    err = _user_error([*argv, "--model", model, "--adapter", str(tmp_path / "lora")], capsys)
+    assert err == f"mme5 embed: error: adapter folder not found: {tmp_path / 'lora'}\n"
+    err = _user_error([*argv, "--model", model, "--dtype", "fp8"], capsys)
+    assert "unknown dtype 'fp8'" in err
+    assert not (tmp_path / "v.npy").exists()
+
+
 def test_bad_flag_values_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["embed", "--text", "a", "--output", "v.npy", "--max-length", "0"])
