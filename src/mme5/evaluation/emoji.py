@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..data.emoji import XTD_LANGUAGES, EmojiSet, load_emoji
-from ..types import InputError, Item
+from ..types import InputError, Item, MissingFileError
 from .data import EvalData, Ranking, RowsBuilder
 from .loaders import DataSource, register_loader
 from .tasks import TaskSpec, register_benchmark, register_task
@@ -72,7 +72,7 @@ def read_definition(folder: str | Path | None) -> SplitDefinition:
                          f"(it holds {DEFINITION_FILE})")
     path = Path(folder) / DEFINITION_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: --data-dir must be a quickstart run folder")
+        raise MissingFileError(f"{path} not found: --data-dir must be a quickstart run folder")
     return _read_definition(str(path.resolve()), path.stat().st_mtime_ns)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..model.backbones import Backbone, get_backbone
 from ..model.formatting import FORMAT_VERSION
+from ..types import MissingFileError
 
 PROFILE_FILE = "mme5_embedding.json"
 PROFILE_VERSION = 1
@@ -76,7 +77,7 @@ def read_profile(model_dir: str | Path) -> EmbeddingProfile:
 
     path = Path(model_dir) / PROFILE_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{model_dir}: no {PROFILE_FILE}; export the model with `mme5 export --to hf` first")
+        raise MissingFileError(f"{model_dir}: no {PROFILE_FILE}; export the model with `mme5 export --to hf` first")
     data = json.loads(path.read_text(encoding="utf-8"))
     known = set(EmbeddingProfile.__dataclass_fields__)
     unknown = set(data) - known

@@ -129,7 +129,7 @@ def _extract_tar(path: Path, extensions: tuple[str, ...], out_dir: Path) -> list
             tar.extractall(tmp, members=members, filter="data")
             (tmp / done.name).write_text(str(len(members)))
             if out_dir.exists():
-                raise FileExistsError(f"{out_dir} exists without the .extracted marker; remove it to re-extract {path}")
+                raise InputError(f"{out_dir} exists without the .extracted marker; remove it to re-extract {path}")
             tmp.rename(out_dir)  # the folder appears complete or not at all
     return [(out_dir / m.name).resolve() for m in members]
 
