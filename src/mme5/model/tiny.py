@@ -1,13 +1,19 @@
 """Build tiny random-weight backbones as normal Hugging Face folders (the embedded default)."""
+
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from collections.abc import Iterable
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Any
 
-from .backbones import TinySizes, get_backbone
-from .tokenizer import train_bpe_tokenizer
+from ..types import InputError
+from .backbones import Backbone, TinySizes, get_backbone
+from .backbones.base import RealTokenizerPreset
+
+BPE = "bpe"
+"""The default tokenizer of a tiny build: a byte-level BPE trained in-process (~600 ids)."""
 
 
 BUILDER_VERSION = 2
@@ -19,24 +25,42 @@ def build_tiny(
     out_dir: str | Path,
     *,
     seed: int = 0,
-    sizes: TinySizes = TinySizes(),
+    sizes: TinySizes | None = None,
     corpus: Iterable[str] | None = None,
+    tokenizer: str = BPE,
 ) -> Path:
-    """Write config, seeded random weights, an offline BPE tokenizer and the processor to `out_dir`.
+    """Write config, seeded random weights, an offline tokenizer and the processor to `out_dir`.
 
+    `tokenizer`: "bpe" (trained in-process) or a real tokenizer the family offers
+    (`tokenizer_choices`), which also brings the hub checkpoint's image-processor settings.
     The folder loads with the same code as a real checkpoint (`load_embedder(out_dir)`).
     """
     import torch
 
     spec = get_backbone(backbone)
-    tokenizer = train_bpe_tokenizer(
-        spec.tiny.special_tokens, bos=spec.tiny.bos, eos=spec.tiny.eos, pad=spec.tiny.pad,
-        vocab_size=sizes.vocab_size, corpus=corpus,
+    sizes = sizes or TinySizes()
+    preset = real_tokenizer_preset(spec, tokenizer)
+    if preset is None:
+        from .tokenizer import train_bpe_tokenizer
+
+        tok: Any = train_bpe_tokenizer(
+            spec.tiny.special_tokens,
+            bos=spec.tiny.bos,
+            eos=spec.tiny.eos,
+            pad=spec.tiny.pad,
+            vocab_size=sizes.vocab_size,
+            corpus=corpus,
+        )
+    else:
+        tok = preset.tokenizer()
+        sizes = replace(sizes, **preset.sizes, vocab_size=len(tok))
+    tok.padding_side = spec.padding_side
+    config, image_processor, processor_kwargs = spec.tiny.build(tok, sizes)
+    if preset is not None:  # the family's image-processor class, with the hub's values
+        image_processor = type(image_processor)(**preset.image_processor)
+    processor = spec.processor_class()(
+        image_processor=image_processor, tokenizer=tok, chat_template=spec.tiny.chat_template(), **processor_kwargs
     )
-    tokenizer.padding_side = spec.padding_side
-    config, image_processor, processor_kwargs = spec.tiny.build(tokenizer, sizes)
-    processor = spec.processor_class()(image_processor=image_processor, tokenizer=tokenizer,
-                                       chat_template=spec.tiny.chat_template(), **processor_kwargs)
 
     torch.manual_seed(seed)
     model = spec.model_class()(config)
@@ -49,6 +73,32 @@ def build_tiny(
     model.save_pretrained(out)
     processor.save_pretrained(out)
     (out / "mme5_tiny.json").write_text(
-        json.dumps({"backbone": spec.name, "seed": seed, "sizes": asdict(sizes), "builder": BUILDER_VERSION}, indent=2)
+        json.dumps(
+            {
+                "backbone": spec.name,
+                "seed": seed,
+                "sizes": asdict(sizes),
+                "tokenizer": tokenizer,
+                "builder": BUILDER_VERSION,
+            },
+            indent=2,
+        )
     )
     return out
+
+
+def tokenizer_choices(spec: Backbone) -> list[str]:
+    """Tokenizers a tiny build of this family can have: the trained BPE, then its real ones."""
+    return [BPE, *sorted(spec.tiny.real_tokenizers)]
+
+
+def real_tokenizer_preset(spec: Backbone, tokenizer: str) -> RealTokenizerPreset | None:
+    """None for the trained BPE; the family's preset for a real tokenizer; else a clear error."""
+    if tokenizer == BPE:
+        return None
+    if tokenizer not in spec.tiny.real_tokenizers:
+        raise InputError(
+            f"backbone {spec.name!r} has no tokenizer {tokenizer!r}; "
+            f"choose one of: {', '.join(tokenizer_choices(spec))}"
+        )
+    return spec.tiny.real_tokenizers[tokenizer]

@@ -8,6 +8,19 @@ PaddingSide = Literal["left", "right"]
 
 
 @dataclass(frozen=True)
+class RealTokenizerPreset:
+    """A tiny model that reads like the released checkpoint: its real tokenizer (built offline) and
+    the hub's image-processor settings; only the weights stay tiny and random."""
+
+    tokenizer: Callable[[], Any]
+    image_processor: dict[str, Any]
+    """The hub checkpoint's preprocessor_config values (transformers' defaults differ)."""
+    sizes: dict[str, Any] = field(default_factory=dict)
+    """`TinySizes` fields those settings imply (e.g. the vision tower's tile size)."""
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class TinySpec:
     """How to build a tiny random-weight instance of a family (tests, demo, quickstart)."""
 
@@ -21,6 +34,8 @@ class TinySpec:
     post_init: Callable[[Any, "TinySizes"], None] | None = None
     # the family's chat markup: one turn ("{role}", "{content}"), the assistant prompt, an image
     chat: tuple[str, str, str] = ("{role}: {content}</s>", "assistant:", "<image>\n")
+    # `init-tiny --tokenizer NAME`: real tokenizers this family can be built with (besides the BPE)
+    real_tokenizers: dict[str, RealTokenizerPreset] = field(default_factory=dict)
 
     def chat_template(self) -> str:
         """A Jinja chat template in the family's markup, so tiny models take the chat path too."""
@@ -56,8 +71,8 @@ class Backbone:
 
     name: str
     model_types: tuple[str, ...]
-    model_class: Callable[[], type]
-    processor_class: Callable[[], type]
+    model_class: Callable[[], Any]
+    processor_class: Callable[[], Any]
     image_text: str
     """Replaces the hub placeholder `<|image_1|>\\n` when the item has an image."""
     no_image_text: str

@@ -1,12 +1,27 @@
 """Llama-3.2-Vision (Mllama): the paper's backbone. Images enter through gated cross-attention."""
 from __future__ import annotations
 
-from .base import Backbone, TinySizes, TinySpec
+from .base import Backbone, RealTokenizerPreset, TinySizes, TinySpec
 
 SPECIAL_TOKENS = (
     "<|begin_of_text|>", "<|end_of_text|>", "<|finetune_right_pad_id|>", "<|start_header_id|>",
     "<|end_header_id|>", "<|eot_id|>", "<|python_tag|>", "<|image|>",
 )
+
+
+HUB_TILE = 560
+HUB_IMAGE_PROCESSOR = {  # meta-llama/Llama-3.2-11B-Vision's preprocessor_config.json (CLIP mean/std)
+    "size": {"height": HUB_TILE, "width": HUB_TILE}, "max_image_tiles": 4, "resample": 2,
+    "do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True, "do_pad": True,
+    "do_convert_rgb": True, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+}
+
+
+def _llama3_tokenizer():
+    from ..tokenizer import llama3_tokenizer
+
+    return llama3_tokenizer()
 
 
 def _model_class() -> type:
@@ -75,6 +90,12 @@ BACKBONE = Backbone(
         post_init=_open_gates,
         chat=("<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>",
               "<|start_header_id|>assistant<|end_header_id|>\n\n", "<|image|>"),
+        real_tokenizers={"llama3": RealTokenizerPreset(
+            tokenizer=_llama3_tokenizer, image_processor=HUB_IMAGE_PROCESSOR,
+            sizes={"image_size": HUB_TILE, "max_tiles": HUB_IMAGE_PROCESSOR["max_image_tiles"]},
+            description="Meta's Llama 3 tokenizer (llama-models, 128,256 ids + <|image|>) and the hub's "
+                        "560 px x 4 tile image processor",
+        )},
     ),
     min_image_side=2,
     split_mixed_batches=True,
