@@ -6,10 +6,11 @@ both tie rules, without ever sorting a whole score row.
 - "tie_aware" (pessimistic): a label ranks below every non-label scoring within `tie_tol` of it
   (and below labels that score higher, or the same and come earlier in the pool).
 
-Global pools (a whole corpus) are scored in blocks of queries (one matrix product per block, its
-size bounded by `block_bytes`); `argpartition` finds each row's k-th best score t, and only the
+Global pools (a whole corpus) are scored in blocks of queries (one matrix product per block);
+`np.partition` finds each row's k-th best score t, and only the
 items scoring >= t - tie_tol (about k of them, unless the model ties everything) are ranked
-exactly. Every metric here is cut at k, so a label scoring below t has rank "beyond k" (0).
+exactly; `block_bytes` bounds the working memory of a block (scores, a partitioned copy, a
+mask). Every metric here is cut at k, so a label scoring below t has rank "beyond k" (0).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 from ..metrics import DEFAULT_TIE_TOL
 
 DEFAULT_BLOCK_BYTES = 256 << 20
+BYTES_PER_SCORE = 9  # float32 scores + their partitioned float32 copy + a bool mask
 
 
 @dataclass
@@ -62,12 +64,11 @@ def rank_global(queries: np.ndarray, corpus: np.ndarray, labels: list[np.ndarray
     first: list[np.ndarray] = []
     tie: list[np.ndarray] = []
     tied = np.zeros(nq, dtype=bool)
-    step = max(1, block_bytes // max(1, nc * 4))
-    corpus_t = np.ascontiguousarray(corpus.T)
+    # per score: the float32 block, its partitioned copy and the boolean mask
+    step = max(1, block_bytes // max(1, nc * BYTES_PER_SCORE))
     for s in range(0, nq, step):
-        block = queries[s : s + step] @ corpus_t
-        part = np.argpartition(block, nc - k_eff, axis=1)[:, nc - k_eff :]
-        kth = np.take_along_axis(block, part, axis=1).min(axis=1)
+        block = queries[s : s + step] @ corpus.T
+        kth = np.partition(block, nc - k_eff, axis=1)[:, nc - k_eff]
         rows, cols = np.nonzero(block >= (kth - tie_tol)[:, None])
         bounds = np.searchsorted(rows, np.arange(len(block) + 1))
         for r in range(len(block)):
