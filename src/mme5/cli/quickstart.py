@@ -9,7 +9,7 @@ HELP = "the whole pipeline offline in minutes: build, train, evaluate, report"
 FAST = [
     "split.max_images=240", "split.heldout_pairs_per_language=40", "split.eval_languages=[en,de,ja]",
     "train.max_steps=6", "train.per_device_batch_size=32", "train.save_steps=3", "tiny.sizes.vocab_size=600",
-    "check.min_languages=1",
+    "train.logging_steps=1", "check.min_languages=1",
 ]
 
 
