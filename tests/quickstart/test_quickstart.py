@@ -4,6 +4,7 @@ resume through the training stage is exact; other backbones and a given checkpoi
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -110,8 +111,17 @@ def test_mme5_eval_reproduces_the_quickstart_numbers(fast_run, tmp_path, capsys)
     commands = metrics["commands"]
     assert commands[0].startswith("mme5 train configs/train/quickstart-emoji.yaml ")
     assert commands[1].startswith("mme5 eval tasks emoji-a-en emoji-a-de emoji-a-ja emoji-b-en")
+    # the printed train command describes exactly the config the training stage ran with
+    from mme5.cli.main import build_parser
+    from mme5.cli.options import config_from_args
+    from mme5.config import to_dict
+    from mme5.training.config import TrainConfig
+
+    train_args = build_parser().parse_args(shlex.split(commands[0])[1:])
+    assert to_dict(config_from_args(TrainConfig, train_args)) == yaml.safe_load(
+        (out / "checkpoint/train_config.yaml").read_text())
     # the printed eval command, run as a user would (another output folder, an empty embedding cache)
-    argv = commands[1].split()[1:]
+    argv = shlex.split(commands[1])[1:]
     argv[argv.index("--output") + 1] = str(tmp_path / "eval")
     assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--batch-size", "64"]) == 0
     capsys.readouterr()
