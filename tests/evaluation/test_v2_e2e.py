@@ -42,7 +42,7 @@ def _visdoc_expected(embedder, folder: Path, pages: list, queries: list[tuple[st
     pool = [Item(instruction=P.V2_VISDOC_PAGE, image=p) for p in pages]
     ranked = _rank(embedder, [Item(instruction=P.V2_VISDOC_QUERY, text=t) for _, t in queries], pool)
     return {"ndcg_linear@5": np.mean([_ndcg5(r, qrels[qid]) for r, (qid, _) in zip(ranked, queries)]),
-            "hit@1": np.mean([r[0] in qrels[qid] for r, (qid, _) in zip(ranked, queries)])}
+            "hit@1": np.mean([r[0] in qrels[qid] for r, (qid, _) in zip(ranked, queries)]), "ranked": ranked}
 
 
 def _read(path: Path) -> list[dict]:
@@ -74,7 +74,8 @@ def test_mmeb_v2_families_on_tiny_qwen2vl(mini, tiny_dirs, tmp_path, capsys):
     assert got["hit@1"] == pytest.approx(want["hit@1"]) and got["num_data"] == 4 and got["profile"] == "vlm2vec-v2"
     assert list(got)[:3] == ["hit@1", "hit@5", "hit@10"]
     preds = _read(run / "visdoc" / "ViDoRe_arxivqa_pred.jsonl")
-    assert len(preds) == 4 and len(preds[0]["prediction"]) == 6 and preds[0]["rel_scores"] == [2.0, 1.0]
+    assert len(preds) == 4 and preds[0]["rel_scores"] == [2.0, 1.0] and preds[0]["label"] == ["0", "4"]
+    assert [p["prediction"] for p in preds] == [[str(d) for d in r] for r in want["ranked"]]
 
     # visdoc, hub parquet with page bytes and mixed grades
     import pyarrow.parquet as pq
@@ -99,6 +100,9 @@ def test_mmeb_v2_families_on_tiny_qwen2vl(mini, tiny_dirs, tmp_path, capsys):
     hit1 = np.mean([labels[r[0]] == row["pos_text"] for r, row in zip(ranked, rows)])
     got = json.loads((run / "video" / "K700_score.json").read_text())
     assert got["hit@1"] == pytest.approx(hit1) and json.loads((run / "tasks" / "K700.json").read_text())["pool_size"] == 4
+    preds = _read(run / "video" / "K700_pred.jsonl")
+    assert [p["prediction"] for p in preds] == [[labels[j] for j in r] for r in ranked]  # each video its own ranking
+    assert json.loads((run / "tasks" / "K700.json").read_text())["encoding"]["unique_items"] == 4 + 4
 
     # image task (MMEB rows): hit@1 over each row's own candidates
     img_rows = _read(mini / "ImageNet-1K.jsonl")

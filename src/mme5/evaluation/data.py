@@ -54,18 +54,23 @@ class EvalData:
         return len(self.query_ids)
 
 
+def _media_identity(media: object) -> tuple | None:
+    """An image (or a video: a frame folder / file, or a sequence of frames) by path or content."""
+    if media is None or media == "" or media == ():
+        return None
+    if isinstance(media, (bytes, bytearray)):
+        return ("bytes", hashlib.sha1(media).hexdigest())
+    if isinstance(media, (str, Path)):
+        return ("path", str(media))
+    if isinstance(media, (list, tuple)):
+        return ("frames", *(_media_identity(frame) for frame in media))
+    return ("pil", media.mode, media.size, hashlib.sha1(media.tobytes()).hexdigest())  # type: ignore[attr-defined]
+
+
 def item_identity(item: Item) -> tuple:
-    """What makes two items the same input: text, instruction and the image (path or content)."""
-    image = item.image
-    if image is None or image == "":
-        key = None
-    elif isinstance(image, (bytes, bytearray)):
-        key = ("bytes", hashlib.sha1(image).hexdigest())
-    elif isinstance(image, (str, Path)):
-        key = ("path", str(image))
-    else:  # PIL image
-        key = ("pil", image.mode, image.size, hashlib.sha1(image.tobytes()).hexdigest())
-    return (item.text or "", item.instruction or "", key)
+    """What makes two items the same input: text, instruction, the image and the video."""
+    return (item.text or "", item.instruction or "", _media_identity(item.image),
+            _media_identity(getattr(item, "video", None)))
 
 
 class RowsBuilder:
