@@ -108,10 +108,17 @@ def test_pdf_pages_and_expand(tmp_path: Path) -> None:
         assert np.abs(np.asarray(page, dtype=np.float32).mean((0, 1)) - np.array(color)).max() < 6
     assert media.pdf_pages(tmp_path / "doc.pdf", dpi=144)[0].size == (400, 200)
     items = [Item(text="a"), Item(instruction="doc", pdf=tmp_path / "doc.pdf"), Item(pdf=(tmp_path / "doc.pdf").read_bytes())]
-    out = media.expand_pdfs(items, dpi=72)
+    out = media.expand_pdfs(items)
     assert [(i, p) for i, p, _ in out] == [(0, None), (1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
-    assert all(it.instruction == "doc" and it.pdf is None and it.has_image for i, _, it in out if i == 1)
-    assert media.item_pixels(items[1]) == 3 * 400 * 200
+    assert all(it.instruction == "doc" and it.page == p and not it.has_image for i, p, it in out if i == 1)
+    rendered = media.page_item(out[2][2])  # page 2: rendered when encoded
+    assert rendered.pdf is None and rendered.page is None and rendered.instruction == "doc"
+    assert np.array_equal(np.asarray(rendered.image), np.asarray(media.pdf_pages(tmp_path / "doc.pdf")[1]))
+    assert media.item_pixels(items[1]) == 3 * 400 * 200 and media.item_pixels(out[1][2]) == 400 * 200
+    with pytest.raises(InputError, match="row 9: page 4 does not exist: the PDF has 3 pages"):
+        media.page_item(Item(pdf=tmp_path / "doc.pdf", page=4), "row 9")
+    with pytest.raises(InputError, match="expand it into pages first"):
+        media.page_item(items[1])
 
 
 def test_pdf_errors(tmp_path: Path) -> None:
@@ -178,6 +185,7 @@ def test_cache_key_sees_video_and_pdf(tmp_path: Path) -> None:
     assert item_key(Item(text="q", video=[a, b])) != item_key(Item(text="q", video=[b, a]))
     assert item_key(Item(text="q", video=[a, b])) == item_key(Item(text="q", video=(a.copy(), b.copy())))
     assert item_key(Item(pdf=b"%PDF-1")) != item_key(Item(pdf=b"%PDF-2"))
+    assert item_key(Item(pdf=b"%PDF-1", page=1)) != item_key(Item(pdf=b"%PDF-1", page=2))
 
 
 def test_parse_item_video_and_pdf_fields(tmp_path: Path) -> None:
@@ -187,6 +195,10 @@ def test_parse_item_video_and_pdf_fields(tmp_path: Path) -> None:
     assert item.video == (str(tmp_path / "f1.png"), "/abs/f2.png")
     assert parse_item({"video": "clip.mp4"}, "row 2", tmp_path).video == str(tmp_path / "clip.mp4")
     assert parse_item({"pdf": "doc.pdf"}, "row 3", tmp_path).pdf == str(tmp_path / "doc.pdf")
+    assert parse_item({"pdf": "doc.pdf", "page": 2}, "row 3", tmp_path).page == 2
+    for bad in ({"pdf": "doc.pdf", "page": 0}, {"pdf": "doc.pdf", "page": "2"}, {"text": "x", "page": 1}):
+        with pytest.raises(InputError, match="field 'page' must be a page number"):
+            parse_item(bad, "row 7")
     with pytest.raises(InputError, match="row 4: field 'video' must be a path string or a list of frame paths"):
         parse_item({"video": 3}, "row 4")
     with pytest.raises(InputError, match="row 5 is empty"):

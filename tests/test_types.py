@@ -25,7 +25,7 @@ def test_fields_pass_through_and_relative_images_resolve(tmp_path: Path):
 
 
 @pytest.mark.parametrize("obj, message", [
-    ({"txt": "a"}, r"row 3: unknown field\(s\) \['txt'\]; allowed: text, image, video, pdf, instruction, language"),
+    ({"txt": "a"}, r"row 3: unknown field\(s\) \['txt'\]; allowed: text, image, video, pdf, page, instruction, language"),
     ({"text": 5}, r"row 3: field 'text' must be a string, got int"),
     ({"text": "a", "language": ["en"]}, r"row 3: field 'language' must be a string, got list"),
     ({"image": 7}, r"row 3: field 'image' must be a path string, got int"),
@@ -34,7 +34,7 @@ def test_fields_pass_through_and_relative_images_resolve(tmp_path: Path):
     ({"language": "en"}, r"row 3 is empty"),
     ("   ", r"row 3 is empty"),
     (Item(text=""), r"row 3 is empty"),
-    ([1, 2], r"row 3: expected an item object \{text, image, video, pdf, instruction, language\} or a string, got list"),
+    ([1, 2], r"row 3: expected an item object \{text, image, video, pdf, page, instruction, language\} or a string, got list"),
 ])
 def test_bad_items_are_refused_with_one_message(obj, message):
     with pytest.raises(InputError, match=message):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .types import ImageLike, InputError, Item, VideoLike, load_image
+from .types import ImageLike, InputError, Item, PdfLike, VideoLike, load_image
 
 EXTRACT_FRAMES = 64
 SAMPLED_FRAMES = 8
@@ -104,43 +104,76 @@ def decode_video(source: str | Path | bytes, where: str = "", num_frames: int | 
     return [frames[i] for i in sorted(frames)]
 
 
-def pdf_pages(source: str | Path | bytes, where: str = "", dpi: int = PDF_DPI) -> list[Image.Image]:
-    """Every page of a PDF rendered to RGB at `dpi`; InputError for a missing, corrupt or
-    password-protected file."""
+def _open_pdf(source: PdfLike, where: str):
+    """A pypdfium2 document; InputError for a missing, corrupt or password-protected file."""
     import pypdfium2 as pdfium
 
     name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
     if isinstance(source, (str, Path)) and not Path(source).is_file():
         raise InputError(f"{_prefix(where)}PDF file not found: {source}")
     try:
-        doc = pdfium.PdfDocument(bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source))
+        return pdfium.PdfDocument(bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source))
     except pdfium.PdfiumError as exc:
         why = "it is encrypted (password-protected)" if exc.err_code == pdfium.raw.FPDF_ERR_PASSWORD else str(exc)
         raise InputError(f"{_prefix(where)}cannot open PDF {name}: {why}") from exc
+
+
+def pdf_page_count(source: PdfLike, where: str = "") -> int:
+    """Number of pages (opens the document, renders nothing)."""
+    doc = _open_pdf(source, where)
     try:
-        pages = []
-        for k in range(len(doc)):
-            page = doc[k]
-            pages.append(page.render(scale=dpi / 72).to_pil().convert("RGB"))
-            page.close()
-        return pages
-    except Exception as exc:
-        raise InputError(f"{_prefix(where)}cannot render PDF {name}: {exc}") from exc
+        return len(doc)
     finally:
         doc.close()
 
 
-def expand_pdfs(items: Sequence[Item], where: Sequence[str] | None = None, dpi: int = PDF_DPI) -> list[tuple[int, int | None, Item]]:
-    """Replace each PDF item by one image item per page: (source index, page number from 1 or
-    None for a non-PDF item, item). Text, instruction and language are kept on every page."""
+def render_pages(source: PdfLike, where: str = "", dpi: int = PDF_DPI, pages: Sequence[int] | None = None) -> list[Image.Image]:
+    """Pages (numbered from 1; default all) rendered to RGB at `dpi`."""
+    doc = _open_pdf(source, where)
+    try:
+        numbers = range(1, len(doc) + 1) if pages is None else pages
+        out = []
+        for number in numbers:
+            if not 1 <= number <= len(doc):
+                raise InputError(f"{_prefix(where)}page {number} does not exist: the PDF has {len(doc)} pages")
+            page = doc[number - 1]
+            out.append(page.render(scale=dpi / 72).to_pil().convert("RGB"))
+            page.close()
+        return out
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{_prefix(where)}cannot render PDF page: {exc}") from exc
+    finally:
+        doc.close()
+
+
+def pdf_pages(source: PdfLike, where: str = "", dpi: int = PDF_DPI) -> list[Image.Image]:
+    """Every page of a PDF rendered to RGB at `dpi`."""
+    return render_pages(source, where, dpi)
+
+
+def page_item(item: Item, where: str = "", dpi: int = PDF_DPI) -> Item:
+    """A PDF-page item (`pdf` + `page`) -> the same item with the rendered page as its image."""
+    if item.page is None:
+        raise InputError(f"{_prefix(where)}a PDF item needs a page number here; expand it into pages first "
+                         "(mme5.media.expand_pdfs: one item per page)")
+    if item.has_image or item.has_video:
+        raise InputError(f"{_prefix(where)}a PDF page item cannot also carry an image or a video")
+    image = render_pages(item.pdf, where, dpi, [item.page])[0]  # type: ignore[arg-type]
+    return replace(item, pdf=None, page=None, image=image)
+
+
+def expand_pdfs(items: Sequence[Item], where: Sequence[str] | None = None) -> list[tuple[int, int | None, Item]]:
+    """Replace each whole-PDF item by one page item per page: (source index, page number from 1,
+    or None for any other item, item). Pages are rendered when encoded, a batch at a time."""
     out: list[tuple[int, int | None, Item]] = []
     for i, item in enumerate(items):
-        if item.pdf is None:
-            out.append((i, None, item))
+        if item.pdf is None or item.page is not None:
+            out.append((i, item.page, item))
             continue
         w = where[i] if where is not None else f"item {i}"
-        for page, img in enumerate(pdf_pages(item.pdf, w, dpi), 1):
-            out.append((i, page, replace(item, pdf=None, image=img)))
+        out.extend((i, page, replace(item, page=page)) for page in range(1, pdf_page_count(item.pdf, w) + 1))
     return out
 
 
@@ -158,7 +191,8 @@ def item_pixels(item: Item, where: str = "") -> int:
     if item.has_video:
         total += frames_pixels(load_frames(item.video, where))  # type: ignore[arg-type]
     if item.pdf is not None:
-        total += frames_pixels(pdf_pages(item.pdf, where))
+        pages = None if item.page is None else [item.page]
+        total += frames_pixels(render_pages(item.pdf, where, pages=pages))
     return total
 
 

@@ -48,7 +48,10 @@ class Item:
     video: VideoLike | None = None
     """Frames (list -> stored as a tuple), a frame folder or a video file; see mme5.media."""
     pdf: PdfLike | None = None
-    """A PDF to expand into one image item per page (mme5.media.expand_pdfs) before encoding."""
+    """A PDF. With `page`, that page is the item's image (rendered when encoded); without, the PDF is
+    expanded into one item per page (mme5.media.expand_pdfs) before encoding."""
+    page: int | None = None
+    """The page of `pdf` (from 1) this item is."""
 
     def __post_init__(self) -> None:
         if isinstance(self.video, list):  # frozen items stay hashable
@@ -129,7 +132,7 @@ def load_image(image: ImageLike, where: str = "") -> Image.Image:
 
 
 # ---- the one item parser ---------------------------------------------------------------------
-ITEM_FIELDS = ("text", "image", "video", "pdf", "instruction", "language")
+ITEM_FIELDS = ("text", "image", "video", "pdf", "page", "instruction", "language")
 """The fields an item object may carry (JSONL lines, server requests, index corpora, encode dicts)."""
 _STRING_FIELDS = ("text", "instruction", "language")
 _CONTENT = "text, image, video, pdf or instruction"
@@ -178,6 +181,9 @@ def _from_dict(obj: dict, where: str, base_dir: str | Path | None) -> Item:
     for key in ("video", "pdf"):  # paths resolve like images; a video may be a list of frames
         if key in fields:
             fields[key] = _media_field(fields[key] or None, key, where, base_dir)
+    page = fields.get("page")
+    if page is not None and (type(page) is not int or page < 1 or not fields.get("pdf")):
+        raise InputError(f"{where}: field 'page' must be a page number (1, 2, ...) of the item's 'pdf', got {page!r}")
     return Item(**fields)
 
 

@@ -10,7 +10,7 @@ HELP = "embed texts, images, videos and PDF pages into vectors"
 
 
 def register(p) -> None:
-    p.add_argument("--input", help="JSONL, one item per line: {text, image, video, pdf, instruction, language}")
+    p.add_argument("--input", help="JSONL, one item per line: {text, image, video, pdf, page, instruction, language}")
     p.add_argument("--text", action="append", default=[], help="a text to embed (repeatable)")
     p.add_argument("--image", action="append", default=[], help="an image path to embed (repeatable)")
     p.add_argument("--video", action="append", default=[], help="a video file or frame folder to embed (repeatable)")

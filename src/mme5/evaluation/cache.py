@@ -41,7 +41,7 @@ def item_key(item: Item) -> str:
         else:
             parts.append(["video", _media_key(video)])
     if item.pdf is not None:
-        parts.append(["pdf", _media_key(item.pdf)])
+        parts.append(["pdf", _media_key(item.pdf), item.page])
     raw = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:KEY_BYTES]
 

@@ -16,9 +16,10 @@ from typing import Any, Callable, Protocol
 from ..types import InputError, Item, parse_item
 
 RESERVED = ("id", "meta")  # corpus-row keys besides the item fields: returned with search hits
-# A folder corpus: which item field each file kind fills. Video/PDF suffixes join here (mapping to
-# their Item field) once `Item` carries those media (helper "media"); nothing else needs to change.
+# A folder corpus: which item field each file kind fills. A PDF is one record per page (id
+# `name#page=N`, item `{"pdf": name, "page": N}`; mme5.media renders the page when it is encoded).
 FOLDER_MEDIA: dict[str, str] = {suffix: "image" for suffix in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")}
+FOLDER_MEDIA.update({".pdf": "pdf", **{suffix: "video" for suffix in (".mp4", ".mkv", ".webm", ".avi", ".mov")}})
 
 
 class Corpus(Protocol):
@@ -148,9 +149,10 @@ class FolderCorpus:
                              if p.is_file() and p.suffix.lower() in FOLDER_MEDIA)
         if not self._files:
             raise InputError(f"{self.path}: no media files ({', '.join(sorted(FOLDER_MEDIA))}) in this folder")
+        self._rows = [(name, page) for name in self._files for page in _pages(self.path / name)]
 
     def __len__(self) -> int:
-        return len(self._files)
+        return len(self._rows)
 
     def digest(self) -> str:
         sha = hashlib.sha256()
@@ -160,8 +162,18 @@ class FolderCorpus:
         return sha.hexdigest()
 
     def records(self, start: int, end: int) -> list[dict[str, Any]]:
-        return [{"id": name, "item": {FOLDER_MEDIA[Path(name).suffix.lower()]: name}, "meta": None}
-                for name in self._files[start:end]]
+        return [{"id": name if page is None else f"{name}#page={page}",
+                 "item": {FOLDER_MEDIA[Path(name).suffix.lower()]: name, **({} if page is None else {"page": page})},
+                 "meta": None} for name, page in self._rows[start:end]]
+
+
+def _pages(path: Path) -> list[int | None]:
+    """A PDF's page numbers (one record each); [None] (one record) for any other file."""
+    if FOLDER_MEDIA[path.suffix.lower()] != "pdf":
+        return [None]
+    from ..media import pdf_page_count
+
+    return list(range(1, pdf_page_count(path, str(path)) + 1))
 
 
 def _file_sha256(path: Path) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..media import load_frames
+from ..media import load_frames, page_item
 from ..types import InputError, Item
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,10 @@ _warned: set[str] = set()
 
 
 def apply_fallback(items: Sequence[Item], backbone: Any, where: Sequence[str]) -> tuple[list[Item], list[list[Image.Image] | None]]:
-    """(items for the formatter, frames per item). Native backbones keep their videos; image-only
-    ones get the middle frame as the image (logged once per backbone as off-protocol)."""
+    """Media the processor cannot take as they are -> (items for the formatter, frames per item):
+    PDF page items get their rendered page as the image; native backbones keep their videos,
+    image-only ones get the middle frame as the image (logged once per backbone as off-protocol)."""
+    items = [page_item(item, where[i]) if item.pdf is not None else item for i, item in enumerate(items)]
     frames = [frames_for(item, where[i]) for i, item in enumerate(items)]
     if video_mode(backbone) == VIDEO_NATIVE or not any(f is not None for f in frames):
         return list(items), frames

@@ -59,11 +59,11 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
         elif not path:
             parts.append("the request body must be a JSON object")
         elif len(errs) > 1 and all(str(e.get("type", "")).endswith("_type") for e in errs):
-            parts.append(f"{path} must be a string or an item object {{text, image, video, pdf, instruction, language}}"
+            parts.append(f"{path} must be a string or an item object {{text, image, video, pdf, page, instruction, language}}"
                          + (", or a list of them" if path in ("input",) else ""))
         else:
             inside_item = len(loc) > 1 and errs[0].get("type") == "extra_forbidden"
-            hint = " (allowed item fields: text, image, video, pdf, instruction, language)" if inside_item else ""
+            hint = " (allowed item fields: text, image, video, pdf, page, instruction, language)" if inside_item else ""
             parts.append(f"{path}: {errs[0].get('msg', 'invalid')}{hint}")
     first = next(iter(grouped), ())
     json_error = any(e.get("type") == "json_invalid" for e in errors)

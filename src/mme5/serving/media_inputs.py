@@ -48,7 +48,7 @@ def media_pending(item: Item, policy: InputPolicy, where: str) -> Pending | None
         source = [str(f) for f in video] if isinstance(video, tuple) else str(video)
         return open_video(source, policy, f"{where}.video", lambda s, w: _image(s, policy, w), read_bytes)
     if item.pdf is not None:
-        return open_pdf(str(item.pdf), policy, f"{where}.pdf", read_bytes)
+        return open_pdf(str(item.pdf), policy, f"{where}.pdf", read_bytes, page=item.page)
     return None
 
 
@@ -95,8 +95,8 @@ def open_video(source: str | list[str], policy: InputPolicy, where: str, open_im
 
 
 def open_pdf(source: str, policy: InputPolicy, where: str,
-             read: Callable[[str, str, InputPolicy, str], bytes] = read_bytes) -> Pending:
-    """Check a PDF's page count and rendered page sizes; its pages are rendered by expand_pdfs."""
+             read: Callable[[str, str, InputPolicy, str], bytes] = read_bytes, page: int | None = None) -> Pending:
+    """Check a PDF's rendered page sizes (all pages, or just `page`); pages render when encoded."""
     import pypdfium2 as pdfium
 
     data = read(source, where, policy, "application/pdf")
@@ -106,12 +106,15 @@ def open_pdf(source: str, policy: InputPolicy, where: str,
         why = "it is encrypted (password-protected)" if exc.err_code == pdfium.raw.FPDF_ERR_PASSWORD else str(exc)
         raise RequestError(400, f"{where}: cannot open PDF: {why}", param=where, code="invalid_pdf") from None
     try:
-        sizes = [doc.get_page_size(k) for k in range(len(doc))]
+        if page is not None and not 1 <= page <= len(doc):
+            raise RequestError(400, f"{where}: page {page} does not exist: the PDF has {len(doc)} pages", param=where)
+        numbers = range(1, len(doc) + 1) if page is None else [page]
+        sizes = [doc.get_page_size(k - 1) for k in numbers]
     finally:
         doc.close()
     scale = PDF_DPI / 72
     pixels = [math.ceil(w * scale) * math.ceil(h * scale) for w, h in sizes]
-    for k, p in enumerate(pixels, 1):
+    for k, p in zip(numbers, pixels):
         if p > policy.max_image_pixels:
             raise RequestError(413, f"{where}: page {k} renders to {p} pixels at {PDF_DPI} dpi; the limit is "
                                     f"{policy.max_image_pixels}", param=where, code="image_too_large")

@@ -25,6 +25,8 @@ class ItemIn(_Strict):
     frame folder under the image root. 8 frames are sampled (mme5.media)."""
     pdf: str | None = None
     """A `data:application/pdf;base64,` URL or a path under the image root: one vector per page."""
+    page: int | None = Field(default=None, ge=1)
+    """With `pdf`: only this page (from 1), one vector."""
     instruction: str | None = None
     language: str | None = None
 
