@@ -5,17 +5,21 @@ out here, and `mme5 train` runs on it. Skipped without `llama-models` (the `dev`
 from __future__ import annotations
 
 import json
+import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("llama_models", reason="needs llama-models (pip install 'mme5[dev]')")
-pytest.importorskip("tiktoken")
+from mme5.cli.main import main
+from mme5.prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION
 
-from mme5.cli.main import main  # noqa: E402
-from mme5.prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION  # noqa: E402
+needs_llama_models = pytest.mark.skipif(
+    find_spec("llama_models") is None or find_spec("tiktoken") is None,
+    reason="needs llama-models and tiktoken (pip install 'mme5[dev]')",
+)
 
 TEXTS = [
     "A cat and a dog sitting on a sofa.",
@@ -70,6 +74,7 @@ def processor(llama3_dir):
     return MllamaProcessor.from_pretrained(str(llama3_dir))
 
 
+@needs_llama_models
 def test_ids_equal_tiktoken_on_meta_tokenizer(processor, meta_tokenizer):
     tok = processor.tokenizer
     for text in TEXTS:
@@ -80,6 +85,7 @@ def test_ids_equal_tiktoken_on_meta_tokenizer(processor, meta_tokenizer):
     assert max(max(tok(t, add_special_tokens=False).input_ids) for t in TEXTS) < 128000  # no special ids
 
 
+@needs_llama_models
 def test_special_tokens_are_llama_3_2_visions(processor, meta_tokenizer, llama3_dir):
     tok = processor.tokenizer
     assert len(tok) == 128257
@@ -110,6 +116,21 @@ def test_init_tiny_refuses_a_tokenizer_the_family_lacks(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_without_llama_models_init_tiny_says_what_to_install(tmp_path, monkeypatch, capsys):
+    from functools import lru_cache
+
+    from mme5.model import tokenizer
+
+    monkeypatch.setitem(sys.modules, "llama_models", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "llama_models.llama3", None)
+    # a fresh cache for this test: a conversion done by another test must not hide the error
+    monkeypatch.setattr(tokenizer, "_llama3_json", lru_cache(maxsize=1)(tokenizer._llama3_json.__wrapped__))
+    assert main(["init-tiny", "--backbone", "mllama", "--tokenizer", "llama3", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "the llama3 tokenizer needs Meta's `llama-models` package" in err and "pip install 'mme5[dev]'" in err
+    assert not (tmp_path / "x").exists()
+
+
 def original_mme5_vector(model, processor, hub_text: str, image) -> np.ndarray:
     """mmE5's LlamaEvalCollator + encoder, one item: the `<|image_1|>\\n` rewrite, the processor with
     max_length 256 and truncation, a full forward, the last token's final hidden state, L2."""
@@ -126,6 +147,7 @@ def original_mme5_vector(model, processor, hub_text: str, image) -> np.ndarray:
     return (vec / vec.norm()).numpy()
 
 
+@needs_llama_models
 def test_embed_cli_equals_original_mme5(llama3_dir, processor, tmp_path):
     from PIL import Image
     from transformers import MllamaForConditionalGeneration
@@ -175,6 +197,7 @@ def test_embed_cli_equals_original_mme5(llama3_dir, processor, tmp_path):
     assert len(processor(text=long_text, max_length=256, truncation=True).input_ids[0]) == 256
 
 
+@needs_llama_models
 def test_train_two_steps(llama3_dir, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 

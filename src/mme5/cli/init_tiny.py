@@ -1,9 +1,8 @@
 """Write a tiny random-weight backbone as a normal Hugging Face folder (offline; for tests and demos).
 
-`--tokenizer llama3` (Mllama) swaps the trained ~600-id BPE for Meta's real Llama 3 tokenizer, converted
-offline from the `llama-models` package (`pip install 'mme5[dev]'`), plus the hub checkpoint's image
-processor (560 px tiles, up to 4, CLIP mean/std): the weights stay tiny, everything the model reads
-is tokenized and preprocessed as for Llama-3.2-11B-Vision.
+By default its tokenizer is a small BPE trained in-process. `--tokenizer NAME` gives it a family's real
+tokenizer instead (built offline) and the hub checkpoint's image-processor settings: only the weights
+stay tiny, so everything the model reads is tokenized and preprocessed as for the released model.
 """
 
 from __future__ import annotations
@@ -14,20 +13,20 @@ HELP = "build a tiny offline backbone folder"
 
 def register(p) -> None:
     from ..model.backbones import BACKBONES
-    from ..model.tiny import BPE, tokenizer_choices
+    from ..model.tiny import BPE
 
     real = [
-        f"{name}: {', '.join(tokenizer_choices(b)[1:])}"
+        f"{name}: {token} ({preset.description})"
         for name, b in sorted(BACKBONES.items())
-        if b.tiny.real_tokenizers
+        for token, preset in sorted(b.tiny.real_tokenizers.items())
     ]
     p.add_argument("out_dir", help="folder to write (config, weights, tokenizer, processor)")
     p.add_argument("--backbone", default="mllama", help=f"one of: {', '.join(sorted(BACKBONES))}")
     p.add_argument(
         "--tokenizer",
         default=BPE,
-        help=f"{BPE} (default: a small BPE trained in-process) or a real tokenizer of the family "
-        f"({'; '.join(real)}), which also brings the hub's image-processor settings",
+        metavar="NAME",
+        help=f"{BPE} (default: ~600 ids trained in-process) or a real one: {'; '.join(real)}",
     )
     p.add_argument("--seed", type=int, default=0)
 

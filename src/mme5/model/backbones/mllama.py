@@ -93,8 +93,8 @@ BACKBONE = Backbone(
         real_tokenizers={"llama3": RealTokenizerPreset(
             tokenizer=_llama3_tokenizer, image_processor=HUB_IMAGE_PROCESSOR,
             sizes={"image_size": HUB_TILE, "max_tiles": HUB_IMAGE_PROCESSOR["max_image_tiles"]},
-            description="Meta's Llama 3 tokenizer (llama-models, 128,256 ids + <|image|>) and the hub's "
-                        "560 px x 4 tile image processor",
+            description="Meta's Llama 3 tokenizer, from the llama-models package of the dev extra; "
+                        "<|image|> = 128256; Llama-3.2-11B-Vision's image processor, 560 px tiles, up to 4",
         )},
     ),
     min_image_side=2,
