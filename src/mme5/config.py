@@ -3,6 +3,7 @@
 Each stage defines its own dataclass (e.g. `TrainConfig`); this module only loads and records them.
 On the command line the overrides are `--set KEY=VALUE` (mme5.cli.options); this is their one parser.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,7 @@ import difflib
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -62,18 +63,19 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     """Build a (nested) dataclass, rejecting unknown keys with the list of valid ones."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cast(Any, cls))}
     unknown = set(data) - set(fields)
     if unknown:
         close = sorted({m for k in map(str, unknown) for m in difflib.get_close_matches(k, list(fields), n=2)})
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"{where or cls.__name__}: unknown key(s) {sorted(map(str, unknown))}{hint}; "
-                          f"valid: {sorted(fields)}")
+        raise ConfigError(
+            f"{where or cls.__name__}: unknown key(s) {sorted(map(str, unknown))}{hint}; valid: {sorted(fields)}"
+        )
     hints = get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
         default = _default(fields[name])
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+        if dataclasses.is_dataclass(default) and not isinstance(default, type) and isinstance(value, dict):
             # a partial section overrides the field's own default, not the section class's defaults
             value = _merge(dataclasses.asdict(default), value)
         kwargs[name] = _coerce(hints[name], value, f"{where}{name}")
@@ -100,7 +102,7 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where + ".")
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
@@ -117,11 +119,10 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: {value!r} is not one of {list(get_args(tp))}")
         return value
     if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        args = get_args(tp)
-        inner = args[0] if args else Any
-        items = [_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        params = get_args(tp)
+        inner = params[0] if params else Any
+        items = [_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(values)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
@@ -141,12 +142,14 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Dataclass -> plain dict (tuples as lists), ready for YAML/JSON."""
+
     def plain(v):
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         return v
+
     return plain(dataclasses.asdict(config))
 
 

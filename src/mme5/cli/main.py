@@ -1,4 +1,5 @@
 """`mme5 <command>`: thin wrappers over the pipeline stages."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,13 +30,18 @@ def commands() -> dict[str, ModuleType]:
 def build_parser() -> argparse.ArgumentParser:
     """The `mme5` parser with one subparser per command module."""
     parser = argparse.ArgumentParser(
-        prog="mme5", description="Multimodal multilingual embeddings the mmE5 way: synthesize, train, evaluate, serve.",
+        prog="mme5",
+        description="Multimodal multilingual embeddings the mmE5 way: synthesize, train, evaluate, serve.",
         epilog="A mistake in what you asked for (a bad config key, a missing file, an unusable input) prints "
-               "`mme5 COMMAND: error: ...` and exits 2; anything else is a bug and shows its traceback (exit 1).",
+        "`mme5 COMMAND: error: ...` and exits 2; anything else is a bug and shows its traceback (exit 1).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--debug", action="store_true", default=bool(os.environ.get("MME5_DEBUG")),
-                        help="print the traceback of user errors too (default: $MME5_DEBUG)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=bool(os.environ.get("MME5_DEBUG")),
+        help="print the traceback of user errors too (default: $MME5_DEBUG)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in commands().items():
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
@@ -58,7 +64,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status (2 for user errors, as argparse does for bad flags)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args._run(args) or 0)
     except user_errors() as exc:

@@ -3,6 +3,7 @@
 Every command that loads a model calls `add_model_args` + `embedder_from_args`; every command that
 takes a config calls `add_config_args` + `config_from_args`, so flags read the same everywhere.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,38 +22,63 @@ config overrides:
   Quote a value to keep it a string: --set 'KEY="2024"'. An unknown key is refused with the valid ones."""
 
 
-def add_model_args(parser: argparse.ArgumentParser, *, batch_size_default: int | None = 16,
-                   batch_size_help: str = "items per model forward") -> None:
+def add_model_args(
+    parser: argparse.ArgumentParser,
+    *,
+    batch_size_default: int | None = 16,
+    batch_size_help: str = "items per model forward",
+) -> None:
     """Declare --model --adapter --dtype --device --max-length --batch-size on `parser`.
 
     `batch_size_default=None` means the command takes its batch size from elsewhere (its config)
     unless the flag is given.
     """
     g = parser.add_argument_group("model")
-    g.add_argument("--model", metavar="DIR_OR_HUB_ID",
-                   help="model folder or hub id (default: the embedded tiny Mllama with RANDOM weights, "
-                        "built once under $MME5_CACHE: fine for trying the command, meaningless vectors)")
+    g.add_argument(
+        "--model",
+        metavar="DIR_OR_HUB_ID",
+        help="model folder or hub id (default: the embedded tiny Mllama with RANDOM weights, "
+        "built once under $MME5_CACHE: fine for trying the command, meaningless vectors)",
+    )
     g.add_argument("--adapter", metavar="DIR", help="LoRA adapter folder (from `mme5 train`), merged at load time")
-    g.add_argument("--dtype", default="auto",
-                   help=f"weights dtype: {DTYPES} (default auto: bfloat16 on CUDA, float32 on CPU)")
+    g.add_argument(
+        "--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: bfloat16 on CUDA, float32 on CPU)"
+    )
     g.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
-    g.add_argument("--max-length", type=_positive, default=256, metavar="N",
-                   help="text tokens per item; longer texts are truncated (default: %(default)s, as mmE5)")
+    g.add_argument(
+        "--max-length",
+        type=_positive,
+        default=256,
+        metavar="N",
+        help="text tokens per item; longer texts are truncated (default: %(default)s, as mmE5)",
+    )
     shown = "%(default)s" if batch_size_default is not None else "from the config"
-    g.add_argument("--batch-size", type=_positive, default=batch_size_default, metavar="N",
-                   help=f"{batch_size_help} (default: {shown})")
+    g.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=batch_size_default,
+        metavar="N",
+        help=f"{batch_size_help} (default: {shown})",
+    )
 
 
 def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -> Any:
     """Load the Embedder the model flags name (`device` overrides --device, e.g. per torchrun rank)."""
     from .. import load_embedder
 
-    return load_embedder(args.model, adapter=args.adapter, dtype=args.dtype, device=device or args.device,
-                         max_length=args.max_length)
+    return load_embedder(
+        args.model, adapter=args.adapter, dtype=args.dtype, device=device or args.device, max_length=args.max_length
+    )
 
 
-def add_config_args(parser: argparse.ArgumentParser, *, what: str, examples: tuple[str, ...] = ("section.key=value",),
-                    positional: bool = False, file_help: str | None = None) -> None:
+def add_config_args(
+    parser: argparse.ArgumentParser,
+    *,
+    what: str,
+    examples: tuple[str, ...] = ("section.key=value",),
+    positional: bool = False,
+    file_help: str | None = None,
+) -> None:
     """Declare the config file (positional CONFIG, or --config FILE) and the repeatable --set KEY=VALUE.
 
     `what` names the config class; `examples` are real KEY=VALUE overrides of it, shown in the epilog.
@@ -62,8 +88,14 @@ def add_config_args(parser: argparse.ArgumentParser, *, what: str, examples: tup
         parser.add_argument("config", metavar="CONFIG", help=file_help)
     else:
         parser.add_argument("--config", metavar="FILE", help=file_help)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override one {what} field, e.g. --set {examples[0]} (repeatable; see below)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override one {what} field, e.g. --set {examples[0]} (repeatable; see below)",
+    )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the epilog's line breaks
     epilog = SET_EPILOG.format(examples=" ".join(f"--set {e}" for e in examples))
     parser.epilog = f"{parser.epilog}\n\n{epilog}" if parser.epilog else epilog
