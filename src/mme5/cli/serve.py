@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from .options import add_config_args, add_model_args, config_from_args, embedder_from_args
 from .index import add_knob_args
+from .options import add_config_args, add_model_args, config_from_args, embedder_from_args
 
 NAME = "serve"
 HELP = "serve /v1/embeddings and /v1/search over HTTP (uvicorn)"

@@ -19,15 +19,15 @@ def register(p) -> None:
 
 
 def run(args) -> int:
-    from ..synthesis.config import SynthesisConfig
-    from ..synthesis.backends import BackendError
-    from ..synthesis.runner import SynthesisStopped, Synthesizer
-    from ..synthesis.stats import render
-    from .options import config_from_args
-
     import asyncio
     import logging
     import sys
+
+    from ..synthesis.backends import BackendError
+    from ..synthesis.config import SynthesisConfig
+    from ..synthesis.runner import SynthesisStopped, Synthesizer
+    from ..synthesis.stats import render
+    from .options import config_from_args
 
     if not getattr(args, "verbose", False):  # httpx logs every request at INFO: thousands of lines
         logging.getLogger("httpx").setLevel(logging.WARNING)
