@@ -1,4 +1,4 @@
-"""Typed configuration of a synthesis run: `mme5 synthesize CONFIG [key=value ...]`.
+"""Typed configuration of a synthesis run: `mme5 synthesize CONFIG [--set key=value ...]`.
 
 Sections: `plan` (what to make), `pool` (which images), `neighbours` (how positive / negative
 images are found), `backend` (which MLLM writes the texts), `validation`, `output`.
