@@ -140,7 +140,7 @@ def write_image_task(root: Path) -> None:
     rows = []
     for i in range(4):
         frames(10 + i)[0].save(root / "imgs" / f"{i}.png")
-        labels = [LABELS[i % 4]] + [l for l in LABELS if l != LABELS[i % 4]]
+        labels = [LABELS[i % 4]] + [lab for lab in LABELS if lab != LABELS[i % 4]]
         rows.append({"qry_text": "<|image_1|>\nRepresent the given image for classification\n",
                      "qry_img_path": f"imgs/{i}.png", "tgt_text": labels, "tgt_img_path": [""] * 4})
     _jsonl(root / "ImageNet-1K.jsonl", rows)

@@ -96,7 +96,7 @@ def test_mmeb_v2_families_on_tiny_qwen2vl(mini, tiny_dirs, tmp_path, capsys):
     labels = (mini / "K700" / "labels.txt").read_text().split("\n")[:-1]
     root = mini / "video_cls" / "K700"
     videos = [root / r["video_id"] if (root / r["video_id"]).is_dir() else root / f"{r['video_id']}.mkv" for r in rows]
-    ranked = _rank(emb, [Item(instruction=P.V2_VIDEO_CLS["K700"], video=str(v)) for v in videos], [Item(text=l) for l in labels])
+    ranked = _rank(emb, [Item(instruction=P.V2_VIDEO_CLS["K700"], video=str(v)) for v in videos], [Item(text=lab) for lab in labels])
     hit1 = np.mean([labels[r[0]] == row["pos_text"] for r, row in zip(ranked, rows)])
     got = json.loads((run / "video" / "K700_score.json").read_text())
     assert got["hit@1"] == pytest.approx(hit1) and json.loads((run / "tasks" / "K700.json").read_text())["pool_size"] == 4
@@ -131,6 +131,6 @@ def test_video_task_on_mllama_uses_the_middle_frame(mini, tiny_dirs, tiny_embedd
     rows = _read(mini / "K700.jsonl")[:3]  # the frame folders: 10 frames, sampled [0 1 2 3 5 6 7 9], middle = 6th
     labels = (mini / "K700" / "labels.txt").read_text().split("\n")[:-1]
     middle = [Image.open(mini / "video_cls" / "K700" / r["video_id"] / "frame_0006.jpg") for r in rows]
-    ranked = _rank(emb, [Item(instruction=P.V2_VIDEO_CLS["K700"], image=m) for m in middle], [Item(text=l) for l in labels])
+    ranked = _rank(emb, [Item(instruction=P.V2_VIDEO_CLS["K700"], image=m) for m in middle], [Item(text=lab) for lab in labels])
     preds = _read(run / "video" / "K700_pred.jsonl")
     assert [p["prediction"][0] for p in preds[:3]] == [labels[r[0]] for r in ranked]

@@ -74,7 +74,7 @@ def test_video_retrieval_and_classification(tmp_path):
         _frames(tmp_path / "video_ret" / "MSR-VTT" / f"video{i}")
     data, texts, pool = _load(tmp_path, "MSR-VTT")
     assert texts[1] == f"{P.V2_VIDEO_RET['MSR-VTT']} a dog 1" and data.protocol == "global"
-    assert pool[2] == ("video2", f"<|video_pad|> {P.V2_VIDEO_TARGET}") and [l.tolist() for l in data.labels] == [[0], [1], [2]]
+    assert pool[2] == ("video2", f"<|video_pad|> {P.V2_VIDEO_TARGET}") and [lab.tolist() for lab in data.labels] == [[0], [1], [2]]
 
     _rows(tmp_path / "SmthSmthV2.jsonl", [{"video_id": 5, "pos_text": "pushing", "neg_text": ["pulling", "pushing", "lifting"]}])
     _frames(tmp_path / "video_cls" / "SSv2" / "5")

@@ -42,7 +42,7 @@ def test_published_pairing_changes_only_mixed_grades():
     assert pairing == dict(zip(order, grades))
     ranks = [np.array([1, 2, 3])]
     correct = ranking_metrics(ranks, [np.array(grades)])
-    quirk = ranking_metrics(ranks, [np.array(grades)], dcg_grades=[np.array([pairing[l] for l in labels])])
+    quirk = ranking_metrics(ranks, [np.array(grades)], dcg_grades=[np.array([pairing[lab] for lab in labels])])
     assert correct["ndcg_linear@5"] == pytest.approx(1.0)
     assert (quirk["ndcg_linear@5"] < 1.0) == (order[0] != "p7")
 
@@ -53,7 +53,7 @@ def _reference(scores: np.ndarray, labels: np.ndarray, pessimistic: bool) -> lis
     keys = (np.arange(len(scores)), is_label) if pessimistic else (np.arange(len(scores)),)
     order = np.lexsort((*keys, -scores))
     rank = {int(d): i + 1 for i, d in enumerate(order)}
-    return [rank[int(l)] if rank[int(l)] <= 10 else 0 for l in labels]
+    return [rank[int(lab)] if rank[int(lab)] <= 10 else 0 for lab in labels]
 
 
 @pytest.mark.parametrize("block_bytes", [4 << 10, 64 << 20])

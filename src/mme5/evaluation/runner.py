@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from ..config import diff_configs, to_dict

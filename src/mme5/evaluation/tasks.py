@@ -137,5 +137,5 @@ def _unknown(name: str) -> str:
 def _ensure_catalog() -> None:
     # the catalog registers itself on import; importing here keeps `tasks` importable on its own
     from . import catalog  # noqa: F401
-    from .mmeb_v2 import catalog as _v2  # noqa: F401
     from . import emoji as _emoji  # noqa: F401  (the quickstart's emoji retrieval tasks)
+    from .mmeb_v2 import catalog as _v2  # noqa: F401  (MMEB-V2: video and visdoc tasks)

@@ -13,8 +13,9 @@ explicitly. Use it to score `VLM2Vec/VLM2Vec-V2.0` weights as published.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..config import ConfigError
 from ..types import HUB_IMAGE_PLACEHOLDER, Item

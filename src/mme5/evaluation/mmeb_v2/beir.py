@@ -10,8 +10,9 @@ qrels become {query: {page: max(score)}}, keeping score > 0; grades are the scor
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ... import prompts as P
 from ...types import InputError, Item, MissingFileError

@@ -101,7 +101,7 @@ def _register() -> None:
     for name, meta, hub, config, split, fmt, protocol, frames, n in _VIDEO:
         register_task(TaskSpec(
             name=name, family="mmeb-v2", meta_task=_META_TASK[meta], hub_id=hub, hub_config=config,  # type: ignore[arg-type]
-            hub_split=split, format=fmt, protocol=protocol, frames=frames, group="video", v2_meta=f"V-{meta}",
+            hub_split=split, format=fmt, protocol=protocol, frames=frames, group="video", v2_meta=f"V-{meta}",  # type: ignore[arg-type]
             metric="hit@1", n_candidates=None, modality="V", description=f"MMEB-V2 video {meta}, {n} queries",
             hub_configs=MVBENCH_CONFIGS if name == "MVBench" else (),
             row_limit=1000 if name == "SmthSmthV2" else None))

@@ -108,7 +108,7 @@ class PoolBuilder:
         for key, item in cands:
             self.candidate(key, item)
         self.candidates.append(list(dict.fromkeys(keys)))
-        self.labels.append([str(l) for l in labels])
+        self.labels.append([str(key) for key in labels])
         if grades is not None:
             self.graded = True
         self.grades.append([float(g) for g in grades] if grades is not None else [1.0] * len(labels))
@@ -122,14 +122,14 @@ class PoolBuilder:
             raise InputError(f"task {self.task}: no usable rows (read {self.rows_total}, skipped {len(self.skipped)})")
         pool = self._pool
         labels = [np.asarray([pool.get(k, -1) for k in ls], dtype=np.int64) for ls in self.labels]
-        absent = sum(int((l < 0).sum()) for l in labels)
+        absent = sum(int((ids < 0).sum()) for ids in labels)
         if absent:
             self.notes.append(f"{absent} labels are not in the pool (never retrievable; counted as misses)")
         return RankData(
             task=self.task, items=self._items.items, query_ids=np.asarray(self.query_ids, dtype=np.int64),
             pool_items=np.asarray(self.pool_items, dtype=np.int64), pool_keys=self.pool_keys, labels=labels,
             grades=[np.asarray(g) for g in self.grades] if self.graded else None,
-            published_grades=[np.asarray([published_pairing(ls, gs)[l] for l in ls]) for ls, gs in zip(self.labels, self.grades)]
+            published_grades=[np.asarray([published_pairing(ls, gs)[key] for key in ls]) for ls, gs in zip(self.labels, self.grades)]
             if self.graded else None,
             candidates=[np.asarray([pool[k] for k in c], dtype=np.int64) for c in self.candidates] if self.local else None,
             rows_total=self.rows_total, occurrences=self.occurrences, skipped=self.skipped, notes=self.notes)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..tasks import benchmarks, get_task
 from .catalog import LEADERBOARD_KEYS, META_GROUPS, MODALITIES, MODALITY_METRIC, v2_meta
@@ -74,13 +75,13 @@ def leaderboard_json(run_dir: str | Path, metadata: Mapping[str, Any] | None = N
 
 def leaderboard_scores(board: Mapping[str, Any]) -> dict[str, float]:
     """Headline score x 100 per task from a leaderboard JSON (hit@1 / ndcg_linear@5 by modality)."""
-    back = {v: k for k, v in LEADERBOARD_KEYS.items()}
-    out = {}
+    back: dict[str, str] = {v: k for k, v in LEADERBOARD_KEYS.items()}
+    out: dict[str, float] = {}
     for modality, section in board["metrics"].items():
         if isinstance(section, dict):
             for key, value in section.items():
                 if isinstance(value, dict) and MODALITY_METRIC[modality] in value:
-                    out[back.get(key, key)] = float(value[MODALITY_METRIC[modality]]) * 100
+                    out[str(back.get(key, key))] = float(value[MODALITY_METRIC[modality]]) * 100
     return out
 
 

@@ -22,7 +22,7 @@ def score_keys(ks: tuple[int, ...] = KS) -> list[str]:
 
 def _pad(rows: list[np.ndarray], fill: float, dtype: type) -> np.ndarray:
     width = max([len(r) for r in rows] + [1])
-    out = np.full((len(rows), width), fill, dtype=dtype)
+    out: np.ndarray = np.full((len(rows), width), fill, dtype=dtype)
     for i, r in enumerate(rows):
         out[i, : len(r)] = r
     return out

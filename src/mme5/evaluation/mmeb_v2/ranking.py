@@ -81,6 +81,7 @@ def rank_global(queries: np.ndarray, corpus: np.ndarray, labels: list[np.ndarray
             top[i, : len(top_pos)] = idx[top_pos]
             first.append(_align(lab_all, idx[lab_pos], f, k))
             tie.append(_align(lab_all, idx[lab_pos], t, k))
+        del block, kth, rows, cols  # free this block before the next product is allocated
     return LabelRanks(top, first, tie, tied)
 
 

@@ -6,8 +6,9 @@ or `<data-dir>/<Task>/*.jsonl|*.parquet` (MVBench: one file per config, named af
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ...types import InputError, MissingFileError
 from ..loaders import DataSource, _jsonl, find_local

@@ -7,8 +7,9 @@ A video is the frame folder `<image-dir>/<frames>/<video>/` of the TIGER-Lab/MME
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ... import prompts as P
 from ...types import InputError, Item
