@@ -3,9 +3,13 @@ POST /v1/search (with --index), GET /v1/models, /health, /metrics. See docs/serv
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from .index import add_knob_args
 from .options import add_config_args, add_model_args, config_from_args, embedder_from_args
+
+if TYPE_CHECKING:
+    from ..serving.settings import ServerSettings
 
 NAME = "serve"
 HELP = "serve /v1/embeddings and /v1/search over HTTP (uvicorn)"
@@ -58,14 +62,11 @@ def model_name(args) -> str:
     return path.resolve().name if path.is_dir() else str(args.model)
 
 
-def run(args) -> int:
+def settings_from_args(args) -> ServerSettings:
+    """ServerSettings from --config, then --set, then the explicit flags (which win when given)."""
     from dataclasses import replace
 
-    import uvicorn
-
-    from ..serving import ServerSettings, create_app
-    from ..serving.index import VectorIndex
-    from ..serving.inputs import InputPolicy
+    from ..serving.settings import ServerSettings
 
     settings = config_from_args(ServerSettings, args)
     flags = {"model_name": args.model_name or (None if settings.model_name != ServerSettings.model_name
@@ -73,7 +74,17 @@ def run(args) -> int:
              "image_root": args.image_root, "allow_remote_images": args.allow_remote_images,
              "api_key": args.api_key or None, "max_batch_size": args.batch_size,
              "nprobe": args.nprobe, "ef_search": args.ef_search}
-    settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
+    return replace(settings, **{k: v for k, v in flags.items() if v is not None})
+
+
+def run(args) -> int:
+    import uvicorn
+
+    from ..serving import create_app
+    from ..serving.index import VectorIndex
+    from ..serving.inputs import InputPolicy
+
+    settings = settings_from_args(args)
     InputPolicy.from_settings(settings)  # a bad --image-root fails now, not after loading the model
     if args.threads:
         import torch
