@@ -47,3 +47,54 @@ def test_bare_key_value_is_no_longer_accepted(capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["train", str(ROOT / "configs/train/tiny.yaml"), "max_steps=3"])
     assert exit_info.value.code == 2 and "unrecognized arguments: max_steps=3" in capsys.readouterr().err
+
+
+def _config_classes() -> dict[str, type]:
+    from mme5.evaluation.runner import EvalConfig
+    from mme5.quickstart.config import QuickstartConfig
+    from mme5.serving.settings import ServerSettings
+    from mme5.synthesis.config import SynthesisConfig
+    from mme5.training.config import TrainConfig
+
+    return {"eval": EvalConfig, "serve": ServerSettings, "train": TrainConfig, "synthesize": SynthesisConfig,
+            "quickstart": QuickstartConfig}
+
+
+def _has_key(cls: type, dotted: str) -> bool:
+    """Does the (nested) dataclass `cls` have the field `a.b.c`?"""
+    import dataclasses
+    import typing
+
+    for part in dotted.split("."):
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            return False
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            return False
+        cls = hints[part]
+    return True
+
+
+def test_every_set_example_in_the_docs_names_a_real_key():
+    """`--set KEY=...` in README.md and docs/*.md: the key exists in that command's config class (the
+    command is the `mme5 CMD` on the same line, else the page's own command)."""
+    import re
+
+    classes = _config_classes()
+    page_command = {"quickstart.md": "quickstart", "serving.md": "serve", "evaluation.md": "eval",
+                    "training.md": "train", "synthesis.md": "synthesize"}
+    checked, wrong = 0, []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for lineno, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            keys = re.findall(r"--set ['\"]?([A-Za-z_][\w.]*)=", line)
+            named = re.findall(r"mme5 (eval|serve|train|synthesize|quickstart)\b", line)
+            command = named[0] if named else page_command.get(page.name)
+            if not keys or command is None:
+                continue
+            for key in keys:
+                if key.isupper() or key in ("key", "a.b"):  # a placeholder (`--set key=value`), not an example
+                    continue
+                checked += 1
+                if not _has_key(classes[command], key):
+                    wrong.append(f"{page.name}:{lineno}: `mme5 {command} --set {key}=...`")
+    assert checked >= 8 and not wrong, wrong
