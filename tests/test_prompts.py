@@ -1,5 +1,6 @@
 """mme5.prompts is the one home of the mmE5 instructions: no other source file spells one out, and
 every builder that writes them produces the exact mmE5 / MMEB strings."""
+
 from __future__ import annotations
 
 import json

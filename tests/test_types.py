@@ -1,4 +1,5 @@
 """The one item parser: the same rules and messages wherever a JSON object becomes an Item."""
+
 from __future__ import annotations
 
 import json
@@ -24,18 +25,24 @@ def test_fields_pass_through_and_relative_images_resolve(tmp_path: Path):
     assert parse_item({"image": b"\x89PNG"}, "x").image == b"\x89PNG"  # Python callers may pass bytes
 
 
-@pytest.mark.parametrize("obj, message", [
-    ({"txt": "a"}, r"row 3: unknown field\(s\) \['txt'\]; allowed: text, image, video, pdf, page, instruction, language"),
-    ({"text": 5}, r"row 3: field 'text' must be a string, got int"),
-    ({"text": "a", "language": ["en"]}, r"row 3: field 'language' must be a string, got list"),
-    ({"image": 7}, r"row 3: field 'image' must be a path string, got int"),
-    ({}, r"row 3 is empty: give at least one of text, image, video, pdf or instruction"),
-    ({"text": "  \n", "instruction": "\t"}, r"row 3 is empty"),
-    ({"language": "en"}, r"row 3 is empty"),
-    ("   ", r"row 3 is empty"),
-    (Item(text=""), r"row 3 is empty"),
-    ([1, 2], r"row 3: expected an item object \{text, image, video, pdf, page, instruction, language\} or a string, got list"),
-])
+@pytest.mark.parametrize(
+    "obj, message",
+    [
+        ({"txt": "a"}, r"row 3: unknown field\(s\) \['txt'\]; allowed: text, image, video, pdf, page, instruction, language"),
+        ({"text": 5}, r"row 3: field 'text' must be a string, got int"),
+        ({"text": "a", "language": ["en"]}, r"row 3: field 'language' must be a string, got list"),
+        ({"image": 7}, r"row 3: field 'image' must be a path string, got int"),
+        ({}, r"row 3 is empty: give at least one of text, image, video, pdf or instruction"),
+        ({"text": "  \n", "instruction": "\t"}, r"row 3 is empty"),
+        ({"language": "en"}, r"row 3 is empty"),
+        ("   ", r"row 3 is empty"),
+        (Item(text=""), r"row 3 is empty"),
+        (
+            [1, 2],
+            r"row 3: expected an item object \{text, image, video, pdf, page, instruction, language\} or a string, got list",
+        ),
+    ],
+)
 def test_bad_items_are_refused_with_one_message(obj, message):
     with pytest.raises(InputError, match=message):
         parse_item(obj, "row 3")
@@ -74,7 +81,9 @@ class KeyEncoder:
 
         import numpy as np
 
-        keys = [Path(str(it.image)).stem if it.has_image else it.text for it in map(lambda x: parse_item(x, "i"), items)]
+        keys = [
+            Path(str(it.image)).stem if it.has_image else it.text for it in map(lambda x: parse_item(x, "i"), items)
+        ]
         vecs = np.stack([np.random.default_rng(zlib.crc32(k.encode())).standard_normal(self.dim) for k in keys])
         return (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
 
@@ -87,8 +96,9 @@ def test_evaluation_runs_on_any_encoder():
     names = ["cat", "dog", "owl", "fox", "elk"]
     matched = pairs_retrieval(KeyEncoder(), [(n, "en", f"/imgs/{n}.png") for n in names], ks=(1,))
     assert matched.overall["tie_aware"]["recall@1"] == 100.0 and matched.n_gallery == 5
-    shifted = pairs_retrieval(KeyEncoder(), [(n, "en", f"/imgs/{names[i - 1]}.png") for i, n in enumerate(names)],
-                              ks=(1,))
+    shifted = pairs_retrieval(
+        KeyEncoder(), [(n, "en", f"/imgs/{names[i - 1]}.png") for i, n in enumerate(names)], ks=(1,)
+    )
     assert shifted.overall["tie_aware"]["recall@1"] == 0.0
 
 

@@ -3,19 +3,19 @@ evaluation encodes them and the server accepts them."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
-
 from PIL import Image
 
-ImageLike = Union[str, Path, bytes, Image.Image]
+ImageLike = str | Path | bytes | Image.Image
 # A video: an ordered sequence of frame images, a folder of frames, or a video file (path or
 # bytes). mme5.media turns it into frames (64 extracted, 8 sampled; see media.py).
-VideoLike = Union[str, Path, bytes, tuple[ImageLike, ...], list[ImageLike]]
-PdfLike = Union[str, Path, bytes]
+VideoLike = str | Path | bytes | tuple[ImageLike, ...] | list[ImageLike]
+PdfLike = str | Path | bytes
 
 # The hub datasets (MMEB, mmE5-synthetic) store this Phi-3.5-V placeholder at the start of a text
 # whose side has an image; each backbone's formatter rewrites it.

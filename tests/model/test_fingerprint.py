@@ -1,4 +1,5 @@
 """Fingerprints follow the bytes of the weights; large-file digests are remembered per file version."""
+
 import shutil
 
 from mme5 import Embedder

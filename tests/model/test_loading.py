@@ -1,4 +1,5 @@
 """Loading: the one dtype resolver, model names vs paths, folder checks, the embedded tiny default."""
+
 import shutil
 
 import pytest
@@ -19,9 +20,18 @@ def test_one_dtype_resolver():
         resolve_dtype("int8", "cpu")
 
 
-@pytest.mark.parametrize("name, is_path", [("intfloat/mmE5-mllama-11b-instruct", False), ("gpt2", False),
-                                           ("./model", True), ("/abs/model", True), ("a/b/c", True),
-                                           ("~/m", True), ("win\\path", True)])
+@pytest.mark.parametrize(
+    "name, is_path",
+    [
+        ("intfloat/mmE5-mllama-11b-instruct", False),
+        ("gpt2", False),
+        ("./model", True),
+        ("/abs/model", True),
+        ("a/b/c", True),
+        ("~/m", True),
+        ("win\\path", True),
+    ],
+)
 def test_hub_ids_and_paths(name, is_path):
     assert looks_like_a_path(name) == is_path
 

@@ -14,8 +14,9 @@ import ast
 import builtins
 import json
 import random
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..types import ContrastiveExample, InputError, Item
 
@@ -207,7 +208,7 @@ def example_images(example: ContrastiveExample) -> list[tuple[str, str]]:
     """(side, path) of every image an example refers to, for up-front checks."""
     sides = [("query", example.query), ("positive", example.positive)]
     sides += [(f"hard_negatives[{i}]", n) for i, n in enumerate(example.hard_negatives)]
-    return [(side, str(item.image)) for side, item in sides if item.has_image]
+    return [(side, str(item.image)) for side, item in sides if item.has_image and isinstance(item.image, (str, Path))]
 
 
 def positive_key(example: ContrastiveExample) -> tuple[str, str]:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..paths import cache_root
 from ..prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE, REPRESENT_IMAGE_FOR_CLASSIFICATION, hub_text
-from .schema import schema_row
 from ..types import MissingFileError
+from .schema import schema_row
 
 COLOURS = {
     "red": ((220, 40, 40), {"de": "rot", "fr": "rouge", "es": "rojo"}),

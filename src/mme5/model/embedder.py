@@ -3,9 +3,10 @@ shared by training, evaluation and serving."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,8 +16,8 @@ from .backbones import Backbone
 from .fingerprint import fingerprint_model
 from .formatting import format_text
 from .loading import load_weights, resolve_backbone, resolve_device, resolve_dtype
-from .profiles import profile_inputs
 from .pooling import last_token_pool, normalize
+from .profiles import profile_inputs
 from .video import apply_fallback, video_mode
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def inner_model(model: torch.nn.Module) -> torch.nn.Module:
     Its `last_hidden_state` equals `hidden_states[-1]` of the full model, without computing the
     vocabulary projection.
     """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base: Any = model.get_base_model() if hasattr(model, "get_base_model") else model  # type: ignore[operator]
     return base.model
 
 
@@ -93,7 +94,7 @@ class Embedder:
         device: str | None = None,
         max_length: int = 256,
         attn_implementation: str | None = "sdpa",
-    ) -> "Embedder":
+    ) -> Embedder:
         """Load a local folder or hub id (real `from_pretrained`), optionally merging a LoRA adapter
         (`mme5.model.loading`: backbone detection, folder checks, dtype; fingerprint from the files)."""
         spec = resolve_backbone(model_name_or_path, backbone)
@@ -120,7 +121,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        config = self.model.config
+        config: Any = self.model.config
         text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
         return int(text_config.hidden_size)
 
@@ -212,26 +213,26 @@ class Embedder:
         where = list(where) if where is not None else [f"item {i}" for i in range(len(items))]
         if len(where) != len(items):
             raise ValueError(f"where has {len(where)} entries for {len(items)} items")
-        items = [parse_item(x, where[i]) for i, x in enumerate(items)]
-        if not items:
+        parsed = [parse_item(x, where[i]) for i, x in enumerate(items)]
+        if not parsed:
             raise InputError("nothing to encode: the input is empty")
-        order = sorted(range(len(items)), key=lambda i: (items[i].has_image, self._length(items[i])))
-        out = np.empty((len(items), self.dim), dtype=np.float32)
-        tokens = np.empty(len(items), dtype=np.int64)
+        order = sorted(range(len(parsed)), key=lambda i: (parsed[i].has_image, self._length(parsed[i])))
+        out = np.empty((len(parsed), self.dim), dtype=np.float32)
+        tokens = np.empty(len(parsed), dtype=np.int64)
         batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
         progress = show_progress if show_progress is not None else len(batches) > 8
         truncated = 0
         from tqdm.auto import tqdm
 
         for idx in tqdm(batches, desc="encode", unit="batch", disable=not progress):
-            prepared = self.prepare([items[i] for i in idx], where=[where[i] for i in idx])
+            prepared = self.prepare([parsed[i] for i in idx], where=[where[i] for i in idx])
             truncated += prepared.truncated
             out[idx] = self.forward(prepared).cpu().numpy()
             tokens[idx] = prepared.token_counts()
         if truncated:
             self.truncated_total += truncated
             log.warning("%d of %d texts were longer than max_length=%d tokens and were truncated",
-                        truncated, len(items), self.max_length)
+                        truncated, len(parsed), self.max_length)
         return out, tokens
 
     # ---- helpers -------------------------------------------------------------------------
@@ -257,7 +258,7 @@ class Embedder:
         return cut, 1
 
     def _image(self, item: Item, where: str):
-        if not item.has_image:
+        if item.image is None or not item.has_image:
             return None
         img = load_image(item.image, where)
         side = self.backbone.min_image_side

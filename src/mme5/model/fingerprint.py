@@ -4,6 +4,7 @@ Every byte of a folder's config, weight, tokenizer and template files goes in (l
 hashed once per file version and remembered), plus dtype, max_length and the formatting version,
 so any change to what produces the vectors changes the fingerprint.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,8 +61,11 @@ def file_digest(path: Path) -> str:
     stat = path.stat()
     if stat.st_size < MEMO_MIN_BYTES:
         return _sha256(path)
-    memo = cache_root() / "file-digests" / hashlib.sha256(
-        f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    memo = (
+        cache_root()
+        / "file-digests"
+        / hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    )
     try:
         return memo.read_text().strip()
     except OSError:

@@ -3,6 +3,7 @@ resolver of the project, folder checks, and the weights + processor an Embedder 
 
 Public entry point: `load_embedder(model=None, **kwargs)` (also `mme5.load_embedder`).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ if TYPE_CHECKING:
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 DEFAULT_TINY_BACKBONE = "mllama"
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def resolve_device(device: str | None = None) -> str:
@@ -81,8 +88,10 @@ def resolve_backbone(model_name_or_path: str | Path, backbone: str | None = None
     try:
         config = AutoConfig.from_pretrained(str(model_name_or_path))
     except OSError as exc:  # transformers' "not a repo / offline and not cached": the user named it
-        raise MissingFileError(f"model {str(model_name_or_path)!r} is not a local folder and could not be read "
-                               f"from the hub (or its cache): {exc}") from exc
+        raise MissingFileError(
+            f"model {str(model_name_or_path)!r} is not a local folder and could not be read "
+            f"from the hub (or its cache): {exc}"
+        ) from exc
     return get_backbone(config.model_type)
 
 
@@ -99,8 +108,9 @@ def load_weights(
     `adapter` is merged into the weights."""
     if adapter is not None and looks_like_a_path(str(adapter)) and not Path(adapter).is_dir():
         raise MissingFileError(f"adapter folder not found: {adapter}")  # before the (long) weight load
-    model = spec.model_class().from_pretrained(str(model_name_or_path), dtype=dtype,
-                                               attn_implementation=attn_implementation)
+    model = spec.model_class().from_pretrained(
+        str(model_name_or_path), dtype=dtype, attn_implementation=attn_implementation
+    )
     if adapter is not None:
         from peft import PeftModel
 

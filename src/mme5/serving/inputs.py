@@ -32,7 +32,7 @@ class InputPolicy:
     remote_timeout_s: float
 
     @classmethod
-    def from_settings(cls, s: ServerSettings) -> "InputPolicy":
+    def from_settings(cls, s: ServerSettings) -> InputPolicy:
         root = None
         if s.image_root is not None:
             root = Path(s.image_root).resolve()

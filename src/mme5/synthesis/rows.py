@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel
-
 from ..data.schema import schema_row
 from ..prompts import REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_TEXT, hub_text
 from .plan import MODALITIES, PlannedSample
@@ -34,7 +32,7 @@ def _target(text: str | None, image: bool) -> str:
 def sample_row(
     plan: PlannedSample,
     images: dict[str, str],
-    reply: BaseModel,
+    reply: Any,
     *,
     usage: dict[str, Any],
     backend: str,
@@ -44,7 +42,8 @@ def sample_row(
     dedup_key: str,
     text_key: str,
 ) -> dict[str, Any]:
-    """The output row of a kept sample (`images`: role -> path relative to the image root)."""
+    """The output row of a kept sample (`images`: role -> path relative to the image root; `reply`:
+    an instance of `schema.output_model(plan.modality)`, a model built at run time)."""
     m = MODALITIES[plan.modality]
     revised = reply.revised.model_dump()
     evaluation = reply.self_evaluation.model_dump()
