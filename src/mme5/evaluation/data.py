@@ -68,9 +68,10 @@ def _media_identity(media: object) -> tuple | None:
 
 
 def item_identity(item: Item) -> tuple:
-    """What makes two items the same input: text, instruction, the image and the video."""
+    """What makes two items the same input: text, instruction, the image, the video, the PDF page."""
     return (item.text or "", item.instruction or "", _media_identity(item.image),
-            _media_identity(getattr(item, "video", None)))
+            _media_identity(getattr(item, "video", None)), _media_identity(getattr(item, "pdf", None)),
+            getattr(item, "page", None))
 
 
 class RowsBuilder:
