@@ -17,7 +17,13 @@ SOURCES = sorted([*(ROOT / "src" / "mme5").rglob("*.py"), *(ROOT / "benchmarks")
 
 def _literals() -> list[str]:
     """The string constants of mme5.prompts long enough to be unambiguous, placeholders stripped."""
-    values = {v for k, v in vars(prompts).items() if k.isupper() and isinstance(v, str)}
+    values: set[str] = set()
+    for name, value in vars(prompts).items():
+        if not name.isupper():
+            continue
+        if isinstance(value, dict):
+            value = tuple(value.values())
+        values.update(v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, str))
     bare = {v.replace("<|image_1|>\n", "").strip() for v in values}
     return sorted(v for v in bare if len(v) >= 20)
 
