@@ -77,7 +77,7 @@ def test_mme5_serve_process(tiny_dirs, embedder, assets, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--index", "/nonexistent/index"], "is not a complete index"),
     (["--set", "max_items=0"], "max_items must be > 0"),
-    (["--set", "max_itmes=3"], "unknown key(s) ['max_itmes'] (did you mean max_items?)"),
+    (["--set", "max_itmes=3"], "unknown key(s) ['max_itmes'] (did you mean max_items"),
     (["--image-root", "/nonexistent/images"], "is not a folder"),
 ])
 def test_serve_cli_refuses_bad_options_before_loading(argv, message, capsys):
