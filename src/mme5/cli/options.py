@@ -7,7 +7,10 @@ takes a config calls `add_config_args` + `config_from_args`, so flags read the s
 from __future__ import annotations
 
 import argparse
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from ..model.embedder import Embedder
 
 T = TypeVar("T")
 
@@ -62,9 +65,9 @@ def add_model_args(
     )
 
 
-def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -> Any:
+def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -> Embedder:
     """Load the Embedder the model flags name (`device` overrides --device, e.g. per torchrun rank)."""
-    from .. import load_embedder
+    from ..model.loading import load_embedder
 
     return load_embedder(
         args.model, adapter=args.adapter, dtype=args.dtype, device=device or args.device, max_length=args.max_length
