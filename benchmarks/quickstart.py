@@ -1,11 +1,13 @@
-"""P7 quickstart: wall time of `mme5 quickstart` (target <= 5 min on 2 cores), and the training
-step with the image bank vs preparing the images every step.
+"""P7 quickstart: wall time of `mme5 quickstart` (target <= 5 min on 2 cores), and one training
+step of the real training stage with and without its image cache (`data.image_cache_mb`).
 
 1. The command as a user runs it, in a fresh process each time (imports, model build, two
-   evaluations, 1,000 training steps, checkpoint, chart): wall and CPU seconds per run.
-2. One training step (batch 128) two ways, alternating, same batches: ours slices the processor
-   outputs of every training image computed once (`ImageBank`); the baseline calls the processor
-   on the batch's images every step (what a plain `Embedder.prepare` loop does).
+   evaluations through the Runner, 1,000 steps of `mme5 train`'s trainer, checkpoint, chart):
+   wall and CPU seconds per run.
+2. One training step (batch 128) of the recipe, two ways, alternating, same batches: the
+   collator serves the image side from `PreparedCache` (ours) or runs the processor on the
+   batch's images every step (the baseline: `data.image_cache_mb: 0`). Both then run the same
+   forward, symmetric InfoNCE, backward and AdamW step.
 
     .venv/bin/python benchmarks/quickstart.py [--runs 5] [--repeats 5] [--steps-per-repeat 10]
 """
@@ -47,46 +49,59 @@ def time_command(runs: int, extra: list[str]) -> list[dict]:
 
 
 def time_steps(repeats: int, steps: int) -> dict[str, list[float]]:
-    """Seconds per training step with the image bank and with per-step image processing."""
+    """Seconds per training step with the image cache (warm) and with per-step image processing."""
     import torch
 
+    from mme5.config import to_dict
+    from mme5.data.collate import ContrastiveCollator
     from mme5.data.emoji import load_pack
+    from mme5.data.mixture import load_mixture
+    from mme5.data.sampler import plan_batches
+    from mme5.data.schema import positive_key
     from mme5.quickstart.config import QuickstartConfig
-    from mme5.quickstart.evaluate import Instructions
+    from mme5.quickstart.pipeline import _build_tiny, placed
+    from mme5.quickstart.rows import write_training_rows
     from mme5.quickstart.splits import make_splits
-    from mme5.quickstart.train import ImageBank, batch_pairs, build_embedder
     from mme5.training.losses import info_nce
-    from mme5.types import Item
+    from mme5.training.model import build_model
 
     torch.set_num_threads(1)
     cfg = QuickstartConfig()
     data = load_pack()
-    splits = make_splits(data, cfg.data)
-    ins = Instructions(cfg.data.query_instruction, cfg.data.image_instruction)
-    with tempfile.TemporaryDirectory() as tmp:
-        emb = build_embedder(cfg.model, splits.train_texts + [ins.query, ins.image] * 50, Path(tmp))
-    items = {i: Item(image=data.records[i].image, instruction=ins.image) for i in sorted(splits.train)}
-    bank = ImageBank(emb, items)
-    opt = torch.optim.AdamW(emb.model.parameters(), lr=1e-4)
-    emb.model.train()
+    splits = make_splits(data, cfg.split)
+    tmp = Path(tempfile.mkdtemp())
+    rows = write_training_rows(data, splits, cfg.split, tmp / "data")
+    train_cfg = placed(cfg.train, tmp, str(_build_tiny(cfg, splits.train_texts, tmp / "initial_model")), rows)
+    examples = load_mixture(train_cfg.data, seed=train_cfg.seed)
+    plan = plan_batches([e.source for e in examples.examples], [positive_key(e) for e in examples.examples],
+                        per_device_batch_size=train_cfg.per_device_batch_size, seed=train_cfg.seed, epochs=1)
+    model = build_model(train_cfg.model, seed=train_cfg.seed)
+    collators = {
+        name: ContrastiveCollator(model.embedder, examples.examples, examples.wheres, negative_ratio=0,
+                                  image_cache_bytes=cache_mb << 20)
+        for name, cache_mb in (("cache", train_cfg.data.image_cache_mb), ("per_step_processor", 0))}
+    for b in plan.micro_batches:  # the cache as it is from the second epoch on
+        collators["cache"]([b])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    model.train()
 
-    def step(s: int, use_bank: bool) -> None:
-        pairs = batch_pairs(splits, cfg.train, cfg.data.eval_languages, s)
-        texts = emb.prepare([Item(text=p.text, instruction=ins.query) for p in pairs])
-        images = bank.prepare([p.image for p in pairs]) if use_bank else emb.prepare([items[p.image] for p in pairs])
-        loss = info_nce(emb.forward(texts), emb.forward(images), temperature=0.02, symmetric=True, gather=False)
+    def step(s: int, name: str) -> None:
+        chunk = collators[name]([plan.micro_batches[s % len(plan.micro_batches)]])["chunks"][0]
+        query, positive = model(chunk.query, chunk.positive)
+        loss = info_nce(query, positive, temperature=train_cfg.temperature, symmetric=True, gather=False)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
-    step(0, True)  # warm-up
-    times: dict[str, list[float]] = {"bank": [], "per_step_processor": []}
+    step(0, "cache")  # warm-up
+    times: dict[str, list[float]] = {"cache": [], "per_step_processor": []}
     for r in range(repeats):
-        for name, use_bank in (("bank", True), ("per_step_processor", False)):
+        for name in times:
             t0 = time.perf_counter()
             for s in range(steps):
-                step(r * steps + s, use_bank)
+                step(r * steps + s, name)
             times[name].append((time.perf_counter() - t0) / steps)
+    print(f"recipe: {to_dict(train_cfg)['data']}")
     return times
 
 
@@ -97,21 +112,22 @@ def main() -> None:
     ap.add_argument("--steps-per-repeat", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="passed to `mme5 quickstart --threads`")
     ap.add_argument("--out", default="benchmarks/results/quickstart.json")
+    ap.add_argument("--extra", nargs="*", default=[], help="more `mme5 quickstart` arguments (e.g. --steps 100)")
     args = ap.parse_args()
     machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_start": os.getloadavg(),
                "python": platform.python_version()}
     print(f"machine: {machine}")
-    steps = time_steps(args.repeats, args.steps_per_repeat)
+    steps = time_steps(args.repeats, args.steps_per_repeat) if args.repeats else {"cache": [0.0], "per_step_processor": [0.0]}
     med = {k: statistics.median(v) for k, v in steps.items()}
     print(f"training step (batch 128, 1 thread), median of {args.repeats} x {args.steps_per_repeat} steps: "
-          f"bank {med['bank']:.3f} s, per-step processor {med['per_step_processor']:.3f} s, "
-          f"ratio {med['per_step_processor'] / med['bank']:.2f}x")
-    runs = time_command(args.runs, ["--threads", str(args.threads)])
+          f"cache {med['cache']:.3f} s, per-step processor {med['per_step_processor']:.3f} s, "
+          f"ratio {med['per_step_processor'] / med['cache']:.2f}x")
+    runs = time_command(args.runs, ["--threads", str(args.threads), *args.extra])
     walls = [r["wall_s"] for r in runs]
     print(f"mme5 quickstart --threads {args.threads}: median wall {statistics.median(walls):.0f} s "
           f"(min {min(walls):.0f}, max {max(walls):.0f}) over {len(runs)} runs; target <= 300 s")
     machine["load_avg_end"] = os.getloadavg()
-    result = {"machine": machine, "config": "default QuickstartConfig (1,000 steps, batch 128)", "threads": args.threads,
+    result = {"machine": machine, "config": "default QuickstartConfig (recipe configs/train/quickstart-emoji.yaml: 1,000 steps, batch 128)", "threads": args.threads,
               "step_seconds": steps, "step_median": med, "runs": runs, "wall_median_s": statistics.median(walls)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

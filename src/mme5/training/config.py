@@ -76,7 +76,7 @@ class TrainConfig:
 # keys that may change between a run and its resumption without changing what is computed;
 # output_dir: the checkpoint was found in the folder being resumed, so a moved or copied run folder
 # (or the same folder named by another relative/absolute path) is the same run
-RESUME_SAFE_KEYS = ("resume", "output_dir", "data.num_workers", "logging_steps", "report_to", "save_total_limit",
-                    "save_merged")
+RESUME_SAFE_KEYS = ("resume", "output_dir", "data.num_workers", "data.image_cache_mb", "logging_steps", "report_to",
+                    "save_total_limit", "save_merged")
 
 __all__ = ["DataConfig", "LoraSettings", "ModelConfig", "RESUME_SAFE_KEYS", "SourceConfig", "TrainConfig"]
