@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from mme5.jsonl import read_items_jsonl
 from mme5.types import ITEM_FIELDS, InputError, Item, parse_item
 
 
@@ -28,7 +26,10 @@ def test_fields_pass_through_and_relative_images_resolve(tmp_path: Path):
 @pytest.mark.parametrize(
     "obj, message",
     [
-        ({"txt": "a"}, r"row 3: unknown field\(s\) \['txt'\]; allowed: text, image, video, pdf, page, instruction, language"),
+        (
+            {"txt": "a"},
+            r"row 3: unknown field\(s\) \['txt'\]; allowed: text, image, video, pdf, page, instruction, language",
+        ),
         ({"text": 5}, r"row 3: field 'text' must be a string, got int"),
         ({"text": "a", "language": ["en"]}, r"row 3: field 'language' must be a string, got list"),
         ({"image": 7}, r"row 3: field 'image' must be a path string, got int"),
@@ -54,18 +55,6 @@ def test_instruction_alone_is_an_item():
 
 def test_the_allowed_fields_are_item_fields():
     assert set(ITEM_FIELDS) <= set(Item.__dataclass_fields__)
-
-
-def test_embed_jsonl_uses_the_parser(tmp_path: Path):
-    (tmp_path / "cat.png").write_bytes(b"")  # existence is all read_items_jsonl checks
-    path = tmp_path / "items.jsonl"
-    path.write_text(json.dumps({"image": "cat.png"}) + "\n\n" + json.dumps({"text": "hi"}) + "\n")
-    items, wheres = read_items_jsonl(path)
-    assert items == [Item(image=str(tmp_path / "cat.png")), Item(text="hi")]
-    assert wheres == [f"{path}:1", f"{path}:3"]
-    path.write_text(json.dumps({"text": "ok"}) + "\n" + json.dumps({"text": " "}) + "\n")
-    with pytest.raises(InputError, match=rf"{path}:2 is empty: give at least one of"):
-        read_items_jsonl(path)
 
 
 class KeyEncoder:
