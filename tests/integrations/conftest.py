@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 ADAPTERS = {"qwen2_vl": False, "mllama": True}  # backbone -> use_dora
+XTD_LANGS = ["it", "ja"]  # ja lives under STAIR/ with the file code jp: both layout branches
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +76,36 @@ def images():
 
     rng = np.random.default_rng(3)
     return [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in [(40, 50), (64, 30), (90, 70)]]
+
+
+@pytest.fixture(scope="session")
+def xtd_layout(tmp_path_factory):
+    """A 40-image XTD layout written from the packaged emoji data (CLDR names as captions)."""
+    from mme5.data.emoji import load_emoji
+    from mme5.evaluation.catalog import XTD_FILES
+
+    records = [r for r in load_emoji().records if all(lang in r.names for lang in XTD_LANGS)][:40]
+    root = tmp_path_factory.mktemp("xtd-layout")
+    (root / "XTD10").mkdir()
+    (root / "images").mkdir()
+    names = [f"{r.id}.png" for r in records]
+    for r, name in zip(records, names):
+        r.image.save(root / "images" / name)
+    (root / "XTD10" / "test_image_names.txt").write_text("\n".join(names) + "\n")
+    for lang in XTD_LANGS:
+        folder, code = XTD_FILES[lang]
+        (root / folder).mkdir(exist_ok=True)
+        (root / folder / f"test_1kcaptions_{code}.txt").write_text("\n".join(r.names[lang] for r in records) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def xtd_run(exported, xtd_layout, tmp_path_factory):
+    """`mme5 eval xtd it ja` on the exported model: (model folder, run folder)."""
+    from mme5.cli.main import main
+
+    model = exported("qwen2_vl", "hf").out_dir
+    run = tmp_path_factory.mktemp("xtd-run")
+    assert main(["eval", "xtd", *XTD_LANGS, "--model", str(model), "--data-dir", str(xtd_layout),
+                 "--output", str(run), "--no-cache", "--no-chart", "--device", "cpu"]) == 0
+    return model, run

@@ -10,46 +10,13 @@ import pytest
 from mme5 import prompts
 from mme5.types import Item
 
-XTD_LANGS = ["it", "ja"]  # ja lives under STAIR/ with the file code jp: both layout branches
+from .conftest import XTD_LANGS
 
 
 def _recall_at_10(queries: np.ndarray, gallery: np.ndarray) -> float:
     scores = queries @ gallery.T
     rank = (scores > scores[np.arange(len(queries)), np.arange(len(queries))][:, None]).sum(axis=1)
     return float((rank < 10).mean())
-
-
-@pytest.fixture(scope="session")
-def xtd_layout(tmp_path_factory):
-    """A 40-image XTD layout written from the packaged emoji data (CLDR names as captions)."""
-    from mme5.data.emoji import load_emoji
-    from mme5.evaluation.catalog import XTD_FILES
-
-    records = [r for r in load_emoji().records if all(lang in r.names for lang in XTD_LANGS)][:40]
-    root = tmp_path_factory.mktemp("xtd-layout")
-    (root / "XTD10").mkdir()
-    (root / "images").mkdir()
-    names = [f"{r.id}.png" for r in records]
-    for r, name in zip(records, names):
-        r.image.save(root / "images" / name)
-    (root / "XTD10" / "test_image_names.txt").write_text("\n".join(names) + "\n")
-    for lang in XTD_LANGS:
-        folder, code = XTD_FILES[lang]
-        (root / folder).mkdir(exist_ok=True)
-        (root / folder / f"test_1kcaptions_{code}.txt").write_text("\n".join(r.names[lang] for r in records) + "\n")
-    return root
-
-
-@pytest.fixture(scope="session")
-def xtd_run(exported, xtd_layout, tmp_path_factory):
-    """`mme5 eval xtd it ja` on the exported model: (model folder, run folder)."""
-    from mme5.cli.main import main
-
-    model = exported("qwen2_vl", "hf").out_dir
-    run = tmp_path_factory.mktemp("xtd-run")
-    assert main(["eval", "xtd", *XTD_LANGS, "--model", str(model), "--data-dir", str(xtd_layout),
-                 "--output", str(run), "--no-cache", "--no-chart", "--device", "cpu"]) == 0
-    return model, run
 
 
 def test_model_meta_languages_code_and_instructions(exported):

@@ -25,15 +25,28 @@ def export_hf(model: str | Path, out_dir: str | Path, *, adapter: str | Path | N
     embedder = Embedder.from_pretrained(model, adapter=adapter, backbone=backbone, dtype=dtype, device="cpu",
                                         max_length=max_length)
     out.mkdir(parents=True, exist_ok=True)
-    embedder.model.save_pretrained(out)
+    merged: Any = embedder.model
+    merged.save_pretrained(out)
     embedder.processor.save_pretrained(out)
     restore_stock_processor_class(out)
     source: dict[str, Any] = {"model": str(model), "adapter": str(adapter) if adapter else None, "dtype": dtype,
                               "fingerprint": embedder.fingerprint}
-    EmbeddingProfile.for_backbone(embedder.backbone, dim=embedder.dim, max_length=max_length,
-                                  source=source).write(out)
+    EmbeddingProfile.for_backbone(embedder.backbone, dim=embedder.dim, max_length=max_length, source=source,
+                                  processor_text_prefix=processor_text_prefix(embedder)).write(out)
     log.info("merged checkpoint written to %s", out)
     return out, embedder
+
+
+def processor_text_prefix(embedder: Embedder) -> str:
+    """What the processor adds before a plain text beyond the tokenizer's own special tokens
+    (MllamaProcessor prepends `<|begin_of_text|>` unless the text holds it), measured on a probe."""
+    probe = "probe text"
+    with_processor = embedder.processor(text=[probe])["input_ids"][0]
+    with_processor = list(with_processor.tolist() if hasattr(with_processor, "tolist") else with_processor)
+    alone = embedder.tokenizer(probe)["input_ids"]
+    if len(with_processor) <= len(alone) or with_processor[-len(alone):] != alone:
+        return ""
+    return embedder.tokenizer.decode(with_processor[: len(with_processor) - len(alone)], skip_special_tokens=False)
 
 
 def restore_stock_processor_class(folder: Path) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from mteb.models.abs_encoder import AbsEncoder
@@ -129,11 +129,11 @@ def mme5_model_meta(model: str | Path, *, adapter: str | Path | None = None, nam
                            meta=meta_holder["meta"], **{**loader_kwargs, **kwargs})
 
     meta = ModelMeta(
-        loader=loader, name=label if "/" in label else f"mme5/{label}", revision=None, release_date=None,
+        loader=cast(Any, loader), name=label if "/" in label else f"mme5/{label}", revision=None, release_date=None,
         languages=mteb_languages(), n_parameters=n_params, memory_usage_mb=None, max_tokens=max_length,
         embed_dim=dim, license=None, open_weights=True, public_training_code=TRAINING_CODE_URL,
         public_training_data=TRAINING_DATA_URL, framework=["PyTorch", "Transformers"],
-        similarity_fn_name=ScoringFunction.COSINE, use_instructions=True, training_datasets=None,
+        similarity_fn_name=cast(Any, ScoringFunction.COSINE), use_instructions=True, training_datasets=None,
         modalities=["text", "image"], adapted_from=None, model_type=["dense"],
         extra_requirements_groups=None, citation=None, reference=None, contacts=None,
         experiment_kwargs={"backbone": backbone},

@@ -9,8 +9,9 @@ mteb ranks each caption against the whole image gallery; its `recall_at_10` x 10
 `mme5 eval xtd` reports for the same layout (gallery protocol, and row protocol when nothing ties)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, cast
 
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.task_metadata import TaskMetadata
@@ -57,7 +58,7 @@ class _LocalRetrieval(AbsTaskRetrieval):
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         if self.data_loaded:
             return
-        self.dataset = {lang: {"test": _split(*parts)} for lang, parts in self._build().items()}
+        self.dataset = {lang: {"test": cast(Any, _split(*parts))} for lang, parts in self._build().items()}
         self.data_loaded = True
 
 

@@ -49,16 +49,20 @@ class EmbeddingProfile:
     no_image_text: str = ""
     instruction_template: str = INSTRUCTION_TEMPLATE
     format_version: str = FORMAT_VERSION
+    processor_text_prefix: str = ""
+    """Tokens the processor puts before a text that lacks them (Mllama: `<|begin_of_text|>`), measured
+    at export; tokenizer-only consumers (ONNX) add it the same way."""
     prompts: dict[str, str] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     profile_version: int = PROFILE_VERSION
 
     @classmethod
     def for_backbone(cls, backbone: Backbone, *, dim: int, max_length: int, source: dict[str, Any] | None = None,
-                     prompts: dict[str, str] | None = None) -> "EmbeddingProfile":
+                     prompts: dict[str, str] | None = None, processor_text_prefix: str = "") -> EmbeddingProfile:
         """The profile of a model of `backbone`, with the formatting that backbone's formatter applies."""
         return cls(backbone=backbone.name, dim=dim, max_length=max_length, padding_side=backbone.padding_side,
                    image_text=backbone.image_text, no_image_text=backbone.no_image_text,
+                   processor_text_prefix=processor_text_prefix,
                    prompts=dict(task_prompts() if prompts is None else prompts), source=dict(source or {}))
 
     @property

@@ -13,8 +13,9 @@ model, and hands sentence-transformers token embeddings + attention mask, so not
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from sentence_transformers.base.modules.input_module import InputModule
@@ -82,7 +83,8 @@ class MME5Input(InputModule):
         if not (out / "config.json").is_file():
             from .hf import restore_stock_processor_class
 
-            self.auto_model.save_pretrained(out, safe_serialization=safe_serialization)
+            model: Any = self.auto_model
+            model.save_pretrained(out, safe_serialization=safe_serialization)
             self.embedder.processor.save_pretrained(out)
             restore_stock_processor_class(out)
         self.save_config(output_path)
@@ -90,7 +92,7 @@ class MME5Input(InputModule):
     @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", token: bool | str | None = None,
              cache_folder: str | None = None, revision: str | None = None, local_files_only: bool = False,
-             **kwargs: Any) -> "MME5Input":
+             init_defaults: dict[str, Any] | None = None, **kwargs: Any) -> MME5Input:
         config = cls.load_config(model_name_or_path, subfolder=subfolder, token=token, cache_folder=cache_folder,
                                  revision=revision, local_files_only=local_files_only)
         return cls(model_name_or_path, **config)
