@@ -77,7 +77,7 @@ def _has_key(cls: type, dotted: str) -> bool:
 
 def test_every_set_example_in_the_docs_names_a_real_key():
     """`--set KEY=...` in README.md and docs/*.md: the key exists in that command's config class (the
-    command is the `mme5 CMD` on the same line, else the page's own command)."""
+    command is the `mme5 CMD` on the same line or the line a `\\` continues, else the page's own command)."""
     import re
 
     classes = _config_classes()
@@ -85,10 +85,12 @@ def test_every_set_example_in_the_docs_names_a_real_key():
                     "training.md": "train", "synthesis.md": "synthesize"}
     checked, wrong = 0, []
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        continued = None
         for lineno, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
             keys = re.findall(r"--set ['\"]?([A-Za-z_][\w.]*)=", line)
             named = re.findall(r"mme5 (eval|serve|train|synthesize|quickstart)\b", line)
-            command = named[0] if named else page_command.get(page.name)
+            command = named[-1] if named else continued or page_command.get(page.name)
+            continued = command if line.rstrip().endswith("\\") and (named or continued) else None
             if not keys or command is None:
                 continue
             for key in keys:
