@@ -79,15 +79,17 @@ def _hnsw(n: int, dim: int, budget: int, m: int = HNSW_M) -> IndexPlan:
 
 
 def _pq_bits(n: int) -> int:
-    """Bits per PQ sub-code: 8 (256 centroids) unless the corpus is too small to train them."""
-    return max(1, min(8, int(math.log2(max(2, n // MIN_POINTS_PER_LIST)))))
+    """Bits per PQ sub-code: 8 (256 centroids) once the corpus can train them, else 4 (faiss's other
+    fast path; other widths train and search far slower)."""
+    return 8 if n >= 256 * MIN_POINTS_PER_LIST else 4
 
 
 def _ivf_pq(n: int, dim: int, budget: int) -> IndexPlan:
     """The largest code (bytes per vector, dividing dim) that fits the budget; at least 4 bytes."""
     nlist, bits = _nlist(n), _pq_bits(n)
     fixed = nlist * dim * 4 + dim * 256 * 4
-    options = [m for m in range(min(dim, 128), 0, -1) if dim % m == 0 and m * bits % 8 == 0]
+    # at least 4 dimensions per sub-quantizer: finer splits train slowly and gain little
+    options = [m for m in range(min(dim // 4, 128), 0, -1) if dim % m == 0 and m * bits % 8 == 0]
     fitting = [m for m in options if n * (m * bits // 8 + ID_BYTES) + fixed <= budget] or options[-1:]
     m = fitting[0]
     return IndexPlan("ivf-pq", f"IVF{nlist},PQ{m}x{bits}", {"nlist": nlist, "pq_bytes": m * bits // 8, "pq_m": m,
@@ -140,6 +142,8 @@ def build_faiss(plan: IndexPlan, dim: int, batches: Callable[[], Iterator[np.nda
     import faiss
 
     index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
+    if hasattr(index, "do_polysemous_training"):
+        index.do_polysemous_training = False  # on by default for IVF-PQ; minutes of training, unused here
     if not index.is_trained:
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
     for batch in batches():

@@ -71,11 +71,12 @@ class Vectors:
 
 
 def held_out(n: int, opts: IndexOptions, train: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted query rows (a tenth of the corpus, at most opts.queries) and sorted training rows
-    (at most `train`), disjoint, from one seeded draw."""
+    """Sorted query rows (a tenth of the corpus, at most opts.queries; they depend only on n and the
+    seed) and up to `train` sorted training rows drawn from the others."""
     nq = min(opts.queries, max(1, n // 10))
-    picks = np.random.default_rng(opts.seed).choice(n, size=min(n, nq + train), replace=False)
-    return np.sort(picks[:nq]), np.sort(picks[nq:])
+    queries = np.random.default_rng(opts.seed).choice(n, size=nq, replace=False)
+    extra = np.random.default_rng(opts.seed + 1).choice(n, size=min(n, train + nq), replace=False)
+    return np.sort(queries), np.sort(extra[~np.isin(extra, queries)][:train])
 
 
 def faiss_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any]:

@@ -132,7 +132,10 @@ def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, i
         with batcher.receiving():
             item = await run_in_threadpool(_one_query, body.query, policy)  # may decode an image or render a page
         vectors, _ = await embed(request, [item])
-        hits = (await run_in_threadpool(index.search, vectors, body.top_k))[0]
+        knobs = {"nprobe": body.nprobe, "ef_search": body.ef_search}  # one for another index type is a 400
+        if index.knob is not None and knobs[index.knob] is None:
+            knobs[index.knob] = getattr(settings, index.knob)  # the server's --nprobe / --ef-search, if set
+        hits = (await run_in_threadpool(index.search, vectors, body.top_k, **knobs))[0]
         data = [{"rank": rank, "index": h.index, "score": h.score, "id": index.records[h.index]["id"],
                  "item": index.records[h.index]["item"], "meta": index.records[h.index]["meta"]}
                 for rank, h in enumerate(hits, 1)]

@@ -67,6 +67,10 @@ class SearchRequest(_Strict):
     query: Union[str, ItemIn]
     top_k: int = Field(default=10, ge=1)
     model: str | None = None
+    nprobe: int | None = Field(default=None, ge=1)
+    """IVF indexes: lists scanned for this request (default: the server's --nprobe, else the tuned value)."""
+    ef_search: int | None = Field(default=None, ge=1)
+    """HNSW indexes: candidate list size for this request (default: the server's --ef-search, else tuned)."""
 
 
 class SearchHit(_Strict):

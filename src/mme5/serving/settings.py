@@ -49,6 +49,10 @@ class ServerSettings:
 
     # search
     max_top_k: int = 100
+    nprobe: int | None = None
+    """IVF indexes: lists scanned per query unless a request says otherwise (None: the value the build tuned)."""
+    ef_search: int | None = None
+    """HNSW indexes: candidate list size per query unless a request says otherwise (None: tuned at build)."""
 
     def __post_init__(self) -> None:
         positive = {
@@ -59,6 +63,7 @@ class ServerSettings:
             "max_text_chars": self.max_text_chars, "remote_timeout_s": self.remote_timeout_s,
             "max_top_k": self.max_top_k,
         }
+        positive.update({k: v for k, v in (("nprobe", self.nprobe), ("ef_search", self.ef_search)) if v is not None})
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"ServerSettings.{name} must be > 0, got {value}")

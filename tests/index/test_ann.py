@@ -1,0 +1,124 @@
+"""Index types over real vectors: the recall written to index.json is the recall a numpy brute
+force finds, the tuned knob is the smallest reaching the target, knobs change results, and rebuilding
+with another type re-embeds nothing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mme5.config import ConfigError
+from mme5.index.ann import parse_bytes, plan_auto, plan_index
+from mme5.index.build import IndexOptions, build_index, held_out
+from mme5.serving.index import VectorIndex
+from mme5.types import InputError
+
+from .conftest import corpus_vectors, exact_top_k
+
+GiB = 2**30
+
+
+class NoEncode:
+    """The real embedder, except that encoding anything fails the test (shards must be reused)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def encode(self, *args, **kwargs):
+        raise AssertionError("the build re-embedded items although every shard was written")
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def overlap(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found.tolist(), truth.tolist())]))
+
+
+def ids(index: VectorIndex, queries: np.ndarray, k: int = 10, **knobs) -> np.ndarray:
+    return np.array([[h.index for h in hits] for hits in index.search(queries, k, **knobs)])
+
+
+@pytest.mark.parametrize("kind", ["ivf-flat", "ivf-pq", "hnsw"])
+def test_each_type_reports_the_recall_it_has(kind, from_shards, names_corpus, embedder):
+    out = from_shards(kind)
+    index = build_index(NoEncode(embedder), names_corpus, out, shard_size=500, index=IndexOptions(kind=kind))
+    info = index.info["index"]
+    vectors = corpus_vectors(out)
+    rows, _ = held_out(len(vectors), IndexOptions(), 0)
+    truth = exact_top_k(vectors[rows], vectors, 10)
+    assert info["type"] == kind and info["recall_queries"] == len(rows) == 200
+    assert info["recall_at_10"] == pytest.approx(overlap(ids(index, vectors[rows]), truth), abs=1e-9)
+    knob, curve = index.knob, info["recall_curve"]
+    assert curve[-1][knob] == info["search"][knob] == index.default_knob
+    assert all(row["recall"] < 0.95 for row in curve[:-1])  # the smallest value that reaches the target
+    assert info["bytes"] == (out / "index.faiss").stat().st_size
+
+
+def test_knobs_change_results_and_full_effort_is_exact(from_shards, names_corpus, embedder):
+    out = from_shards("ivf")
+    index = build_index(NoEncode(embedder), names_corpus, out, shard_size=500, index=IndexOptions(kind="ivf-flat"))
+    vectors = corpus_vectors(out)
+    queries = vectors[::37]
+    truth = exact_top_k(queries, vectors, 10)
+    nlist = index.info["index"]["params"]["nlist"]
+    assert overlap(ids(index, queries, nprobe=nlist), truth) >= 0.99  # every list scanned = exact (up to ties)
+    assert overlap(ids(index, queries, nprobe=1), truth) < overlap(ids(index, queries, nprobe=nlist), truth)
+    server_default = VectorIndex.load(out, nprobe=1)
+    np.testing.assert_array_equal(ids(server_default, queries), ids(index, queries, nprobe=1))
+    with pytest.raises(InputError, match="ef_search does not apply to this ivf-flat index"):
+        index.search(queries, 3, ef_search=64)
+    with pytest.raises(InputError, match="nprobe must be >= 1"):
+        index.search(queries, 3, nprobe=0)
+
+
+def test_hnsw_with_a_large_candidate_list_is_near_exact(from_shards, names_corpus, embedder):
+    out = from_shards("hnsw")
+    index = build_index(NoEncode(embedder), names_corpus, out, shard_size=500, index=IndexOptions(kind="hnsw"))
+    vectors = corpus_vectors(out)
+    truth = exact_top_k(vectors[::41], vectors, 10)
+    assert overlap(ids(index, vectors[::41], ef_search=1024), truth) >= 0.99
+    with pytest.raises(InputError, match="nprobe does not apply"):
+        index.search(vectors[:1], 3, nprobe=4)
+
+
+def test_auto_under_a_tight_budget_picks_pq_that_fits(from_shards, names_corpus, embedder):
+    out = from_shards("auto")
+    budget = 200_000  # flat alone needs 2000 x 64 x 4 = 512,000 bytes
+    index = build_index(NoEncode(embedder), names_corpus, out, shard_size=500,
+                        index=IndexOptions(kind="auto", memory_budget=budget))
+    info = index.info["index"]
+    assert info["type"] == "ivf-pq" and info["reason"].startswith("auto:")
+    assert info["bytes_estimate"] <= budget and info["bytes"] <= budget
+    assert 0 < info["recall_at_10"] <= 1
+
+
+@pytest.mark.parametrize("n, dim, budget, kind, params", [
+    (10_000, 256, 4 * GiB, "flat", {}),
+    (300_000, 256, 4 * GiB, "hnsw", {"hnsw_m": 32}),
+    (300_000, 256, int(300_000 * (1024 + 150)), "hnsw", {"hnsw_m": 16}),
+    (1_000_000, 256, 4 * GiB, "ivf-flat", {"nlist": 4096}),
+    (100_000_000, 4096, 8 * GiB, "ivf-pq", {"nlist": 32768, "pq_bytes": 64, "pq_m": 64, "pq_bits": 8}),
+    (2_000, 64, 200_000, "ivf-pq", {"nlist": 32, "pq_bytes": 8, "pq_m": 16, "pq_bits": 4}),
+])
+def test_auto_rules(n, dim, budget, kind, params):
+    plan = plan_auto(n, dim, budget)
+    assert (plan.kind, plan.params) == (kind, params)
+    assert plan.bytes_estimate <= budget
+
+
+def test_pq_takes_the_largest_code_that_fits():
+    n, dim, budget = 100_000_000, 4096, 8 * GiB
+    plan = plan_index("ivf-pq", n, dim, budget)
+    per_vector = (budget - 32768 * dim * 4 - dim * 256 * 4) / n - 8
+    larger = [m for m in range(plan.params["pq_bytes"] + 1, 129) if dim % m == 0]
+    assert plan.params["pq_bytes"] <= per_vector < larger[0]
+
+
+def test_bad_budgets_and_types_are_config_errors():
+    with pytest.raises(ConfigError, match="--memory-budget too small"):
+        plan_auto(100_000_000, 4096, 100 * 2**20)
+    with pytest.raises(ConfigError, match="--index 'ivf'"):
+        plan_index("ivf", 10, 4, GiB)
+    with pytest.raises(ConfigError, match="expected a size"):
+        parse_bytes("12 parsecs")
+    assert parse_bytes("1.5G") == int(1.5 * GiB) and parse_bytes("512MiB") == 512 * 2**20
