@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .images import ImageCheck, OnBadImage
+from .sources_v2 import SourceWeights
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,12 @@ class SourceConfig:
     max_rows: int | None = None
     """cap per subset: the first rows (the original `num_sample_per_subset`)."""
     weight: float = 1.0
-    """share in the mix: 0.5 keeps a seeded half of each subset, 2.0 repeats it twice."""
+    """share in the mix: 0.5 keeps a seeded half of each subset, 2.0 repeats it twice (with
+    `data.source_weights: sample`: the probability weight of drawing this source per block)."""
     name: str | None = None
+    builder: str | None = None
+    """pair builder for a published layout instead of the training schema: colpali, visrag,
+    llava-hound-caption, llava-hound-video-retrieval, llava-hound-qa (mme5.data.sources_v2)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class DataConfig:
     on_bad_image: OnBadImage = "error"
     same_source_block: int = 0
     """> 0: interleave sources in same-source blocks of this many examples (VLM2Vec uses 64)."""
+    source_weights: SourceWeights = "repeat"
+    """"repeat": weights repeat or subsample rows; "sample": every row is kept once and each block
+    draws its source with probability weight / total until all are used up (VLM2Vec-V2, spec §7)."""
     dedup_positives: bool = True
     num_workers: int = 0
     image_cache_mb: int = 0

@@ -22,6 +22,8 @@ class TrainingData:
     """for each example, its dataset and row (errors at batch time name them)."""
     report: list[dict] = field(default_factory=list)
     """per subset: rows read, skipped for bad images, used after weighting."""
+    weights: dict[str, float] = field(default_factory=dict)
+    """per source, its sampling weight (`data.source_weights: sample`; empty otherwise)."""
 
     @property
     def skipped_images(self) -> int:
@@ -46,9 +48,14 @@ def load_mixture(cfg: DataConfig, *, seed: int = 0) -> TrainingData:
             examples, wheres = read_examples(
                 source.path, image_root=source.image_root, subset=subset, split=source.split,
                 negative_ratio=cfg.negative_ratio, max_rows=source.max_rows, name=_name(source, subset), seed=seed,
+                builder=source.builder,
             )
             kept, skipped, _ = check_example_images(examples, wheres, check=cfg.check_images, on_bad=cfg.on_bad_image)
-            chosen = weighted_indices(kept, source.weight, random.Random(f"{seed}:{_name(source, subset)}"))
+            if cfg.source_weights == "sample":  # weights act when batches are planned (sampler)
+                chosen = kept
+                data.weights[_name(source, subset)] = source.weight
+            else:
+                chosen = weighted_indices(kept, source.weight, random.Random(f"{seed}:{_name(source, subset)}"))
             data.examples += [examples[i] for i in chosen]
             data.wheres += [wheres[i] for i in chosen]
             data.report.append({"source": _name(source, subset), "rows": len(examples),

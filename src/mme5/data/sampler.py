@@ -79,6 +79,7 @@ def plan_batches(
     epochs: float = 1.0,
     min_pools: int = 0,
     same_source_block: int = 0,
+    source_weights: dict[str, float] | None = None,
 ) -> BatchPlan:
     """Plan `epochs` passes (at least `min_pools` pools) over examples with the given sources.
 
@@ -93,7 +94,13 @@ def plan_batches(
     micro, per_epoch, dropped, epoch = [], [], 0, 0
     while epoch < math.ceil(epochs) or len(micro) < min_pools * world_size:
         rng = random.Random(f"{seed}:epoch{epoch}")
-        pools, left = _pools(_epoch_order(sources, rng, same_source_block), positive_keys, size)
+        if source_weights:  # VLM2Vec-V2: a weighted draw of the source for every block
+            from .sources_v2 import weighted_block_order
+
+            order = weighted_block_order(sources, source_weights, max(same_source_block, 1), rng)
+        else:
+            order = _epoch_order(sources, rng, same_source_block)
+        pools, left = _pools(order, positive_keys, size)
         if not pools:
             raise ConfigError(f"no global batch of {size} examples without a repeated positive can be formed")
         if epoch + 1 > epochs and min_pools == 0:  # the fractional part of the last epoch

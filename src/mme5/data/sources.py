@@ -69,8 +69,18 @@ def _read_hub(src: ResolvedSource, split: str) -> Rows:
         yield f"{name} row {index}", row
 
 
+def _read_hub_file(src: ResolvedSource, split: str) -> Rows:
+    import datasets
+
+    # one JSONL file inside a hub dataset repo (e.g. ShareGPTVideo's caption files), cached by datasets
+    data = datasets.load_dataset("json", data_files=src.target, split="train")
+    for index, row in enumerate(data):
+        yield f"{src.target} row {index}", row
+
+
 READERS: dict[str, Callable[[ResolvedSource, str], Rows]] = {
-    "jsonl": _read_jsonl, "parquet": _read_parquet, "disk": _read_disk, "hub": _read_hub}
+    "jsonl": _read_jsonl, "parquet": _read_parquet, "disk": _read_disk, "hub": _read_hub, "hub-file": _read_hub_file}
+HUB_FILE = "hf://datasets/"
 SUFFIX_KIND = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 
 
@@ -89,6 +99,8 @@ def resolve_source(path_or_hub_id: str | Path, subset: str | None = None) -> Res
 
         folder = ensure_toy_dataset(text[len(TOY_SCHEME):] or "shapes")
         return ResolvedSource("jsonl", str(folder / "train.jsonl"), None, folder)
+    if text.startswith(HUB_FILE):  # hf://datasets/<org>/<repo>/<path to a .jsonl file>
+        return ResolvedSource("hub-file", text, subset, None)
     path = Path(text).expanduser()
     if path.is_dir() and subset is not None:
         if not (path / subset).exists():
@@ -122,17 +134,24 @@ def read_examples(
     max_rows: int | None = None,
     name: str | None = None,
     seed: int = 0,
+    builder: str | None = None,
 ) -> tuple[list[ContrastiveExample], list[str]]:
     """Examples plus, for each, where it came from (`file:line` / `dataset row i`)."""
     src = resolve_source(path_or_hub_id, subset)
     root = Path(image_root).expanduser() if image_root is not None else src.default_image_root
+    if builder:  # a published layout (colpali, visrag, LLaVA-Hound): mme5.data.sources_v2
+        from .sources_v2 import builder_for
+
+        to_example = builder_for(builder)
+    else:
+        to_example = row_to_example
     source_name = name or subset or Path(src.target).stem
     examples, wheres = [], []
     for where, row in READERS[src.kind](src, split):
         if max_rows is not None and len(examples) >= max_rows:
             break
-        examples.append(row_to_example(row, where=where, source=source_name, image_root=root,
-                                       negative_ratio=negative_ratio, seed=seed))
+        examples.append(to_example(row, where=where, source=source_name, image_root=root,
+                                   negative_ratio=negative_ratio, seed=seed))
         wheres.append(where)
     return examples, wheres
 

@@ -82,20 +82,28 @@ def check_model(cfg: TrainConfig, hub: Hub) -> str:
 
 
 def check_source(path: str, subsets: tuple[str, ...], negative_ratio: int, image_root: str | None,
-                 hub: Hub) -> list[str]:
+                 hub: Hub, builder: str | None = None) -> list[str]:
     lines = []
+    to_example = row_to_example
+    if builder:  # a published layout's pair builder (mme5.data.sources_v2)
+        from ..data.sources_v2 import builder_for
+
+        to_example = builder_for(builder)
     for subset in subsets or (None,):
         label = f"{path}{'/' + subset if subset else ''}"
         src = resolve_source(path, subset)
         if src.kind == "hub":
             lines.append(f"data {label}: hub dataset{_hub_subset_note(path, subset, hub)}")
             continue
+        if src.kind == "hub-file":
+            lines.append(f"data {label}: a file in a hub dataset repo (not downloaded by a dry run)")
+            continue
         root = Path(image_root) if image_root else src.default_image_root
         rows = list(itertools.islice(READERS[src.kind](src, "train"), PEEK_ROWS))
         if not rows:
             raise ConfigError(f"data {label}: no rows")
         for where, row in rows:
-            row_to_example(row, where=where, source=label, image_root=root, negative_ratio=negative_ratio)
+            to_example(row, where=where, source=label, image_root=root, negative_ratio=negative_ratio)
         lines.append(f"data {label}: {src.kind}, first {len(rows)} rows parse")
     return lines
 
@@ -129,7 +137,8 @@ def dry_run(cfg: TrainConfig) -> list[str]:
     hub = Hub()
     lines = [check_model(cfg, hub)]
     for source in cfg.data.sources:
-        lines += check_source(source.path, source.subsets, cfg.data.negative_ratio, source.image_root, hub)
+        lines += check_source(source.path, source.subsets, cfg.data.negative_ratio, source.image_root, hub,
+                              source.builder)
     if not cfg.data.sources:
         raise ConfigError("data.sources is empty")
     if cfg.deepspeed:

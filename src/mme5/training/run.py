@@ -155,7 +155,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         [positive_key(e) for e in data.examples] if cfg.data.dedup_positives else None,
         per_device_batch_size=cfg.per_device_batch_size, world_size=world, seed=cfg.seed,
         epochs=cfg.epochs, min_pools=(cfg.max_steps or 0) * micro_per_step,
-        same_source_block=cfg.data.same_source_block,
+        same_source_block=cfg.data.same_source_block, source_weights=data.weights or None,
     )
     steps = cfg.max_steps or plan.pools // micro_per_step
     if steps < 1:
