@@ -8,7 +8,8 @@ visdoc and global video tasks.
     `--block-mb`.
 The baseline is linear in the number of queries, so it runs on the first `--baseline-queries`
 and is compared per query; top-10 lists and label ranks must be identical on those queries.
-Peak memory is Python-traced (numpy reports its buffers to tracemalloc) above the inputs.
+Peak memory is Python-traced (numpy reports its buffers to tracemalloc) above the inputs. The
+two methods alternate within each repeat (a shared machine's load hits both alike).
 
     .venv/bin/python benchmarks/corpus_ranking.py [--queries 1000 --corpus 100000 --dim 1536] [--repeats 5]
 """
@@ -38,17 +39,26 @@ def baseline(queries: np.ndarray, corpus: np.ndarray, labels: list[np.ndarray], 
     return np.stack(top), np.asarray(ranks)
 
 
-def timed(fn, repeats: int):
-    """(median seconds, peak traced bytes, last result) over `repeats` runs."""
-    times, peaks, out = [], [], None
+def run_once(fn):
+    """(seconds, peak traced bytes, result) of one call."""
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    out = fn()
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return seconds, peak, out
+
+
+def interleaved(fns: dict, repeats: int) -> dict:
+    """name -> (median s, max peak, last result, all times); the methods alternate within each
+    repeat, so a shared machine's load swings hit both sides alike."""
+    runs: dict = {name: [] for name in fns}
     for _ in range(repeats):
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        peaks.append(tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
-    return statistics.median(times), max(peaks), out, times
+        for name, fn in fns.items():
+            runs[name].append(run_once(fn))
+    return {name: (statistics.median(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2], [r[0] for r in rs])
+            for name, rs in runs.items()}
 
 
 def main() -> None:
@@ -72,9 +82,11 @@ def main() -> None:
     queries = unit(args.queries) + 0.1 * corpus[np.concatenate(labels)]
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     block = args.block_mb << 20
-    ours_t, ours_peak, ours, ours_all = timed(lambda: rank_global(queries, corpus, labels, k=10, block_bytes=block), args.repeats)
     nb = args.baseline_queries
-    base_t, base_peak, (b_top, b_rank), base_all = timed(lambda: baseline(queries[:nb], corpus, labels[:nb]), args.repeats)
+    res = interleaved({"ours": lambda: rank_global(queries, corpus, labels, k=10, block_bytes=block),
+                       "baseline": lambda: baseline(queries[:nb], corpus, labels[:nb])}, args.repeats)
+    ours_t, ours_peak, ours, ours_all = res["ours"]
+    base_t, base_peak, (b_top, b_rank), base_all = res["baseline"]
     identical = bool((ours.top[:nb] == b_top).all() and (np.concatenate(ours.first[:nb]) == b_rank).all())
     per_q_base, per_q_ours = base_t / nb, ours_t / args.queries
     result = {

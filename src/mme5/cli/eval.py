@@ -184,8 +184,10 @@ def _list() -> int:
     print("| Task | Family | Meta-task | Split | Query -> target | Candidates | Hub |")
     print("|---|---|---|---|---|---|---|")
     for t in all_tasks():
-        print(f"| {t.name} | {t.family} | {t.meta_task} | {t.split or '–'} | {t.modality} | {t.n_candidates or '–'} "
-              f"| {t.hub_id} / {t.hub_config} |")
+        cands = t.n_candidates or ("whole pool" if t.protocol == "global" else "per row")
+        hub = " / ".join(x for x in (t.hub_id, t.hub_config or ", ".join(t.hub_configs[:2]) + ("..." if t.hub_configs else "")) if x)
+        print(f"| {t.name} | {t.family} | {t.v2_meta or t.meta_task} | {t.split or '–'} | {t.modality} | {cands} "
+              f"| {hub} ({t.hub_split}) |")
     print("\nBenchmarks:")
     for name, members in benchmarks().items():
         print(f"  {name} ({len(members)}): {' '.join(members)}")

@@ -19,6 +19,7 @@ META_GROUPS: dict[str, tuple[str, ...]] = {
     "visdoc": ("VDRv1", "VDRv2", "VR", "OOD"),
 }
 _META_TASK = {"CLS": "classification", "QA": "vqa", "RET": "retrieval", "MRET": "moment"}
+_MODALITY = {"CLS": "V -> T", "QA": "V+T -> T", "RET": "T -> V", "MRET": "V+T -> V clip"}
 
 # name, meta, hub id, hub config ("" = none), split, format, protocol, frame root, queries
 _VIDEO: tuple[tuple[str, str, str, str, str, str, str, str, int], ...] = (
@@ -102,7 +103,7 @@ def _register() -> None:
         register_task(TaskSpec(
             name=name, family="mmeb-v2", meta_task=_META_TASK[meta], hub_id=hub, hub_config=config,  # type: ignore[arg-type]
             hub_split=split, format=fmt, protocol=protocol, frames=frames, group="video", v2_meta=f"V-{meta}",  # type: ignore[arg-type]
-            metric="hit@1", n_candidates=None, modality="V", description=f"MMEB-V2 video {meta}, {n} queries",
+            metric="hit@1", n_candidates=None, modality=_MODALITY[meta], description=f"MMEB-V2 video {meta}, {n} queries",
             hub_configs=MVBENCH_CONFIGS if name == "MVBench" else (),
             row_limit=1000 if name == "SmthSmthV2" else None))
     for name, group, hub, split, fmt, n in _VISDOC:
