@@ -96,7 +96,7 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
     trained = evaluate(str(out / CHECKPOINT), specs, out, "trained", cfg)
     eval_seconds += time.perf_counter() - t_eval
 
-    losses = read_losses(out / CHECKPOINT / "train_log.jsonl")
+    loss_steps, losses = read_losses(out / CHECKPOINT / "train_log.jsonl")
     check = learning_check(trained, untrained, cfg.check.factor, cfg.check.min_languages)
     metrics = provenance(
         to_dict(cfg),
@@ -109,7 +109,7 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
         training={"steps": train_cfg.max_steps, "train_pairs": splits.num_train_pairs, "train_images": len(splits.train),
                   "seconds": round(train_seconds, 2),
                   "resumed_at": int(Path(continued).name.split("-")[-1]) if continued else 0,
-                  "final_loss": losses[-1] if losses else None, "losses": losses},
+                  "final_loss": losses[-1] if losses else None, "losses": losses, "loss_steps": loss_steps},
         timings={"eval_seconds": round(eval_seconds, 2), "total_seconds": round(time.perf_counter() - start, 2),
                  "process_cpu_seconds": round(time.process_time() - cpu_start, 2),
                  "torch_threads": torch.get_num_threads()},
@@ -117,7 +117,7 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
         data_source=data.source,
     )
     write_json(out / "metrics.json", metrics)
-    write_chart(out / "chart.png", trained, untrained, losses)
+    write_chart(out / "chart.png", trained, untrained, losses, loss_steps)
     return QuickstartResult(out, metrics, format_table(trained, untrained, check), commands)
 
 
@@ -152,15 +152,16 @@ def evaluate(model: str, task_names: list[str], out: Path, name: str, cfg: Quick
     return table
 
 
-def read_losses(log_file: Path) -> list[float]:
-    """The training loss of every logged step (the last line wins for a step logged twice on resume)."""
+def read_losses(log_file: Path) -> tuple[list[int], list[float]]:
+    """(steps, losses) of every logged step (the last line wins for a step logged twice on resume)."""
     by_step: dict[int, float] = {}
     if log_file.is_file():
         for line in log_file.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             if "loss" in row:
                 by_step[int(row["step"])] = float(row["loss"])
-    return [by_step[s] for s in sorted(by_step)]
+    steps = sorted(by_step)
+    return steps, [by_step[s] for s in steps]
 
 
 def _build_tiny(cfg: QuickstartConfig, train_texts: list[str], folder: Path) -> Path:

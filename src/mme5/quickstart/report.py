@@ -58,8 +58,9 @@ def format_table(trained: dict, untrained: dict, check: dict) -> str:
     return "\n".join(lines)
 
 
-def write_chart(path: Path, trained: dict, untrained: dict, losses: list[float]) -> Path:
-    """Bars of R@10 per language (chance / untrained / trained) for each split, plus the loss curve."""
+def write_chart(path: Path, trained: dict, untrained: dict, losses: list[float], steps: list[int] | None = None) -> Path:
+    """Bars of R@10 per language (chance / untrained / trained) for each split, plus the loss curve
+    (`steps`: the step of each logged loss; default 1, 2, ...)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on servers and CI
@@ -84,7 +85,7 @@ def write_chart(path: Path, trained: dict, untrained: dict, losses: list[float])
         ax.set_title(SPLIT_TITLES.get(split, split), fontsize=9)
         ax.legend(fontsize=8, ncols=3, loc="upper center")
     ax = axes[-1]
-    ax.plot(np.arange(1, len(losses) + 1), losses, lw=0.8)
+    ax.plot(steps if steps is not None else np.arange(1, len(losses) + 1), losses, lw=0.8)
     ax.set_xlabel("step")
     ax.set_ylabel("symmetric InfoNCE loss")
     ax.set_title("training loss", fontsize=9)
