@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from mme5 import prompts
 from mme5.types import InputError, Item
 
 LONG = "the cat sat on the mat near a window " * 60  # > max_length: both sides truncate
@@ -18,7 +19,7 @@ def test_onnx_text_path_matches_torch(backbone, exported, reference):
     from mme5.integrations.onnx import OnnxTextEncoder
 
     encoder = OnnxTextEncoder(exported(backbone, "onnx").out_dir, threads=1)
-    items = [Item(text="a black cat", instruction="Find me an everyday image that matches the given caption:"),
+    items = [Item(text="a black cat", instruction=prompts.FIND_IMAGE_FOR_CAPTION),
              Item(text="un chien qui court"), Item(text="犬と猫"), Item(text=LONG), Item(text="<|image_1|>\nhub text")]
     got = encoder.encode(items, batch_size=2)  # other batches than mme5's: padding must not matter
     np.testing.assert_allclose(got, reference(backbone).encode(items), atol=1e-4)

@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from mme5 import prompts
 from mme5.types import InputError, Item
 
 CASES = [  # (instruction, text, image?)
-    ("Find me an everyday image that matches the given caption:", "a cat", False),
+    (prompts.FIND_IMAGE_FOR_CAPTION, "a cat", False),
     (None, "a cat", False),
-    ("Represent the given image.", None, True),
-    ("Represent the given image with the following question:", "what is in it? 犬", True),
+    (prompts.REPRESENT_IMAGE, None, True),
+    (prompts.REPRESENT_IMAGE_WITH_QUESTION, "what is in it? 犬", True),
     (None, None, True),
     (None, "caption only, image too", True),
 ]
@@ -27,7 +28,7 @@ def test_vllm_files(exported):
     assert "--runner pooling" in script and f"--chat-template ./{vllm.TEMPLATE_FILE}" in script
     assert '"pooling_type": "LAST"' in script and "--override-pooler-config" in script  # legacy flag documented
     request = json.loads((out / vllm.REQUEST_FILE).read_text())
-    assert request["messages"][0] == {"role": "system", "content": "Find me an everyday image that matches the given caption:"}
+    assert request["messages"][0] == {"role": "system", "content": prompts.FIND_IMAGE_FOR_CAPTION}
     assert json.loads((out / "config.json").read_text())["architectures"] == ["Qwen2VLForConditionalGeneration"]
 
 

@@ -17,8 +17,11 @@ HELP = "export a model for transformers, sentence-transformers, vLLM, ONNX Runti
 
 
 def register(p) -> None:
+    import argparse
+
     from ..integrations.export import TARGETS
 
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the usage lines of the docstring
     add_model_args(p)
     p.add_argument("out_dir", metavar="OUT", help="folder to write (created; existing files are overwritten)")
     p.add_argument("--to", dest="target", required=True, choices=list(TARGETS), help="the tool to export for")
