@@ -135,8 +135,10 @@ class RayEngine:
         ds = ds.map_batches(_prepare, batch_size=1, batch_format="pyarrow", fn_kwargs={"corpus": corpus})
         ds = ds.map_batches(_EmbedActor, batch_size=self.options.batch_size * 4, batch_format="pyarrow",
                             fn_constructor_args=(self.spec, device, self.fingerprint(), threads, self.options.batch_size),
-                            concurrency=actors, num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1,
-                            max_restarts=-1, max_task_retries=-1)
+                            compute=ray.data.ActorPoolStrategy(size=actors),
+                            num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1)
+        # Ray Data creates map actors with max_restarts=-1 and max_task_retries=-1: a dead replica is
+        # restarted and its batches re-run; rows arriving twice are dropped below
         by_number = {s.number: s for s in shards}
         pending: dict[int, dict[int, tuple[np.ndarray, str]]] = {}
         written: set[int] = set()
