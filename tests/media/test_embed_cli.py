@@ -57,3 +57,22 @@ def test_embed_pdf_errors(tiny_dirs, tmp_path, capsys) -> None:
     assert main([*args, "--video", str(tmp_path / "none.mp4")]) == 2
     assert "--video #1: not found" in capsys.readouterr().err
     assert not (tmp_path / "v.npy").exists()
+
+
+def test_embed_jsonl_with_video_and_pdf_fields(tiny_dirs, tmp_path) -> None:
+    (tmp_path / "clip").mkdir()
+    for k, f in enumerate(Image.new("RGB", (30, 20), (25 * k, 40, 90)) for k in range(9)):
+        f.save(tmp_path / "clip" / f"f{k}.jpg")
+    _pdf(tmp_path / "doc.pdf", 2)
+    rows = [{"video": "clip", "text": "what happens?"}, {"pdf": "doc.pdf", "page": 2}, {"pdf": "doc.pdf"}]
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "v.npy"
+    assert main(["embed", "--model", str(tiny_dirs("qwen2_vl")), "--input", str(tmp_path / "items.jsonl"),
+                 "--output", str(out)]) == 0
+    mapping = [json.loads(line) for line in (tmp_path / "v.rows.jsonl").read_text().splitlines()]
+    assert [(r["input"], r["page"]) for r in mapping] == [(0, None), (1, 2), (2, 1), (2, 2)]
+    vecs = np.load(out)
+    np.testing.assert_allclose(vecs[1], vecs[3], atol=1e-6)  # {pdf, page: 2} is the expanded page 2
+    pages = _rendered(tmp_path / "doc.pdf")
+    emb = Embedder.from_pretrained(tiny_dirs("qwen2_vl"), device="cpu")
+    np.testing.assert_allclose(vecs[2:], emb.encode([Item(image=p) for p in pages]), atol=1e-5)
