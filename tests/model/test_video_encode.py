@@ -13,8 +13,9 @@ def _frames(n: int, seed: int = 0) -> list[Image.Image]:
     return [Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)) for _ in range(n)]
 
 
-def test_qwen_video_encodes_natively(tiny_embedder) -> None:
-    emb = tiny_embedder("qwen2_vl")
+@pytest.mark.parametrize("backbone", ["qwen2_vl", "qwen2_5_vl"])
+def test_qwen_video_encodes_natively(tiny_embedder, backbone) -> None:
+    emb = tiny_embedder(backbone)
     frames = _frames(8)
     video = Item(text="what happens?", video=frames)
     prepared = emb.prepare([video, Item(text="plain text")])
