@@ -13,9 +13,9 @@ not in it; each replacement is returned in the batch (`replaced`) for the traine
 from __future__ import annotations
 
 import functools
-
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -77,7 +77,8 @@ class ContrastiveCollator:
         `Embedder.prepare`. `image_cache_bytes` > 0: reuse image items' processor outputs across
         batches (`PreparedCache`; not with lockstep, whose padding rows change every call)."""
         # only the processor side of the Embedder travels to workers, never the model
-        self.preparer = Embedder(None, embedder.processor, embedder.backbone, max_length=embedder.max_length)
+        self.preparer = Embedder(None, embedder.processor, embedder.backbone,  # type: ignore[arg-type]
+                                 max_length=embedder.max_length)
         self.examples, self.wheres = examples, wheres
         self.negative_ratio, self.chunk_size, self.on_bad_image = negative_ratio, chunk_size, on_bad_image
         self.lockstep = lockstep
@@ -87,7 +88,7 @@ class ContrastiveCollator:
         """-> chunks, size, and `replaced`: one line per example replaced for an unreadable image."""
         if len(batch) != 1:
             raise ValueError("the data loader must serve one micro-batch per step (per_device_train_batch_size=1)")
-        ids, replaced = list(batch[0]), []
+        ids, replaced = list(batch[0]), list[str]()
         step = self.chunk_size or len(ids)
         chunks = [self._chunk_replacing(ids, s, min(s + step, len(ids)), replaced) for s in range(0, len(ids), step)]
         return {"chunks": chunks, "size": len(ids), "replaced": replaced}
@@ -133,7 +134,8 @@ class ContrastiveCollator:
         positive = prepare([e.positive for e in examples], where=[f"{w} positive" for w in wheres])
         k = self.negative_ratio
         mask = torch.zeros(len(examples), max(k, 0), dtype=torch.bool)
-        items, where = [], []
+        items: list[Item] = []
+        where: list[str] = []
         for row, (e, w) in enumerate(zip(examples, wheres)):
             negs = e.hard_negatives[:k] if k > 0 else ()
             mask[row, : len(negs)] = True

@@ -13,8 +13,8 @@ per item: the cache notices on the first item and switches itself off.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 

@@ -20,9 +20,9 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 import yaml
 
@@ -31,8 +31,8 @@ from ..data.config import SourceConfig
 from ..data.emoji import load_emoji
 from ..evaluation.emoji import DEFINITION_FILE, SPLITS, task_name
 from ..provenance import provenance, write_json
-from ..types import InputError
 from ..training.config import TrainConfig
+from ..types import InputError
 from .commands import equivalent_commands
 from .config import QuickstartConfig
 from .report import format_table, learning_check, write_chart

@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..config import ConfigError
 from ..data.emoji import XTD_LANGUAGES, EmojiSet

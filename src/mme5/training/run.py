@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import torch
 
@@ -62,8 +63,8 @@ def resume_checkpoint(cfg: TrainConfig) -> str | None:
     out = Path(cfg.output_dir)
     if cfg.resume == "never" or not out.is_dir():
         return None
-    from transformers.trainer_utils import get_last_checkpoint
     import yaml
+    from transformers.trainer_utils import get_last_checkpoint
 
     last = get_last_checkpoint(str(out))
     if last is None:
@@ -80,7 +81,7 @@ def resume_checkpoint(cfg: TrainConfig) -> str | None:
     return last
 
 
-def _get(d: dict, dotted: str):
+def _get(d: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         d = d.get(part) if isinstance(d, dict) else None
     return d
@@ -162,7 +163,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         raise ConfigError(f"{plan.pools} global batches cannot fill one optimizer step "
                           f"of {micro_per_step} micro-batches")
     args = training_arguments(cfg, steps)  # before the model: ZeRO-3 must see its config when weights load
-    zero3 = bool(cfg.deepspeed) and _zero_stage(cfg.deepspeed) == 3
+    zero3 = cfg.deepspeed is not None and _zero_stage(cfg.deepspeed) == 3
     if zero3:  # ... and DeepSpeed's process group, across which it partitions them as they load
         import deepspeed
 
