@@ -28,6 +28,18 @@ def _connect(out: Path) -> Any:
     return lancedb.connect(str(out / FOLDER))
 
 
+def _index_config(kind: str, params: dict[str, int]) -> Any:
+    """The lancedb index config for a planned type (same partitions, PQ code size and HNSW M)."""
+    from lancedb.index import HnswSq, IvfFlat, IvfPq
+
+    lists = params.get("nlist", 1)
+    configs = {"ivf-flat": lambda: IvfFlat(distance_type="dot", num_partitions=lists),
+               "ivf-pq": lambda: IvfPq(distance_type="dot", num_partitions=lists,
+                                       num_sub_vectors=params.get("pq_m"), num_bits=8),
+               "hnsw": lambda: HnswSq(distance_type="dot", num_partitions=lists, m=params.get("hnsw_m", 20))}
+    return configs[kind]()
+
+
 def _batches(vectors: Any):
     """The shards as Arrow record batches, in corpus order (never the whole corpus in memory)."""
     for shard in vectors.shards:
@@ -46,14 +58,10 @@ def lance_sink(vectors: Any, opts: Any, out: Path) -> dict[str, Any]:
     table = _connect(out).create_table(TABLE, data=pa.RecordBatchReader.from_batches(schema, _batches(vectors)),
                                        mode="overwrite")
     params = dict(plan.params)
+    if plan.kind == "ivf-pq":  # lance trains 8-bit codes from its own sample (the refine step needs them)
+        params.update(pq_bits=8, pq_bytes=params["pq_m"])
     if plan.kind in LANCE_TYPES:
-        kwargs: dict[str, Any] = {"metric": "dot", "vector_column_name": "vector", "index_type": LANCE_TYPES[plan.kind],
-                                  "num_partitions": params.get("nlist", 1)}
-        if plan.kind == "ivf-pq":
-            kwargs.update(num_sub_vectors=params["pq_m"], num_bits=8)
-        if plan.kind == "hnsw":
-            kwargs.update(m=params["hnsw_m"])
-        table.create_index(**kwargs)
+        table.create_index("vector", config=_index_config(plan.kind, params))  # (column, config): the current API
     built = time.perf_counter() - started
     query_rows, _ = held_out(vectors.count, opts, 0)
     queries = vectors.rows(query_rows)
@@ -63,7 +71,7 @@ def lance_sink(vectors: Any, opts: Any, out: Path) -> dict[str, Any]:
     limit = params.get("nlist", 1 << 30) if knob == "nprobe" else 1 << 30
     value, curve = tune(lambda q, k, v: searcher.search(q, k, v)[1], knob, limit, queries, truth, opts.target_recall)
     size = sum(f.stat().st_size for f in (out / FOLDER).rglob("*") if f.is_file())
-    return {"sink": "lance", **plan.to_json(), "lance_index": LANCE_TYPES.get(plan.kind, "none (exact scan)"),
+    return {"sink": "lance", **plan.to_json(), "params": params, "lance_index": LANCE_TYPES.get(plan.kind, "none (exact scan)"),
             "refine_factor": REFINE_FACTOR, "bytes": size, "search": {knob: value} if knob else {},
             **_recall(curve, query_rows, opts), "build_seconds": round(built, 3),
             "metric": "cosine (dot product of L2-normalised vectors)"}
