@@ -12,9 +12,9 @@ import gzip
 import json
 import math
 import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from PIL import Image
 
@@ -156,7 +156,7 @@ def pack_emoji(
     sheet = Image.new("RGB", (columns * side, rows * side), "white")
     lines = []
     for i, rec in enumerate(data.records):
-        with Image.open(rec.image) as img:
+        with Image.open(rec.image) as img:  # type: ignore[arg-type]  # emoji_cldr records are paths
             tile = img.convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
         y, x = divmod(i, columns)
         sheet.paste(tile, (x * side, y * side))

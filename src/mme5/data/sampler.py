@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict, deque
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Sequence
 
 from ..config import ConfigError
 
@@ -48,9 +48,9 @@ def _pools(order: list[int], keys: Sequence[Hashable] | None, size: int) -> tupl
     if keys is None:
         full = len(order) // size * size
         return [order[s : s + size] for s in range(0, full, size)], len(order) - full
-    stream, pending, pools = iter(order), deque(), []
+    stream, pending, pools = iter(order), deque[int](), list[list[int]]()
     while True:
-        pool, used, waiting = [], set(), deque()
+        pool, used, waiting = list[int](), set[Hashable](), deque[int]()
         while pending and len(pool) < size:
             i = pending.popleft()
             (waiting if keys[i] in used else pool).append(i)
@@ -91,7 +91,9 @@ def plan_batches(
     if len(sources) < size:
         raise ConfigError(f"only {len(sources)} examples: fewer than one global batch of {size} "
                          f"({per_device_batch_size} per device x {world_size} devices)")
-    micro, per_epoch, dropped, epoch = [], [], 0, 0
+    micro: list[list[int]] = []
+    per_epoch: list[int] = []
+    dropped, epoch = 0, 0
     while epoch < math.ceil(epochs) or len(micro) < min_pools * world_size:
         rng = random.Random(f"{seed}:epoch{epoch}")
         if source_weights:  # VLM2Vec-V2: a weighted draw of the source for every block

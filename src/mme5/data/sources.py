@@ -6,9 +6,10 @@ Public entry point: `load_examples(path_or_hub_id, ...) -> list[ContrastiveExamp
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..jsonl import iter_jsonl_objects
 from ..types import ContrastiveExample, InputError, MissingFileError
@@ -146,7 +147,8 @@ def read_examples(
     else:
         to_example = row_to_example
     source_name = name or subset or Path(src.target).stem
-    examples, wheres = [], []
+    examples: list[ContrastiveExample] = []
+    wheres: list[str] = []
     for where, row in READERS[src.kind](src, split):
         if max_rows is not None and len(examples) >= max_rows:
             break

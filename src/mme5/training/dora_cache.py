@@ -9,7 +9,7 @@ cache works only in eval mode.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

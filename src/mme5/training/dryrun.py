@@ -9,8 +9,9 @@ import difflib
 import itertools
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..config import ConfigError
 from ..data.schema import row_to_example
@@ -78,7 +79,7 @@ def check_model(cfg: TrainConfig, hub: Hub) -> str:
             raise ConfigError(f"model.backbone: set it for hub id {name} ({hub.note}: its config cannot be read)")
         return f"model {name}: hub id, backbone {get_backbone(cfg.model.backbone).name} (not contacted: {hub.note})"
     model_type = (info.config or {}).get("model_type") or cfg.model.backbone
-    return f"model {name}: found on the hub, backbone {get_backbone(model_type).name}"
+    return f"model {name}: found on the hub, backbone {get_backbone(str(model_type)).name}"
 
 
 def check_source(path: str, subsets: tuple[str, ...], negative_ratio: int, image_root: str | None,
@@ -115,7 +116,8 @@ def _hub_subset_note(dataset: str, subset: str | None, hub: Hub) -> str:
         if released:
             _require_subset(dataset, subset, released, "released subsets")
         return f" (not contacted: {hub.note}{'; subset name is a released one' if released and subset else ''})"
-    configs = [c.get("config_name") for c in (getattr(info.card_data, "configs", None) or []) if isinstance(c, dict)]
+    configs = [str(c["config_name"]) for c in (getattr(info.card_data, "configs", None) or [])
+               if isinstance(c, dict) and c.get("config_name")]
     if configs:
         _require_subset(dataset, subset, configs, "subsets on the hub")
     return ", found on the hub"

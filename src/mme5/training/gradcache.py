@@ -9,8 +9,8 @@ while activation memory is bounded by the chunk size.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Sequence
 
 import torch
 
@@ -33,7 +33,7 @@ class RngState:
     device: torch.device
 
     @classmethod
-    def capture(cls, device: torch.device) -> "RngState":
+    def capture(cls, device: torch.device) -> RngState:
         cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
         return cls(torch.get_rng_state(), cuda, device)
 
@@ -78,7 +78,7 @@ def contrastive_step(
     *,
     loss_fn: LossFn = info_nce,
     backward: Backward,
-    no_sync: Callable[[], ContextManager] = contextlib.nullcontext,
+    no_sync: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     scale: float = 1.0,
     device: torch.device | None = None,
 ) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,7 +24,7 @@ class ContrastiveModel(nn.Module):
 
     def __init__(self, embedder: Embedder) -> None:
         super().__init__()
-        self.model = embedder.model  # registered: the trainer, DDP and DeepSpeed see its parameters
+        self.model: Any = embedder.model  # registered: the trainer, DDP and DeepSpeed see its parameters
         self.embedder = embedder
 
     def forward(self, *prepared: Prepared) -> tuple[torch.Tensor, ...]:
@@ -63,7 +64,7 @@ def build_model(cfg: ModelConfig, *, seed: int = 0, weights: str | None = None) 
 def make_trainable(embedder: Embedder, cfg: ModelConfig, *, seed: int = 0) -> ContrastiveModel:
     """A loaded Embedder -> the model the trainer steps: no KV cache, gradient checkpointing,
     an adapter with mmE5's defaults (or every weight trainable for `finetune: full`)."""
-    model = embedder.model
+    model: Any = embedder.model  # a transformers model (typed as a plain Module on the Embedder)
     for config in (model.config, model.config.get_text_config()):
         config.use_cache = False
     if cfg.gradient_checkpointing:
@@ -90,7 +91,7 @@ def make_trainable(embedder: Embedder, cfg: ModelConfig, *, seed: int = 0) -> Co
     return wrapped
 
 
-def _lora_init(init: str) -> bool | str:
+def _lora_init(init: str) -> Any:
     return {"true": True, "default": True, "false": False}.get(init.lower(), init)
 
 
@@ -113,7 +114,7 @@ def load_adapter(model: ContrastiveModel, ckpt_dir: str | Path) -> None:
     adapter = Path(ckpt_dir) / "adapter_model.safetensors"
     if not adapter.is_file():
         raise MissingFileError(f"{ckpt_dir}: no adapter_model.safetensors to resume from")
-    result = set_peft_model_state_dict(model.model, load_file(adapter))
+    result: Any = set_peft_model_state_dict(model.model, load_file(adapter))
     if result.unexpected_keys:
         raise InputError(f"{adapter}: unexpected adapter keys {result.unexpected_keys[:3]}")
 
@@ -122,6 +123,7 @@ def export_merged(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype
     """Base + adapter merged into a plain model folder (what the released mmE5 checkpoint ships
     beside its `lora/`), loadable with `Embedder.from_pretrained(out_dir)` alone."""
     merged = Embedder.from_pretrained(base, adapter=adapter_dir, device="cpu", dtype=dtype)
-    merged.model.save_pretrained(out_dir)
+    merged_model: Any = merged.model
+    merged_model.save_pretrained(out_dir)
     merged.processor.save_pretrained(out_dir)
     return Path(out_dir)

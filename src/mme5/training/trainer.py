@@ -91,7 +91,7 @@ class ContrastiveTrainer(Trainer):
         state-dict gather, and two ranks writing one folder race each other."""
         if not self.args.should_save:
             return
-        out = Path(output_dir or self.args.output_dir)
+        out = Path(output_dir or str(self.args.output_dir))
         model = self.accelerator.unwrap_model(self.model)
         assert isinstance(model, ContrastiveModel)
         save_weights(model, out, state_dict)
@@ -99,7 +99,7 @@ class ContrastiveTrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         model = self.accelerator.unwrap_model(model or self.model)
-        if model.is_peft:  # a full fine-tune was already built from the checkpoint folder (see `train`)
+        if isinstance(model, ContrastiveModel) and model.is_peft:  # a full fine-tune was already built from the checkpoint folder (see `train`)
             load_adapter(model, resume_from_checkpoint)
 
 
