@@ -2,7 +2,8 @@
 
 `train` is the training stage's `TrainConfig`; its defaults are the recipe file
 `quickstart-emoji.yaml` (also `configs/train/quickstart-emoji.yaml`, which `mme5 train` accepts).
-The quickstart adds the tiny model it builds, the emoji split and the learning check.
+`evaluation` is the evaluation stage's `EvalConfig`. The quickstart adds the tiny model it
+builds, the emoji split and the learning check.
 `--set key=value` overrides any field, e.g. `--set train.learning_rate=1e-3`.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.emoji import XTD_LANGUAGES
+from ..evaluation.runner import EvalConfig
 from ..model.backbones.base import TinySizes
 from ..prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE
 from ..training.config import TrainConfig
@@ -80,5 +82,7 @@ class QuickstartConfig:
     train: TrainConfig = field(default_factory=recipe)
     """The training stage's config; output_dir, model.name_or_path and data.sources are set to the
     run folder's paths when the quickstart runs."""
+    evaluation: EvalConfig = field(default_factory=lambda: EvalConfig(batch_size=256, ks=(1, 10)))
+    """The evaluation stage's config; data.data_dir is the run folder and cache_dir (if null) the run's
+    eval/cache when the quickstart runs."""
     check: CheckConfig = field(default_factory=CheckConfig)
-    eval_batch_size: int = 256

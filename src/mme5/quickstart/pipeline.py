@@ -130,15 +130,14 @@ def placed(train_cfg: TrainConfig, out: Path, model: str, train_file: Path) -> T
 
 def evaluate(model: str, task_names: list[str], out: Path, name: str, cfg: QuickstartConfig) -> dict:
     """`mme5 eval tasks <emoji tasks> --model MODEL --data-dir OUT` -> {split: {language: metrics}}."""
-    from ..evaluation.loaders import DataSource
     from ..evaluation.metrics import chance_recall
-    from ..evaluation.runner import EvalConfig, Runner
+    from ..evaluation.runner import Runner
     from ..evaluation.tasks import resolve_tasks
     from ..model.embedder import Embedder
 
     embedder = Embedder.from_pretrained(model, dtype="float32", device="cpu")
-    config = EvalConfig(data=DataSource(data_dir=str(out)), batch_size=cfg.eval_batch_size, ks=(1, 10),
-                        cache_dir=str(out / "eval" / "cache"))
+    config = replace(cfg.evaluation, data=replace(cfg.evaluation.data, data_dir=str(out)),
+                     cache_dir=cfg.evaluation.cache_dir or str(out / "eval" / "cache"))
     specs = resolve_tasks(task_names)
     results = Runner(embedder, config, out / "eval" / name, model_name=model).run(specs)
     table: dict[str, dict[str, dict]] = {}
