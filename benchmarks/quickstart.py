@@ -120,11 +120,12 @@ def main() -> None:
     machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_start": os.getloadavg(),
                "python": platform.python_version()}
     print(f"machine: {machine}")
-    steps = time_steps(args.repeats, args.steps_per_repeat) if args.repeats else {"cache": [0.0], "per_step_processor": [0.0]}
+    steps = time_steps(args.repeats, args.steps_per_repeat) if args.repeats else {}
     med = {k: statistics.median(v) for k, v in steps.items()}
-    print(f"training step (batch 128, 1 thread), CPU s, median of {args.repeats} x {args.steps_per_repeat} steps: "
-          f"cache {med['cache']:.3f} s, per-step processor {med['per_step_processor']:.3f} s, "
-          f"ratio {med['per_step_processor'] / med['cache']:.2f}x")
+    if steps:
+        print(f"training step (batch 128, 1 thread), CPU s, median of {args.repeats} x {args.steps_per_repeat} steps: "
+              f"cache {med['cache']:.3f} s, per-step processor {med['per_step_processor']:.3f} s, "
+              f"ratio {med['per_step_processor'] / med['cache']:.2f}x")
     runs = time_command(args.runs, ["--threads", str(args.threads), *args.extra]) if args.runs else []
     walls = [r["wall_s"] for r in runs] or [float("nan")]
     if runs:
