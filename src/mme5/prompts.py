@@ -8,6 +8,7 @@ The mmE5 convention joins an instruction and a text as `"{instruction} {text}\\n
 `"{instruction}\\n"` alone); a hub-format text whose side has an image starts with the Phi-3.5-V
 placeholder `<|image_1|>\\n`, which each backbone's formatter rewrites.
 """
+
 from __future__ import annotations
 
 from .types import HUB_IMAGE_PLACEHOLDER
@@ -25,8 +26,13 @@ REPRESENT_IMAGE_FOR_CLASSIFICATION = "Represent the given image for classificati
 """An image query whose targets are class labels (no final period, as in the mmE5 data)."""
 
 # Every instruction above, for checks that they live only here.
-INSTRUCTIONS = (FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION,
-                REPRESENT_IMAGE_WITH_TEXT, REPRESENT_IMAGE_FOR_CLASSIFICATION)
+INSTRUCTIONS = (
+    FIND_IMAGE_FOR_CAPTION,
+    REPRESENT_IMAGE,
+    REPRESENT_IMAGE_WITH_QUESTION,
+    REPRESENT_IMAGE_WITH_TEXT,
+    REPRESENT_IMAGE_FOR_CLASSIFICATION,
+)
 
 
 def join_instruction(instruction: str | None, text: str | None) -> str:
@@ -75,8 +81,10 @@ V2_MRET_QUERY = "Find the clip that corresponds to the described scene in the gi
 V2_MOMENTSEEKER_VIDEO = "Find the clip that corresponds to the given sentence and video segment:"
 V2_MOMENTSEEKER_IMAGE = "Select the video clip that aligns with the given text and image:"
 V2_MOMENTSEEKER_TEXT = "Find the clip that corresponds to the given text:"
-V2_VIDEO_QA = ("Given a video and a question, select the most accurate answer from the provided candidates. "
-               "Return only the exact text of your chosen answer. Question: ")
+V2_VIDEO_QA = (
+    "Given a video and a question, select the most accurate answer from the provided candidates. "
+    "Return only the exact text of your chosen answer. Question: "
+)
 """Video QA (all five sets); joined with the question by a space, hence VLM2Vec's double space."""
 V2_YES_NO_OPTIONS = "? (A) yes; (B) no."
 """ActivityNetQA: appended to the question; candidates are `yes` and `no`."""
