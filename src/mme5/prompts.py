@@ -102,33 +102,33 @@ V2_TRAIN_VIDEO_QA = "Answer a question based on the content of a video."
 """video_qa_240k: prefixed to the question asked about the video."""
 V2_VISRAG_QUERY = {  # VisRAG in-domain: the query instruction per row `source`
     "NeurIPS Papers": "This query is about a research paper from NeurIPS, a leading AI/ML conference. The document "
-                      "contains technical discussions, methodologies, and findings. Identify relevant papers and "
-                      "sections that address the query:",
+    "contains technical discussions, methodologies, and findings. Identify relevant papers and "
+    "sections that address the query:",
     "Textbooks": "This query is related to a college-level textbook, which provides structured explanations, "
-                 "definitions, and examples. Find the most relevant concepts or explanations that address the query:",
+    "definitions, and examples. Find the most relevant concepts or explanations that address the query:",
     "ICML Papers": "This query is about a research paper from ICML, a leading AI/ML conference. The document contains "
-                   "theoretical insights, experiments, and applications. Identify relevant papers and sections that "
-                   "best answer the query:",
+    "theoretical insights, experiments, and applications. Identify relevant papers and sections that "
+    "best answer the query:",
     "Manuallib": "This query pertains to a product manual, which contains detailed technical specifications, usage "
-                 "instructions, and troubleshooting steps. Find the most relevant section that answers the query:",
+    "instructions, and troubleshooting steps. Find the most relevant section that answers the query:",
     "ArxivQA": "This query is related to retrieving a relevant figure from an ArXiv research paper. The retrieved figure "
-               "should contain scientific plots, mathematical visualizations, or experimental results that best "
-               "address the query:",
+    "should contain scientific plots, mathematical visualizations, or experimental results that best "
+    "address the query:",
     "ChartQA": "This query is related to retrieving a relevant chart that visually represents numerical or categorical "
-               "data. The retrieved chart should contain bar graphs, line charts, or other visual elements necessary "
-               "to analyze trends, compare values, or extract insights related to the query:",
+    "data. The retrieved chart should contain bar graphs, line charts, or other visual elements necessary "
+    "to analyze trends, compare values, or extract insights related to the query:",
     "MP-DocVQA": "This query is related to retrieving a relevant page from a multi-page document, such as reports, "
-                 "invoices, or research papers. The retrieved document should contain text, tables, or structured "
-                 "information necessary to answer the query:",
+    "invoices, or research papers. The retrieved document should contain text, tables, or structured "
+    "information necessary to answer the query:",
     "InfoVQA": "This query is related to retrieving an infographic that visually presents statistical or factual "
-               "information using charts, icons, and structured layouts. The retrieved image should contain the "
-               "necessary visual elements to provide the best context for answering the query:",
+    "information using charts, icons, and structured layouts. The retrieved image should contain the "
+    "necessary visual elements to provide the best context for answering the query:",
     "PlotQA": "This query relates to retrieving a relevant plot or chart that visually represents numerical data. The "
-              "retrieved figure should contain the necessary information to analyze trends, compare values, or "
-              "extract key insights related to the query:",
+    "retrieved figure should contain the necessary information to analyze trends, compare values, or "
+    "extract key insights related to the query:",
     "SlideVQA": "This query is related to retrieving a relevant presentation slide that visually presents structured "
-                "information. The retrieved slide should contain the necessary text, charts, or graphics to provide "
-                "the best answer to the query:",
+    "information. The retrieved slide should contain the necessary text, charts, or graphics to provide "
+    "the best answer to the query:",
 }
 V2_VISRAG_TARGET = {  # VisRAG in-domain: the page description per row `source`
     "Textbooks": "A textbook page with structured educational content and explanations.",
