@@ -1,5 +1,6 @@
 """The few records that flow through every stage: synthesis writes them, datasets yield them,
 evaluation encodes them and the server accepts them."""
+
 from __future__ import annotations
 
 import io
@@ -93,8 +94,14 @@ class Encoder(Protocol):
         """The model family (its `name` goes into reports and provenance)."""
         ...
 
-    def encode(self, items: Sequence[Item | dict | str], batch_size: int = 16, *, show_progress: bool | None = None,
-               where: Sequence[str] | None = None) -> np.ndarray:
+    def encode(
+        self,
+        items: Sequence[Item | dict | str],
+        batch_size: int = 16,
+        *,
+        show_progress: bool | None = None,
+        where: Sequence[str] | None = None,
+    ) -> np.ndarray:
         """Items -> (n, dim) float32, L2-normalised, row i = item i; `where` names items in errors."""
         ...
 
@@ -151,8 +158,9 @@ def parse_item(obj: object, where: str, base_dir: str | Path | None = None) -> I
     elif isinstance(obj, dict):
         item = _from_dict(obj, where, base_dir)
     else:
-        raise InputError(f"{where}: expected an item object {{{', '.join(ITEM_FIELDS)}}} or a string, "
-                         f"got {type(obj).__name__}")
+        raise InputError(
+            f"{where}: expected an item object {{{', '.join(ITEM_FIELDS)}}} or a string, got {type(obj).__name__}"
+        )
     if is_empty(item):
         raise InputError(f"{where} is empty: give at least one of {_CONTENT}")
     return item
@@ -160,8 +168,13 @@ def parse_item(obj: object, where: str, base_dir: str | Path | None = None) -> I
 
 def is_empty(item: Item) -> bool:
     """True when an item has nothing to encode: no image or video and only whitespace as text/instruction."""
-    return (not (item.text or "").strip() and not item.has_image and not item.has_video
-            and not item.pdf and not (item.instruction or "").strip())
+    return (
+        not (item.text or "").strip()
+        and not item.has_image
+        and not item.has_video
+        and not item.pdf
+        and not (item.instruction or "").strip()
+    )
 
 
 def _from_dict(obj: dict, where: str, base_dir: str | Path | None) -> Item:

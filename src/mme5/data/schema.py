@@ -8,6 +8,7 @@ scores and provenance). The hub stores negative lists as strings holding a Pytho
 (`"['a', 'b']"`) or a bare string; the original code ran them through Python's evaluator, which
 executes whatever a row contains. Here they are parsed as data only.
 """
+
 from __future__ import annotations
 
 import ast
@@ -38,11 +39,19 @@ def schema_row(
 ) -> dict[str, str]:
     """A training row in the column contract: texts in the hub format (`mme5.prompts.hub_text`),
     image paths ("" = none), negatives as JSON lists ("" = none), which every reader parses as data."""
+
     def as_list(values: Sequence[str]) -> str:
         return json.dumps(list(values), ensure_ascii=False) if values else ""
 
-    return {"qry": query, "qry_image_path": query_image, "pos_text": positive, "pos_image_path": positive_image,
-            "neg_text": as_list(negatives), "neg_image_path": as_list(negative_images), "modality": modality}
+    return {
+        "qry": query,
+        "qry_image_path": query_image,
+        "pos_text": positive,
+        "pos_image_path": positive_image,
+        "neg_text": as_list(negatives),
+        "neg_image_path": as_list(negative_images),
+        "modality": modality,
+    }
 
 
 def parse_string_list(value: Any, where: str) -> list[str]:

@@ -2,6 +2,7 @@
 recipe trains offline with no downloaded data. It is written in the training schema and read
 back through the ordinary JSONL path.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,11 +68,25 @@ def toy_rows() -> list[dict[str, str]]:
             other = names[(ci + 1) % len(names)]
             image, neg_image = f"images/{colour}_{shape}.png", f"images/{other}_{shape}.png"
             for lang in ("en", "de", "fr", "es"):
-                rows.append(schema_row(hub_text(FIND_IMAGE_FOR_CAPTION, caption(colour, shape, lang)),
-                                       positive=IMAGE_TARGET, positive_image=image, negatives=[IMAGE_TARGET],
-                                       negative_images=[neg_image], modality="T2I"))
-            rows.append(schema_row(I2T_QUERY, image, caption(colour, shape, "en"),
-                                   negatives=[caption(other, shape, "en")], modality="I2T"))
+                rows.append(
+                    schema_row(
+                        hub_text(FIND_IMAGE_FOR_CAPTION, caption(colour, shape, lang)),
+                        positive=IMAGE_TARGET,
+                        positive_image=image,
+                        negatives=[IMAGE_TARGET],
+                        negative_images=[neg_image],
+                        modality="T2I",
+                    )
+                )
+            rows.append(
+                schema_row(
+                    I2T_QUERY,
+                    image,
+                    caption(colour, shape, "en"),
+                    negatives=[caption(other, shape, "en")],
+                    modality="I2T",
+                )
+            )
     return rows
 
 
@@ -87,8 +102,9 @@ def ensure_toy_dataset(name: str = "shapes") -> Path:
     for colour in COLOURS:
         for shape in SHAPES:
             _draw(colour, shape, tmp / "images" / f"{colour}_{shape}.png")
-    (tmp / "train.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in toy_rows()),
-                                     encoding="utf-8")
+    (tmp / "train.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in toy_rows()), encoding="utf-8"
+    )
     try:
         tmp.rename(out)
     except OSError:  # another process won the race: its copy is identical

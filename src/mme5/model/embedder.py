@@ -1,5 +1,6 @@
 """The Embedder: one encode path (format -> process -> inner forward -> last-token pool -> L2)
 shared by training, evaluation and serving."""
+
 from __future__ import annotations
 
 import logging
@@ -100,8 +101,14 @@ class Embedder:
         spec = resolve_backbone(model_name_or_path, backbone)
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
-        model, processor = load_weights(model_name_or_path, spec, adapter=adapter, dtype=torch_dtype, device=device,
-                                        attn_implementation=attn_implementation)
+        model, processor = load_weights(
+            model_name_or_path,
+            spec,
+            adapter=adapter,
+            dtype=torch_dtype,
+            device=device,
+            attn_implementation=attn_implementation,
+        )
         fp = fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
         return cls(model, processor, spec, max_length=max_length, fingerprint=fp)
 
@@ -126,8 +133,7 @@ class Embedder:
         return int(text_config.hidden_size)
 
     # ---- the encode path -----------------------------------------------------------------
-    def prepare(self, items: Sequence[Item], where: Sequence[str] | None = None, *,
-                lockstep: bool = False) -> Prepared:
+    def prepare(self, items: Sequence[Item], where: Sequence[str] | None = None, *, lockstep: bool = False) -> Prepared:
         """Format texts, load images and run the processor for one batch.
 
         `lockstep`: every call runs the same modules in the same order, whatever its items (what
@@ -150,10 +156,15 @@ class Embedder:
         if self.backbone.split_mixed_batches:
             groups = [[i for i in rows if images[i] is None], [i for i in rows if images[i] is not None]]
         else:
-            groups = [rows[:n] + rows[n + 1:]] if lockstep else [rows]  # one padding row, with the image
-        parts = [([i if i < n else -1 for i in g],
-                  self._process([texts[i] for i in g], [images[i] for i in g], [videos[i] for i in g]))
-                 for g in groups if g]
+            groups = [rows[:n] + rows[n + 1 :]] if lockstep else [rows]  # one padding row, with the image
+        parts = [
+            (
+                [i if i < n else -1 for i in g],
+                self._process([texts[i] for i in g], [images[i] for i in g], [videos[i] for i in g]),
+            )
+            for g in groups
+            if g
+        ]
         return Prepared(parts=parts, size=n, truncated=truncated)
 
     def _process(self, texts: list[str], images: list, videos: list | None = None) -> dict[str, torch.Tensor]:
@@ -231,8 +242,12 @@ class Embedder:
             tokens[idx] = prepared.token_counts()
         if truncated:
             self.truncated_total += truncated
-            log.warning("%d of %d texts were longer than max_length=%d tokens and were truncated",
-                        truncated, len(parsed), self.max_length)
+            log.warning(
+                "%d of %d texts were longer than max_length=%d tokens and were truncated",
+                truncated,
+                len(parsed),
+                self.max_length,
+            )
         return out, tokens
 
     # ---- helpers -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """One formatter per backbone, used identically by training, evaluation and serving."""
+
 from __future__ import annotations
 
 from ..prompts import join_instruction
@@ -25,7 +26,7 @@ def format_text(item: Item, backbone: Backbone, profile: str = "mme5") -> str:
     text = item.text or ""
     had_placeholder = text.startswith(HUB_IMAGE_PLACEHOLDER)
     if had_placeholder:
-        text = text[len(HUB_IMAGE_PLACEHOLDER):]
+        text = text[len(HUB_IMAGE_PLACEHOLDER) :]
     body = join_instruction(item.instruction, text)
     if item.has_video:  # native video tokens, or the image tokens of the middle-frame fallback
         from .video import video_text

@@ -13,6 +13,7 @@ of the hard-negative sets), so no negative text can be misread as a list or as c
 paths are relative to the run's image root (manifest.json). Nested provenance (descriptions,
 evaluation, improvements) is stored as JSON strings so every row has the same columns.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,24 +57,26 @@ def sample_row(
         [images["negative_image"]] if "negative_image" in images else [],
         modality=plan.modality,
     )
-    row.update({
-        "id": plan.id,
-        "plan_index": plan.index,
-        "task": plan.task,
-        "language": plan.language,
-        "instruction": revised["instruction"],
-        "descriptions": json.dumps(reply.descriptions.model_dump(), ensure_ascii=False),
-        "draft": json.dumps(reply.draft.model_dump(), ensure_ascii=False),
-        "self_evaluation": json.dumps(evaluation, ensure_ascii=False),
-        "improvements": json.dumps(reply.improvements, ensure_ascii=False),
-        **{f"score_{k}": v["score"] for k, v in evaluation.items()},
-        "backend": backend,
-        "model": model,
-        "prompt_version": prompt_version,
-        "repairs": json.dumps(repairs),
-        "dedup_key": dedup_key,
-        "text_key": text_key,
-    })
+    row.update(
+        {
+            "id": plan.id,
+            "plan_index": plan.index,
+            "task": plan.task,
+            "language": plan.language,
+            "instruction": revised["instruction"],
+            "descriptions": json.dumps(reply.descriptions.model_dump(), ensure_ascii=False),
+            "draft": json.dumps(reply.draft.model_dump(), ensure_ascii=False),
+            "self_evaluation": json.dumps(evaluation, ensure_ascii=False),
+            "improvements": json.dumps(reply.improvements, ensure_ascii=False),
+            **{f"score_{k}": v["score"] for k, v in evaluation.items()},
+            "backend": backend,
+            "model": model,
+            "prompt_version": prompt_version,
+            "repairs": json.dumps(repairs),
+            "dedup_key": dedup_key,
+            "text_key": text_key,
+        }
+    )
     row.update(usage)
     return row
 
@@ -81,6 +84,13 @@ def sample_row(
 def failure_row(plan: PlannedSample, reason: str, *, usage: dict[str, Any], backend: str, model: str) -> dict[str, Any]:
     """The record of a sample that was given up, with the final reason."""
     return {
-        "id": plan.id, "plan_index": plan.index, "task": plan.task, "modality": plan.modality,
-        "language": plan.language, "reason": reason, "backend": backend, "model": model, **usage,
+        "id": plan.id,
+        "plan_index": plan.index,
+        "task": plan.task,
+        "modality": plan.modality,
+        "language": plan.language,
+        "reason": reason,
+        "backend": backend,
+        "model": model,
+        **usage,
     }
