@@ -143,3 +143,26 @@ def test_beir_collections_are_recognised(tmp_path):
     (mine / "qrels.jsonl").unlink()
     with pytest.raises(MissingFileError, match="no qrels"):
         load_task(spec, DataSource(data_dir=str(tmp_path)))
+
+
+def test_v2_image_rows_join_the_instruction_columns(tmp_path):
+    """ziyjiang/MMEB_Test_Instruct keeps qry_inst / tgt_inst apart: joined back, the rows read as
+    MMEB-eval's; raw label candidates stay as they are."""
+    from mme5.evaluation.loaders import parse_row
+
+    row = {"qry_inst": "<|image_1|>\nRepresent the given image for classification", "qry_text": "",
+           "qry_img_path": "", "tgt_inst": "", "tgt_text": ["cat", "dog"], "tgt_img_path": ["", ""]}
+    query, cands = parse_row("r", row, None)
+    assert query.text == row["qry_inst"] and [c.text for c in cands] == ["cat", "dog"]
+    t2i = {"qry_inst": "Find me an everyday image that matches the given caption:", "qry_text": "a cat",
+           "qry_img_path": "", "tgt_inst": "<|image_1|>\nRepresent the given image.", "tgt_text": [""],
+           "tgt_img_path": [""]}
+    query, cands = parse_row("r", t2i, None)
+    assert query.text == "Find me an everyday image that matches the given caption: a cat"
+    assert cands[0].text == "<|image_1|>\nRepresent the given image."
+    with pytest.raises(InputError, match="qry_inst must be a string"):
+        parse_row("r", {**t2i, "qry_inst": 3}, None)
+
+
+def test_small_batch_tasks():
+    assert get_task("Video-MME").max_batch_size == 4 and get_task("MSR-VTT").max_batch_size is None

@@ -9,9 +9,10 @@ relative to the image root (`--image-dir`, default DIR).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..data.schema import resolve_image
 from ..types import InputError, Item, MissingFileError
@@ -164,10 +165,21 @@ def parse_row(where: str, row: dict[str, Any], image_root: Path | None, language
     if len(texts) != len(images):
         raise InputError(f"{where}: tgt_text has {len(texts)} candidates but tgt_img_path has {len(images)}; "
                          "they must pair up one to one")
-    query = Item(text=_text(row["qry_text"], where, "qry_text"),
+    q_inst, t_inst = _text(row.get("qry_inst"), where, "qry_inst"), _text(row.get("tgt_inst"), where, "tgt_inst")
+    query = Item(text=_with_instruction(q_inst, _text(row["qry_text"], where, "qry_text")),
                  image=resolve_image(row["qry_img_path"], image_root, where), language=language)
-    cands = [Item(text=_text(t, where, "tgt_text"), image=resolve_image(p, image_root, where)) for t, p in zip(texts, images)]
+    cands = [Item(text=_with_instruction(t_inst, _text(t, where, "tgt_text")), image=resolve_image(p, image_root, where))
+             for t, p in zip(texts, images)]
     return query, cands
+
+
+def _with_instruction(instruction: str, text: str) -> str:
+    """MMEB-V2's image rows (`ziyjiang/MMEB_Test_Instruct`) keep the instruction apart
+    (`qry_inst`, `tgt_inst`, placeholder included): joined back as `inst + " " + text`, the
+    MMEB-eval form; rows without one (V1, or raw label / answer candidates) are unchanged."""
+    if not instruction:
+        return text
+    return f"{instruction} {text}" if text else instruction
 
 
 def _text(value: Any, where: str, column: str) -> str:

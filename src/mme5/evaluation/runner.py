@@ -93,7 +93,7 @@ class Runner:
         cfg = self.config
         data = load_task(spec, cfg.data)
         t1 = time.perf_counter()
-        vectors, hits = self.encode_items(data.items, desc=spec.name)
+        vectors, hits = self.encode_items(data.items, desc=spec.name, max_batch=spec.max_batch_size)
         t2 = time.perf_counter()
         if isinstance(data, RankData):
             result = self._score_ranked(spec, data, vectors) if is_main() else {}
@@ -109,9 +109,10 @@ class Runner:
                              "score": round(time.perf_counter() - t2, 3)}
         return result
 
-    def encode_items(self, items: list[Item], desc: str = "encode") -> tuple[np.ndarray, int]:
-        """(n, dim) vectors of unique items and the number of cache hits."""
-        vectors, hits = encode_unique(self.embedder, items, cache=self.cache, batch_size=self.config.batch_size,
+    def encode_items(self, items: list[Item], desc: str = "encode", max_batch: int | None = None) -> tuple[np.ndarray, int]:
+        """(n, dim) vectors of unique items and the number of cache hits (`max_batch` caps the batch)."""
+        batch = min(self.config.batch_size, max_batch) if max_batch else self.config.batch_size
+        vectors, hits = encode_unique(self.embedder, items, cache=self.cache, batch_size=batch,
                                       chunk_items=self.config.chunk_items, desc=desc)
         self.encoded += len(items) - hits
         return vectors, hits
