@@ -2,7 +2,7 @@
 
 Row = one (image, language) training pair: `qry` is the name joined with the query instruction,
 `pos_text` the hub-format image side (`<|image_1|>\\n` + the image instruction), `pos_image_path`
-the emoji written as a PNG beside the file. `mme5 train` reads it like any local JSONL source, and
+the emoji written as a PNG beside the file, through the training schema's `schema_row`. `mme5 train` reads it like any local JSONL source, and
 the strings are exactly what evaluation encodes for the same name and image (`mme5.prompts`).
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..data.emoji import EmojiSet
+from ..data.schema import schema_row
 from ..prompts import join_instruction
 from ..types import HUB_IMAGE_PLACEHOLDER
 from .config import SplitConfig
@@ -31,8 +32,8 @@ def write_training_rows(data: EmojiSet, splits: Splits, cfg: SplitConfig, folder
         name = f"{IMAGE_FOLDER}/{record.id}.png"
         _write_image(record.image, folder / name)
         for pair in pairs:
-            row = {"qry": join_instruction(cfg.query_instruction, pair.text), "qry_image_path": "",
-                   "pos_text": image_side, "pos_image_path": name}
+            row = schema_row(join_instruction(cfg.query_instruction, pair.text), positive=image_side,
+                             positive_image=name, modality="T2I")
             lines.append(json.dumps(row, ensure_ascii=False))
     path = folder / TRAIN_FILE
     tmp = path.with_suffix(".tmp")
