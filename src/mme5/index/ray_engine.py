@@ -132,7 +132,9 @@ class RayEngine:
         ray.data.DataContext.get_current().enable_progress_bars = False
         ds = ray.data.from_items([{"shard": s.number, "start": s.start, "end": s.end} for s in shards],
                                  override_num_blocks=len(shards))
-        ds = ds.map_batches(_prepare, batch_size=1, batch_format="pyarrow", fn_kwargs={"corpus": corpus})
+        # half a CPU per prepare task: reading/decoding waits on disk, and resources unlike the actors'
+        # keep Ray Data from fusing this stage into the actors (decoding then overlaps the model)
+        ds = ds.map_batches(_prepare, batch_size=1, batch_format="pyarrow", fn_kwargs={"corpus": corpus}, num_cpus=0.5)
         ds = ds.map_batches(_EmbedActor, batch_size=self.options.batch_size * 4, batch_format="pyarrow",
                             fn_constructor_args=(self.spec, device, self.fingerprint(), threads, self.options.batch_size),
                             compute=ray.data.ActorPoolStrategy(size=actors),

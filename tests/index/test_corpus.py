@@ -1,0 +1,67 @@
+"""Corpus sources: a parquet file and a folder of images give the same vectors and records as the
+JSONL they mirror; JSONL ranges seek to the right records across blank lines."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mme5.index.build import build_index
+from mme5.index.corpus import FolderCorpus, JsonlCorpus, open_corpus
+from mme5.types import InputError, Item
+
+from .conftest import corpus_vectors
+
+
+@pytest.fixture
+def assets():
+    from importlib import resources
+    from pathlib import Path
+
+    return Path(str(resources.files("mme5").joinpath("assets")))
+
+
+def test_jsonl_ranges_skip_blank_lines(tmp_path):
+    path = tmp_path / "c.jsonl"
+    lines = [json.dumps({"text": f"t{i}", "id": i}) + ("\n\n" if i % 3 == 0 else "\n") for i in range(11)]
+    path.write_text("".join(lines))
+    corpus = JsonlCorpus(path, stride=4)
+    assert len(corpus) == 11
+    assert [r["id"] for r in corpus.records(4, 8)] == ["4", "5", "6", "7"]
+    assert [r["id"] for r in corpus.records(8, 11)] == ["8", "9", "10"]
+    with pytest.raises(ValueError, match="multiples of 4"):
+        corpus.records(3, 5)
+
+
+def test_parquet_corpus_equals_jsonl(tmp_path, assets, embedder):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "img").mkdir()
+    shutil.copy(assets / "cat.png", tmp_path / "img" / "cat.png")
+    rows = [{"text": f"note {i} on topic {i % 2}", "id": f"n{i}"} for i in range(5)] + [{"image": "img/cat.png", "id": "cat"}]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = pa.table({"text": [r.get("text") for r in rows], "image": [r.get("image") for r in rows],
+                      "id": [r["id"] for r in rows]})
+    pq.write_table(table, tmp_path / "c.parquet", row_group_size=2)
+    from_jsonl = build_index(embedder, tmp_path / "c.jsonl", tmp_path / "a", shard_size=3)
+    from_parquet = build_index(embedder, tmp_path / "c.parquet", tmp_path / "b", shard_size=3)
+    np.testing.assert_array_equal(corpus_vectors(tmp_path / "a"), corpus_vectors(tmp_path / "b"))
+    assert [from_parquet.records[i] for i in range(6)] == [from_jsonl.records[i] for i in range(6)]
+
+
+def test_folder_corpus_is_its_sorted_images(tmp_path, assets, embedder):
+    (tmp_path / "pics" / "sub").mkdir(parents=True)
+    shutil.copy(assets / "dog.png", tmp_path / "pics" / "sub" / "dog.png")
+    shutil.copy(assets / "cat.png", tmp_path / "pics" / "cat.png")
+    (tmp_path / "pics" / "notes.txt").write_text("not an image")
+    assert isinstance(open_corpus(tmp_path / "pics"), FolderCorpus)
+    index = build_index(embedder, tmp_path / "pics", tmp_path / "idx")
+    assert [index.records[i]["id"] for i in range(2)] == ["cat.png", "sub/dog.png"]
+    expected = embedder.encode([Item(image=str(tmp_path / "pics" / "cat.png")), Item(image=str(tmp_path / "pics" / "sub" / "dog.png"))])
+    np.testing.assert_allclose(corpus_vectors(tmp_path / "idx"), expected, atol=1e-5)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no media files"):
+        open_corpus(tmp_path / "empty")
