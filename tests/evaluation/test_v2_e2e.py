@@ -117,6 +117,14 @@ def test_mmeb_v2_families_on_tiny_qwen2vl(mini, tiny_dirs, tmp_path, capsys):
     assert lb["metrics"]["visdoc"]["ViDoSeek-page-fixed"] == "FILE_N/A"
     assert lb["metrics"]["video"]["K700"]["hit@1"] == pytest.approx(hit1)
 
+    # an image-only MMEB-V2 run still reports the V2 aggregates (n/78), from the cache
+    assert main(["eval", "mmeb-v2", "ImageNet-1K", "--model", str(tiny_dirs("qwen2_vl")), "--data-dir", str(mini),
+                 "--output", str(tmp_path / "image_only"), "--profile", "vlm2vec-v2", "--no-chart",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "| this run (original ties) | " in capsys.readouterr().out.split("## MMEB-V2")[-1]
+    summary = json.loads((tmp_path / "image_only" / "summary.json").read_text())
+    assert summary["mmeb-v2"]["original"]["overall"]["n"] == 1
+
 
 def test_video_task_on_mllama_uses_the_middle_frame(mini, tiny_dirs, tiny_embedder, tmp_path, capsys):
     from PIL import Image

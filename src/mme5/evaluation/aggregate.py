@@ -43,9 +43,10 @@ def aggregate_xtd(scores: Mapping[str, float]) -> dict[str, dict]:
     }
 
 
-def summarize_run(results: list[dict]) -> dict:
+def summarize_run(results: list[dict], v2: bool = False) -> dict:
     """Per-task result dicts -> aggregates for every family present, under both tie rules (and,
-    for XTD, both protocols)."""
+    for XTD, both protocols). MMEB-V2 aggregates appear when a V2 task is present or `v2` says
+    the run was an MMEB-V2 run (e.g. only its image tasks)."""
     out: dict = {}
     mmeb = [r for r in results if r.get("family") == "mmeb"]
     if mmeb:
@@ -63,7 +64,7 @@ def summarize_run(results: list[dict]) -> dict:
                                 for r in xtd if protocol in r["protocols"] and metric in r["protocols"][protocol][rule]}
                     if per_lang:
                         out["xtd"][f"{protocol}/{rule}/{metric}"] = {"per_language": per_lang, **aggregate_xtd(per_lang)}
-    if any(r.get("family") == "mmeb-v2" for r in results):
+    if v2 or any(r.get("family") == "mmeb-v2" for r in results):
         out["mmeb-v2"] = summarize_v2(results)
     custom = [r for r in results if r.get("family") == "custom"]
     if custom:

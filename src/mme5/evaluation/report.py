@@ -156,7 +156,9 @@ def write_report(run_dir: str | Path, compare_published: bool = False, chart: bo
     """Recompute the summary of RUN_DIR; write summary.json, report.md (and chart.png); return the markdown."""
     run_dir = Path(run_dir)
     results = load_run(run_dir)
-    summary = summarize_run(results)
+    run_file = run_dir / "run.json"
+    command = json.loads(run_file.read_text(encoding="utf-8")).get("command") if run_file.is_file() else None
+    summary = summarize_run(results, v2=command == "eval mmeb-v2")
     text = markdown(results, summary, compare_published)
     write_json(run_dir / "summary.json", summary)
     (run_dir / "report.md").write_text(text + "\n", encoding="utf-8")
