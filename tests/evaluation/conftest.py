@@ -30,7 +30,7 @@ def mmeb_rows(images: list[str]) -> dict[str, list[dict]]:
     """Three subsets: I->T classification over 4 labels, T->I retrieval, I+T->I+T; candidate 0 = positive."""
     n = len(images)
     cls = [{"qry_text": CLS_INSTRUCTION, "qry_img_path": images[i],
-            "tgt_text": [LABELS[i % 4]] + [l for l in LABELS if l != LABELS[i % 4]], "tgt_img_path": [""] * 4}
+            "tgt_text": [LABELS[i % 4]] + [lab for lab in LABELS if lab != LABELS[i % 4]], "tgt_img_path": [""] * 4}
            for i in range(n)]
     t2i = [{"qry_text": f"{T2I_INSTRUCTION}picture number {i}\n", "qry_img_path": "",
             "tgt_text": [IMAGE_TARGET] * 3, "tgt_img_path": [images[i], images[(i + 1) % n], images[(i + 2) % n]]}

@@ -6,7 +6,8 @@ import pytest
 
 from mme5.evaluation.cache import EmbeddingCache
 from mme5.evaluation.retrieval import gallery_retrieval, pairs_retrieval
-from mme5.prompts import XTD_IMAGE_TARGET as IMAGE_TARGET_TEXT, XTD_QUERY_INSTRUCTION as QUERY_INSTRUCTION
+from mme5.prompts import XTD_IMAGE_TARGET as IMAGE_TARGET_TEXT
+from mme5.prompts import XTD_QUERY_INSTRUCTION as QUERY_INSTRUCTION
 from mme5.types import InputError, Item
 
 from .conftest import write_images

@@ -7,7 +7,7 @@ Each aggregate records how many of its datasets were present, so partial runs ar
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .catalog import XTD_FILES, XTD_MME5_LANGUAGES
 from .tasks import META_TASKS, TaskSpec, benchmarks, get_task
@@ -26,7 +26,7 @@ def aggregate_mmeb(scores: Mapping[str, float]) -> dict[str, dict]:
     """MMEB task name -> score  =>  {classification, vqa, retrieval, grounding, IND, OOD, overall}:
     each {"score": mean or None, "n": datasets present, "of": datasets in the group}."""
     specs = [get_task(name) for name in benchmarks()["mmeb"]]
-    out = {meta: _entry([s for s in specs if s.meta_task == meta], scores) for meta in META_TASKS}
+    out: dict[str, dict] = {meta: _entry([s for s in specs if s.meta_task == meta], scores) for meta in META_TASKS}
     out["IND"] = _entry([s for s in specs if s.split == "IND"], scores)
     out["OOD"] = _entry([s for s in specs if s.split == "OOD"], scores)
     out["overall"] = _entry(specs, scores)
@@ -36,10 +36,10 @@ def aggregate_mmeb(scores: Mapping[str, float]) -> dict[str, dict]:
 def aggregate_xtd(scores: Mapping[str, float]) -> dict[str, dict]:
     """language -> score  =>  {"xtd": mmE5's 7-language mean, "xtd-11": mean over all 11}."""
     return {
-        "xtd": {"score": _mean([scores[l] for l in XTD_MME5_LANGUAGES if l in scores]),
-                "n": sum(l in scores for l in XTD_MME5_LANGUAGES), "of": len(XTD_MME5_LANGUAGES)},
-        "xtd-11": {"score": _mean([scores[l] for l in XTD_FILES if l in scores]),
-                   "n": sum(l in scores for l in XTD_FILES), "of": len(XTD_FILES)},
+        "xtd": {"score": _mean([scores[lang] for lang in XTD_MME5_LANGUAGES if lang in scores]),
+                "n": sum(lang in scores for lang in XTD_MME5_LANGUAGES), "of": len(XTD_MME5_LANGUAGES)},
+        "xtd-11": {"score": _mean([scores[lang] for lang in XTD_FILES if lang in scores]),
+                   "n": sum(lang in scores for lang in XTD_FILES), "of": len(XTD_FILES)},
     }
 
 

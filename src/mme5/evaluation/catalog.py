@@ -67,7 +67,7 @@ def xtd_task_name(language: str) -> str:
 
 def _register() -> None:
     for name, meta, split, modality, n_cand in _MMEB:
-        register_task(TaskSpec(name=name, family="mmeb", meta_task=meta, split=split, modality=modality,
+        register_task(TaskSpec(name=name, family="mmeb", meta_task=meta, split=split, modality=modality,  # type: ignore[arg-type]
                                n_candidates=n_cand, hub_id=MMEB_HUB_ID, hub_config=name))
     for lang in XTD_FILES:
         register_task(TaskSpec(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 

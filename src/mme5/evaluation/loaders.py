@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..data.schema import resolve_image
 from ..types import InputError, Item, MissingFileError
@@ -41,8 +41,12 @@ Loader = Callable[[TaskSpec, DataSource], Any]  # EvalData, or mmeb_v2.data.Rank
 LOADERS: dict[str, Loader] = {}
 
 
-def register_loader(fmt: str) -> Callable[[Loader], Loader]:
-    def wrap(fn: Loader) -> Loader:
+LoaderT = TypeVar("LoaderT", bound=Callable[..., Any])
+
+
+def register_loader(fmt: str) -> Callable[[LoaderT], LoaderT]:
+    """Decorator: `fn` loads tasks whose `TaskSpec.format` is `fmt`."""
+    def wrap(fn: LoaderT) -> LoaderT:
         LOADERS[fmt] = fn
         return fn
     return wrap

@@ -105,9 +105,9 @@ def _xtd_lines(results: list[dict], summary: dict, compare_published: bool) -> l
     lines.append("")
     if compare_published:
         ours = s["row/original/recall@10"]
-        row = ["this run (row protocol)"] + [_fmt(ours["per_language"].get(l)) for l in XTD_MME5_LANGUAGES]
+        row = ["this run (row protocol)"] + [_fmt(ours["per_language"].get(lang)) for lang in XTD_MME5_LANGUAGES]
         row.append(_agg_cell(ours["xtd"]))
-        pub = [[f"published: {name}"] + [_fmt(v[l]) for l in (*XTD_MME5_LANGUAGES, "avg")] for name, v in XTD_PUBLISHED.items()]
+        pub = [[f"published: {name}"] + [_fmt(v[lang]) for lang in (*XTD_MME5_LANGUAGES, "avg")] for name, v in XTD_PUBLISHED.items()]
         lines += ["### XTD Recall@10 vs published (their numbers: per-row protocol on the hub copy)", ""]
         lines += _table(["Model", *XTD_MME5_LANGUAGES, "avg"], [row, *pub])
         lines.append("")

@@ -9,8 +9,9 @@ image is encoded once; with `cache=` an `EmbeddingCache` is reused across calls.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

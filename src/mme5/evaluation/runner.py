@@ -166,9 +166,10 @@ class Runner:
                             f"(within {cfg.tie_tol:g}); the original rule breaks ties by pool order, tie_aware against the labels")
         if data.skipped:
             warnings.append(f"skipped {len(data.skipped)} of {data.rows_total} rows with missing media")
-        if getattr(self.embedder, "video_mode", "native") != "native" and any(it.has_video for it in data.items):
+        video_mode = getattr(self.embedder, "video_mode", "native")
+        if video_mode != "native" and any(it.has_video for it in data.items):
             warnings.append(f"task {spec.name}: off-protocol video input - this image-only backbone sees each video as "
-                            f"its middle sampled frame ({self.embedder.video_mode})")
+                            f"its middle sampled frame ({video_mode})")
         return {
             "task": spec.name, "family": spec.family, "meta_task": spec.meta_task, "split": spec.split,
             "language": spec.language, "modality": spec.modality, **core,
