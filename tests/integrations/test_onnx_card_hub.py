@@ -79,4 +79,5 @@ def test_cli_export_push_to_hub_dry(adapted, xtd_run, tmp_path, monkeypatch):
                  "modules.json", "1_Pooling/config.json", "config_sentence_transformers.json", "README.md"):
         assert name in upload["files"], name
     assert "model-index" in upload["card"] and "library_name: sentence-transformers" in upload["card"]
+    assert "# me/tiny-mme5" in upload["card"] and "name: me/tiny-mme5" in upload["card"]
     assert main(["export", "--model", str(base), "--to", "hf", str(tmp_path / "x"), "--push-to-hub", "not a repo"]) == 2

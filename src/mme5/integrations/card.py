@@ -78,8 +78,8 @@ def build_card(profile: EmbeddingProfile, *, target: str, results: str | Path | 
 
 
 def write_model_card(out_dir: str | Path, profile: EmbeddingProfile, *, target: str,
-                     results: str | Path | None = None) -> Path:
+                     results: str | Path | None = None, model_name: str | None = None) -> Path:
     path = Path(out_dir) / CARD_FILE
-    path.write_text(build_card(profile, target=target, results=results, model_name=Path(out_dir).name),
+    path.write_text(build_card(profile, target=target, results=results, model_name=model_name or Path(out_dir).name),
                     encoding="utf-8")
     return path

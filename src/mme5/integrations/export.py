@@ -61,8 +61,10 @@ class ExportResult:
 
 
 def export(model: str | Path, out_dir: str | Path, target: str, *, adapter: str | Path | None = None,
-           dtype: str = "float32", max_length: int = 256, results: str | Path | None = None) -> ExportResult:
-    """Merge + save (`hf`), then the target's files and the model card (README.md)."""
+           dtype: str = "float32", max_length: int = 256, results: str | Path | None = None,
+           model_name: str | None = None) -> ExportResult:
+    """Merge + save (`hf`), then the target's files and the model card (README.md; titled `model_name`,
+    default the folder name)."""
     if target not in TARGETS:
         raise InputError(f"unknown export target {target!r}; choose one of: {', '.join(TARGETS)}")
     from .card import write_model_card
@@ -77,5 +79,5 @@ def export(model: str | Path, out_dir: str | Path, target: str, *, adapter: str 
     out, embedder = export_hf(model, out_dir, adapter=adapter, dtype=dtype, max_length=max_length)
     profile = read_profile(out)
     notes = TARGETS[target](embedder, out, profile)
-    write_model_card(out, profile, target=target, results=results)
+    write_model_card(out, profile, target=target, results=results, model_name=model_name)
     return ExportResult(out, target, profile, notes)
