@@ -81,3 +81,23 @@ def test_cli_export_push_to_hub_dry(adapted, xtd_run, tmp_path, monkeypatch):
     assert "model-index" in upload["card"] and "library_name: sentence-transformers" in upload["card"]
     assert "# me/tiny-mme5" in upload["card"] and "name: me/tiny-mme5" in upload["card"]
     assert main(["export", "--model", str(base), "--to", "hf", str(tmp_path / "x"), "--push-to-hub", "not a repo"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ["qwen2_5_vl", "qwen3_vl"])
+def test_other_qwen_families_export(backbone, tiny_dirs, tmp_path, images):
+    """sentence-transformers and ONNX exports of the other Qwen-VL families give mme5's vectors."""
+    from mme5 import Embedder
+    from mme5.integrations.export import export
+    from mme5.integrations.onnx import OnnxTextEncoder
+    from mme5.integrations.sentence_transformers import load_sentence_transformer
+
+    base = tiny_dirs(backbone)
+    items = [Item(text="a cat", instruction=prompts.FIND_IMAGE_FOR_CAPTION), Item(image=images[0]),
+             Item(text="a dog", image=images[1])]
+    want = Embedder.from_pretrained(base, device="cpu").encode(items)
+    st = load_sentence_transformer(export(base, tmp_path / "st", "sentence-transformers").out_dir, device="cpu")
+    np.testing.assert_allclose(st.encode(["a cat"], prompt_name="t2i_query"), want[:1], atol=1e-5)
+    np.testing.assert_allclose(st.encode([images[0], {"text": "a dog", "image": images[1]}]), want[1:], atol=1e-5)
+    onnx = OnnxTextEncoder(export(base, tmp_path / "onnx", "onnx").out_dir)
+    np.testing.assert_allclose(onnx.encode(items[:1]), want[:1], atol=1e-4)
