@@ -7,9 +7,10 @@ mid-build and the command rerun: items lost / duplicated, vectors vs the single-
     .venv/bin/python benchmarks/scale.py --part ann --vectors 1000000 --dim 256
     .venv/bin/python benchmarks/scale.py --part kill --items 600
 
-The synthetic ANN corpus (documented in RESULTS.md): a mixture of 4,096 Gaussian clusters in `dim`
-dimensions (unit centres, per-coordinate noise 0.6/sqrt(dim) so clusters overlap), L2-normalised;
-queries are held-out corpus vectors, truth = exact inner-product search.
+The synthetic ANN corpus (documented in RESULTS.md): a mixture of 256 Gaussian clusters in `dim`
+dimensions (unit centres, per-coordinate noise 1/sqrt(dim): noise as large as the centre), so each
+cluster spans many IVF lists and neighbours straddle list borders; L2-normalised. Queries are
+corpus vectors left out of training, truth = exact inner-product search.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from mme5.index.ann import build_faiss, faiss_searcher, plan_index, recall_at_k,
 from mme5.index.build import IndexOptions, build_index
 from mme5.index.engines import EmbedderSpec, EngineOptions
 
+CLUSTERS = 256
 WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes at night".split()
 
 
@@ -83,12 +85,12 @@ def engine_part(args, work: Path) -> dict:
 
 def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((4096, dim)).astype(np.float32)
+    centres = rng.standard_normal((CLUSTERS, dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
-        block = centres[rng.integers(0, 4096, m)] + rng.standard_normal((m, dim), dtype=np.float32) * (0.6 / np.sqrt(dim))
+        block = centres[rng.integers(0, CLUSTERS, m)] + rng.standard_normal((m, dim), dtype=np.float32) / np.sqrt(dim)
         out[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
@@ -126,7 +128,7 @@ def ann_part(args, work: Path) -> dict:
         build_s = time.perf_counter() - t0
         search = faiss_searcher(index, plan.kind)
         value, curve = tune(search, plan.knob, plan.params.get("nlist", 1 << 30), queries, truth, 0.95)
-        qps = timed_qps(lambda q: search(q, 10, value), timing, args.repeats)
+        qps = timed_qps(lambda q, search=search, value=value: search(q, 10, value), timing, args.repeats)
         results[kind] = {"type": plan.kind, "factory": plan.factory, "params": plan.params, "reason": plan.reason,
                          "knob": {plan.knob: value} if plan.knob else {}, "curve": curve,
                          "recall_at_10": recall_at_k(search(queries, 10, value), truth), "qps": qps,

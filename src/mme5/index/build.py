@@ -5,9 +5,10 @@ recall@10 against exact search is measured on held-out corpus queries and writte
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..types import InputError, Item, parse_item
 
@@ -89,11 +90,11 @@ class JsonlCorpus:
     def records(self, start: int, end: int) -> list[dict[str, Any]]:
         if start % self.stride:
             raise ValueError(f"records({start}, ...): ranges start at multiples of {self.stride}")
-        offset, lineno = self._marks[start // self.stride]
+        offset, first_line = self._marks[start // self.stride]
         out: list[dict[str, Any]] = []
         with self.path.open("rb") as fh:
             fh.seek(offset)
-            for lineno, raw in enumerate(fh, lineno):
+            for lineno, raw in enumerate(fh, first_line):
                 if len(out) >= end - start:
                     break
                 if raw.strip():

@@ -5,8 +5,9 @@ write through one ShardStore, so their outputs are interchangeable and a build m
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -130,7 +130,7 @@ class RayEngine:
         actors = self.options.actors
         threads = max(1, (os.cpu_count() or 1) // actors)
         ray.data.DataContext.get_current().enable_progress_bars = False
-        ds = ray.data.from_items([{"shard": s.number, "start": s.start, "end": s.end} for s in shards],
+        ds: Any = ray.data.from_items([{"shard": s.number, "start": s.start, "end": s.end} for s in shards],
                                  override_num_blocks=len(shards))
         # half a CPU per prepare task: reading/decoding waits on disk, and resources unlike the actors'
         # keep Ray Data from fusing this stage into the actors (decoding then overlaps the model)
@@ -145,6 +145,7 @@ class RayEngine:
         pending: dict[int, dict[int, tuple[np.ndarray, str]]] = {}
         written: set[int] = set()
         bar = tqdm(total=len(shards), desc="embed (ray)", unit="shard", disable=len(shards) < 2)
+        block: Any
         for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             vectors = block.column("vector").combine_chunks()
             flat = vectors.values.to_numpy(zero_copy_only=False).reshape(-1, vectors.type.list_size)

@@ -7,9 +7,10 @@ Vectors are L2-normalised, so inner product = cosine. Building lives in `mme5.in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -135,7 +136,7 @@ class VectorIndex:
         return [[Hit(int(i), float(s)) for i, s in zip(r, sc) if i >= 0] for r, sc in zip(rows, scores)]
 
     @classmethod
-    def load(cls, path: str | Path, **defaults: int | None) -> "VectorIndex":
+    def load(cls, path: str | Path, **defaults: int | None) -> VectorIndex:
         """Open an index folder; `nprobe=` / `ef_search=` set this process's default knob."""
         path = Path(path)
         if not (path / INFO_FILE).is_file():
