@@ -82,3 +82,26 @@ def test_sentence_transformers_files_and_errors(exported):
     st = load_sentence_transformer(out, device="cpu")
     with pytest.raises(InputError, match="unknown key"):
         st.encode([{"txt": "typo"}])
+
+
+def test_vlm2vec_v2_profile_export(adapted, tmp_path, images):
+    """A non-default formatting profile travels with the export: sentence-transformers reproduces it;
+    vLLM and ONNX, which cannot, refuse it before merging."""
+    from mme5 import Embedder
+    from mme5.integrations.export import export
+    from mme5.integrations.sentence_transformers import load_sentence_transformer
+    from mme5.model.profiles import set_profile
+
+    base, adapter = adapted("qwen2_vl")
+    result = export(base, tmp_path / "st", "sentence-transformers", adapter=adapter, profile="vlm2vec-v2")
+    assert result.profile.formatting_profile == "vlm2vec-v2"
+    ref = set_profile(Embedder.from_pretrained(base, adapter=adapter, device="cpu"), "vlm2vec-v2")
+    st = load_sentence_transformer(result.out_dir, device="cpu")
+    inputs = ["a cat", images[0], {"text": "a dog", "image": images[1]}]
+    want = ref.encode([Item(text="a cat"), Item(image=images[0]), Item(text="a dog", image=images[1])])
+    np.testing.assert_allclose(st.encode(inputs), want, atol=1e-5)
+    default = Embedder.from_pretrained(base, adapter=adapter, device="cpu").encode([Item(image=images[0])])
+    assert np.abs(default - want[1:2]).max() > 1e-3  # the profile really changes the vectors
+    for target in ("vllm", "onnx"):
+        with pytest.raises(InputError, match="mme5 formatting profile only"):
+            export(base, tmp_path / target, target, profile="vlm2vec-v2")

@@ -62,7 +62,10 @@ def build_card(profile: EmbeddingProfile, *, target: str, results: str | Path | 
         f"A multimodal multilingual embedding model ({profile.backbone}, {profile.dim} dimensions) trained "
         f"with mme5 (training code: {TRAINING_CODE_URL}). Vectors: the final hidden state of the last "
         f"non-pad token, L2-normalised; inputs are formatted as `{profile.instruction_template!r}` after the "
-        f"image tokens `{profile.image_text!r}` (see `mme5_embedding.json`).", "",
+        f"image tokens `{profile.image_text!r}` (see `mme5_embedding.json`)."
+        + (f" Formatting profile: `{profile.formatting_profile}` (mme5.model.profiles); load with "
+           f"`set_profile(Embedder.from_pretrained('.'), '{profile.formatting_profile}')`."
+           if profile.formatting_profile != "mme5" else ""), "",
         "## Instructions (named prompts)", "", "| name | instruction |", "|---|---|", prompts, "",
         "## Use", "", "```python", "from mme5 import Embedder",
         "model = Embedder.from_pretrained('.')",

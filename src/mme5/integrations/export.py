@@ -17,6 +17,9 @@ TargetFn = Callable[["Embedder", Path, EmbeddingProfile], list[str]]
 
 
 def _hf(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
+    if profile.formatting_profile != "mme5":
+        return [f"transformers: set_profile(Embedder.from_pretrained('{out}'), '{profile.formatting_profile}') "
+                "(mme5.model.profiles): the vectors need that formatting profile"]
     return [f"transformers: Embedder.from_pretrained('{out}') (mme5) or {profile.spec.model_class().__name__}"
             ".from_pretrained + last-token pooling + L2, formatting per mme5_embedding.json"]
 
@@ -50,6 +53,12 @@ TARGETS: dict[str, TargetFn] = {
 }
 
 
+ONLY_MME5_PROFILE = {
+    "vllm": "vLLM's Qwen-VL models compute M-RoPE positions themselves; vlm2vec-v2 feeds 1-D positions",
+    "onnx": "the ONNX graph takes input ids and mask only, not a profile's position ids",
+}
+
+
 @dataclass
 class ExportResult:
     """What an export wrote and what the user should know about it (printed by the CLI)."""
@@ -62,7 +71,7 @@ class ExportResult:
 
 def export(model: str | Path, out_dir: str | Path, target: str, *, adapter: str | Path | None = None,
            dtype: str = "float32", max_length: int = 256, results: str | Path | None = None,
-           model_name: str | None = None) -> ExportResult:
+           model_name: str | None = None, profile: str = "mme5") -> ExportResult:
     """Merge + save (`hf`), then the target's files and the model card (README.md; titled `model_name`,
     default the folder name)."""
     if target not in TARGETS:
@@ -76,8 +85,11 @@ def export(model: str | Path, out_dir: str | Path, target: str, *, adapter: str 
 
         check_vllm_backbone(detect_backbone(model).name)
 
-    out, embedder = export_hf(model, out_dir, adapter=adapter, dtype=dtype, max_length=max_length)
-    profile = read_profile(out)
-    notes = TARGETS[target](embedder, out, profile)
-    write_model_card(out, profile, target=target, results=results, model_name=model_name)
-    return ExportResult(out, target, profile, notes)
+    if profile != "mme5" and target in ONLY_MME5_PROFILE:
+        raise InputError(f"--to {target} reproduces the mme5 formatting profile only ({ONLY_MME5_PROFILE[target]}); "
+                         f"export the {profile!r} profile with --to hf or --to sentence-transformers")
+    out, embedder = export_hf(model, out_dir, adapter=adapter, dtype=dtype, max_length=max_length, profile=profile)
+    written = read_profile(out)
+    notes = TARGETS[target](embedder, out, written)
+    write_model_card(out, written, target=target, results=results, model_name=model_name)
+    return ExportResult(out, target, written, notes)

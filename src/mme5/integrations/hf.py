@@ -17,13 +17,17 @@ saved files name the stock class so AutoProcessor, vLLM and sentence-transformer
 
 
 def export_hf(model: str | Path, out_dir: str | Path, *, adapter: str | Path | None = None, dtype: str = "float32",
-              max_length: int = 256, backbone: str | None = None) -> tuple[Path, Embedder]:
+              max_length: int = 256, backbone: str | None = None, profile: str = "mme5") -> tuple[Path, Embedder]:
     """Merge `adapter` (LoRA or DoRA) into `model`, save weights + processor + profile to `out_dir`.
 
     Returns the folder and the merged Embedder (so further targets need not load it again)."""
     out = Path(out_dir)
     embedder = Embedder.from_pretrained(model, adapter=adapter, backbone=backbone, dtype=dtype, device="cpu",
                                         max_length=max_length)
+    if profile != "mme5":
+        from ..model.profiles import set_profile
+
+        set_profile(embedder, profile)
     out.mkdir(parents=True, exist_ok=True)
     merged: Any = embedder.model
     merged.save_pretrained(out)
@@ -32,7 +36,8 @@ def export_hf(model: str | Path, out_dir: str | Path, *, adapter: str | Path | N
     source: dict[str, Any] = {"model": str(model), "adapter": str(adapter) if adapter else None, "dtype": dtype,
                               "fingerprint": embedder.fingerprint}
     EmbeddingProfile.for_backbone(embedder.backbone, dim=embedder.dim, max_length=max_length, source=source,
-                                  processor_text_prefix=processor_text_prefix(embedder)).write(out)
+                                  processor_text_prefix=processor_text_prefix(embedder),
+                                  formatting_profile=profile).write(out)
     log.info("merged checkpoint written to %s", out)
     return out, embedder
 

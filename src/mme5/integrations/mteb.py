@@ -21,7 +21,7 @@ from mteb.models.model_meta import ModelMeta, ScoringFunction
 from .. import prompts as P
 from ..model.embedder import Embedder
 from ..types import Item
-from .profile import TRAINING_CODE_URL
+from .profile import PROFILE_FILE, TRAINING_CODE_URL, read_profile
 
 log = logging.getLogger(__name__)
 TRAINING_DATA_URL = "https://huggingface.co/datasets/intfloat/mmE5-synthetic"
@@ -76,9 +76,15 @@ class MME5Encoder(AbsEncoder):
 
     def __init__(self, model_name: str, revision: str | None = None, *, device: str | None = None,
                  adapter: str | None = None, max_length: int = 256, batch_size: int = 16, dtype: str | None = None,
-                 meta: ModelMeta | None = None, **kwargs: Any) -> None:
+                 meta: ModelMeta | None = None, profile: str | None = None, **kwargs: Any) -> None:
         self.embedder = Embedder.from_pretrained(model_name, adapter=adapter, device=device, dtype=dtype,
                                                  max_length=max_length)
+        if profile is None and (Path(model_name) / PROFILE_FILE).is_file():  # an export says how it formats
+            profile = read_profile(model_name).formatting_profile
+        if profile and profile != "mme5":
+            from ..model.profiles import set_profile
+
+            set_profile(self.embedder, profile)
         self.model = self.embedder.model
         self.batch_size = batch_size
         self.mteb_model_meta = meta

@@ -48,6 +48,9 @@ class EmbeddingProfile:
     image_text: str = ""
     no_image_text: str = ""
     instruction_template: str = INSTRUCTION_TEMPLATE
+    formatting_profile: str = "mme5"
+    """The input-formatting profile (`mme5.model.profiles`) the vectors were made with; load with
+    `mme5.model.profiles.set_profile(embedder, name)` when it is not `mme5`."""
     format_version: str = FORMAT_VERSION
     processor_text_prefix: str = ""
     """Tokens the processor puts before a text that lacks them (Mllama: `<|begin_of_text|>`), measured
@@ -58,11 +61,12 @@ class EmbeddingProfile:
 
     @classmethod
     def for_backbone(cls, backbone: Backbone, *, dim: int, max_length: int, source: dict[str, Any] | None = None,
-                     prompts: dict[str, str] | None = None, processor_text_prefix: str = "") -> EmbeddingProfile:
+                     prompts: dict[str, str] | None = None, processor_text_prefix: str = "",
+                     formatting_profile: str = "mme5") -> EmbeddingProfile:
         """The profile of a model of `backbone`, with the formatting that backbone's formatter applies."""
         return cls(backbone=backbone.name, dim=dim, max_length=max_length, padding_side=backbone.padding_side,
                    image_text=backbone.image_text, no_image_text=backbone.no_image_text,
-                   processor_text_prefix=processor_text_prefix,
+                   processor_text_prefix=processor_text_prefix, formatting_profile=formatting_profile,
                    prompts=dict(task_prompts() if prompts is None else prompts), source=dict(source or {}))
 
     @property

@@ -31,17 +31,22 @@ class MME5Input(InputModule):
     """sentence-transformers input module: mme5 formatting + processor + inner model forward."""
 
     config_file_name = CONFIG_FILE
-    config_keys = ["max_length", "backbone", "dtype"]
+    config_keys = ["max_length", "backbone", "dtype", "profile"]
     save_in_root = True
 
     def __init__(self, model_name_or_path: str, max_length: int = 256, backbone: str | None = None,
-                 dtype: str = "float32") -> None:
+                 dtype: str = "float32", profile: str = "mme5") -> None:
         super().__init__()
         self.max_length = max_length
         self.backbone = backbone
         self.dtype = dtype
+        self.profile = profile
         self.embedder = Embedder.from_pretrained(model_name_or_path, backbone=backbone, dtype=dtype, device="cpu",
                                                  max_length=max_length)
+        if profile != "mme5":
+            from ..model.profiles import set_profile
+
+            set_profile(self.embedder, profile)
         self.auto_model = self.embedder.model  # a registered submodule: `.to(device)` moves it
         self.tokenizer = self.embedder.tokenizer
 
@@ -126,6 +131,7 @@ def export_sentence_transformers(embedder: Embedder, out_dir: str | Path, prompt
     module = MME5Input.__new__(MME5Input)
     InputModule.__init__(module)
     module.max_length, module.backbone, module.dtype = embedder.max_length, embedder.backbone.name, "float32"
+    module.profile = embedder.profile
     module.embedder, module.auto_model, module.tokenizer = embedder, embedder.model, embedder.tokenizer
     stack = SentenceTransformer(modules=[module, Pooling(embedder.dim, pooling_mode="lasttoken"), Normalize()],
                                 prompts=prompts, device="cpu")
