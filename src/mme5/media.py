@@ -53,22 +53,17 @@ def frame_files(folder: str | Path, where: str = "") -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
-def is_frame_list(video: object) -> bool:
-    """A video given as an ordered sequence of frame images (not a path or bytes)."""
-    return isinstance(video, (list, tuple))
-
-
 def load_frames(video: VideoLike, where: str = "", num_frames: int | None = SAMPLED_FRAMES) -> list[Image.Image]:
     """The RGB frames the encoder sees for `video`: sampled to `num_frames` (None keeps all)."""
-    if is_frame_list(video):
-        frames = list(video)  # type: ignore[arg-type]
+    if isinstance(video, (list, tuple)):
+        frames: list[ImageLike] = list(video)
         if not frames:
             raise InputError(f"{_prefix(where)}video has no frames")
         return [load_image(frames[i], f"{where} frame {i}") for i in sample_indices(len(frames), num_frames)]
     if isinstance(video, (str, Path)) and Path(video).is_dir():
         files = frame_files(video, where)
         return [load_image(files[i], where) for i in sample_indices(len(files), num_frames)]
-    return decode_video(video, where, num_frames)  # type: ignore[arg-type]
+    return decode_video(video, where, num_frames)
 
 
 def decode_video(source: str | Path | bytes, where: str = "", num_frames: int | None = SAMPLED_FRAMES) -> list[Image.Image]:

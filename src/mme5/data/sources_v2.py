@@ -98,7 +98,7 @@ def llava_hound_caption(row: dict[str, Any], *, where: str, source: str, image_r
 
 def llava_hound_video_retrieval(row: dict[str, Any], *, where: str, source: str, image_root: Path | None, **_: Any) -> ContrastiveExample:
     """video_caption_300k-video: the caption (with the retrieval prompt) -> the video."""
-    folder, _, caption = _turns(row, where)
+    folder, _human, caption = _turns(row, where)
     return ContrastiveExample(Item(instruction=prompts.V2_TRAIN_VIDEO_QUERY, text=caption),
                               Item(instruction=prompts.V2_TRAIN_VIDEO_TARGET, video=_frames(folder, image_root)),
                               source=source)
@@ -136,7 +136,9 @@ def weighted_block_order(sources: Sequence[str], weights: dict[str, float], bloc
     if missing:
         raise ConfigError(f"sources {missing} have no positive sampling weight")
     queues = {n: rng.sample(by_source[n], len(by_source[n])) for n in names}
-    position, exhausted, order = dict.fromkeys(names, 0), set(), []
+    position = dict.fromkeys(names, 0)
+    exhausted: set[str] = set()
+    order: list[int] = []
     while len(exhausted) < len(names):
         name = rng.choices(names, weights=[weights[n] for n in names])[0]
         for _ in range(block):

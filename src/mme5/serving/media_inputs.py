@@ -124,7 +124,7 @@ def open_pdf(source: str, policy: InputPolicy, where: str,
 def _frames_pending(frames: list[Image.Image], where: str) -> Pending:
     """Every frame sent counts into the request's pixels; only the sampled ones are decoded."""
     pixels = sum(f.width * f.height for f in frames)
-    return Pending(pixels, 1, lambda item: replace(item, video=tuple(_decode(lambda: load_frames(frames, where), where))))
+    return Pending(pixels, 1, lambda item: replace(item, video=tuple(_decode(lambda: load_frames(tuple(frames), where), where))))
 
 
 def _decode(load: Callable[[], list[Image.Image]], where: str) -> list[Image.Image]:
