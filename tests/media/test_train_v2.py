@@ -167,3 +167,13 @@ def test_tiny_v2_mixture_run_learns(tiny_dirs, tmp_path) -> None:
 
     before, after = hits(Embedder.from_pretrained(tiny_dirs("qwen2_vl"), device="cpu")), hits(Embedder.from_pretrained(out, device="cpu"))
     assert after >= before + 3, (before, after)  # of 16 (chance: 2); 30 steps gave 2 -> 5 here
+
+
+def test_training_schema_rows_take_videos(tmp_path) -> None:
+    from mme5.data.schema import row_to_example
+
+    row = {"qry": "find the clip", "qry_image_path": "", "pos_text": "", "pos_image_path": "", "pos_video_path": "clips/v1"}
+    ex = row_to_example(row, where="t.jsonl:1", source="s", image_root=tmp_path, negative_ratio=0)
+    assert ex.positive == Item(text="", video=str(tmp_path / "clips/v1")) and not ex.query.has_video
+    row = {"qry": "", "qry_image_path": "", "qry_video_path": "/abs/v.mp4", "pos_text": "a cat", "pos_image_path": ""}
+    assert row_to_example(row, where="t.jsonl:2", source="s", image_root=tmp_path, negative_ratio=0).query.video == "/abs/v.mp4"
