@@ -10,6 +10,7 @@ of different lengths or tile counts) is prepared as usual, so the cache never ch
 Backbones whose tensors are not one row per item (Qwen2-VL's flat patch list) cannot be sliced
 per item: the cache notices on the first item and switches itself off.
 """
+
 from __future__ import annotations
 
 import logging

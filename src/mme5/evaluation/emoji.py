@@ -13,6 +13,7 @@ task (`recall@10` headline, tie-aware numbers beside the original rule). So
 
 recomputes what the quickstart reports for that run (tests/quickstart/test_quickstart.py).
 """
+
 from __future__ import annotations
 
 import functools
@@ -58,18 +59,29 @@ class SplitDefinition:
     splits: dict[str, EmojiSplit]
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": DEFINITION_FORMAT, "source": self.source, "query_instruction": self.query_instruction,
-                "image_instruction": self.image_instruction,
-                "splits": {name: {"description": s.description, "gallery": list(s.gallery),
-                                  "queries": {lang: list(ids) for lang, ids in s.queries.items()}}
-                           for name, s in self.splits.items()}}
+        return {
+            "format": DEFINITION_FORMAT,
+            "source": self.source,
+            "query_instruction": self.query_instruction,
+            "image_instruction": self.image_instruction,
+            "splits": {
+                name: {
+                    "description": s.description,
+                    "gallery": list(s.gallery),
+                    "queries": {lang: list(ids) for lang, ids in s.queries.items()},
+                }
+                for name, s in self.splits.items()
+            },
+        }
 
 
 def read_definition(folder: str | Path | None) -> SplitDefinition:
     """The split definition in `folder` (a quickstart run folder); errors name the file and field."""
     if folder is None:
-        raise InputError("emoji tasks are defined by a split file: pass --data-dir with a quickstart run folder "
-                         f"(it holds {DEFINITION_FILE})")
+        raise InputError(
+            "emoji tasks are defined by a split file: pass --data-dir with a quickstart run folder "
+            f"(it holds {DEFINITION_FILE})"
+        )
     path = Path(folder) / DEFINITION_FILE
     if not path.is_file():
         raise MissingFileError(f"{path} not found: --data-dir must be a quickstart run folder")
@@ -82,9 +94,14 @@ def _read_definition(path: str, mtime_ns: int) -> SplitDefinition:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         if raw.get("format") != DEFINITION_FORMAT:
             raise InputError(f"{path}: split file format {raw.get('format')!r}, this mme5 reads {DEFINITION_FORMAT}")
-        splits = {name: EmojiSplit(str(s.get("description", "")), tuple(s["gallery"]),
-                                   {lang: tuple(ids) for lang, ids in s["queries"].items()})
-                  for name, s in raw["splits"].items()}
+        splits = {
+            name: EmojiSplit(
+                str(s.get("description", "")),
+                tuple(s["gallery"]),
+                {lang: tuple(ids) for lang, ids in s["queries"].items()},
+            )
+            for name, s in raw["splits"].items()
+        }
         return SplitDefinition(raw.get("source"), raw.get("query_instruction"), raw.get("image_instruction"), splits)
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a valid emoji split file ({type(exc).__name__}: {exc})") from None
@@ -103,37 +120,65 @@ def load_emoji_task(spec: TaskSpec, source: DataSource) -> EvalData:
     split = definition.splits.get(SPLITS.get(spec.hub_config, spec.hub_config))
     lang = spec.language or ""
     if split is None or lang not in split.queries:
-        raise InputError(f"task {spec.name}: {source.data_dir}/{DEFINITION_FILE} has no queries for split "
-                         f"{spec.hub_config!r} in language {lang!r} (the run evaluated "
-                         f"{sorted(split.queries) if split else 'other splits'})")
+        raise InputError(
+            f"task {spec.name}: {source.data_dir}/{DEFINITION_FILE} has no queries for split "
+            f"{spec.hub_config!r} in language {lang!r} (the run evaluated "
+            f"{sorted(split.queries) if split else 'other splits'})"
+        )
     data, index = _emoji(definition.source)
     unknown = [i for i in (*split.gallery, *split.queries[lang]) if i not in index]
     if unknown:
         raise InputError(f"task {spec.name}: emoji ids {unknown[:3]} of {DEFINITION_FILE} are not in {data.source}")
     builder = RowsBuilder(spec.name)
-    gallery = np.asarray([builder.item_id(Item(image=data.records[index[i]].image,
-                                                    instruction=definition.image_instruction))
-                          for i in split.gallery], dtype=np.int64)
+    gallery = np.asarray(
+        [
+            builder.item_id(Item(image=data.records[index[i]].image, instruction=definition.image_instruction))
+            for i in split.gallery
+        ],
+        dtype=np.int64,
+    )
     column = {image_id: c for c, image_id in enumerate(split.gallery)}
     ids = list(split.queries[lang])[: source.max_rows]
-    queries = [builder.item_id(Item(text=data.records[index[i]].names[lang], instruction=definition.query_instruction,
-                                    language=lang)) for i in ids]
+    queries = [
+        builder.item_id(
+            Item(text=data.records[index[i]].names[lang], instruction=definition.query_instruction, language=lang)
+        )
+        for i in ids
+    ]
     if not queries:
         raise InputError(f"task {spec.name}: no queries")
-    ranking = Ranking(np.broadcast_to(gallery, (len(ids), len(gallery))),
-                      np.asarray([column[i] for i in ids], dtype=np.int64),
-                      f"{split.description}: each name against all {len(gallery)} gallery images")
-    return EvalData(task=spec.name, items=builder.items, query_ids=np.asarray(queries, dtype=np.int64),
-                    rankings={"row": ranking}, rows_total=len(ids), occurrences=len(ids) * (len(gallery) + 1))
+    ranking = Ranking(
+        np.broadcast_to(gallery, (len(ids), len(gallery))),
+        np.asarray([column[i] for i in ids], dtype=np.int64),
+        f"{split.description}: each name against all {len(gallery)} gallery images",
+    )
+    return EvalData(
+        task=spec.name,
+        items=builder.items,
+        query_ids=np.asarray(queries, dtype=np.int64),
+        rankings={"row": ranking},
+        rows_total=len(ids),
+        occurrences=len(ids) * (len(gallery) + 1),
+    )
 
 
 def _register() -> None:
     for letter, split in SPLITS.items():
         for lang in XTD_LANGUAGES:
-            register_task(TaskSpec(
-                name=task_name(letter, lang), family="custom", meta_task="retrieval", hub_id="", hub_config=letter,
-                format="emoji", modality="T -> I", language=lang, metric="recall@10",
-                description=f"emoji ({split}): {lang} CLDR name -> emoji image"))
+            register_task(
+                TaskSpec(
+                    name=task_name(letter, lang),
+                    family="custom",
+                    meta_task="retrieval",
+                    hub_id="",
+                    hub_config=letter,
+                    format="emoji",
+                    modality="T -> I",
+                    language=lang,
+                    metric="recall@10",
+                    description=f"emoji ({split}): {lang} CLDR name -> emoji image",
+                )
+            )
         register_benchmark(f"emoji-{letter}", [task_name(letter, lang) for lang in XTD_LANGUAGES])
     register_benchmark("emoji", [task_name(letter, lang) for letter in SPLITS for lang in XTD_LANGUAGES])
 

@@ -1,4 +1,5 @@
 """The `mme5 train` / `mme5 eval` command lines that do what a quickstart run did, stage by stage."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,18 @@ def equivalent_commands(train_cfg: TrainConfig, task_names: list[str], out: Path
     every = [task_name(letter, lang) for letter in SPLITS for lang in XTD_LANGUAGES]
     tasks = ["emoji"] if sorted(task_names) == sorted(every) else task_names
     train = ["mme5", "train", RECIPE_PATH, *(arg for o in train_overrides(train_cfg) for arg in ("--set", o))]
-    evaluate = ["mme5", "eval", "tasks", *tasks, "--model", train_cfg.output_dir, "--data-dir", str(out),
-                "--output", str(out / "eval" / "cli")]
+    evaluate = [
+        "mme5",
+        "eval",
+        "tasks",
+        *tasks,
+        "--model",
+        train_cfg.output_dir,
+        "--data-dir",
+        str(out),
+        "--output",
+        str(out / "eval" / "cli"),
+    ]
     return [shlex.join(train), shlex.join(evaluate)]
 
 
@@ -41,6 +52,7 @@ def _get(d: dict[str, Any], dotted: str) -> Any:
 def _compact(key: str, value: Any) -> Any:
     """Sources without their default fields (`[{"path": ...}]`), other values as they are."""
     if key == "data.sources" and isinstance(value, list):
-        return [{k: v for k, v in s.items() if v != to_dict(SourceConfig(path=s["path"]))[k] or k == "path"}
-                for s in value]
+        return [
+            {k: v for k, v in s.items() if v != to_dict(SourceConfig(path=s["path"]))[k] or k == "path"} for s in value
+        ]
     return value

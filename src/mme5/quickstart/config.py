@@ -6,6 +6,7 @@
 builds, the emoji split and the learning check.
 `--set key=value` overrides any field, e.g. `--set train.learning_rate=1e-3`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -14,6 +14,7 @@ Run folder (`out_dir`):
   metrics.json         provenance, metrics before/after, chance, learning check, timings, losses
   chart.png            Recall@10 per language and split, and the loss curve
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,9 @@ class QuickstartResult:
         return bool(self.metrics["check"]["passed"])
 
 
-def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool = False,
-                   callbacks: Sequence = ()) -> QuickstartResult:
+def run_quickstart(
+    cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool = False, callbacks: Sequence = ()
+) -> QuickstartResult:
     """Run every stage; with `resume`, continue (or, if finished, just report) a run folder of the same
     config. `callbacks` go to the training stage's HF Trainer."""
     import torch
@@ -68,14 +70,22 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
     finished = _prepare_folder(out, cfg, resume)
     if finished is not None:
         log.info("%s holds a finished run; showing its results", out)
-        return QuickstartResult(out, finished, format_table(finished["trained"], finished["untrained"], finished["check"]),
-                                finished.get("commands", []))
+        return QuickstartResult(
+            out,
+            finished,
+            format_table(finished["trained"], finished["untrained"], finished["check"]),
+            finished.get("commands", []),
+        )
     data = load_emoji(cfg.split.source)
     splits = make_splits(data, cfg.split)
     write_json(out / DEFINITION_FILE, split_definition(data, splits, cfg.split).to_json())
     train_file = write_training_rows(data, splits, cfg.split, out / "data")
-    log.info("%d images, %d training pairs in %d languages", len(data), splits.num_train_pairs,
-             len({p.language for ps in splits.train.values() for p in ps}))
+    log.info(
+        "%d images, %d training pairs in %d languages",
+        len(data),
+        splits.num_train_pairs,
+        len({p.language for ps in splits.train.values() for p in ps}),
+    )
     base = cfg.base_model or str(_build_tiny(cfg, splits.train_texts, out / "initial_model"))
     train_cfg = placed(cfg.train, out, base, train_file)
     specs = [task_name(letter, lang) for letter in SPLITS for lang in cfg.split.eval_languages]
@@ -100,19 +110,33 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
     check = learning_check(trained, untrained, cfg.check.factor, cfg.check.min_languages)
     metrics = provenance(
         to_dict(cfg),
-        splits={s.name: {"description": s.description, "gallery": len(s.gallery),
-                         "seen_text_share": seen_text_share(s, splits)}
-                for s in (splits.heldout_pairs, splits.heldout_images)},
+        splits={
+            s.name: {
+                "description": s.description,
+                "gallery": len(s.gallery),
+                "seen_text_share": seen_text_share(s, splits),
+            }
+            for s in (splits.heldout_pairs, splits.heldout_images)
+        },
         untrained=untrained,
         trained=trained,
         check=check,
-        training={"steps": train_cfg.max_steps, "train_pairs": splits.num_train_pairs, "train_images": len(splits.train),
-                  "seconds": round(train_seconds, 2),
-                  "resumed_at": int(Path(continued).name.split("-")[-1]) if continued else 0,
-                  "final_loss": losses[-1] if losses else None, "losses": losses, "loss_steps": loss_steps},
-        timings={"eval_seconds": round(eval_seconds, 2), "total_seconds": round(time.perf_counter() - start, 2),
-                 "process_cpu_seconds": round(time.process_time() - cpu_start, 2),
-                 "torch_threads": torch.get_num_threads()},
+        training={
+            "steps": train_cfg.max_steps,
+            "train_pairs": splits.num_train_pairs,
+            "train_images": len(splits.train),
+            "seconds": round(train_seconds, 2),
+            "resumed_at": int(Path(continued).name.split("-")[-1]) if continued else 0,
+            "final_loss": losses[-1] if losses else None,
+            "losses": losses,
+            "loss_steps": loss_steps,
+        },
+        timings={
+            "eval_seconds": round(eval_seconds, 2),
+            "total_seconds": round(time.perf_counter() - start, 2),
+            "process_cpu_seconds": round(time.process_time() - cpu_start, 2),
+            "torch_threads": torch.get_num_threads(),
+        },
         commands=commands,
         data_source=data.source,
     )
@@ -123,9 +147,12 @@ def run_quickstart(cfg: QuickstartConfig, out_dir: str | Path, *, resume: bool =
 
 def placed(train_cfg: TrainConfig, out: Path, model: str, train_file: Path) -> TrainConfig:
     """The recipe with this run's paths: output_dir, the model to start from, the training rows."""
-    return replace(train_cfg, output_dir=str(out / CHECKPOINT),
-                   model=replace(train_cfg.model, name_or_path=model),
-                   data=replace(train_cfg.data, sources=(SourceConfig(path=str(train_file)),)))
+    return replace(
+        train_cfg,
+        output_dir=str(out / CHECKPOINT),
+        model=replace(train_cfg.model, name_or_path=model),
+        data=replace(train_cfg.data, sources=(SourceConfig(path=str(train_file)),)),
+    )
 
 
 def evaluate(model: str, task_names: list[str], out: Path, name: str, cfg: QuickstartConfig) -> dict:
@@ -136,8 +163,11 @@ def evaluate(model: str, task_names: list[str], out: Path, name: str, cfg: Quick
     from ..model.embedder import Embedder
 
     embedder = Embedder.from_pretrained(model, dtype="float32", device="cpu")
-    config = replace(cfg.evaluation, data=replace(cfg.evaluation.data, data_dir=str(out)),
-                     cache_dir=cfg.evaluation.cache_dir or str(out / "eval" / "cache"))
+    config = replace(
+        cfg.evaluation,
+        data=replace(cfg.evaluation.data, data_dir=str(out)),
+        cache_dir=cfg.evaluation.cache_dir or str(out / "eval" / "cache"),
+    )
     specs = resolve_tasks(task_names)
     results = Runner(embedder, config, out / "eval" / name, model_name=model).run(specs)
     table: dict[str, dict[str, dict]] = {}
@@ -145,9 +175,13 @@ def evaluate(model: str, task_names: list[str], out: Path, name: str, cfg: Quick
         gallery = int(round(r["protocols"]["row"]["mean_candidates"]))
         tie_aware = r["protocols"]["row"]["tie_aware"]  # a model that embeds all images alike ranks last
         table.setdefault(SPLITS[spec.hub_config], {})[spec.language or ""] = {
-            "queries": r["rows"], "gallery": gallery,
-            "R@1": tie_aware["recall@1"] / 100, "R@10": tie_aware["recall@10"] / 100,
-            "chance_R@1": chance_recall(1, gallery), "chance_R@10": chance_recall(10, gallery)}
+            "queries": r["rows"],
+            "gallery": gallery,
+            "R@1": tie_aware["recall@1"] / 100,
+            "R@10": tie_aware["recall@10"] / 100,
+            "chance_R@1": chance_recall(1, gallery),
+            "chance_R@10": chance_recall(10, gallery),
+        }
     return table
 
 

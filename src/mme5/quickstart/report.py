@@ -1,4 +1,5 @@
 """The quickstart's learning check, printed table and PNG chart, all from the metrics dictionary."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,8 @@ def learning_check(trained: dict, untrained: dict, factor: float, min_languages:
     result: dict = {}
     for split, langs in trained.items():
         passed = [
-            lang for lang, m in langs.items()
+            lang
+            for lang, m in langs.items()
             if m["R@10"] >= factor * max(m["chance_R@10"], untrained[split][lang]["R@10"])
         ]
         result[split] = {"languages_passed": passed, "passed": len(passed) >= min_languages}
@@ -34,13 +36,21 @@ def format_table(trained: dict, untrained: dict, check: dict) -> str:
         first = next(iter(langs.values()))
         passed = set(check[split]["languages_passed"])
         lines.append(f"{SPLIT_TITLES.get(split, split)}: {first['gallery']} images in the gallery")
-        lines.append(f"{'lang':<6}{'queries':>8} | {'R@1 chance':>10}{'untrained':>10}{'trained':>9} | "
-                     f"{'R@10 chance':>11}{'untrained':>10}{'trained':>9} | pass")
+        lines.append(
+            f"{'lang':<6}{'queries':>8} | {'R@1 chance':>10}{'untrained':>10}{'trained':>9} | "
+            f"{'R@10 chance':>11}{'untrained':>10}{'trained':>9} | pass"
+        )
         sums = {k: 0.0 for k in ("c1", "u1", "t1", "c10", "u10", "t10")}
         for lang, m in langs.items():
             u = untrained[split][lang]
-            row = {"c1": m["chance_R@1"], "u1": u["R@1"], "t1": m["R@1"],
-                   "c10": m["chance_R@10"], "u10": u["R@10"], "t10": m["R@10"]}
+            row = {
+                "c1": m["chance_R@1"],
+                "u1": u["R@1"],
+                "t1": m["R@1"],
+                "c10": m["chance_R@10"],
+                "u10": u["R@10"],
+                "t10": m["R@10"],
+            }
             for k, v in row.items():
                 sums[k] += v / len(langs)
             lines.append(
@@ -58,7 +68,9 @@ def format_table(trained: dict, untrained: dict, check: dict) -> str:
     return "\n".join(lines)
 
 
-def write_chart(path: Path, trained: dict, untrained: dict, losses: list[float], steps: list[int] | None = None) -> Path:
+def write_chart(
+    path: Path, trained: dict, untrained: dict, losses: list[float], steps: list[int] | None = None
+) -> Path:
     """Bars of R@10 per language (chance / untrained / trained) for each split, plus the loss curve
     (`steps`: the step of each logged loss; default 1, 2, ...)."""
     import matplotlib

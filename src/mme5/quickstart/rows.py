@@ -5,6 +5,7 @@ Row = one (image, language) training pair: `qry` is the name joined with the que
 the emoji written as a PNG beside the file, through the training schema's `schema_row`. `mme5 train` reads it like any local JSONL source, and
 the strings are exactly what evaluation encodes for the same name and image (`mme5.prompts`).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,12 @@ def write_training_rows(data: EmojiSet, splits: Splits, cfg: SplitConfig, folder
         name = f"{IMAGE_FOLDER}/{record.id}.png"
         _write_image(record.image, folder / name)
         for pair in pairs:
-            row = schema_row(join_instruction(cfg.query_instruction, pair.text), positive=image_side,
-                             positive_image=name, modality="T2I")
+            row = schema_row(
+                join_instruction(cfg.query_instruction, pair.text),
+                positive=image_side,
+                positive_image=name,
+                modality="T2I",
+            )
             lines.append(json.dumps(row, ensure_ascii=False))
     path = folder / TRAIN_FILE
     tmp = path.with_suffix(".tmp")

@@ -5,6 +5,7 @@
 (b) held-out images: a share of the images never trains in any language; the queries are their
     names and the gallery is those images only (generalisation to unseen pictures).
 """
+
 from __future__ import annotations
 
 import random
@@ -59,7 +60,9 @@ def make_splits(data: EmojiSet, cfg: SplitConfig) -> Splits:
         raise ConfigError(f"split.heldout_image_fraction must be in (0, 1), got {cfg.heldout_image_fraction}")
     outside = [lang for lang in cfg.eval_languages if lang not in XTD_LANGUAGES]
     if outside:
-        raise ConfigError(f"split.eval_languages {outside} have no registered emoji task; choose from {list(XTD_LANGUAGES)}")
+        raise ConfigError(
+            f"split.eval_languages {outside} have no registered emoji task; choose from {list(XTD_LANGUAGES)}"
+        )
     n = len(data) if cfg.max_images is None else min(cfg.max_images, len(data))
     names = [data.records[i].names for i in range(n)]
     missing = [lang for lang in cfg.eval_languages if not any(lang in nm for nm in names)]
@@ -83,7 +86,8 @@ def make_splits(data: EmojiSet, cfg: SplitConfig) -> Splits:
     train = {}
     for i in train_images:
         pairs = tuple(
-            Pair(i, lang, text) for lang, text in sorted(names[i].items())
+            Pair(i, lang, text)
+            for lang, text in sorted(names[i].items())
             if (allowed is None or lang in allowed) and (i, lang) not in held_set
         )
         if pairs:
@@ -101,8 +105,10 @@ def make_splits(data: EmojiSet, cfg: SplitConfig) -> Splits:
         name="b_heldout_images",
         description="whole images held out in every language; gallery = the held-out images",
         gallery=tuple(heldout_images),
-        queries={lang: tuple(Pair(i, lang, names[i][lang]) for i in heldout_images if lang in names[i])
-                 for lang in cfg.eval_languages},
+        queries={
+            lang: tuple(Pair(i, lang, names[i][lang]) for i in heldout_images if lang in names[i])
+            for lang in cfg.eval_languages
+        },
     )
     return Splits(train=train, heldout_pairs=split_a, heldout_images=split_b)
 
@@ -113,6 +119,7 @@ def seen_text_share(split: RetrievalSplit, splits: Splits) -> dict[str, float]:
     Some CLDR names are identical across languages ("keycap: 3" in en/da/id), so split (a) is
     partly a memorisation test; reporting the share keeps the numbers honest.
     """
+
     def seen(p: Pair) -> bool:
         return any(q.text == p.text for q in splits.train.get(p.image, ()))
 
@@ -124,9 +131,16 @@ def split_definition(data: EmojiSet, splits: Splits, cfg: SplitConfig) -> SplitD
     ids = [r.id for r in data.records]
 
     def emoji_split(s: RetrievalSplit) -> EmojiSplit:
-        return EmojiSplit(s.description, tuple(ids[i] for i in s.gallery),
-                          {lang: tuple(ids[p.image] for p in pairs) for lang, pairs in s.queries.items()})
+        return EmojiSplit(
+            s.description,
+            tuple(ids[i] for i in s.gallery),
+            {lang: tuple(ids[p.image] for p in pairs) for lang, pairs in s.queries.items()},
+        )
 
     source = None if cfg.source is None else str(Path(cfg.source).resolve())
-    return SplitDefinition(source, cfg.query_instruction, cfg.image_instruction,
-                           {s.name: emoji_split(s) for s in (splits.heldout_pairs, splits.heldout_images)})
+    return SplitDefinition(
+        source,
+        cfg.query_instruction,
+        cfg.image_instruction,
+        {s.name: emoji_split(s) for s in (splits.heldout_pairs, splits.heldout_images)},
+    )
