@@ -40,7 +40,7 @@ def test_model_card_from_eval_run(xtd_run):
         values = {m["name"]: m["value"] for m in results[f"xtd-{lang}"]["metrics"]}
         assert values["Recall@10 (row protocol, original ties)"] == ours["row"]["original"]["recall@10"]
         assert values["Recall@10 (row protocol, tie-aware)"] == ours["row"]["tie_aware"]["recall@10"]
-    assert "ita-Latn" not in meta["language"] and "it" in meta["language"]
+    assert len(meta["language"]) == 94 and {"it", "ja", "sw", "multilingual"} <= set(meta["language"])
     assert "## XTD text -> image" in card and "tie-aware" in card and "row protocol" in card
 
 

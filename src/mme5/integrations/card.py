@@ -11,8 +11,13 @@ import yaml
 from .profile import TRAINING_CODE_URL, EmbeddingProfile
 
 CARD_FILE = "README.md"
-LANGUAGES = ("en", "de", "fr", "it", "es", "ru", "pl", "tr", "zh", "ko", "ja", "multilingual")
-"""The card's `language:` list: mmE5 is trained on 93 languages; these are the ones the XTD tables test."""
+
+
+def card_languages() -> list[str]:
+    """The card's `language:` list: the 93 XLM-R languages mmE5's synthetic data covers (ISO 639-1)."""
+    from ..synthesis.languages import XLMR_LANGUAGES
+
+    return [*sorted(XLMR_LANGUAGES), "multilingual"]
 
 
 def model_index(results: list[dict[str, Any]], model_name: str) -> list[dict[str, Any]]:
@@ -44,7 +49,7 @@ def build_card(profile: EmbeddingProfile, *, target: str, results: str | Path | 
                model_name: str = "mme5-model") -> str:
     """The README.md text: YAML front matter + usage + the run's report (when `results` is given)."""
     meta: dict[str, Any] = {"library_name": "sentence-transformers" if target == "sentence-transformers" else "transformers",
-                            "pipeline_tag": "feature-extraction", "language": list(LANGUAGES),
+                            "pipeline_tag": "feature-extraction", "language": card_languages(),
                             "tags": ["mme5", "multimodal-embedding", "mmE5", profile.backbone]}
     report = ""
     if results is not None:
@@ -72,6 +77,10 @@ def build_card(profile: EmbeddingProfile, *, target: str, results: str | Path | 
         f"vectors = model.encode([{{'text': 'a cat', 'instruction': '{profile.prompts.get('t2i_query', '')}'}}])",
         "```", "",
     ]
+    if target == "sentence-transformers":
+        lines += ["```python", "from mme5.integrations.sentence_transformers import load_sentence_transformer",
+                  "model = load_sentence_transformer('.')  # or SentenceTransformer('.', trust_remote_code=True)",
+                  "vectors = model.encode(['a cat'], prompt_name='t2i_query')", "```", ""]
     if report:
         lines += ["## Evaluation (mme5 eval; both tie rules and protocols)", "",
                   "Original ties: candidates ordered by score, ties broken by list order (the positive first), as the "
