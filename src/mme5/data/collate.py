@@ -10,6 +10,7 @@ REPLACED, not dropped: every rank must keep its batch size for the cross-rank ga
 substitute is the next readable example of the data set outside the micro-batch whose positive is
 not in it; each replacement is returned in the batch (`replaced`) for the trainer to log and count.
 """
+
 from __future__ import annotations
 
 import functools
@@ -77,8 +78,12 @@ class ContrastiveCollator:
         `Embedder.prepare`. `image_cache_bytes` > 0: reuse image items' processor outputs across
         batches (`PreparedCache`; not with lockstep, whose padding rows change every call)."""
         # only the processor side of the Embedder travels to workers, never the model
-        self.preparer = Embedder(None, embedder.processor, embedder.backbone,  # type: ignore[arg-type]
-                                 max_length=embedder.max_length)
+        self.preparer = Embedder(
+            None,  # type: ignore[arg-type]
+            embedder.processor,
+            embedder.backbone,
+            max_length=embedder.max_length,
+        )
         self.examples, self.wheres = examples, wheres
         self.negative_ratio, self.chunk_size, self.on_bad_image = negative_ratio, chunk_size, on_bad_image
         self.lockstep = lockstep
@@ -102,8 +107,11 @@ class ContrastiveCollator:
             except InputError:
                 if self.on_bad_image != "skip":
                     raise
-                bad = [(k, problem) for k in range(start, stop)
-                       if (problem := image_problem(self.examples[ids[k]], "decode"))]
+                bad = [
+                    (k, problem)
+                    for k in range(start, stop)
+                    if (problem := image_problem(self.examples[ids[k]], "decode"))
+                ]
                 if not bad:
                     raise  # not an image problem
                 for k, problem in bad:
@@ -117,8 +125,11 @@ class ContrastiveCollator:
         taken = {positive_key(self.examples[i]) for i in ids}
         n = len(self.examples)
         for j in ((bad + step) % n for step in range(1, n)):
-            if j not in ids and positive_key(self.examples[j]) not in taken \
-                    and image_problem(self.examples[j], "decode") is None:
+            if (
+                j not in ids
+                and positive_key(self.examples[j]) not in taken
+                and image_problem(self.examples[j], "decode") is None
+            ):
                 return j
         raise InputError(f"{self.wheres[bad]}: unreadable image and no readable example left to replace it")
 

@@ -1,4 +1,5 @@
 """Typed config of the training data: sources, negatives, image checks, batch composition."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

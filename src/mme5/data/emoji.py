@@ -6,6 +6,7 @@ Two on-disk forms hold the same records:
 - a compact *pack* shipped inside the package (`emoji_subset/`): every image downscaled into one
   PNG sheet plus the names as gzipped JSON lines, so the quickstart needs nothing outside mme5.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -120,7 +121,9 @@ def load_pack(path: str | Path | None = None) -> EmojiSet:
         sheet = sheet_file.convert("RGB")
     needed = math.ceil(len(rows) / columns) * side
     if sheet.width < columns * side or sheet.height < needed:
-        raise InputError(f"{root}/sheet.png: {sheet.width}x{sheet.height} px is too small for {len(rows)} tiles of {side} px")
+        raise InputError(
+            f"{root}/sheet.png: {sheet.width}x{sheet.height} px is too small for {len(rows)} tiles of {side} px"
+        )
     records = []
     for i, row in enumerate(rows):
         y, x = divmod(i, columns)
@@ -161,21 +164,33 @@ def pack_emoji(
         y, x = divmod(i, columns)
         sheet.paste(tile, (x * side, y * side))
         names = {k: v for k, v in rec.names.items() if keep is None or k in keep}
-        lines.append(json.dumps({"id": rec.id, "emoji": rec.emoji, "kind": rec.kind, "name": names}, ensure_ascii=False))
+        lines.append(
+            json.dumps({"id": rec.id, "emoji": rec.emoji, "kind": rec.kind, "name": names}, ensure_ascii=False)
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if colors:
         sheet = sheet.quantize(colors, method=Image.Quantize.MEDIANCUT, kmeans=2, dither=Image.Dither.NONE)
     sheet.save(out / "sheet.png", optimize=True)
     # mtime=0 keeps the file byte-identical across rebuilds
-    with open(out / "emoji.jsonl.gz", "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as gz:
+    with (
+        open(out / "emoji.jsonl.gz", "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as gz,
+    ):
         gz.write(("\n".join(lines) + "\n").encode("utf-8"))
     for name in LICENSE_FILES:
         if (Path(src) / name).is_file():
             shutil.copyfile(Path(src) / name, out / name)
-    write_json(out / "pack.json", {
-        "format": PACK_FORMAT, "side": side, "columns": columns, "count": len(data), "colors": colors,
-        "languages": sorted({k for line in lines for k in json.loads(line)["name"]}),
-        "built_from": Path(src).name,
-    })
+    write_json(
+        out / "pack.json",
+        {
+            "format": PACK_FORMAT,
+            "side": side,
+            "columns": columns,
+            "count": len(data),
+            "colors": colors,
+            "languages": sorted({k for line in lines for k in json.loads(line)["name"]}),
+            "built_from": Path(src).name,
+        },
+    )
     return out

@@ -1,4 +1,5 @@
 """Many sources -> one list of examples: per-subset caps, image checks, and mixing weights."""
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,14 @@ def load_mixture(cfg: DataConfig, *, seed: int = 0) -> TrainingData:
     for source in cfg.sources:
         for subset in source.subsets or (None,):
             examples, wheres = read_examples(
-                source.path, image_root=source.image_root, subset=subset, split=source.split,
-                negative_ratio=cfg.negative_ratio, max_rows=source.max_rows, name=_name(source, subset), seed=seed,
+                source.path,
+                image_root=source.image_root,
+                subset=subset,
+                split=source.split,
+                negative_ratio=cfg.negative_ratio,
+                max_rows=source.max_rows,
+                name=_name(source, subset),
+                seed=seed,
                 builder=source.builder,
             )
             kept, skipped, _ = check_example_images(examples, wheres, check=cfg.check_images, on_bad=cfg.on_bad_image)
@@ -58,10 +65,12 @@ def load_mixture(cfg: DataConfig, *, seed: int = 0) -> TrainingData:
                 chosen = weighted_indices(kept, source.weight, random.Random(f"{seed}:{_name(source, subset)}"))
             data.examples += [examples[i] for i in chosen]
             data.wheres += [wheres[i] for i in chosen]
-            data.report.append({"source": _name(source, subset), "rows": len(examples),
-                                "skipped_images": skipped, "used": len(chosen)})
-            log.info("data %s: %d rows, %d skipped, %d used",
-                     _name(source, subset), len(examples), skipped, len(chosen))
+            data.report.append(
+                {"source": _name(source, subset), "rows": len(examples), "skipped_images": skipped, "used": len(chosen)}
+            )
+            log.info(
+                "data %s: %d rows, %d skipped, %d used", _name(source, subset), len(examples), skipped, len(chosen)
+            )
     if not data.examples:
         raise InputError(f"no training examples left after filtering: {data.report}")
     return data

@@ -4,6 +4,7 @@ duplicate positive inside one in-batch pool (a repeated positive is a false nega
 The plan is made for the GLOBAL pool (per-device batch x world size), then each pool is cut into
 one slice per rank, so gathered in-batch negatives come from one deduplicated pool.
 """
+
 from __future__ import annotations
 
 import math
@@ -89,8 +90,10 @@ def plan_batches(
         raise ValueError("per_device_batch_size and world_size must be >= 1")
     size = per_device_batch_size * world_size
     if len(sources) < size:
-        raise ConfigError(f"only {len(sources)} examples: fewer than one global batch of {size} "
-                         f"({per_device_batch_size} per device x {world_size} devices)")
+        raise ConfigError(
+            f"only {len(sources)} examples: fewer than one global batch of {size} "
+            f"({per_device_batch_size} per device x {world_size} devices)"
+        )
     micro: list[list[int]] = []
     per_epoch: list[int] = []
     dropped, epoch = 0, 0

@@ -1,4 +1,5 @@
 """The typed training config (instances live in configs/train/*.yaml)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -76,7 +77,15 @@ class TrainConfig:
 # keys that may change between a run and its resumption without changing what is computed;
 # output_dir: the checkpoint was found in the folder being resumed, so a moved or copied run folder
 # (or the same folder named by another relative/absolute path) is the same run
-RESUME_SAFE_KEYS = ("resume", "output_dir", "data.num_workers", "data.image_cache_mb", "logging_steps", "report_to",
-                    "save_total_limit", "save_merged")
+RESUME_SAFE_KEYS = (
+    "resume",
+    "output_dir",
+    "data.num_workers",
+    "data.image_cache_mb",
+    "logging_steps",
+    "report_to",
+    "save_total_limit",
+    "save_merged",
+)
 
 __all__ = ["DataConfig", "LoraSettings", "ModelConfig", "RESUME_SAFE_KEYS", "SourceConfig", "TrainConfig"]

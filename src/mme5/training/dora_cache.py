@@ -6,6 +6,7 @@ the weights do not change, so GradCache's many chunk forwards (and gradient chec
 re-forwards) can share one value: identical numbers, a fraction of the work. peft's own DoRA
 cache works only in eval mode.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -3,6 +3,7 @@ downloading data or weights. Hub ids are checked against hub metadata when the h
 offline (HF_HUB_OFFLINE) or when it cannot be reached, they are checked for form, and the subsets
 of the paper's datasets against their released names. Local sources are opened and their first
 rows parsed."""
+
 from __future__ import annotations
 
 import difflib
@@ -26,9 +27,31 @@ PEEK_ROWS = 20
 # checked when the hub cannot be asked, so a misspelled subset fails here and not at training start
 RELEASED_SUBSETS = {
     "intfloat/mmE5-MMEB-hardneg": (
-        "TAT-DQA", "ArxivQA", "InfoSeek_it2t", "InfoSeek_it2it", "ImageNet_1K", "N24News", "HatefulMemes",
-        "SUN397", "VOC2007", "InfographicsVQA", "ChartQA", "A-OKVQA", "DocVQA", "OK-VQA", "Visual7W", "VisDial",
-        "CIRR", "NIGHTS", "WebQA", "VisualNews_i2t", "VisualNews_t2i", "MSCOCO_i2t", "MSCOCO_t2i", "MSCOCO"),
+        "TAT-DQA",
+        "ArxivQA",
+        "InfoSeek_it2t",
+        "InfoSeek_it2it",
+        "ImageNet_1K",
+        "N24News",
+        "HatefulMemes",
+        "SUN397",
+        "VOC2007",
+        "InfographicsVQA",
+        "ChartQA",
+        "A-OKVQA",
+        "DocVQA",
+        "OK-VQA",
+        "Visual7W",
+        "VisDial",
+        "CIRR",
+        "NIGHTS",
+        "WebQA",
+        "VisualNews_i2t",
+        "VisualNews_t2i",
+        "MSCOCO_i2t",
+        "MSCOCO_t2i",
+        "MSCOCO",
+    ),
     "intfloat/mmE5-synthetic": ("Classification", "Retrieval", "VQA"),
 }
 
@@ -67,7 +90,7 @@ def check_model(cfg: TrainConfig, hub: Hub) -> str:
 
     name = cfg.model.name_or_path
     if name.startswith(TINY_SCHEME):
-        family = get_backbone(name[len(TINY_SCHEME):] or "mllama").name
+        family = get_backbone(name[len(TINY_SCHEME) :] or "mllama").name
         return f"model {name}: tiny {family} (built offline on first use)"
     if Path(name).is_dir():
         return f"model {name}: local folder, backbone {detect_backbone(name).name}"
@@ -82,8 +105,14 @@ def check_model(cfg: TrainConfig, hub: Hub) -> str:
     return f"model {name}: found on the hub, backbone {get_backbone(str(model_type)).name}"
 
 
-def check_source(path: str, subsets: tuple[str, ...], negative_ratio: int, image_root: str | None,
-                 hub: Hub, builder: str | None = None) -> list[str]:
+def check_source(
+    path: str,
+    subsets: tuple[str, ...],
+    negative_ratio: int,
+    image_root: str | None,
+    hub: Hub,
+    builder: str | None = None,
+) -> list[str]:
     lines = []
     to_example = row_to_example
     if builder:  # a published layout's pair builder (mme5.data.sources_v2)
@@ -116,8 +145,11 @@ def _hub_subset_note(dataset: str, subset: str | None, hub: Hub) -> str:
         if released:
             _require_subset(dataset, subset, released, "released subsets")
         return f" (not contacted: {hub.note}{'; subset name is a released one' if released and subset else ''})"
-    configs = [str(c["config_name"]) for c in (getattr(info.card_data, "configs", None) or [])
-               if isinstance(c, dict) and c.get("config_name")]
+    configs = [
+        str(c["config_name"])
+        for c in (getattr(info.card_data, "configs", None) or [])
+        if isinstance(c, dict) and c.get("config_name")
+    ]
     if configs:
         _require_subset(dataset, subset, configs, "subsets on the hub")
     return ", found on the hub"
@@ -139,8 +171,9 @@ def dry_run(cfg: TrainConfig) -> list[str]:
     hub = Hub()
     lines = [check_model(cfg, hub)]
     for source in cfg.data.sources:
-        lines += check_source(source.path, source.subsets, cfg.data.negative_ratio, source.image_root, hub,
-                              source.builder)
+        lines += check_source(
+            source.path, source.subsets, cfg.data.negative_ratio, source.image_root, hub, source.builder
+        )
     if not cfg.data.sources:
         raise ConfigError("data.sources is empty")
     if cfg.deepspeed:

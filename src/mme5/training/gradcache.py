@@ -6,6 +6,7 @@ the loss on the detached embeddings and back-propagate it to them only (cheap: n
 back-propagate `sum(embedding * cached_gradient)`. Parameter gradients equal the full-batch ones
 while activation memory is bounded by the chunk size.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -108,7 +109,7 @@ def _gradcache(model, chunks, loss_fn, backward, no_sync, scale, device) -> torc
     (loss * scale).backward()  # reaches only the detached embeddings: no parameter is touched
     for i, (chunk, outs, state) in enumerate(zip(chunks, cached, states)):
         last = i == len(chunks) - 1
-        with (contextlib.nullcontext() if last else no_sync()), state.replay():
+        with contextlib.nullcontext() if last else no_sync(), state.replay():
             fresh = embed_chunk(model, chunk)
             surrogate = sum(torch.sum(f * o.grad) for f, o in zip(fresh, outs) if o.grad is not None)
             backward(surrogate, last)

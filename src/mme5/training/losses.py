@@ -5,6 +5,7 @@ back so gradients reach its local embeddings. The gradient each rank gets is the
 dL/d(local embeddings); data-parallel averaging divides by the world size, which the training
 step undoes by scaling the loss (see `gradcache.contrastive_step`).
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,5 +1,6 @@
 """The trainable model: an Embedder's HF model with a LoRA/DoRA adapter (or fully trainable),
 wrapped so DDP/DeepSpeed see one module whose forward maps prepared inputs to embeddings."""
+
 from __future__ import annotations
 
 import logging
@@ -43,7 +44,7 @@ def resolve_model_path(name_or_path: str) -> str:
     if name_or_path.startswith(TINY_SCHEME):
         from ..model.loading import ensure_tiny
 
-        return str(ensure_tiny(name_or_path[len(TINY_SCHEME):] or "mllama"))
+        return str(ensure_tiny(name_or_path[len(TINY_SCHEME) :] or "mllama"))
     return name_or_path
 
 
@@ -55,8 +56,12 @@ def build_model(cfg: ModelConfig, *, seed: int = 0, weights: str | None = None) 
     checkpoints are complete model folders).
     """
     embedder = Embedder.from_pretrained(
-        weights or resolve_model_path(cfg.name_or_path), backbone=cfg.backbone, dtype=resolve_dtype(cfg.dtype),
-        device="cpu", max_length=cfg.max_length, attn_implementation=cfg.attn_implementation,
+        weights or resolve_model_path(cfg.name_or_path),
+        backbone=cfg.backbone,
+        dtype=resolve_dtype(cfg.dtype),
+        device="cpu",
+        max_length=cfg.max_length,
+        attn_implementation=cfg.attn_implementation,
     )
     return make_trainable(embedder, cfg, seed=seed)
 
@@ -76,10 +81,17 @@ def make_trainable(embedder: Embedder, cfg: ModelConfig, *, seed: int = 0) -> Co
         lora = cfg.lora
         targets = list(lora.targets or embedder.backbone.lora_targets)
         torch.manual_seed(seed)  # the gaussian init of the adapter is part of the run's seed
-        model = get_peft_model(model, LoraConfig(
-            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, use_dora=lora.use_dora,
-            init_lora_weights=_lora_init(lora.init), target_modules=targets,
-        ))
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                use_dora=lora.use_dora,
+                init_lora_weights=_lora_init(lora.init),
+                target_modules=targets,
+            ),
+        )
     else:
         model.requires_grad_(True)
     model.train()
@@ -101,7 +113,7 @@ def save_weights(model: ContrastiveModel, out_dir: str | Path, state_dict: dict 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if state_dict is not None:  # from the trainer (DeepSpeed's state dict): keys start with "model."
-        state_dict = {k[len("model."):]: v for k, v in state_dict.items() if k.startswith("model.")}
+        state_dict = {k[len("model.") :]: v for k, v in state_dict.items() if k.startswith("model.")}
     model.model.save_pretrained(out, state_dict=state_dict)
     model.embedder.processor.save_pretrained(out)
 

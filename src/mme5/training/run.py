@@ -1,4 +1,5 @@
 """`mme5 train`: config -> data plan -> model -> HF Trainer -> checkpoints and a loadable model."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,10 @@ def validate(cfg: TrainConfig) -> None:
     checks = [
         (cfg.per_device_batch_size >= 1, "per_device_batch_size must be >= 1"),
         (cfg.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1"),
-        (cfg.gradcache_chunk_size is None or cfg.gradcache_chunk_size >= 1,
-         "gradcache_chunk_size must be >= 1 or null"),
+        (
+            cfg.gradcache_chunk_size is None or cfg.gradcache_chunk_size >= 1,
+            "gradcache_chunk_size must be >= 1 or null",
+        ),
         (0 <= cfg.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
         (cfg.warmup_steps is None or cfg.warmup_steps >= 0, "warmup_steps must be >= 0 or null"),
         (cfg.data.image_cache_mb >= 0, "data.image_cache_mb must be >= 0"),
@@ -44,7 +47,8 @@ def validate(cfg: TrainConfig) -> None:
             "its gradients diverge from one process from the third step (tiny-model check: grad norm 128.6 vs "
             "136.7; DeepSpeed with accumulation but without GradCache, and with GradCache but without "
             "accumulation, both match). Enlarge per_device_batch_size instead of accumulating (GradCache "
-            "keeps memory flat) or drop gradcache_chunk_size.")
+            "keeps memory flat) or drop gradcache_chunk_size."
+        )
     if cfg.deepspeed:
         _zero_stage(cfg.deepspeed)  # a readable JSON, checked before any work
 
@@ -76,8 +80,10 @@ def resume_checkpoint(cfg: TrainConfig) -> str | None:
     differ = [k for k in diff_configs(saved, now) if k not in RESUME_SAFE_KEYS]
     if differ:
         details = "; ".join(f"{k}: {_get(saved, k)!r} -> {_get(now, k)!r}" for k in differ)
-        raise ConfigError(f"cannot resume {last}: the config differs in {differ} ({details}); "
-                          "restore those values, set resume=never, or use another output_dir")
+        raise ConfigError(
+            f"cannot resume {last}: the config differs in {differ} ({details}); "
+            "restore those values, set resume=never, or use another output_dir"
+        )
     return last
 
 
@@ -106,8 +112,11 @@ def deepspeed_config(cfg: TrainConfig) -> dict | None:
     zero = ds.get("zero_optimization", {})
     if zero.get("stage") == 3:
         hidden = AutoConfig.from_pretrained(resolve_model_path(cfg.model.name_or_path)).get_text_config().hidden_size
-        sizes = {"reduce_bucket_size": hidden * hidden, "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
-                 "stage3_param_persistence_threshold": 10 * hidden}  # HF's own rule for these keys
+        sizes = {
+            "reduce_bucket_size": hidden * hidden,
+            "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
+            "stage3_param_persistence_threshold": 10 * hidden,
+        }  # HF's own rule for these keys
         zero.update({k: v for k, v in sizes.items() if zero.get(k) == "auto"})
     return ds
 
@@ -119,17 +128,31 @@ def training_arguments(cfg: TrainConfig, steps: int):
 
     cuda = torch.cuda.is_available()
     return TrainingArguments(
-        output_dir=cfg.output_dir, per_device_train_batch_size=1,
+        output_dir=cfg.output_dir,
+        per_device_train_batch_size=1,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_ratio if cfg.warmup_steps is None else cfg.warmup_steps,
-        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, num_train_epochs=1, max_steps=steps,
-        logging_steps=cfg.logging_steps, logging_first_step=True, save_strategy="steps",
-        save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
-        optim="adamw_torch", bf16=cuda if cfg.bf16 is None else cfg.bf16, deepspeed=deepspeed_config(cfg),
-        use_cpu=not cuda, ddp_backend="gloo" if not cuda and world_size() > 1 else None,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        num_train_epochs=1,
+        max_steps=steps,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        optim="adamw_torch",
+        bf16=cuda if cfg.bf16 is None else cfg.bf16,
+        deepspeed=deepspeed_config(cfg),
+        use_cpu=not cuda,
+        ddp_backend="gloo" if not cuda and world_size() > 1 else None,
         ddp_find_unused_parameters=True,  # Mllama's vision tower idles on text-only chunks
-        remove_unused_columns=False, report_to=list(cfg.report_to) or "none",
+        remove_unused_columns=False,
+        report_to=list(cfg.report_to) or "none",
         dataloader_num_workers=cfg.data.num_workers,
     )
 
@@ -154,14 +177,19 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     plan = plan_batches(
         [e.source for e in data.examples],
         [positive_key(e) for e in data.examples] if cfg.data.dedup_positives else None,
-        per_device_batch_size=cfg.per_device_batch_size, world_size=world, seed=cfg.seed,
-        epochs=cfg.epochs, min_pools=(cfg.max_steps or 0) * micro_per_step,
-        same_source_block=cfg.data.same_source_block, source_weights=data.weights or None,
+        per_device_batch_size=cfg.per_device_batch_size,
+        world_size=world,
+        seed=cfg.seed,
+        epochs=cfg.epochs,
+        min_pools=(cfg.max_steps or 0) * micro_per_step,
+        same_source_block=cfg.data.same_source_block,
+        source_weights=data.weights or None,
     )
     steps = cfg.max_steps or plan.pools // micro_per_step
     if steps < 1:
-        raise ConfigError(f"{plan.pools} global batches cannot fill one optimizer step "
-                          f"of {micro_per_step} micro-batches")
+        raise ConfigError(
+            f"{plan.pools} global batches cannot fill one optimizer step of {micro_per_step} micro-batches"
+        )
     args = training_arguments(cfg, steps)  # before the model: ZeRO-3 must see its config when weights load
     zero3 = cfg.deepspeed is not None and _zero_stage(cfg.deepspeed) == 3
     if zero3:  # ... and DeepSpeed's process group, across which it partitions them as they load
@@ -172,20 +200,37 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     set_seed(cfg.seed)
     full_resume = resume if cfg.model.finetune == "full" and not cfg.deepspeed else None
     model = build_model(cfg.model, seed=cfg.seed, weights=full_resume)
-    collator = ContrastiveCollator(model.embedder, data.examples, data.wheres, negative_ratio=cfg.data.negative_ratio,
-                                   chunk_size=cfg.gradcache_chunk_size, on_bad_image=cfg.data.on_bad_image,
-                                   lockstep=zero3,  # ZeRO-3: every rank runs the same modules per chunk
-                                   image_cache_bytes=cfg.data.image_cache_mb << 20)
+    collator = ContrastiveCollator(
+        model.embedder,
+        data.examples,
+        data.wheres,
+        negative_ratio=cfg.data.negative_ratio,
+        chunk_size=cfg.gradcache_chunk_size,
+        on_bad_image=cfg.data.on_bad_image,
+        lockstep=zero3,  # ZeRO-3: every rank runs the same modules per chunk
+        image_cache_bytes=cfg.data.image_cache_mb << 20,
+    )
     trainer = ContrastiveTrainer(
-        model=model, args=args, train_dataset=MicroBatches(plan.micro_batches), data_collator=collator,
-        callbacks=[JsonlLogger(out / LOG_FILE), *callbacks], run_config=run_config,
+        model=model,
+        args=args,
+        train_dataset=MicroBatches(plan.micro_batches),
+        data_collator=collator,
+        callbacks=[JsonlLogger(out / LOG_FILE), *callbacks],
+        run_config=run_config,
         loss_fn=partial(info_nce, temperature=cfg.temperature, symmetric=cfg.symmetric_loss),
         examples_per_step=examples_per_step,
     )
     if trainer.is_world_process_zero():
         write_config(out, run_config)
-    log.info("training %d steps of %d examples (%d per device x %d devices x %d accumulation)%s",
-             steps, examples_per_step, cfg.per_device_batch_size, world, micro_per_step, f", resuming from {resume}" if resume else "")
+    log.info(
+        "training %d steps of %d examples (%d per device x %d devices x %d accumulation)%s",
+        steps,
+        examples_per_step,
+        cfg.per_device_batch_size,
+        world,
+        micro_per_step,
+        f", resuming from {resume}" if resume else "",
+    )
     result = trainer.train(resume_from_checkpoint=resume)
     final = out / "lora" if model.is_peft else out
     trainer.save_model(str(final))  # every rank (DeepSpeed's state-dict call is collective); rank 0 writes
@@ -194,12 +239,24 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         if model.is_peft and cfg.save_merged:
             export_merged(resolve_model_path(cfg.model.name_or_path), final, out, resolve_dtype(cfg.model.dtype))
             write_config(out, run_config)
-        write_json(out / "train_summary.json", {
-            "steps": result.global_step, "train_loss": result.training_loss, "examples": len(data.examples),
-            "skipped_images": data.skipped_images, "replaced_for_bad_images": replaced,
-            "dropped_by_batching": plan.dropped, "world_size": world, "sources": data.report,
-        })
+        write_json(
+            out / "train_summary.json",
+            {
+                "steps": result.global_step,
+                "train_loss": result.training_loss,
+                "examples": len(data.examples),
+                "skipped_images": data.skipped_images,
+                "replaced_for_bad_images": replaced,
+                "dropped_by_batching": plan.dropped,
+                "world_size": world,
+                "sources": data.report,
+            },
+        )
         if data.skipped_images or replaced:
-            log.warning("%d examples were skipped at loading and %d replaced at batch time for missing or "
-                        "unreadable images (see train_summary.json)", data.skipped_images, replaced)
+            log.warning(
+                "%d examples were skipped at loading and %d replaced at batch time for missing or "
+                "unreadable images (see train_summary.json)",
+                data.skipped_images,
+                replaced,
+            )
     return out

@@ -1,5 +1,6 @@
 """The HF `Trainer`, specialised for contrastive steps: its loop, scheduler, clipping, DeepSpeed,
 checkpoint/resume and logging are kept; the step, the sampler and the save format are ours."""
+
 from __future__ import annotations
 
 import contextlib
@@ -64,11 +65,21 @@ class ContrastiveTrainer(Trainer):
             else:
                 self.accelerator.backward(loss)
 
-        no_sync = (contextlib.nullcontext if deepspeed or world_size == 1
-                   else functools.partial(self.accelerator.no_sync, model))
+        no_sync = (
+            contextlib.nullcontext
+            if deepspeed or world_size == 1
+            else functools.partial(self.accelerator.no_sync, model)
+        )
         # x world size: every rank holds the full global loss, data-parallel averaging divides by it
-        loss = contrastive_step(model, inputs["chunks"], loss_fn=self.loss_fn, backward=backward, no_sync=no_sync,
-                                scale=world_size / accumulation, device=self.args.device)
+        loss = contrastive_step(
+            model,
+            inputs["chunks"],
+            loss_fn=self.loss_fn,
+            backward=backward,
+            no_sync=no_sync,
+            scale=world_size / accumulation,
+            device=self.args.device,
+        )
         return loss / accumulation  # the trainer sums micro-batch losses for its log
 
     def replaced_examples_total(self) -> int:
@@ -80,7 +91,8 @@ class ContrastiveTrainer(Trainer):
         now, step = time.perf_counter(), self.state.global_step
         if "loss" in logs and self._last_log is not None and step > self._last_log[1]:
             logs["examples_per_second"] = round(
-                (step - self._last_log[1]) * self.examples_per_step / (now - self._last_log[0]), 3)
+                (step - self._last_log[1]) * self.examples_per_step / (now - self._last_log[0]), 3
+            )
         self._last_log = (now, step)
         super().log(logs, start_time)
 
@@ -99,7 +111,9 @@ class ContrastiveTrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         model = self.accelerator.unwrap_model(model or self.model)
-        if isinstance(model, ContrastiveModel) and model.is_peft:  # a full fine-tune was already built from the checkpoint folder (see `train`)
+        if (
+            isinstance(model, ContrastiveModel) and model.is_peft
+        ):  # a full fine-tune was already built from the checkpoint folder (see `train`)
             load_adapter(model, resume_from_checkpoint)
 
 
