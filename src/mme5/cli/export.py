@@ -42,7 +42,8 @@ def run(args) -> int:
         raise InputError("--model is required: the base model folder or hub id to export")
     dtype = "float32" if args.dtype == "auto" else args.dtype
     result = export(args.model, args.out_dir, args.target, adapter=args.adapter, dtype=dtype,
-                    max_length=args.max_length, results=args.results, model_name=args.push_to_hub, profile=args.profile)
+                    max_length=args.max_length, results=args.results, model_name=args.push_to_hub, profile=args.profile,
+                    device=args.device)
     print(f"exported {args.model}{' + ' + args.adapter if args.adapter else ''} for {args.target} to {result.out_dir}")
     for note in result.notes:
         print(f"  {note}")

@@ -71,7 +71,7 @@ class ExportResult:
 
 def export(model: str | Path, out_dir: str | Path, target: str, *, adapter: str | Path | None = None,
            dtype: str = "float32", max_length: int = 256, results: str | Path | None = None,
-           model_name: str | None = None, profile: str = "mme5") -> ExportResult:
+           model_name: str | None = None, profile: str = "mme5", device: str | None = None) -> ExportResult:
     """Merge + save (`hf`), then the target's files and the model card (README.md; titled `model_name`,
     default the folder name)."""
     if target not in TARGETS:
@@ -88,7 +88,8 @@ def export(model: str | Path, out_dir: str | Path, target: str, *, adapter: str 
     if profile != "mme5" and target in ONLY_MME5_PROFILE:
         raise InputError(f"--to {target} reproduces the mme5 formatting profile only ({ONLY_MME5_PROFILE[target]}); "
                          f"export the {profile!r} profile with --to hf or --to sentence-transformers")
-    out, embedder = export_hf(model, out_dir, adapter=adapter, dtype=dtype, max_length=max_length, profile=profile)
+    out, embedder = export_hf(model, out_dir, adapter=adapter, dtype=dtype, max_length=max_length, profile=profile,
+                              device=device)
     written = read_profile(out)
     notes = TARGETS[target](embedder, out, written)
     write_model_card(out, written, target=target, results=results, model_name=model_name)

@@ -17,12 +17,13 @@ saved files name the stock class so AutoProcessor, vLLM and sentence-transformer
 
 
 def export_hf(model: str | Path, out_dir: str | Path, *, adapter: str | Path | None = None, dtype: str = "float32",
-              max_length: int = 256, backbone: str | None = None, profile: str = "mme5") -> tuple[Path, Embedder]:
+              max_length: int = 256, backbone: str | None = None, profile: str = "mme5",
+              device: str | None = "cpu") -> tuple[Path, Embedder]:
     """Merge `adapter` (LoRA or DoRA) into `model`, save weights + processor + profile to `out_dir`.
 
     Returns the folder and the merged Embedder (so further targets need not load it again)."""
     out = Path(out_dir)
-    embedder = Embedder.from_pretrained(model, adapter=adapter, backbone=backbone, dtype=dtype, device="cpu",
+    embedder = Embedder.from_pretrained(model, adapter=adapter, backbone=backbone, dtype=dtype, device=device or "cpu",
                                         max_length=max_length)
     if profile != "mme5":
         from ..model.profiles import set_profile

@@ -52,7 +52,7 @@ def export_onnx(embedder: Any, out_dir: str | Path) -> list[str]:
     out = Path(out_dir) / ONNX_DIR
     out.mkdir(parents=True, exist_ok=True)
     sample = embedder.prepare([Item(text="a short text"), Item(text="a somewhat longer text to pad the batch")])
-    inputs = sample.parts[0][1]
+    inputs = {k: v.to(embedder.device) for k, v in sample.parts[0][1].items() if k in ("input_ids", "attention_mask")}
     model = embedder.model
     previous = model.config._attn_implementation
     if hasattr(model, "set_attn_implementation"):
