@@ -66,11 +66,11 @@ class FailingAfter:
     def __init__(self, inner, n: int | None) -> None:
         self.inner, self.n, self.calls = inner, n, 0
 
-    def encode(self, items, batch_size=16):
+    def encode(self, items, batch_size=16, **options):
         if self.n is not None and self.calls >= self.n:
             raise KeyboardInterrupt("simulated interruption")
         self.calls += 1
-        return self.inner.encode(items, batch_size=batch_size)
+        return self.inner.encode(items, batch_size=batch_size, **options)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

@@ -74,7 +74,7 @@ class LocalEngine:
 
         for shard in tqdm(shards, desc="embed", unit="shard", disable=len(shards) < 2):
             items, records = prepare_items(corpus, shard)
-            vectors = self.embedder.encode(items, batch_size=self.batch_size)
+            vectors = self.embedder.encode(items, batch_size=self.batch_size, show_progress=False)  # bar is per shard
             store.write(shard, np.arange(shard.start, shard.end), vectors, records)
 
 

@@ -21,7 +21,9 @@ from .engines import EmbedderSpec, EngineOptions, prepare_items
 from .shards import Shard, ShardStore
 
 log = logging.getLogger(__name__)
-ITEM_FIELDS = ("text", "instruction", "language")
+# passed to the actors as written; images travel decoded. Videos and PDF pages travel as paths and
+# are decoded by the model's media step inside the actor (moving that into the CPU tasks is open).
+ITEM_FIELDS = ("text", "instruction", "language", "video", "pdf", "page")
 
 
 def _prepare(batch: Any, corpus: Corpus) -> Any:
@@ -41,7 +43,8 @@ def _prepare(batch: Any, corpus: Corpus) -> Any:
             out["row"].append(row)
             out["shard"].append(number)
             out["record"].append(json.dumps(record, ensure_ascii=False))
-            out["fields"].append(json.dumps({k: getattr(item, k) for k in ITEM_FIELDS}, ensure_ascii=False))
+            fields = {k: getattr(item, k) for k in ITEM_FIELDS if getattr(item, k) is not None}
+            out["fields"].append(json.dumps(fields, ensure_ascii=False, default=str))  # Path -> str
             out["pixels"].append(pixels)
             out["height"].append(size[0])
             out["width"].append(size[1])
@@ -72,7 +75,7 @@ class _EmbedActor:
         for fields, pixels, h, w in zip(*(batch.column(c).to_pylist() for c in ("fields", "pixels", "height", "width"))):
             image = Image.frombytes("RGB", (w, h), pixels) if h else None
             items.append(Item(image=image, **json.loads(fields)))
-        vectors = np.ascontiguousarray(self.embedder.encode(items, batch_size=self.batch_size), dtype=np.float32)
+        vectors = np.ascontiguousarray(self.embedder.encode(items, batch_size=self.batch_size, show_progress=False), dtype=np.float32)
         flat = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
         return pa.table({"row": batch.column("row"), "shard": batch.column("shard"),
                          "record": batch.column("record"), "vector": flat})
