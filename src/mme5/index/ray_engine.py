@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # passed to the actors as written; images travel decoded. Videos and PDF pages travel as paths and
 # are decoded by the model's media step inside the actor (moving that into the CPU tasks is open).
 ITEM_FIELDS = ("text", "instruction", "language", "video", "pdf", "page")
+ACTOR_ROWS = 1024  # most rows per actor call (decoded images travel with them: bounded memory)
 
 
 def _prepare(batch: Any, corpus: Corpus) -> Any:
@@ -138,7 +139,9 @@ class RayEngine:
         # half a CPU per prepare task: reading/decoding waits on disk, and resources unlike the actors'
         # keep Ray Data from fusing this stage into the actors (decoding then overlaps the model)
         ds = ds.map_batches(_prepare, batch_size=1, batch_format="pyarrow", fn_kwargs={"corpus": corpus}, num_cpus=0.5)
-        ds = ds.map_batches(_EmbedActor, batch_size=self.options.batch_size * 4, batch_format="pyarrow",
+        # big actor calls: Embedder.encode buckets by length within a call, as the local engine does per shard
+        rows_per_call = max(self.options.batch_size, min(shards[0].end - shards[0].start, ACTOR_ROWS))
+        ds = ds.map_batches(_EmbedActor, batch_size=rows_per_call, batch_format="pyarrow",
                             fn_constructor_args=(self.spec, device, self.fingerprint(), threads, self.options.batch_size),
                             compute=ray.data.ActorPoolStrategy(size=actors),
                             num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1)
