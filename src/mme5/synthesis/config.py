@@ -11,6 +11,8 @@ from typing import Literal
 from ..config import ConfigError
 from ..prompts import REPRESENT_IMAGE
 
+ResponseFormat = Literal["json_schema", "json_object", "none"]
+
 
 @dataclass(frozen=True)
 class PlanConfig:
@@ -71,7 +73,7 @@ class OpenAIConfig:
     max_retries: int = 6
     backoff_s: float = 1.0
     backoff_max_s: float = 60.0
-    response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
+    response_format: ResponseFormat = "json_schema"
     temperature: float = 0.7
     max_tokens: int = 4096
     image_detail: Literal["auto", "low", "high"] | None = None
