@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: setup quickstart quickstart-check demo test clean
+.PHONY: setup quickstart quickstart-check demo test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# ruff (lint + format) and mypy on src/, as CI runs them
+lint: $(STAMP)
+	$(BIN)/ruff check src
+	$(BIN)/ruff format --check src
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV)

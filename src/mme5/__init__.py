@@ -1,4 +1,5 @@
 """mme5: multimodal, multilingual embeddings from vision-language LLMs, the mmE5 way."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -1,4 +1,5 @@
 """Reading JSON-lines files (and item files: `mme5 embed --input`) with errors that name the file and line."""
+
 from __future__ import annotations
 
 import json

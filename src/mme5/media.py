@@ -6,6 +6,7 @@ Frame protocol (MMEB-V2, VLM2Vec, spec mmeb_v2.md §3): a video file yields at m
 jpg/jpeg/png in natural order; then `SAMPLED_FRAMES` = 8 are taken with
 `np.linspace(0, n-1, 8, dtype=int)` (first and last kept; fewer than 8 -> all, no padding).
 """
+
 from __future__ import annotations
 
 import io
@@ -66,7 +67,9 @@ def load_frames(video: VideoLike, where: str = "", num_frames: int | None = SAMP
     return decode_video(video, where, num_frames)
 
 
-def decode_video(source: str | Path | bytes, where: str = "", num_frames: int | None = SAMPLED_FRAMES) -> list[Image.Image]:
+def decode_video(
+    source: str | Path | bytes, where: str = "", num_frames: int | None = SAMPLED_FRAMES
+) -> list[Image.Image]:
     """Decode a video file (path or bytes) with PyAV: 64 evenly spaced frames, then `num_frames`."""
     import av
 
@@ -122,7 +125,9 @@ def pdf_page_count(source: PdfLike, where: str = "") -> int:
         doc.close()
 
 
-def render_pages(source: PdfLike, where: str = "", dpi: int = PDF_DPI, pages: Sequence[int] | None = None) -> list[Image.Image]:
+def render_pages(
+    source: PdfLike, where: str = "", dpi: int = PDF_DPI, pages: Sequence[int] | None = None
+) -> list[Image.Image]:
     """Pages (numbered from 1; default all) rendered to RGB at `dpi`."""
     doc = _open_pdf(source, where)
     try:
@@ -151,8 +156,10 @@ def pdf_pages(source: PdfLike, where: str = "", dpi: int = PDF_DPI) -> list[Imag
 def page_item(item: Item, where: str = "", dpi: int = PDF_DPI) -> Item:
     """A PDF-page item (`pdf` + `page`) -> the same item with the rendered page as its image."""
     if item.page is None:
-        raise InputError(f"{_prefix(where)}a PDF item needs a page number here; expand it into pages first "
-                         "(mme5.media.expand_pdfs: one item per page)")
+        raise InputError(
+            f"{_prefix(where)}a PDF item needs a page number here; expand it into pages first "
+            "(mme5.media.expand_pdfs: one item per page)"
+        )
     if item.has_image or item.has_video:
         raise InputError(f"{_prefix(where)}a PDF page item cannot also carry an image or a video")
     image = render_pages(item.pdf, where, dpi, [item.page])[0]  # type: ignore[arg-type]

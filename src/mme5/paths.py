@@ -1,4 +1,5 @@
 """Where mme5 keeps what it builds once: tiny models, toy data, embeddings, file digests."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Every artifact carries the resolved config and the versions that produced it (JSON/YAML, never pickle)."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """Build real datasets: `mme5 data build-emoji` renders the emoji <-> CLDR-name pairs from a colour
 emoji font and Unicode CLDR; `mme5 data pack-emoji` packs such a folder into the compact form the
 quickstart ships."""
+
 from __future__ import annotations
 
 NAME = "data"
@@ -9,9 +10,12 @@ HELP = "build datasets (emoji images with CLDR names in ~90 languages)"
 
 def register(p) -> None:
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
-    b = sub.add_parser("build-emoji", help="render emoji + CLDR names into an emoji_cldr folder",
-                       description="Without --font/--cldr, fetches the Debian packages fonts-noto-color-emoji "
-                                   "and unicode-cldr-core with `apt-get download` and unpacks them (no install).")
+    b = sub.add_parser(
+        "build-emoji",
+        help="render emoji + CLDR names into an emoji_cldr folder",
+        description="Without --font/--cldr, fetches the Debian packages fonts-noto-color-emoji "
+        "and unicode-cldr-core with `apt-get download` and unpacks them (no install).",
+    )
     b.add_argument("--out", required=True, help="folder to write (emoji.jsonl, images/, stats.json, xtd_format/)")
     b.add_argument("--font", help="a colour emoji font file (e.g. NotoColorEmoji.ttf)")
     b.add_argument("--cldr", help="CLDR's `common` folder (holding annotations/ and annotationsDerived/)")
@@ -44,8 +48,10 @@ def run(args) -> int:
         stats = build_from_debian(args.out, size=args.size)
     print(f"wrote {stats['images']} images with names in {len(stats['languages'])} languages to {args.out}")
     if stats["dropped_identical"]:
-        print(f"dropped {sum(map(len, stats['dropped_identical']))} emoji in {len(stats['dropped_identical'])} "
-              "groups that render to identical pixels")
+        print(
+            f"dropped {sum(map(len, stats['dropped_identical']))} emoji in {len(stats['dropped_identical'])} "
+            "groups that render to identical pixels"
+        )
     if args.pack:
         print(f"wrote emoji pack to {pack_emoji(args.out, args.pack)}")
     return 0

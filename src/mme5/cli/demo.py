@@ -1,5 +1,6 @@
 """The original mmE5 demo: an image+question query against text candidates, and a text query
 against images, printed as similarity tables."""
+
 from __future__ import annotations
 
 from .options import add_model_args, embedder_from_args

@@ -1,6 +1,7 @@
 """Embed items (text, image, video, PDF, instruction) from a JSONL file or arguments into a float32
 .npy: row i = item i, except that a PDF gives one row per page; then `<output>.rows.jsonl` maps
 every row to its input (`{"row", "input", "where", "page"}`, page from 1, null for other items)."""
+
 from __future__ import annotations
 
 from .options import add_model_args, embedder_from_args
@@ -58,8 +59,12 @@ def run(args) -> int:
     if any(page is not None for _, page, _ in rows):
         out = Path(args.output)
         mapping = out.with_name(out.name.removesuffix(".npy") + ".rows.jsonl")
-        mapping.write_text("".join(json.dumps({"row": r, "input": i, "where": wheres[i], "page": page}) + "\n"
-                                   for r, (i, page, _) in enumerate(rows)))
+        mapping.write_text(
+            "".join(
+                json.dumps({"row": r, "input": i, "where": wheres[i], "page": page}) + "\n"
+                for r, (i, page, _) in enumerate(rows)
+            )
+        )
         pages = sum(1 for _, page, _ in rows if page is not None)
         print(f"{pages} rows are PDF pages; which input and page each row is: {mapping}")
     return 0

@@ -12,6 +12,7 @@ Without --data-dir the hub datasets are read (TIGER-Lab/MMEB-eval, Haon-Chen/XTD
 --image-dir is the unpacked image archive). Finished tasks in RUN_DIR are reused (resume).
 Under torchrun, encoding is sharded across the ranks.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,14 +28,22 @@ log = logging.getLogger(__name__)
 def register(p) -> None:
     sub = p.add_subparsers(dest="eval_command", metavar="{mmeb,mmeb-v2,xtd,tasks,report,list}", required=True)
     mmeb = sub.add_parser("mmeb", help="MMEB tasks or benchmarks (default: all 36)")
-    mmeb.add_argument("names", nargs="*", default=["mmeb"], help="tasks or benchmarks: mmeb, mmeb-ind, mmeb-ood, mmeb-vqa, ...")
+    mmeb.add_argument(
+        "names", nargs="*", default=["mmeb"], help="tasks or benchmarks: mmeb, mmeb-ind, mmeb-ood, mmeb-vqa, ..."
+    )
     v2 = sub.add_parser("mmeb-v2", help="MMEB-V2: 78 tasks over images, videos and visual documents (default: all)")
-    v2.add_argument("names", nargs="*", default=["mmeb-v2"],
-                    help="tasks or benchmarks: mmeb-v2, mmeb-v2-image, mmeb-v2-video, mmeb-v2-visdoc, K700, ...")
+    v2.add_argument(
+        "names",
+        nargs="*",
+        default=["mmeb-v2"],
+        help="tasks or benchmarks: mmeb-v2, mmeb-v2-image, mmeb-v2-video, mmeb-v2-visdoc, K700, ...",
+    )
     xtd = sub.add_parser("xtd", help="XTD-10 caption -> image retrieval (default: mmE5's 7 languages)")
     xtd.add_argument("names", nargs="*", default=["xtd"], help="languages (it es ...), xtd (7) or xtd-11")
-    tasks = sub.add_parser("tasks", help="any registered tasks, or the MMEB-format subsets and BEIR document "
-                           "collections found in --data-dir")
+    tasks = sub.add_parser(
+        "tasks",
+        help="any registered tasks, or the MMEB-format subsets and BEIR document collections found in --data-dir",
+    )
     tasks.add_argument("names", nargs="*", help="task / benchmark / subset names (default: every subset in --data-dir)")
     for s in (mmeb, v2, xtd, tasks):
         _common(s)
@@ -42,8 +51,11 @@ def register(p) -> None:
     report.add_argument("run_dir")
     report.add_argument("--compare-published", action="store_true", help="add the published numbers side by side")
     report.add_argument("--no-chart", action="store_true")
-    report.add_argument("--leaderboard-json", metavar="FILE",
-                        help="also write the MMEB-V2 leaderboard JSON (report_score_v2 format) of the run to FILE")
+    report.add_argument(
+        "--leaderboard-json",
+        metavar="FILE",
+        help="also write the MMEB-V2 leaderboard JSON (report_score_v2 format) of the run to FILE",
+    )
     report.add_argument("--model-name", help="leaderboard metadata: model name (default: the run's --model)")
     report.add_argument("--model-size", default="", help="leaderboard metadata: model size, e.g. 2B")
     report.add_argument("--url", default="", help="leaderboard metadata: model URL")
@@ -54,8 +66,12 @@ def _common(s) -> None:
     s.add_argument("--output", required=True, help="run folder: tasks/*.json, summary.json, report.md, chart.png")
     s.add_argument("--data-dir", help="local data: MMEB-format subsets, or the original XTD layout")
     s.add_argument("--image-dir", help="image root (default: --data-dir; XTD: images/ beside the layout)")
-    s.add_argument("--skip-missing", action="store_true", default=None,
-                   help="drop rows whose images are missing (counted in the report) instead of failing")
+    s.add_argument(
+        "--skip-missing",
+        action="store_true",
+        default=None,
+        help="drop rows whose images are missing (counted in the report) instead of failing",
+    )
     s.add_argument("--max-rows", type=int, help="only the first N rows of each task (smoke tests)")
     s.add_argument("--protocol", nargs="+", choices=["row", "gallery"], help="XTD protocols to score (default both)")
     s.add_argument("--cache-dir", help="embedding cache root (default $MME5_CACHE/embeddings)")
@@ -63,8 +79,12 @@ def _common(s) -> None:
     s.add_argument("--overwrite", action="store_true", help="recompute tasks already finished in --output")
     s.add_argument("--compare-published", action="store_true", help="print the published numbers side by side")
     s.add_argument("--no-chart", action="store_true")
-    s.add_argument("--profile", default="mme5", help="input formatting profile: mme5 (default) or vlm2vec-v2 "
-                   "(VLM2Vec-V2.0's Qwen2-VL convention, to score its weights as published)")
+    s.add_argument(
+        "--profile",
+        default="mme5",
+        help="input formatting profile: mme5 (default) or vlm2vec-v2 "
+        "(VLM2Vec-V2.0's Qwen2-VL convention, to score its weights as published)",
+    )
     add_model_args(s, batch_size_default=None)  # under torchrun, --device defaults to cuda:LOCAL_RANK
     add_config_args(s, what="EvalConfig", examples=("batch_size=64", "data.max_rows=100", "ks=[1,10]"))
 
@@ -75,10 +95,18 @@ def _config(args):
     from ..evaluation.runner import EvalConfig
 
     config = config_from_args(EvalConfig, args)
-    data = {"data_dir": args.data_dir, "image_dir": args.image_dir, "skip_missing": args.skip_missing,
-            "max_rows": args.max_rows}
-    flags = {"batch_size": args.batch_size, "cache_dir": args.cache_dir,
-             "protocols": tuple(args.protocol) if args.protocol else None, "cache": False if args.no_cache else None}
+    data = {
+        "data_dir": args.data_dir,
+        "image_dir": args.image_dir,
+        "skip_missing": args.skip_missing,
+        "max_rows": args.max_rows,
+    }
+    flags = {
+        "batch_size": args.batch_size,
+        "cache_dir": args.cache_dir,
+        "protocols": tuple(args.protocol) if args.protocol else None,
+        "cache": False if args.no_cache else None,
+    }
     flags["data"] = replace(config.data, **{k: v for k, v in data.items() if v is not None})
     return replace(config, **{k: v for k, v in flags.items() if v is not None})
 
@@ -103,21 +131,35 @@ def _select(args, config) -> list:
         beir = set(local_collections(config.data.data_dir)) if config.data.data_dir else set()
         specs = []
         for name in args.names:
-            specs += ([custom_task(name)] if name in local else [custom_task(name, beir=True)] if name in beir
-                      else resolve_tasks([name]))
+            specs += (
+                [custom_task(name)]
+                if name in local
+                else [custom_task(name, beir=True)]
+                if name in beir
+                else resolve_tasks([name])
+            )
     else:
         specs = resolve_tasks(args.names)
     families = {"mmeb-v2": ("mmeb", "mmeb-v2")}.get(args.eval_command, (args.eval_command,))
     wrong = [s.name for s in specs if args.eval_command != "tasks" and s.family not in families]
     if wrong:
-        raise InputError(f"`mme5 eval {args.eval_command}` got tasks of another benchmark: {wrong}; use `mme5 eval tasks`")
+        raise InputError(
+            f"`mme5 eval {args.eval_command}` got tasks of another benchmark: {wrong}; use `mme5 eval tasks`"
+        )
     if config.data.data_dir and not (args.eval_command == "xtd" and is_layout(config.data.data_dir)):
         absent = [s.name for s in specs if not present_locally(s, config.data.data_dir)]
         if absent and len(absent) == len(specs):
-            raise MissingFileError(f"{config.data.data_dir} holds none of the requested tasks ({', '.join(absent[:5])}...)")
+            raise MissingFileError(
+                f"{config.data.data_dir} holds none of the requested tasks ({', '.join(absent[:5])}...)"
+            )
         if absent:
-            log.warning("%d of %d tasks are not in %s and are left out (aggregates show n/N): %s",
-                        len(absent), len(specs), config.data.data_dir, ", ".join(absent))
+            log.warning(
+                "%d of %d tasks are not in %s and are left out (aggregates show n/N): %s",
+                len(absent),
+                len(specs),
+                config.data.data_dir,
+                ", ".join(absent),
+            )
             specs = [s for s in specs if s.name not in absent]
     return specs
 
@@ -132,8 +174,13 @@ def run(args) -> int:
         if args.leaderboard_json:
             from ..evaluation.mmeb_v2.leaderboard import write_leaderboard
 
-            path = write_leaderboard(args.run_dir, args.leaderboard_json, model_name=args.model_name,
-                                     model_size=args.model_size, url=args.url)
+            path = write_leaderboard(
+                args.run_dir,
+                args.leaderboard_json,
+                model_name=args.model_name,
+                model_size=args.model_size,
+                url=args.url,
+            )
             print(f"\nleaderboard JSON: {path}")
         return 0
     import os
@@ -159,16 +206,28 @@ def run(args) -> int:
     out = Path(args.output)
     runner = Runner(embedder, config, out, model_name=args.model or "tiny-mllama (random)", overwrite=args.overwrite)
     if is_main():
-        write_json(out / "run.json", provenance(to_dict(config), command=f"eval {args.eval_command}",
-                                                tasks=[s.name for s in specs], model=args.model, adapter=args.adapter,
-                                                fingerprint=embedder.fingerprint, profile=args.profile,
-                                                max_length=args.max_length, backbone=embedder.backbone.name,
-                                                dim=embedder.dim))
+        write_json(
+            out / "run.json",
+            provenance(
+                to_dict(config),
+                command=f"eval {args.eval_command}",
+                tasks=[s.name for s in specs],
+                model=args.model,
+                adapter=args.adapter,
+                fingerprint=embedder.fingerprint,
+                profile=args.profile,
+                max_length=args.max_length,
+                backbone=embedder.backbone.name,
+                dim=embedder.dim,
+            ),
+        )
     runner.run(specs)
     if is_main():
         print(write_report(out, compare_published=args.compare_published, chart=not args.no_chart))
-        print(f"\nresults: {out / 'tasks'}/*.json, {out / 'summary.json'}, {out / 'report.md'}"
-              + ("" if args.no_chart else f", {out / 'chart.png'}"))
+        print(
+            f"\nresults: {out / 'tasks'}/*.json, {out / 'summary.json'}, {out / 'report.md'}"
+            + ("" if args.no_chart else f", {out / 'chart.png'}")
+        )
     return 0
 
 
@@ -185,9 +244,13 @@ def _list() -> int:
     print("|---|---|---|---|---|---|---|")
     for t in all_tasks():
         cands = t.n_candidates or ("whole pool" if t.protocol == "global" else "per row")
-        hub = " / ".join(x for x in (t.hub_id, t.hub_config or ", ".join(t.hub_configs[:2]) + ("..." if t.hub_configs else "")) if x)
-        print(f"| {t.name} | {t.family} | {t.v2_meta or t.meta_task} | {t.split or '–'} | {t.modality} | {cands} "
-              f"| {hub} ({t.hub_split}) |")
+        hub = " / ".join(
+            x for x in (t.hub_id, t.hub_config or ", ".join(t.hub_configs[:2]) + ("..." if t.hub_configs else "")) if x
+        )
+        print(
+            f"| {t.name} | {t.family} | {t.v2_meta or t.meta_task} | {t.split or '–'} | {t.modality} | {cands} "
+            f"| {hub} ({t.hub_split}) |"
+        )
     print("\nBenchmarks:")
     for name, members in benchmarks().items():
         print(f"  {name} ({len(members)}): {' '.join(members)}")

@@ -8,6 +8,7 @@ Every target writes the merged checkpoint, processor, tokenizer, chat template, 
 (README.md; with --results RUN its `model-index` metadata and tables come from that `mme5 eval` run).
 See docs/export.md for what is exact with each tool.
 """
+
 from __future__ import annotations
 
 from .options import add_model_args
@@ -25,9 +26,12 @@ def register(p) -> None:
     add_model_args(p)
     p.add_argument("out_dir", metavar="OUT", help="folder to write (created; existing files are overwritten)")
     p.add_argument("--to", dest="target", required=True, choices=list(TARGETS), help="the tool to export for")
-    p.add_argument("--profile", default="mme5",
-                   help="input formatting profile the vectors are made with: mme5 (default) or vlm2vec-v2 "
-                        "(hf and sentence-transformers targets only)")
+    p.add_argument(
+        "--profile",
+        default="mme5",
+        help="input formatting profile the vectors are made with: mme5 (default) or vlm2vec-v2 "
+        "(hf and sentence-transformers targets only)",
+    )
     p.add_argument("--results", metavar="RUN", help="an `mme5 eval` run folder: its tables go into the model card")
     p.add_argument("--push-to-hub", metavar="REPO", help="upload OUT to this hub repository (owner/name)")
     p.add_argument("--token", help="hub token for --push-to-hub (default: HF_TOKEN / the saved login)")
@@ -41,9 +45,18 @@ def run(args) -> int:
     if args.model is None:
         raise InputError("--model is required: the base model folder or hub id to export")
     dtype = "float32" if args.dtype == "auto" else args.dtype
-    result = export(args.model, args.out_dir, args.target, adapter=args.adapter, dtype=dtype,
-                    max_length=args.max_length, results=args.results, model_name=args.push_to_hub, profile=args.profile,
-                    device=args.device)
+    result = export(
+        args.model,
+        args.out_dir,
+        args.target,
+        adapter=args.adapter,
+        dtype=dtype,
+        max_length=args.max_length,
+        results=args.results,
+        model_name=args.push_to_hub,
+        profile=args.profile,
+        device=args.device,
+    )
     print(f"exported {args.model}{' + ' + args.adapter if args.adapter else ''} for {args.target} to {result.out_dir}")
     for note in result.notes:
         print(f"  {note}")

@@ -1,5 +1,6 @@
 """Serve OpenAI-style multimodal embeddings over HTTP: POST /v1/embeddings (text, image, image+text),
 POST /v1/search (with --index), GET /v1/models, /health, /metrics. See docs/serving.md."""
+
 from __future__ import annotations
 
 import os
@@ -16,21 +17,35 @@ HELP = "serve /v1/embeddings and /v1/search over HTTP (uvicorn)"
 
 
 def register(p) -> None:
-    add_model_args(p, batch_size_default=None,
-                   batch_size_help="most items per model forward; larger requests are encoded in chunks "
-                                   "(ServerSettings.max_batch_size)")
+    add_model_args(
+        p,
+        batch_size_default=None,
+        batch_size_help="most items per model forward; larger requests are encoded in chunks "
+        "(ServerSettings.max_batch_size)",
+    )
     p.add_argument("--model-name", help="id clients send as `model` (default: the model folder's name, or mme5-tiny)")
-    p.add_argument("--threads", type=int, help="torch CPU threads for the model (default: torch's choice); leave "
-                                               "a core for the HTTP event loop on small machines")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads for the model (default: torch's choice); leave "
+        "a core for the HTTP event loop on small machines",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--index", help="index folder from `mme5 index build`; enables POST /v1/search")
     add_knob_args(p)
     p.add_argument("--image-root", help="allow image paths, only under this folder (default: data URLs only)")
-    p.add_argument("--allow-remote-images", action="store_true", default=None,
-                   help="fetch http(s) image URLs (off by default: the server could be used to reach internal hosts)")
-    p.add_argument("--api-key", default=os.environ.get("MME5_API_KEY"),
-                   help="require 'Authorization: Bearer KEY' on /v1/* (default: $MME5_API_KEY; unset = open)")
+    p.add_argument(
+        "--allow-remote-images",
+        action="store_true",
+        default=None,
+        help="fetch http(s) image URLs (off by default: the server could be used to reach internal hosts)",
+    )
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("MME5_API_KEY"),
+        help="require 'Authorization: Bearer KEY' on /v1/* (default: $MME5_API_KEY; unset = open)",
+    )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.epilog = _settings_epilog()
     add_config_args(p, what="ServerSettings", examples=("max_wait_ms=2", "max_items=64"))
@@ -44,10 +59,12 @@ def _settings_epilog() -> str:
     from ..serving.settings import ServerSettings
 
     shown = " ".join(f"{f.name}={f.default}" for f in dataclasses.fields(ServerSettings) if f.name != "api_key")
-    return ("server settings (limits, batching, input policy; see docs/serving.md), set with --set, e.g.\n"
-            "  --set max_wait_ms=2 --set max_queue_items=4096\n"
-            + textwrap.fill(shown, 100, initial_indent="  ", subsequent_indent="  ")
-            + "\nThe flags above win over the same fields given with --config/--set.")
+    return (
+        "server settings (limits, batching, input policy; see docs/serving.md), set with --set, e.g.\n"
+        "  --set max_wait_ms=2 --set max_queue_items=4096\n"
+        + textwrap.fill(shown, 100, initial_indent="  ", subsequent_indent="  ")
+        + "\nThe flags above win over the same fields given with --config/--set."
+    )
 
 
 def model_name(args) -> str:
@@ -69,11 +86,16 @@ def settings_from_args(args) -> ServerSettings:
     from ..serving.settings import ServerSettings
 
     settings = config_from_args(ServerSettings, args)
-    flags = {"model_name": args.model_name or (None if settings.model_name != ServerSettings.model_name
-                                               else model_name(args)),
-             "image_root": args.image_root, "allow_remote_images": args.allow_remote_images,
-             "api_key": args.api_key or None, "max_batch_size": args.batch_size,
-             "nprobe": args.nprobe, "ef_search": args.ef_search}
+    flags = {
+        "model_name": args.model_name
+        or (None if settings.model_name != ServerSettings.model_name else model_name(args)),
+        "image_root": args.image_root,
+        "allow_remote_images": args.allow_remote_images,
+        "api_key": args.api_key or None,
+        "max_batch_size": args.batch_size,
+        "nprobe": args.nprobe,
+        "ef_search": args.ef_search,
+    }
     return replace(settings, **{k: v for k, v in flags.items() if v is not None})
 
 
@@ -96,7 +118,10 @@ def run(args) -> int:
     if args.model is None:
         print("model: embedded tiny Mllama with RANDOM weights (vectors are not meaningful; pass --model)")
     search = f", /v1/search over {len(index)} items" if index is not None else ""
-    print(f"serving {settings.model_name!r} ({embedder.backbone.name}, dim {embedder.dim}{search}) "
-          f"on http://{args.host}:{args.port}", flush=True)
+    print(
+        f"serving {settings.model_name!r} ({embedder.backbone.name}, dim {embedder.dim}{search}) "
+        f"on http://{args.host}:{args.port}",
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

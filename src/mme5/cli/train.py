@@ -6,6 +6,7 @@ Examples:
   mme5 train configs/train/tiny.yaml --set max_steps=10 --set gradcache_chunk_size=4 --set output_dir=runs/t
   torchrun --nproc_per_node 8 -m mme5.cli.main train configs/train/mmE5-llama-11b.yaml
 """
+
 from __future__ import annotations
 
 NAME = "train"
@@ -15,10 +16,16 @@ HELP = "contrastive training (LoRA/DoRA, hard negatives, GradCache, DeepSpeed)"
 def register(p) -> None:
     from .options import add_config_args
 
-    add_config_args(p, what="TrainConfig", positional=True, file_help="YAML recipe (configs/train/*.yaml)",
-                    examples=("max_steps=10", "learning_rate=2e-4", "model.max_length=128"))  # keeps the examples' line breaks
-    p.add_argument("--dry-run", action="store_true",
-                   help="validate config, datasets and model id without downloading or training")
+    add_config_args(
+        p,
+        what="TrainConfig",
+        positional=True,
+        file_help="YAML recipe (configs/train/*.yaml)",
+        examples=("max_steps=10", "learning_rate=2e-4", "model.max_length=128"),
+    )  # keeps the examples' line breaks
+    p.add_argument(
+        "--dry-run", action="store_true", help="validate config, datasets and model id without downloading or training"
+    )
 
 
 def run(args) -> int:

@@ -2,6 +2,7 @@
 
 `load_examples(path_or_hub_id, ...)` is the public entry point (see `sources.py`).
 """
+
 from __future__ import annotations
 
 

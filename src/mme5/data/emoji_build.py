@@ -6,6 +6,7 @@ Recipe (the one that produced `emoji_cldr`): CLDR `en` entries that are fully-qu
 sequences, keycaps and flags become one glyph), cropped, centred on white and resized; groups that
 render to identical pixels dropped; languages kept where >= 80% of the images have a name.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,8 @@ import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from PIL import Image, ImageDraw, ImageFont, features
 
@@ -29,8 +30,19 @@ FONT_IN_DEB = "usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 CLDR_IN_DEB = "usr/share/unicode/cldr/common"
 SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)}
 SKIPPED_DRAFTS = {"unconfirmed", "provisional"}
-XTD_FILES = {"es": "XTD10", "it": "XTD10", "ko": "XTD10", "pl": "XTD10", "ru": "XTD10", "tr": "XTD10",
-             "zh": "XTD10", "en": "XTD10", "de": "MIC", "fr": "MIC", "ja": "STAIR"}
+XTD_FILES = {
+    "es": "XTD10",
+    "it": "XTD10",
+    "ko": "XTD10",
+    "pl": "XTD10",
+    "ru": "XTD10",
+    "tr": "XTD10",
+    "zh": "XTD10",
+    "en": "XTD10",
+    "de": "MIC",
+    "fr": "MIC",
+    "ja": "STAIR",
+}
 
 # (CLDR cp string without U+FE0F) -> its fully-qualified form, or None if it is not an emoji
 Qualifier = Callable[[str], "str | None"]
@@ -49,7 +61,10 @@ def fetch_debian_sources(work: Path) -> tuple[Path, Path, dict[str, Path]]:
     for deb in sorted(work.glob("*.deb")):
         subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
     docs = root / "usr/share/doc"
-    licenses = {LICENSE_FILES[0]: docs / "unicode-cldr-core/copyright", LICENSE_FILES[1]: docs / "fonts-noto-color-emoji/copyright"}
+    licenses = {
+        LICENSE_FILES[0]: docs / "unicode-cldr-core/copyright",
+        LICENSE_FILES[1]: docs / "fonts-noto-color-emoji/copyright",
+    }
     return root / FONT_IN_DEB, root / CLDR_IN_DEB, licenses
 
 
@@ -59,7 +74,11 @@ def emoji_package_qualifier() -> Qualifier:
         import emoji
     except ImportError:
         raise InputError("building the emoji data needs the `emoji` package: pip install 'mme5[data]'") from None
-    full = {k.replace("\ufe0f", ""): k for k, v in emoji.EMOJI_DATA.items() if v["status"] == emoji.STATUS["fully_qualified"]}
+    full = {
+        k.replace("\ufe0f", ""): k
+        for k, v in emoji.EMOJI_DATA.items()
+        if v["status"] == emoji.STATUS["fully_qualified"]
+    }
     return full.get
 
 
@@ -109,9 +128,16 @@ def render(font: ImageFont.FreeTypeFont, text: str, size: int) -> Image.Image | 
 
 
 def build_emoji_dataset(
-    out: str | Path, font_path: str | Path, cldr_common: str | Path, *, size: int = 96,
-    font_size: int = 109, qualifier: Qualifier | None = None, min_coverage: float = 0.8,
-    licenses: dict[str, Path] | None = None, xtd_count: int = 1000,
+    out: str | Path,
+    font_path: str | Path,
+    cldr_common: str | Path,
+    *,
+    size: int = 96,
+    font_size: int = 109,
+    qualifier: Qualifier | None = None,
+    min_coverage: float = 0.8,
+    licenses: dict[str, Path] | None = None,
+    xtd_count: int = 1000,
 ) -> dict:
     """Write `emoji.jsonl`, `images/`, `stats.json`, licences and `xtd_format/` to `out`; return stats."""
     if not features.check("raqm"):
@@ -156,9 +182,13 @@ def build_emoji_dataset(
             shutil.copyfile(src, out / name)
     if xtd_count:
         _write_xtd(out, lines, xtd_count)
-    stats = {"images": len(lines), "languages": kept,
-             "names_per_language": {lg: sum(lg in r["name"] for r in lines) for lg in kept},
-             "rejected_not_ligated": rejected, "dropped_identical": identical}
+    stats = {
+        "images": len(lines),
+        "languages": kept,
+        "names_per_language": {lg: sum(lg in r["name"] for r in lines) for lg in kept},
+        "rejected_not_ligated": rejected,
+        "dropped_identical": identical,
+    }
     write_json(out / "stats.json", stats)
     return stats
 
@@ -173,10 +203,17 @@ def _records(rendered: dict, names: dict, keywords: dict, languages: list[str]) 
     for cp, (full, _) in sorted(rendered.items(), key=lambda kv: kv[1][0]):  # order by the emoji string
         ident = "-".join(f"{ord(c):x}" for c in cp if c != "\ufe0f")
         kind = "flag" if names["en"][cp].startswith("flag:") else "emoji"
-        records.append({"id": ident, "emoji": full, "kind": kind, "image": f"images/{ident}.png",
-                        "name": {lg: names[lg][cp] for lg in languages if cp in names[lg]},
-                        "keywords": {lg: keywords[lg][cp] for lg in XTD_LANGUAGES if cp in keywords.get(lg, {})},
-                        "_cp": cp})
+        records.append(
+            {
+                "id": ident,
+                "emoji": full,
+                "kind": kind,
+                "image": f"images/{ident}.png",
+                "name": {lg: names[lg][cp] for lg in languages if cp in names[lg]},
+                "keywords": {lg: keywords[lg][cp] for lg in XTD_LANGUAGES if cp in keywords.get(lg, {})},
+                "_cp": cp,
+            }
+        )
     for lg in languages:
         counts: dict[str, int] = defaultdict(int)
         for r in records:
@@ -195,11 +232,15 @@ def _write_xtd(out: Path, records: list[dict], count: int) -> None:
     chosen = eligible[:count]
     root = out / "xtd_format"
     (root / "XTD10").mkdir(parents=True, exist_ok=True)
-    (root / "XTD10" / "test_image_names.txt").write_text("".join(Path(r["image"]).name + "\n" for r in chosen), encoding="utf-8")
+    (root / "XTD10" / "test_image_names.txt").write_text(
+        "".join(Path(r["image"]).name + "\n" for r in chosen), encoding="utf-8"
+    )
     for lg, folder in XTD_FILES.items():
         (root / folder).mkdir(exist_ok=True)
         code = "jp" if lg == "ja" else lg
-        (root / folder / f"test_1kcaptions_{code}.txt").write_text("".join(r["name"][lg] + "\n" for r in chosen), encoding="utf-8")
+        (root / folder / f"test_1kcaptions_{code}.txt").write_text(
+            "".join(r["name"][lg] + "\n" for r in chosen), encoding="utf-8"
+        )
 
 
 def build_from_debian(out: str | Path, *, size: int = 96, work: str | Path | None = None) -> dict:

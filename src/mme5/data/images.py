@@ -1,11 +1,13 @@
 """Up-front image checks: a missing or corrupt image fails with dataset, row and path, or, when
 asked, drops its example and is counted (never silently). A corrupt image that only an
 `exists` check saw is met at batch time (see `collate`: replaced under skip, counted)."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from ..types import ContrastiveExample, InputError, load_image
 from .schema import example_images
@@ -29,7 +31,9 @@ def _problem(path: str, check: ImageCheck) -> str | None:
     return None
 
 
-def image_problem(example: ContrastiveExample, check: ImageCheck, seen: dict[str, str | None] | None = None) -> str | None:
+def image_problem(
+    example: ContrastiveExample, check: ImageCheck, seen: dict[str, str | None] | None = None
+) -> str | None:
     """`<side>: <reason>` for the first image of `example` failing `check`, else None; `seen`
     caches results per path."""
     seen = {} if seen is None else seen
@@ -66,6 +70,7 @@ def check_example_images(
             reasons.append(bad)
     skipped = len(examples) - len(kept)
     if skipped:
-        log.warning("skipped %d of %d examples with missing or unreadable images; first: %s",
-                    skipped, len(examples), reasons[0])
+        log.warning(
+            "skipped %d of %d examples with missing or unreadable images; first: %s", skipped, len(examples), reasons[0]
+        )
     return kept, skipped, reasons[:5]

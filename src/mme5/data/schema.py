@@ -190,11 +190,17 @@ def row_to_example(
             raise InputError(f"{where}: column {col!r} must be a string, got {type(row[col]).__name__}")
     query_image = resolve_image(row["qry_image_path"], image_root, f"{where} qry_image_path")
     # optional `qry_video_path` / `pos_video_path`: a frame folder or video file (mme5.media)
-    query = Item(text=row["qry"] or "", image=query_image,
-                 video=resolve_image(row.get("qry_video_path"), image_root, f"{where} qry_video_path"))
+    query = Item(
+        text=row["qry"] or "",
+        image=query_image,
+        video=resolve_image(row.get("qry_video_path"), image_root, f"{where} qry_video_path"),
+    )
     pos_text = row["pos_text"] or ""
-    positive = Item(text=pos_text, image=resolve_image(row["pos_image_path"], image_root, f"{where} pos_image_path"),
-                    video=resolve_image(row.get("pos_video_path"), image_root, f"{where} pos_video_path"))
+    positive = Item(
+        text=pos_text,
+        image=resolve_image(row["pos_image_path"], image_root, f"{where} pos_image_path"),
+        video=resolve_image(row.get("pos_video_path"), image_root, f"{where} pos_video_path"),
+    )
     for side, item in (("query", query), ("positive", positive)):
         if not item.text and not item.has_image and not item.has_video:
             raise InputError(f"{where}: the {side} has neither text nor image (nor video)")

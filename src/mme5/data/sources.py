@@ -3,6 +3,7 @@ and the generated toy set. Each reader yields (where, row) so every error names 
 
 Public entry point: `load_examples(path_or_hub_id, ...) -> list[ContrastiveExample]`.
 """
+
 from __future__ import annotations
 
 import re
@@ -80,7 +81,12 @@ def _read_hub_file(src: ResolvedSource, split: str) -> Rows:
 
 
 READERS: dict[str, Callable[[ResolvedSource, str], Rows]] = {
-    "jsonl": _read_jsonl, "parquet": _read_parquet, "disk": _read_disk, "hub": _read_hub, "hub-file": _read_hub_file}
+    "jsonl": _read_jsonl,
+    "parquet": _read_parquet,
+    "disk": _read_disk,
+    "hub": _read_hub,
+    "hub-file": _read_hub_file,
+}
 HUB_FILE = "hf://datasets/"
 SUFFIX_KIND = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 
@@ -98,7 +104,7 @@ def resolve_source(path_or_hub_id: str | Path, subset: str | None = None) -> Res
     if text.startswith(TOY_SCHEME):
         from .toy import ensure_toy_dataset  # generated once, then read like any JSONL file
 
-        folder = ensure_toy_dataset(text[len(TOY_SCHEME):] or "shapes")
+        folder = ensure_toy_dataset(text[len(TOY_SCHEME) :] or "shapes")
         return ResolvedSource("jsonl", str(folder / "train.jsonl"), None, folder)
     if text.startswith(HUB_FILE):  # hf://datasets/<org>/<repo>/<path to a .jsonl file>
         return ResolvedSource("hub-file", text, subset, None)
@@ -152,8 +158,9 @@ def read_examples(
     for where, row in READERS[src.kind](src, split):
         if max_rows is not None and len(examples) >= max_rows:
             break
-        examples.append(to_example(row, where=where, source=source_name, image_root=root,
-                                   negative_ratio=negative_ratio, seed=seed))
+        examples.append(
+            to_example(row, where=where, source=source_name, image_root=root, negative_ratio=negative_ratio, seed=seed)
+        )
         wheres.append(where)
     return examples, wheres
 
@@ -176,10 +183,15 @@ def load_examples(
     Missing images raise with dataset, row and path (or, with `on_bad_image="skip"`, drop the
     example and log the count). An empty result is an error.
     """
-    examples, wheres = read_examples(path_or_hub_id, image_root=image_root, subset=subset, split=split,
-                                     negative_ratio=negative_ratio, max_rows=max_rows)
+    examples, wheres = read_examples(
+        path_or_hub_id,
+        image_root=image_root,
+        subset=subset,
+        split=split,
+        negative_ratio=negative_ratio,
+        max_rows=max_rows,
+    )
     kept, _, _ = check_example_images(examples, wheres, check=check_images, on_bad=on_bad_image)
     if not kept:
         raise InputError(f"{path_or_hub_id}{'/' + subset if subset else ''}: no usable examples")
     return [examples[i] for i in kept]
-

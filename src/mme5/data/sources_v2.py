@@ -9,6 +9,7 @@ follow mme5's item convention (the formatter puts the image/video tokens first a
 Hub page images are written once under the source's `image_root` (`<row>.png`, or the raw bytes
 with their own suffix), so millions of pages are never held in memory.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,10 @@ SourceWeights = Literal["repeat", "sample"]
 def _page_file(image: Any, image_root: Path | None, where: str) -> str:
     """A hub page image (dict with bytes/path, PIL image or bytes) -> a file under `image_root`."""
     if image_root is None:
-        raise ConfigError(f"{where}: this source stores its page images in the data; set the source's image_root "
-                          "(a folder where they are written once)")
+        raise ConfigError(
+            f"{where}: this source stores its page images in the data; set the source's image_root "
+            "(a folder where they are written once)"
+        )
     if isinstance(image, dict):
         data, name = image.get("bytes"), image.get("path") or ""
     elif isinstance(image, (bytes, bytearray)):
@@ -64,8 +67,9 @@ def _field(row: dict[str, Any], key: str, where: str) -> Any:
 def colpali(row: dict[str, Any], *, where: str, source: str, image_root: Path | None, **_: Any) -> ContrastiveExample:
     """vidore/colpali_train_set: page + query -> the answer text (the row's `prompt` is ignored)."""
     page = _page_file(_field(row, "image", where), image_root, where)
-    return ContrastiveExample(Item(text=_field(row, "query", where), image=page),
-                              Item(text=_field(row, "answer", where)), source=source)
+    return ContrastiveExample(
+        Item(text=_field(row, "query", where), image=page), Item(text=_field(row, "answer", where)), source=source
+    )
 
 
 def visrag(row: dict[str, Any], *, where: str, source: str, image_root: Path | None, **_: Any) -> ContrastiveExample:
@@ -74,7 +78,9 @@ def visrag(row: dict[str, Any], *, where: str, source: str, image_root: Path | N
     kind = row.get("source") or ""
     page = _page_file(_field(row, "image", where), image_root, where)
     query = Item(instruction=prompts.V2_VISRAG_QUERY.get(kind) or None, text=_field(row, "query", where))
-    return ContrastiveExample(query, Item(instruction=prompts.V2_VISRAG_TARGET.get(kind) or None, image=page), source=source)
+    return ContrastiveExample(
+        query, Item(instruction=prompts.V2_VISRAG_TARGET.get(kind) or None, image=page), source=source
+    )
 
 
 def _turns(row: dict[str, Any], where: str) -> tuple[str, str, str]:
@@ -90,30 +96,46 @@ def _frames(folder: str, image_root: Path | None) -> str:
     return str(Path(image_root) / folder) if image_root is not None else folder
 
 
-def llava_hound_caption(row: dict[str, Any], *, where: str, source: str, image_root: Path | None, **_: Any) -> ContrastiveExample:
+def llava_hound_caption(
+    row: dict[str, Any], *, where: str, source: str, image_root: Path | None, **_: Any
+) -> ContrastiveExample:
     """video_caption_300k: the video + the human turn -> the caption."""
     folder, human, caption = _turns(row, where)
-    return ContrastiveExample(Item(text=human or None, video=_frames(folder, image_root)), Item(text=caption), source=source)
+    return ContrastiveExample(
+        Item(text=human or None, video=_frames(folder, image_root)), Item(text=caption), source=source
+    )
 
 
-def llava_hound_video_retrieval(row: dict[str, Any], *, where: str, source: str, image_root: Path | None, **_: Any) -> ContrastiveExample:
+def llava_hound_video_retrieval(
+    row: dict[str, Any], *, where: str, source: str, image_root: Path | None, **_: Any
+) -> ContrastiveExample:
     """video_caption_300k-video: the caption (with the retrieval prompt) -> the video."""
     folder, _human, caption = _turns(row, where)
-    return ContrastiveExample(Item(instruction=prompts.V2_TRAIN_VIDEO_QUERY, text=caption),
-                              Item(instruction=prompts.V2_TRAIN_VIDEO_TARGET, video=_frames(folder, image_root)),
-                              source=source)
+    return ContrastiveExample(
+        Item(instruction=prompts.V2_TRAIN_VIDEO_QUERY, text=caption),
+        Item(instruction=prompts.V2_TRAIN_VIDEO_TARGET, video=_frames(folder, image_root)),
+        source=source,
+    )
 
 
-def llava_hound_qa(row: dict[str, Any], *, where: str, source: str, image_root: Path | None, **_: Any) -> ContrastiveExample:
+def llava_hound_qa(
+    row: dict[str, Any], *, where: str, source: str, image_root: Path | None, **_: Any
+) -> ContrastiveExample:
     """video_qa_240k: the QA prompt + question + the video -> the answer."""
     folder, human, answer = _turns(row, where)
-    return ContrastiveExample(Item(instruction=prompts.V2_TRAIN_VIDEO_QA, text=human, video=_frames(folder, image_root)),
-                              Item(text=answer), source=source)
+    return ContrastiveExample(
+        Item(instruction=prompts.V2_TRAIN_VIDEO_QA, text=human, video=_frames(folder, image_root)),
+        Item(text=answer),
+        source=source,
+    )
 
 
 BUILDERS: dict[str, Builder] = {
-    "colpali": colpali, "visrag": visrag, "llava-hound-caption": llava_hound_caption,
-    "llava-hound-video-retrieval": llava_hound_video_retrieval, "llava-hound-qa": llava_hound_qa,
+    "colpali": colpali,
+    "visrag": visrag,
+    "llava-hound-caption": llava_hound_caption,
+    "llava-hound-video-retrieval": llava_hound_video_retrieval,
+    "llava-hound-qa": llava_hound_qa,
 }
 
 
@@ -124,7 +146,9 @@ def builder_for(name: str) -> Builder:
     return BUILDERS[name]
 
 
-def weighted_block_order(sources: Sequence[str], weights: dict[str, float], block: int, rng: random.Random) -> list[int]:
+def weighted_block_order(
+    sources: Sequence[str], weights: dict[str, float], block: int, rng: random.Random
+) -> list[int]:
     """VLM2Vec-V2's interleaving: for each block of `block` consecutive examples a source is drawn
     with probability weight / total, and its next examples (shuffled, cycled) fill the block, until
     every source has been used up at least once (`all_exhausted`)."""

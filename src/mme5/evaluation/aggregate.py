@@ -5,6 +5,7 @@ over the 20 / 16 datasets; overall = unweighted mean over all 36 datasets (NOT t
 four meta-task scores). XTD: the mean Recall@10 over mmE5's 7 languages (it es ru zh pl tr ko).
 Each aggregate records how many of its datasets were present, so partial runs are visible.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -36,10 +37,16 @@ def aggregate_mmeb(scores: Mapping[str, float]) -> dict[str, dict]:
 def aggregate_xtd(scores: Mapping[str, float]) -> dict[str, dict]:
     """language -> score  =>  {"xtd": mmE5's 7-language mean, "xtd-11": mean over all 11}."""
     return {
-        "xtd": {"score": _mean([scores[lang] for lang in XTD_MME5_LANGUAGES if lang in scores]),
-                "n": sum(lang in scores for lang in XTD_MME5_LANGUAGES), "of": len(XTD_MME5_LANGUAGES)},
-        "xtd-11": {"score": _mean([scores[lang] for lang in XTD_FILES if lang in scores]),
-                   "n": sum(lang in scores for lang in XTD_FILES), "of": len(XTD_FILES)},
+        "xtd": {
+            "score": _mean([scores[lang] for lang in XTD_MME5_LANGUAGES if lang in scores]),
+            "n": sum(lang in scores for lang in XTD_MME5_LANGUAGES),
+            "of": len(XTD_MME5_LANGUAGES),
+        },
+        "xtd-11": {
+            "score": _mean([scores[lang] for lang in XTD_FILES if lang in scores]),
+            "n": sum(lang in scores for lang in XTD_FILES),
+            "of": len(XTD_FILES),
+        },
     }
 
 
@@ -60,10 +67,16 @@ def summarize_run(results: list[dict], v2: bool = False) -> dict:
         for protocol in ("row", "gallery"):
             for rule in ("original", "tie_aware"):
                 for metric in ("recall@10", "precision@1"):
-                    per_lang = {r["language"]: r["protocols"][protocol][rule][metric]
-                                for r in xtd if protocol in r["protocols"] and metric in r["protocols"][protocol][rule]}
+                    per_lang = {
+                        r["language"]: r["protocols"][protocol][rule][metric]
+                        for r in xtd
+                        if protocol in r["protocols"] and metric in r["protocols"][protocol][rule]
+                    }
                     if per_lang:
-                        out["xtd"][f"{protocol}/{rule}/{metric}"] = {"per_language": per_lang, **aggregate_xtd(per_lang)}
+                        out["xtd"][f"{protocol}/{rule}/{metric}"] = {
+                            "per_language": per_lang,
+                            **aggregate_xtd(per_lang),
+                        }
     if v2 or any(r.get("family") == "mmeb-v2" for r in results):
         out["mmeb-v2"] = summarize_v2(results)
     custom = [r for r in results if r.get("family") == "custom"]

@@ -6,6 +6,7 @@ instruction and image (resolved path + size + mtime, or a hash of the bytes / pi
 are append-only and written atomically (vectors first, keys last), so a killed run leaves no
 half-shard and several runs may share a cache. Plain .npy files: no pickle.
 """
+
 from __future__ import annotations
 
 import hashlib

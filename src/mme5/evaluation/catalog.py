@@ -3,6 +3,7 @@
 Metadata from the VLM2Vec paper (Table 1) and the released `TIGER-Lab/MMEB-eval` configs; XTD as
 in the adobe-research repository and the hub copy `Haon-Chen/XTD-10` that mmE5 evaluates.
 """
+
 from __future__ import annotations
 
 from .tasks import META_TASKS, TaskSpec, register_benchmark, register_task
@@ -67,13 +68,34 @@ def xtd_task_name(language: str) -> str:
 
 def _register() -> None:
     for name, meta, split, modality, n_cand in _MMEB:
-        register_task(TaskSpec(name=name, family="mmeb", meta_task=meta, split=split, modality=modality,  # type: ignore[arg-type]
-                               n_candidates=n_cand, hub_id=MMEB_HUB_ID, hub_config=name))
+        register_task(
+            TaskSpec(
+                name=name,
+                family="mmeb",
+                meta_task=meta,  # type: ignore[arg-type]
+                split=split,  # type: ignore[arg-type]
+                modality=modality,
+                n_candidates=n_cand,
+                hub_id=MMEB_HUB_ID,
+                hub_config=name,
+            )
+        )
     for lang in XTD_FILES:
-        register_task(TaskSpec(
-            name=xtd_task_name(lang), family="xtd", meta_task="xtd", format="xtd", modality="T -> I",
-            n_candidates=1000, language=lang, metric="recall@10", hub_id=XTD_HUB_ID, hub_config=lang,
-            description=f"XTD-10 {lang} caption -> image"))
+        register_task(
+            TaskSpec(
+                name=xtd_task_name(lang),
+                family="xtd",
+                meta_task="xtd",
+                format="xtd",
+                modality="T -> I",
+                n_candidates=1000,
+                language=lang,
+                metric="recall@10",
+                hub_id=XTD_HUB_ID,
+                hub_config=lang,
+                description=f"XTD-10 {lang} caption -> image",
+            )
+        )
 
     register_benchmark("mmeb", [row[0] for row in _MMEB])
     register_benchmark("mmeb-ind", [row[0] for row in _MMEB if row[2] == "IND"])

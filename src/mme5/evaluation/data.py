@@ -4,6 +4,7 @@ is ranked against.
 Every (text, image, instruction) item is stored once, however many rows mention it, so the runner
 encodes each exactly once (the original eval deduplicates the same way).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,9 +70,14 @@ def _media_identity(media: object) -> tuple | None:
 
 def item_identity(item: Item) -> tuple:
     """What makes two items the same input: text, instruction, the image, the video, the PDF page."""
-    return (item.text or "", item.instruction or "", _media_identity(item.image),
-            _media_identity(getattr(item, "video", None)), _media_identity(getattr(item, "pdf", None)),
-            getattr(item, "page", None))
+    return (
+        item.text or "",
+        item.instruction or "",
+        _media_identity(item.image),
+        _media_identity(getattr(item, "video", None)),
+        _media_identity(getattr(item, "pdf", None)),
+        getattr(item, "page", None),
+    )
 
 
 class RowsBuilder:
@@ -97,13 +103,16 @@ class RowsBuilder:
         if not candidates:
             raise InputError(f"task {self.task}: row {row}: the row has no candidates")
         if not 0 <= positive < len(candidates):
-            raise InputError(f"task {self.task}: row {row}: positive index {positive} is outside its "
-                             f"{len(candidates)} candidates")
+            raise InputError(
+                f"task {self.task}: row {row}: positive index {positive} is outside its {len(candidates)} candidates"
+            )
         missing = self._first_missing([query, *candidates])
         if missing is not None:
             if not self.skip_missing:
-                raise InputError(f"task {self.task}: row {row}: image file not found: {missing} "
-                                 "(check --image-dir, or pass --skip-missing to drop such rows and count them)")
+                raise InputError(
+                    f"task {self.task}: row {row}: image file not found: {missing} "
+                    "(check --image-dir, or pass --skip-missing to drop such rows and count them)"
+                )
             self.skipped.append(SkippedRow(row, missing))
             return False
         self.occurrences += 1 + len(candidates)
@@ -122,19 +131,33 @@ class RowsBuilder:
 
     def build(self, label: str = "per-row candidate lists (MMEB / mmE5 protocol)") -> EvalData:
         if self.skipped:
-            log.warning("task %s: skipped %d of %d rows with missing images (first: row %d, %s)",
-                        self.task, len(self.skipped), self.rows_total, self.skipped[0].row, self.skipped[0].path)
+            log.warning(
+                "task %s: skipped %d of %d rows with missing images (first: row %d, %s)",
+                self.task,
+                len(self.skipped),
+                self.rows_total,
+                self.skipped[0].row,
+                self.skipped[0].path,
+            )
         if not self.query_ids:
-            raise InputError(f"task {self.task}: no usable rows (read {self.rows_total}, "
-                             f"skipped {len(self.skipped)} for missing images)")
+            raise InputError(
+                f"task {self.task}: no usable rows (read {self.rows_total}, "
+                f"skipped {len(self.skipped)} for missing images)"
+            )
         width = max(len(c) for c in self.candidates)
         cand = np.full((len(self.candidates), width), -1, dtype=np.int64)
         for i, ids in enumerate(self.candidates):
             cand[i, : len(ids)] = ids
         ranking = Ranking(cand, np.asarray(self.positives, dtype=np.int64), label)
-        return EvalData(task=self.task, items=self.items, query_ids=np.asarray(self.query_ids, dtype=np.int64),
-                        rankings={"row": ranking}, rows_total=self.rows_total, occurrences=self.occurrences,
-                        skipped=self.skipped)
+        return EvalData(
+            task=self.task,
+            items=self.items,
+            query_ids=np.asarray(self.query_ids, dtype=np.int64),
+            rankings={"row": ranking},
+            rows_total=self.rows_total,
+            occurrences=self.occurrences,
+            skipped=self.skipped,
+        )
 
     def _first_missing(self, items: list[Item]) -> str | None:
         for item in items:
@@ -154,5 +177,6 @@ def gallery_ranking(data: EvalData) -> Ranking:
     positives = row.candidate_ids[np.arange(len(row.positive)), row.positive]
     gallery, column = np.unique(positives, return_inverse=True)
     cand = np.broadcast_to(gallery, (len(positives), len(gallery)))  # a view: no (rows, n) copy
-    return Ranking(cand, column.astype(np.int64),
-                   f"full gallery of {len(gallery)} distinct positives (CLIP-style protocol)")
+    return Ranking(
+        cand, column.astype(np.int64), f"full gallery of {len(gallery)} distinct positives (CLIP-style protocol)"
+    )

@@ -4,6 +4,7 @@ Each rank encodes one contiguous slice of the items; the slices are all-gathered
 ends with the same (n, dim) matrix. Rank 0 makes the decisions that must agree (what is cached,
 what is done) and broadcasts them; only rank 0 writes files.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """Encode a list of unique items once: cached vectors are read, the rest go through the model in
 chunks (sharded across torchrun ranks) and are cached as each chunk finishes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,15 @@ from .cache import EmbeddingCache, item_key
 from .distributed import broadcast, is_main, sharded_encode
 
 
-def encode_unique(embedder: Encoder, items: list[Item], *, cache: EmbeddingCache | None = None, batch_size: int = 16,
-                  chunk_items: int = 1024, desc: str = "encode") -> tuple[np.ndarray, int]:
+def encode_unique(
+    embedder: Encoder,
+    items: list[Item],
+    *,
+    cache: EmbeddingCache | None = None,
+    batch_size: int = 16,
+    chunk_items: int = 1024,
+    desc: str = "encode",
+) -> tuple[np.ndarray, int]:
     """(n, dim) float32 vectors of `items` (row i = item i) and the number of cache hits.
 
     Only rank 0 reads and writes the cache; the other ranks follow its list of what to encode.
@@ -40,8 +48,10 @@ def encode_unique(embedder: Encoder, items: list[Item], *, cache: EmbeddingCache
             vecs = sharded_encode(encode, [items[i] for i in idx], embedder.dim)
             finite = np.isfinite(vecs).all(axis=1)
             if not finite.all():
-                raise ValueError(f"{desc}: the model produced NaN/inf embeddings for {int((~finite).sum())} items; "
-                                 "scores would be meaningless (check the dtype and the weights)")
+                raise ValueError(
+                    f"{desc}: the model produced NaN/inf embeddings for {int((~finite).sum())} items; "
+                    "scores would be meaningless (check the dtype and the weights)"
+                )
             out[idx] = vecs
             if cache is not None and is_main():
                 cache.put([keys[i] for i in idx], vecs)

@@ -6,6 +6,7 @@ Local layouts, looked up in this order for a task whose hub config is C:
 hub's own file layout), JSON lines (`DIR/C.jsonl` or `DIR/C/*.jsonl`). Image paths in the rows are
 relative to the image root (`--image-dir`, default DIR).
 """
+
 from __future__ import annotations
 
 import json
@@ -46,9 +47,11 @@ LoaderT = TypeVar("LoaderT", bound=Callable[..., Any])
 
 def register_loader(fmt: str) -> Callable[[LoaderT], LoaderT]:
     """Decorator: `fn` loads tasks whose `TaskSpec.format` is `fmt`."""
+
     def wrap(fn: LoaderT) -> LoaderT:
         LOADERS[fmt] = fn
         return fn
+
     return wrap
 
 
@@ -87,8 +90,9 @@ def local_subsets(data_dir: str | Path) -> list[str]:
     from .mmeb_v2.beir import is_beir_folder
 
     names = {p.stem for p in root.iterdir() if p.is_file() and p.suffix in (".parquet", ".jsonl")}
-    names |= {p.name for p in root.iterdir() if p.is_dir() and find_local(root, p.name) is not None
-              and not is_beir_folder(p)}
+    names |= {
+        p.name for p in root.iterdir() if p.is_dir() and find_local(root, p.name) is not None and not is_beir_folder(p)
+    }
     return sorted(names)
 
 
@@ -125,7 +129,8 @@ def iter_rows(spec: TaskSpec, source: DataSource) -> Iterator[tuple[str, dict[st
     if found is None:
         raise MissingFileError(
             f"task {spec.name}: no data for subset {spec.hub_config!r} in {source.data_dir} (looked for a "
-            f"save_to_disk folder, {spec.hub_config}.parquet/.jsonl, or {spec.hub_config}/*.parquet|*.jsonl)")
+            f"save_to_disk folder, {spec.hub_config}.parquet/.jsonl, or {spec.hub_config}/*.parquet|*.jsonl)"
+        )
     kind, files = found
     if kind == "disk":
         from datasets import load_from_disk
@@ -154,8 +159,9 @@ def _jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                     raise InputError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
 
 
-def parse_row(where: str, row: dict[str, Any], image_root: Path | None, language: str | None = None
-              ) -> tuple[Item, list[Item]]:
+def parse_row(
+    where: str, row: dict[str, Any], image_root: Path | None, language: str | None = None
+) -> tuple[Item, list[Item]]:
     """One MMEB-format row -> (query, candidates); errors name the row and the field."""
     missing = [c for c in COLUMNS if c not in row]
     if missing:
@@ -164,16 +170,24 @@ def parse_row(where: str, row: dict[str, Any], image_root: Path | None, language
     if isinstance(texts, str) and isinstance(images, str):  # a single candidate stored as strings
         texts, images = [texts], [images]
     if not isinstance(texts, list) or not isinstance(images, list):
-        raise InputError(f"{where}: tgt_text and tgt_img_path must be lists (got "
-                         f"{type(texts).__name__} and {type(images).__name__})")
+        raise InputError(
+            f"{where}: tgt_text and tgt_img_path must be lists (got {type(texts).__name__} and {type(images).__name__})"
+        )
     if len(texts) != len(images):
-        raise InputError(f"{where}: tgt_text has {len(texts)} candidates but tgt_img_path has {len(images)}; "
-                         "they must pair up one to one")
+        raise InputError(
+            f"{where}: tgt_text has {len(texts)} candidates but tgt_img_path has {len(images)}; "
+            "they must pair up one to one"
+        )
     q_inst, t_inst = _text(row.get("qry_inst"), where, "qry_inst"), _text(row.get("tgt_inst"), where, "tgt_inst")
-    query = Item(text=_with_instruction(q_inst, _text(row["qry_text"], where, "qry_text")),
-                 image=resolve_image(row["qry_img_path"], image_root, where), language=language)
-    cands = [Item(text=_with_instruction(t_inst, _text(t, where, "tgt_text")), image=resolve_image(p, image_root, where))
-             for t, p in zip(texts, images)]
+    query = Item(
+        text=_with_instruction(q_inst, _text(row["qry_text"], where, "qry_text")),
+        image=resolve_image(row["qry_img_path"], image_root, where),
+        language=language,
+    )
+    cands = [
+        Item(text=_with_instruction(t_inst, _text(t, where, "tgt_text")), image=resolve_image(p, image_root, where))
+        for t, p in zip(texts, images)
+    ]
     return query, cands
 
 
@@ -198,8 +212,10 @@ def _text(value: Any, where: str, column: str) -> str:
 def load_mmeb_rows(spec: TaskSpec, source: DataSource, language: str | None = None) -> EvalData:
     """Rows of one MMEB-format subset -> EvalData with the per-row protocol."""
     if source.data_dir is None and source.image_dir is None:
-        raise InputError(f"task {spec.name}: reading {spec.hub_id} from the hub needs --image-dir (the "
-                         "folder where the dataset's image archive was unpacked)")
+        raise InputError(
+            f"task {spec.name}: reading {spec.hub_id} from the hub needs --image-dir (the "
+            "folder where the dataset's image archive was unpacked)"
+        )
     builder = RowsBuilder(spec.name, skip_missing=source.skip_missing)
     root = source.image_root()
     for i, (where, row) in enumerate(iter_rows(spec, source)):

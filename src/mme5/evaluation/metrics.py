@@ -10,6 +10,7 @@ The rank of the positive is computed under two tie rules:
 
 Scores are inner products of L2-normalised vectors (cosine), as in the original evaluation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ def ranks_from_scores(scores: np.ndarray, positive: np.ndarray, tie_tol: float =
     before = ((scores == pos_score) & (np.arange(scores.shape[1]) < positive[:, None])).sum(axis=1)
     at_least = ((scores >= pos_score - tie_tol) & others).sum(axis=1)
     close = ((np.abs(scores - pos_score) <= tie_tol) & others).any(axis=1)
-    return Ranks(first=1 + greater + before, tie_aware=1 + at_least, tied=close,
-                 n_candidates=np.isfinite(scores).sum(axis=1))
+    return Ranks(
+        first=1 + greater + before, tie_aware=1 + at_least, tied=close, n_candidates=np.isfinite(scores).sum(axis=1)
+    )
 
 
 def candidate_scores(vectors: np.ndarray, query_ids: np.ndarray, candidate_ids: np.ndarray) -> np.ndarray:
@@ -88,15 +90,22 @@ def candidate_scores(vectors: np.ndarray, query_ids: np.ndarray, candidate_ids: 
     return out
 
 
-def rank_positives(vectors: np.ndarray, query_ids: np.ndarray, candidate_ids: np.ndarray,
-                   positive: np.ndarray, tie_tol: float = DEFAULT_TIE_TOL) -> Ranks:
+def rank_positives(
+    vectors: np.ndarray,
+    query_ids: np.ndarray,
+    candidate_ids: np.ndarray,
+    positive: np.ndarray,
+    tie_tol: float = DEFAULT_TIE_TOL,
+) -> Ranks:
     """Score and rank in blocks of rows, so a large gallery never needs a full score matrix."""
     block_rows = max(1, min(4096, (128 << 20) // max(1, candidate_ids.shape[1] * 4)))
     parts = []
     for s in range(0, len(query_ids), block_rows):
         scores = candidate_scores(vectors, query_ids[s : s + block_rows], candidate_ids[s : s + block_rows])
         parts.append(ranks_from_scores(scores, positive[s : s + block_rows], tie_tol))
-    return Ranks(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("first", "tie_aware", "tied", "n_candidates")))
+    return Ranks(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("first", "tie_aware", "tied", "n_candidates"))
+    )
 
 
 def chance_recall(k: int, n_candidates: int) -> float:

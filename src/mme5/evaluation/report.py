@@ -3,6 +3,7 @@
 `RUN_DIR/tasks/*.json` are the source of truth; everything here is recomputed from them, so
 `mme5 eval report RUN_DIR` gives the same answer as the run that wrote them.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,16 +56,31 @@ def markdown(results: list[dict], summary: dict, compare_published: bool = False
     if v2_tasks:
         lines += v2_task_lines(v2_tasks)
     if ranked:
-        rows = [[r["task"], META_LABELS.get(r["meta_task"], r["meta_task"]), r.get("split") or "–",
-                 str(r["rows"]), _fmt(r["score"]), _fmt(r["score_tie_aware"]),
-                 _fmt(r["protocols"]["row"]["original"].get("recall@10")), _fmt(r["protocols"]["row"]["original"]["mrr"]),
-                 str(r["protocols"]["row"]["tied_rows"]), str(r["skipped_rows"])] for r in ranked]
+        rows = [
+            [
+                r["task"],
+                META_LABELS.get(r["meta_task"], r["meta_task"]),
+                r.get("split") or "–",
+                str(r["rows"]),
+                _fmt(r["score"]),
+                _fmt(r["score_tie_aware"]),
+                _fmt(r["protocols"]["row"]["original"].get("recall@10")),
+                _fmt(r["protocols"]["row"]["original"]["mrr"]),
+                str(r["protocols"]["row"]["tied_rows"]),
+                str(r["skipped_rows"]),
+            ]
+            for r in ranked
+        ]
         lines += ["## Tasks (Precision@1 x 100; candidate 0 is the positive)", ""]
-        lines += _table(["Task", "Meta", "Split", "Rows", "P@1", "P@1 tie-aware", "R@10", "MRR", "Tied rows", "Skipped"], rows)
+        lines += _table(
+            ["Task", "Meta", "Split", "Rows", "P@1", "P@1 tie-aware", "R@10", "MRR", "Tied rows", "Skipped"], rows
+        )
         lines.append("")
     if "mmeb" in summary:
-        rows = [[f"this run ({rule.replace('_', '-')} ties)"] + [_agg_cell(summary["mmeb"][rule][c]) for c in AGG_COLUMNS]
-                for rule in ("original", "tie_aware")]
+        rows = [
+            [f"this run ({rule.replace('_', '-')} ties)"] + [_agg_cell(summary["mmeb"][rule][c]) for c in AGG_COLUMNS]
+            for rule in ("original", "tie_aware")
+        ]
         if compare_published:
             rows += [[f"published: {name}"] + [_fmt(v[c]) for c in AGG_COLUMNS] for name, v in MMEB_PUBLISHED.items()]
         lines += ["## MMEB (overall = mean over the 36 datasets; (n/N) = datasets present)", ""]
@@ -86,28 +102,56 @@ def _xtd_lines(results: list[dict], summary: dict, compare_published: bool) -> l
     rows = []
     for r in xtd:
         p = r["protocols"]
-        cells = [r["language"], str(r["rows"]), _fmt(p["row"]["original"]["recall@10"]), _fmt(p["row"]["original"]["precision@1"]),
-                 _fmt(p["row"]["tie_aware"]["recall@10"]), _fmt(p["row"]["tie_aware"]["precision@1"])]
+        cells = [
+            r["language"],
+            str(r["rows"]),
+            _fmt(p["row"]["original"]["recall@10"]),
+            _fmt(p["row"]["original"]["precision@1"]),
+            _fmt(p["row"]["tie_aware"]["recall@10"]),
+            _fmt(p["row"]["tie_aware"]["precision@1"]),
+        ]
         g = p.get("gallery")
         cells += [_fmt(g["tie_aware"]["recall@10"]), _fmt(g["tie_aware"]["precision@1"])] if g else ["–", "–"]
         rows.append(cells)
     s = summary["xtd"]
     avg = ["avg (it es ru zh pl tr ko)", ""]
-    for key in ("row/original/recall@10", "row/original/precision@1", "row/tie_aware/recall@10",
-                "row/tie_aware/precision@1", "gallery/tie_aware/recall@10", "gallery/tie_aware/precision@1"):
+    for key in (
+        "row/original/recall@10",
+        "row/original/precision@1",
+        "row/tie_aware/recall@10",
+        "row/tie_aware/precision@1",
+        "gallery/tie_aware/recall@10",
+        "gallery/tie_aware/precision@1",
+    ):
         avg.append(_agg_cell(s[key]["xtd"]) if key in s else "–")
     rows.append(avg)
     lines = ["## XTD text -> image (x 100)", ""]
-    lines += [f"- row protocol: {labels.get('row', '')}"] + ([f"- gallery protocol: {labels['gallery']}"] if "gallery" in labels else [])
+    lines += [f"- row protocol: {labels.get('row', '')}"] + (
+        [f"- gallery protocol: {labels['gallery']}"] if "gallery" in labels else []
+    )
     lines.append("")
-    lines += _table(["Lang", "Rows", "R@10", "P@1", "R@10 tie-aware", "P@1 tie-aware", "Gallery R@10 tie-aware",
-                     "Gallery P@1 tie-aware"], rows)
+    lines += _table(
+        [
+            "Lang",
+            "Rows",
+            "R@10",
+            "P@1",
+            "R@10 tie-aware",
+            "P@1 tie-aware",
+            "Gallery R@10 tie-aware",
+            "Gallery P@1 tie-aware",
+        ],
+        rows,
+    )
     lines.append("")
     if compare_published:
         ours = s["row/original/recall@10"]
         row = ["this run (row protocol)"] + [_fmt(ours["per_language"].get(lang)) for lang in XTD_MME5_LANGUAGES]
         row.append(_agg_cell(ours["xtd"]))
-        pub = [[f"published: {name}"] + [_fmt(v[lang]) for lang in (*XTD_MME5_LANGUAGES, "avg")] for name, v in XTD_PUBLISHED.items()]
+        pub = [
+            [f"published: {name}"] + [_fmt(v[lang]) for lang in (*XTD_MME5_LANGUAGES, "avg")]
+            for name, v in XTD_PUBLISHED.items()
+        ]
         lines += ["### XTD Recall@10 vs published (their numbers: per-row protocol on the hub copy)", ""]
         lines += _table(["Model", *XTD_MME5_LANGUAGES, "avg"], [row, *pub])
         lines.append("")
@@ -125,23 +169,32 @@ def write_chart(results: list[dict], path: str | Path) -> Path:
     ranked = [r for r in results if r["family"] != "xtd"]
     xtd = [r for r in results if r["family"] == "xtd"]
     panels = [p for p in (ranked, xtd) if p]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 0.45 * max(len(p) for p in panels) + 2), 3.6 * len(panels)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(max(6.0, 0.45 * max(len(p) for p in panels) + 2), 3.6 * len(panels)), squeeze=False
+    )
     for ax, group in zip(axes[:, 0], panels):
         x = np.arange(len(group))
         if group is ranked:
-            series = {"P@1 (original ties)": [r["score"] for r in group], "P@1 (tie-aware)": [r["score_tie_aware"] for r in group]}
+            series = {
+                "P@1 (original ties)": [r["score"] for r in group],
+                "P@1 (tie-aware)": [r["score_tie_aware"] for r in group],
+            }
             names = [r["task"] for r in group]
         else:
-            series = {"R@10 row (mmE5)": [r["protocols"]["row"]["original"]["recall@10"] for r in group],
-                      "R@10 gallery (CLIP-style, tie-aware)": [r["protocols"].get("gallery", r["protocols"]["row"])["tie_aware"]["recall@10"]
-                                                                for r in group]}
+            series = {
+                "R@10 row (mmE5)": [r["protocols"]["row"]["original"]["recall@10"] for r in group],
+                "R@10 gallery (CLIP-style, tie-aware)": [
+                    r["protocols"].get("gallery", r["protocols"]["row"])["tie_aware"]["recall@10"] for r in group
+                ],
+            }
             names = [r["language"] for r in group]
         width = 0.8 / len(series)
         for i, (label, values) in enumerate(series.items()):
             ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
         ax.set_xticks(x, names, rotation=45 if group is ranked else 0, ha="right" if group is ranked else "center")
-        ax.set_title("Precision@1 per task" if group is ranked else "XTD text -> image Recall@10 per language", fontsize=10)
+        ax.set_title(
+            "Precision@1 per task" if group is ranked else "XTD text -> image Recall@10 per language", fontsize=10
+        )
         ax.set_ylim(0, 100)
         ax.set_ylabel("score x 100")
         ax.legend(fontsize=8)

@@ -1,4 +1,5 @@
 """Markdown sections of a run's MMEB-V2 tasks and aggregates (used by report.py)."""
+
 from __future__ import annotations
 
 from .mmeb_v2.catalog import META_GROUPS, MODALITIES
@@ -26,14 +27,43 @@ def v2_task_lines(results: list[dict]) -> list[str]:
     rows = []
     for r in results:
         p = r["protocols"]["row"]
-        rows.append([r["task"], r.get("v2_meta") or "–", r["candidate_protocol"], str(r["rows"]), str(r["pool_size"]),
-                     r["metric"], _fmt(r["score"]), _fmt(r["score_tie_aware"]), _fmt(r.get("score_published_pairing")),
-                     _fmt(p["original"]["hit@1"]), _fmt(p["original"]["ndcg_linear@5"]), str(p["tied_rows"]),
-                     str(r["skipped_rows"])])
+        rows.append(
+            [
+                r["task"],
+                r.get("v2_meta") or "–",
+                r["candidate_protocol"],
+                str(r["rows"]),
+                str(r["pool_size"]),
+                r["metric"],
+                _fmt(r["score"]),
+                _fmt(r["score_tie_aware"]),
+                _fmt(r.get("score_published_pairing")),
+                _fmt(p["original"]["hit@1"]),
+                _fmt(p["original"]["ndcg_linear@5"]),
+                str(p["tied_rows"]),
+                str(r["skipped_rows"]),
+            ]
+        )
     profiles = sorted({str(r.get("profile")) for r in results})
     lines = [f"## MMEB-V2 / ranked tasks (x 100; input profile: {', '.join(profiles)})", ""]
-    lines += _table(["Task", "Meta", "Candidates", "Queries", "Pool", "Metric", "Score", "Tie-aware",
-                     "Published pairing", "hit@1", "NDCG@5 (linear)", "Tied queries", "Skipped"], rows)
+    lines += _table(
+        [
+            "Task",
+            "Meta",
+            "Candidates",
+            "Queries",
+            "Pool",
+            "Metric",
+            "Score",
+            "Tie-aware",
+            "Published pairing",
+            "hit@1",
+            "NDCG@5 (linear)",
+            "Tied queries",
+            "Skipped",
+        ],
+        rows,
+    )
     return lines + [""]
 
 
@@ -41,9 +71,14 @@ def v2_summary_lines(summary: dict, compare_published: bool) -> list[str]:
     """Meta-task, modality and overall (mean over all 78 tasks) scores; (n/N) = tasks present."""
     header = ["Model", *V2_COLUMNS[:-1], "All 78"]
     order = [c for m in MODALITIES for c in (*META_GROUPS[m], m)] + ["overall"]
-    rows = [[f"this run ({label})"] + [_cell(summary[key][c]) for c in order]
-            for key, label in (("original", "original ties"), ("tie_aware", "tie-aware"),
-                               ("published_pairing", "published label/grade pairing"))]
+    rows = [
+        [f"this run ({label})"] + [_cell(summary[key][c]) for c in order]
+        for key, label in (
+            ("original", "original ties"),
+            ("tie_aware", "tie-aware"),
+            ("published_pairing", "published label/grade pairing"),
+        )
+    ]
     if compare_published:
         rows += [[f"published: {name}"] + [_fmt(v[c]) for c in V2_COLUMNS] for name, v in MMEB_V2_PUBLISHED.items()]
     lines = ["## MMEB-V2 (image/video: hit@1, visdoc: NDCG@5 linear; overall = mean over all 78 tasks)", ""]

@@ -7,6 +7,7 @@
 Every query is ranked against the whole gallery (CLIP-style protocol). Each distinct query and
 image is encoded once; with `cache=` an `EmbeddingCache` is reused across calls.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -63,21 +64,32 @@ def gallery_retrieval(
     items = [Item(text=q, instruction=instruction) if isinstance(q, str) else q for q in queries]
     query_ids = np.asarray([builder.item_id(q) for q in items], dtype=np.int64)
     vectors, _ = encode_unique(embedder, builder.items, cache=cache, batch_size=batch_size, desc="gallery")
-    ranks = rank_positives(vectors, query_ids, np.broadcast_to(gallery, (len(items), len(gallery))),
-                           np.asarray(positives, dtype=np.int64))
+    ranks = rank_positives(
+        vectors, query_ids, np.broadcast_to(gallery, (len(items), len(gallery))), np.asarray(positives, dtype=np.int64)
+    )
     ndcg_k = max(ks)
 
     def both(sel: np.ndarray) -> dict[str, dict[str, float]]:
-        return {"original": summarize(ranks.first[sel], ks, ndcg_k), "tie_aware": summarize(ranks.tie_aware[sel], ks, ndcg_k)}
+        return {
+            "original": summarize(ranks.first[sel], ks, ndcg_k),
+            "tie_aware": summarize(ranks.tie_aware[sel], ks, ndcg_k),
+        }
 
     languages = np.asarray([q.language or "" for q in items])
     per_language = {lang: both(languages == lang) for lang in sorted(set(languages.tolist())) if lang}
-    return GalleryResult(overall=both(np.ones(len(items), dtype=bool)), per_language=per_language,
-                         n_queries=len(items), n_gallery=len(gallery_images), tied_queries=int(ranks.tied.sum()),
-                         ranks=ranks)
+    return GalleryResult(
+        overall=both(np.ones(len(items), dtype=bool)),
+        per_language=per_language,
+        n_queries=len(items),
+        n_gallery=len(gallery_images),
+        tied_queries=int(ranks.tied.sum()),
+        ranks=ranks,
+    )
 
 
-def pairs_retrieval(embedder: Encoder, pairs: Sequence[tuple[str, str | None, ImageLike]], **kwargs: Any) -> GalleryResult:
+def pairs_retrieval(
+    embedder: Encoder, pairs: Sequence[tuple[str, str | None, ImageLike]], **kwargs: Any
+) -> GalleryResult:
     """(caption, language, image) pairs -> `gallery_retrieval` over the distinct images of the
     pairs (a caption's positive is its own image; several captions may share one image)."""
     gallery: list[ImageLike] = []

@@ -3,6 +3,7 @@
 A task's JSON is written as soon as it finishes, so an interrupted run resumes where it stopped;
 the embedding cache is filled chunk by chunk, so even a half-encoded task loses little.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,14 +60,23 @@ def task_file(out_dir: str | Path, task: str) -> Path:
 class Runner:
     """Evaluates tasks with one embedder into `out_dir`; counts what it encodes."""
 
-    def __init__(self, embedder: Encoder, config: EvalConfig, out_dir: str | Path, *, model_name: str = "",
-                 overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        embedder: Encoder,
+        config: EvalConfig,
+        out_dir: str | Path,
+        *,
+        model_name: str = "",
+        overwrite: bool = False,
+    ) -> None:
         self.embedder = embedder
         self.config = config
         self.out_dir = Path(out_dir)
         self.model_name = model_name
         self.overwrite = overwrite
-        self.cache = EmbeddingCache(config.cache_dir or default_cache_root(), embedder.fingerprint) if config.cache else None
+        self.cache = (
+            EmbeddingCache(config.cache_dir or default_cache_root(), embedder.fingerprint) if config.cache else None
+        )
         self.encoded = 0  # items that went through the model in this process (all ranks together)
 
     def run(self, specs: list[TaskSpec]) -> list[dict]:
@@ -100,20 +110,37 @@ class Runner:
         else:
             result = self._score(spec, data, vectors) if is_main() else {}
             if is_main() and spec.family == "mmeb":  # also an MMEB-V2 image task: VLM2Vec's files and metrics
-                v2 = score_v2(spec, from_eval_data(data), vectors, tie_tol=cfg.tie_tol, block_bytes=cfg.block_bytes,
-                              out_dir=self.out_dir, profile=self.profile)
+                v2 = score_v2(
+                    spec,
+                    from_eval_data(data),
+                    vectors,
+                    tie_tol=cfg.tie_tol,
+                    block_bytes=cfg.block_bytes,
+                    out_dir=self.out_dir,
+                    profile=self.profile,
+                )
                 result["v2"] = {k: v2[k] for k in ("v2_group", "v2_meta", "score_file", "protocols")}
-        result["encoding"] = {"occurrences": data.occurrences, "unique_items": len(data.items),
-                              "encoded": len(data.items) - hits, "cache_hits": hits}
-        result["seconds"] = {"load": round(t1 - t0, 3), "encode": round(t2 - t1, 3),
-                             "score": round(time.perf_counter() - t2, 3)}
+        result["encoding"] = {
+            "occurrences": data.occurrences,
+            "unique_items": len(data.items),
+            "encoded": len(data.items) - hits,
+            "cache_hits": hits,
+        }
+        result["seconds"] = {
+            "load": round(t1 - t0, 3),
+            "encode": round(t2 - t1, 3),
+            "score": round(time.perf_counter() - t2, 3),
+        }
         return result
 
-    def encode_items(self, items: list[Item], desc: str = "encode", max_batch: int | None = None) -> tuple[np.ndarray, int]:
+    def encode_items(
+        self, items: list[Item], desc: str = "encode", max_batch: int | None = None
+    ) -> tuple[np.ndarray, int]:
         """(n, dim) vectors of unique items and the number of cache hits (`max_batch` caps the batch)."""
         batch = min(self.config.batch_size, max_batch) if max_batch else self.config.batch_size
-        vectors, hits = encode_unique(self.embedder, items, cache=self.cache, batch_size=batch,
-                                      chunk_items=self.config.chunk_items, desc=desc)
+        vectors, hits = encode_unique(
+            self.embedder, items, cache=self.cache, batch_size=batch, chunk_items=self.config.chunk_items, desc=desc
+        )
         self.encoded += len(items) - hits
         return vectors, hits
 
@@ -129,24 +156,39 @@ class Runner:
         tied = {name: p["tied_rows"] for name, p in protocols.items() if p["tied_rows"]}
         if tied:
             counts = ", ".join(f"{n}: {t} of {protocols[n]['rows']}" for n, t in tied.items())
-            msg = (f"task {spec.name}: rows whose positive ties another candidate (within {cfg.tie_tol:g}) - {counts}; "
-                   "the original rule counts ties as hits, the tie_aware numbers do not")
+            msg = (
+                f"task {spec.name}: rows whose positive ties another candidate (within {cfg.tie_tol:g}) - {counts}; "
+                "the original rule counts ties as hits, the tie_aware numbers do not"
+            )
             log.warning(msg)
             warnings.append(msg)
         if data.skipped:
             warnings.append(f"skipped {len(data.skipped)} of {data.rows_total} rows with missing images")
         main = protocols["row"]
         return {
-            "task": spec.name, "family": spec.family, "meta_task": spec.meta_task, "split": spec.split,
-            "language": spec.language, "modality": spec.modality, "metric": spec.metric,
-            "score": main["original"][spec.metric], "score_tie_aware": main["tie_aware"][spec.metric],
+            "task": spec.name,
+            "family": spec.family,
+            "meta_task": spec.meta_task,
+            "split": spec.split,
+            "language": spec.language,
+            "modality": spec.modality,
+            "metric": spec.metric,
+            "score": main["original"][spec.metric],
+            "score_tie_aware": main["tie_aware"][spec.metric],
             "protocols": protocols,
-            "rows": data.rows, "rows_total": data.rows_total, "skipped_rows": len(data.skipped),
+            "rows": data.rows,
+            "rows_total": data.rows_total,
+            "skipped_rows": len(data.skipped),
             "skipped_examples": [{"row": s.row, "path": s.path} for s in data.skipped[:5]],
             "warnings": warnings,
-            "model": {"name": self.model_name, "fingerprint": self.embedder.fingerprint,
-                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim, "profile": self.profile,
-                      "video_mode": getattr(self.embedder, "video_mode", None)},
+            "model": {
+                "name": self.model_name,
+                "fingerprint": self.embedder.fingerprint,
+                "backbone": self.embedder.backbone.name,
+                "dim": self.embedder.dim,
+                "profile": self.profile,
+                "video_mode": getattr(self.embedder, "video_mode", None),
+            },
             **provenance(to_dict(cfg)),
         }
 
@@ -157,27 +199,51 @@ class Runner:
 
     def _score_ranked(self, spec: TaskSpec, data: RankData, vectors: np.ndarray) -> dict:
         cfg = self.config
-        core = score_v2(spec, data, vectors, tie_tol=cfg.tie_tol, block_bytes=cfg.block_bytes, out_dir=self.out_dir,
-                        profile=self.profile)
+        core = score_v2(
+            spec,
+            data,
+            vectors,
+            tie_tol=cfg.tie_tol,
+            block_bytes=cfg.block_bytes,
+            out_dir=self.out_dir,
+            profile=self.profile,
+        )
         warnings = [f"task {spec.name}: {note}" for note in core.pop("notes")]
         tied = core["protocols"]["row"]["tied_rows"]
         if tied:
-            warnings.append(f"task {spec.name}: {tied} of {data.rows} queries have a label tied with another candidate "
-                            f"(within {cfg.tie_tol:g}); the original rule breaks ties by pool order, tie_aware against the labels")
+            warnings.append(
+                f"task {spec.name}: {tied} of {data.rows} queries have a label tied with another candidate "
+                f"(within {cfg.tie_tol:g}); the original rule breaks ties by pool order, tie_aware against the labels"
+            )
         if data.skipped:
             warnings.append(f"skipped {len(data.skipped)} of {data.rows_total} rows with missing media")
         video_mode = getattr(self.embedder, "video_mode", "native")
         if video_mode != "native" and any(it.has_video for it in data.items):
-            warnings.append(f"task {spec.name}: off-protocol video input - this image-only backbone sees each video as "
-                            f"its middle sampled frame ({video_mode})")
+            warnings.append(
+                f"task {spec.name}: off-protocol video input - this image-only backbone sees each video as "
+                f"its middle sampled frame ({video_mode})"
+            )
         return {
-            "task": spec.name, "family": spec.family, "meta_task": spec.meta_task, "split": spec.split,
-            "language": spec.language, "modality": spec.modality, **core,
-            "rows": data.rows, "rows_total": data.rows_total, "skipped_rows": len(data.skipped),
-            "skipped_examples": [{"row": s.row, "path": s.path} for s in data.skipped[:5]], "warnings": warnings,
-            "model": {"name": self.model_name, "fingerprint": self.embedder.fingerprint,
-                      "backbone": self.embedder.backbone.name, "dim": self.embedder.dim, "profile": self.profile,
-                      "video_mode": getattr(self.embedder, "video_mode", None)},
+            "task": spec.name,
+            "family": spec.family,
+            "meta_task": spec.meta_task,
+            "split": spec.split,
+            "language": spec.language,
+            "modality": spec.modality,
+            **core,
+            "rows": data.rows,
+            "rows_total": data.rows_total,
+            "skipped_rows": len(data.skipped),
+            "skipped_examples": [{"row": s.row, "path": s.path} for s in data.skipped[:5]],
+            "warnings": warnings,
+            "model": {
+                "name": self.model_name,
+                "fingerprint": self.embedder.fingerprint,
+                "backbone": self.embedder.backbone.name,
+                "dim": self.embedder.dim,
+                "profile": self.profile,
+                "video_mode": getattr(self.embedder, "video_mode", None),
+            },
             **provenance(to_dict(cfg)),
         }
 
@@ -200,12 +266,16 @@ class Runner:
             return None
         fp = old.get("model", {}).get("fingerprint")
         if fp != self.embedder.fingerprint:
-            raise InputError(f"{path} holds results of another model (fingerprint {fp}, this one is "
-                             f"{self.embedder.fingerprint}); use another --output or pass --overwrite")
+            raise InputError(
+                f"{path} holds results of another model (fingerprint {fp}, this one is "
+                f"{self.embedder.fingerprint}); use another --output or pass --overwrite"
+            )
         now = {k: v for k, v in to_dict(self.config).items() if k in RESULT_KEYS}
         before = {k: v for k, v in old.get("config", {}).items() if k in RESULT_KEYS}
         changed = diff_configs(before, now)
         if changed:
-            raise InputError(f"{path} was computed with different settings ({', '.join(changed)}); "
-                             "use another --output or pass --overwrite")
+            raise InputError(
+                f"{path} was computed with different settings ({', '.join(changed)}); "
+                "use another --output or pass --overwrite"
+            )
         return old

@@ -3,6 +3,7 @@
 A task says WHAT is evaluated (hub id and config, meta-task, IND/OOD, modalities, main metric);
 how its rows are read is looked up by `TaskSpec.format` in the loader registry (`loaders.py`).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -120,11 +121,26 @@ def custom_task(name: str, *, beir: bool = False) -> TaskSpec:
     if known is not None and known.format != "mmeb-rows":
         return known
     if beir:
-        return TaskSpec(name=name, family="custom", meta_task="retrieval", hub_id="", hub_config="", format="beir",
-                        protocol="global", metric="ndcg_linear@5", modality="T -> page",
-                        description="user document collection (BEIR layout), ranked over its whole corpus")
-    return TaskSpec(name=name, family="custom", meta_task="custom", hub_id="", hub_config=name,
-                    description="user task in the MMEB-eval format")
+        return TaskSpec(
+            name=name,
+            family="custom",
+            meta_task="retrieval",
+            hub_id="",
+            hub_config="",
+            format="beir",
+            protocol="global",
+            metric="ndcg_linear@5",
+            modality="T -> page",
+            description="user document collection (BEIR layout), ranked over its whole corpus",
+        )
+    return TaskSpec(
+        name=name,
+        family="custom",
+        meta_task="custom",
+        hub_id="",
+        hub_config=name,
+        description="user task in the MMEB-eval format",
+    )
 
 
 def _unknown(name: str) -> str:
@@ -132,8 +148,10 @@ def _unknown(name: str) -> str:
     vocabulary.update({b: b for b in _BENCHMARKS})
     close = difflib.get_close_matches(name.lower(), list(vocabulary), n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(vocabulary[c]) for c in close)}?" if close else ""
-    return (f"unknown task or benchmark {name!r}{hint} "
-            f"(benchmarks: {', '.join(sorted(_BENCHMARKS))}; `mme5 eval list` shows all tasks)")
+    return (
+        f"unknown task or benchmark {name!r}{hint} "
+        f"(benchmarks: {', '.join(sorted(_BENCHMARKS))}; `mme5 eval list` shows all tasks)"
+    )
 
 
 def _ensure_catalog() -> None:

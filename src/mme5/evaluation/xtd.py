@@ -9,6 +9,7 @@
 Each task is scored in two clearly labelled protocols: "row" (each caption against its own
 candidate list, positive first: mmE5) and "gallery" (each caption against all 1,000 images: CLIP).
 """
+
 from __future__ import annotations
 
 import logging
@@ -72,8 +73,9 @@ def read_layout(root: str | Path, languages: list[str] | None = None) -> XTDLayo
         captions = read_lines(path)
         _check_lines(path, captions)
         if len(captions) != len(names):
-            raise InputError(f"{path}: {len(captions)} captions for {len(names)} images in {names_file}; "
-                             "line i must caption image i")
+            raise InputError(
+                f"{path}: {len(captions)} captions for {len(names)} images in {names_file}; line i must caption image i"
+            )
         layout.captions[lang] = captions
     return layout
 
@@ -87,13 +89,16 @@ def _check_lines(path: Path, lines: list[str]) -> None:
 def find_image_dir(root: Path, names: list[str], image_dir: str | None) -> Path:
     """The folder holding the images: `image_dir` if given, else the usual places beside the
     layout (the first that holds any of the first few listed files)."""
-    options = [Path(image_dir)] if image_dir else [root / "images", root.parent / "images", root / "XTD10" / "images", root]
+    options = (
+        [Path(image_dir)] if image_dir else [root / "images", root.parent / "images", root / "XTD10" / "images", root]
+    )
     for option in options:
         if any((option / name).is_file() for name in names[:10]):
             return option
     raise MissingFileError(
         f"XTD images not found: looked for {names[0]!r} in {', '.join(str(o) for o in options)}; "
-        "pass --image-dir with the folder holding the files of test_image_names.txt")
+        "pass --image-dir with the folder holding the files of test_image_names.txt"
+    )
 
 
 def layout_data(spec: TaskSpec, layout: XTDLayout, source: DataSource) -> EvalData:
@@ -106,11 +111,18 @@ def layout_data(spec: TaskSpec, layout: XTDLayout, source: DataSource) -> EvalDa
     paths = [image_dir / name for name in layout.image_names[:n]]
     skipped = [SkippedRow(i, str(p)) for i, p in enumerate(paths) if not p.is_file()]
     if skipped and not source.skip_missing:
-        raise InputError(f"task {spec.name}: row {skipped[0].row}: image file not found: {skipped[0].path} "
-                         "(check --image-dir, or pass --skip-missing to drop such rows and count them)")
+        raise InputError(
+            f"task {spec.name}: row {skipped[0].row}: image file not found: {skipped[0].path} "
+            "(check --image-dir, or pass --skip-missing to drop such rows and count them)"
+        )
     if skipped:
-        log.warning("task %s: skipped %d of %d rows whose image is missing (first: %s); they are left out "
-                    "of the gallery too", spec.name, len(skipped), n, skipped[0].path)
+        log.warning(
+            "task %s: skipped %d of %d rows whose image is missing (first: %s); they are left out of the gallery too",
+            spec.name,
+            len(skipped),
+            n,
+            skipped[0].path,
+        )
     kept = sorted(set(range(n)) - {s.row for s in skipped})
     if not kept:
         raise InputError(f"task {spec.name}: none of the {n} images exist under {image_dir}")
@@ -119,14 +131,26 @@ def layout_data(spec: TaskSpec, layout: XTDLayout, source: DataSource) -> EvalDa
     queries = [builder.item_id(Item(text=captions[i], instruction=XTD_QUERY_INSTRUCTION, language=lang)) for i in kept]
     m = len(kept)
     others = np.broadcast_to(gallery, (m, m))[~np.eye(m, dtype=bool)].reshape(m, m - 1)
-    rows = Ranking(np.concatenate([gallery[:, None], others], axis=1), np.zeros(m, dtype=np.int64),
-                   f"per-row lists: positive first, then the other {m - 1} images "
-                   "(mmE5 protocol; the original layout carries no lists)")
-    full = Ranking(np.broadcast_to(gallery, (m, m)), np.arange(m, dtype=np.int64),
-                   f"full gallery of {m} images in file order (CLIP-style protocol)")
-    return EvalData(task=spec.name, items=builder.items, query_ids=np.asarray(queries, dtype=np.int64),
-                    rankings={"row": rows, "gallery": full}, rows_total=n, occurrences=m * (m + 1),
-                    skipped=skipped)
+    rows = Ranking(
+        np.concatenate([gallery[:, None], others], axis=1),
+        np.zeros(m, dtype=np.int64),
+        f"per-row lists: positive first, then the other {m - 1} images "
+        "(mmE5 protocol; the original layout carries no lists)",
+    )
+    full = Ranking(
+        np.broadcast_to(gallery, (m, m)),
+        np.arange(m, dtype=np.int64),
+        f"full gallery of {m} images in file order (CLIP-style protocol)",
+    )
+    return EvalData(
+        task=spec.name,
+        items=builder.items,
+        query_ids=np.asarray(queries, dtype=np.int64),
+        rankings={"row": rows, "gallery": full},
+        rows_total=n,
+        occurrences=m * (m + 1),
+        skipped=skipped,
+    )
 
 
 def is_layout(path: str | Path) -> bool:
@@ -141,10 +165,13 @@ def load_xtd(spec: TaskSpec, source: DataSource) -> EvalData:
     if source.data_dir is not None and find_local(source.data_dir, spec.hub_config) is None:
         raise MissingFileError(
             f"task {spec.name}: {source.data_dir} is neither an XTD layout (no {IMAGE_NAMES}) nor holds "
-            f"a subset {spec.hub_config!r} in the MMEB-eval format")
+            f"a subset {spec.hub_config!r} in the MMEB-eval format"
+        )
     if source.data_dir is None and spec.language not in XTD_HUB_LANGUAGES:
-        raise InputError(f"task {spec.name}: {spec.hub_id} has only the subsets {list(XTD_HUB_LANGUAGES)}; "
-                         "use --data-dir with the original XTD layout for the other languages")
+        raise InputError(
+            f"task {spec.name}: {spec.hub_id} has only the subsets {list(XTD_HUB_LANGUAGES)}; "
+            "use --data-dir with the original XTD layout for the other languages"
+        )
     data = load_mmeb_rows(spec, source, language=spec.language)
     data.rankings["row"].label = "per-row candidate lists of the data (mmE5 protocol)"
     data.rankings["gallery"] = gallery_ranking(data)

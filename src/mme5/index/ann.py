@@ -4,6 +4,7 @@ bounded batches, and tuning nprobe / efSearch to a target recall@10 measured aga
 
 All indexes use inner product over L2-normalised vectors (= cosine), like `IndexFlatIP`.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,22 @@ HNSW_M = 32
 ID_BYTES = 8  # IVF lists store an int64 id per vector
 SEARCH_KNOB = {"flat": None, "ivf-flat": "nprobe", "ivf-pq": "nprobe", "hnsw": "ef_search"}
 KNOB_GRID = {"nprobe": (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), "ef_search": (16, 32, 64, 128, 256, 512, 1024)}
-_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20,
-          "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40, "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 2**10,
+    "kb": 2**10,
+    "kib": 2**10,
+    "m": 2**20,
+    "mb": 2**20,
+    "mib": 2**20,
+    "g": 2**30,
+    "gb": 2**30,
+    "gib": 2**30,
+    "t": 2**40,
+    "tb": 2**40,
+    "tib": 2**40,
+}
 
 
 @dataclass(frozen=True)
@@ -93,33 +108,46 @@ def _ivf_pq(n: int, dim: int, budget: int) -> IndexPlan:
     options = [m for m in range(min(dim // 4, 128), 0, -1) if dim % m == 0 and m * bits % 8 == 0]
     fitting = [m for m in options if n * (m * bits // 8 + ID_BYTES) + fixed <= budget] or options[-1:]
     m = fitting[0]
-    return IndexPlan("ivf-pq", f"IVF{nlist},PQ{m}x{bits}", {"nlist": nlist, "pq_bytes": m * bits // 8, "pq_m": m,
-                                                            "pq_bits": bits}, n * (m * bits // 8 + ID_BYTES) + fixed)
+    return IndexPlan(
+        "ivf-pq",
+        f"IVF{nlist},PQ{m}x{bits}",
+        {"nlist": nlist, "pq_bytes": m * bits // 8, "pq_m": m, "pq_bits": bits},
+        n * (m * bits // 8 + ID_BYTES) + fixed,
+    )
 
 
 PLANNERS: dict[str, Callable[[int, int, int], IndexPlan]] = {
-    "flat": _flat, "ivf-flat": _ivf_flat, "ivf-pq": _ivf_pq, "hnsw": _hnsw}
+    "flat": _flat,
+    "ivf-flat": _ivf_flat,
+    "ivf-pq": _ivf_pq,
+    "hnsw": _hnsw,
+}
 
 
 def plan_auto(n: int, dim: int, budget: int) -> IndexPlan:
     """autofaiss-style: exact while small; HNSW while its graph fits and inserts stay cheap; then
     IVF-Flat if full vectors fit the budget; else IVF-PQ with the largest code that fits."""
+
     def fits(plan: IndexPlan) -> bool:
         return plan.bytes_estimate <= budget
 
     size = f"{n} vectors x {dim} dims, budget {budget / 2**30:.2f} GiB"
-    chain = [(n <= FLAT_MAX, _flat, "small enough for exact search"),
-             (n <= HNSW_MAX, _hnsw, "vectors + graph fit; HNSW answers fastest at this size"),
-             (n <= HNSW_MAX, lambda n, dim, budget: _hnsw(n, dim, budget, m=16), "vectors + a smaller graph fit"),
-             (True, _ivf_flat, "full vectors fit; IVF trains on a sample"),
-             (True, _ivf_pq, "full vectors do not fit: product-quantised codes")]
+    chain = [
+        (n <= FLAT_MAX, _flat, "small enough for exact search"),
+        (n <= HNSW_MAX, _hnsw, "vectors + graph fit; HNSW answers fastest at this size"),
+        (n <= HNSW_MAX, lambda n, dim, budget: _hnsw(n, dim, budget, m=16), "vectors + a smaller graph fit"),
+        (True, _ivf_flat, "full vectors fit; IVF trains on a sample"),
+        (True, _ivf_pq, "full vectors do not fit: product-quantised codes"),
+    ]
     for allowed, planner, why in chain:
         plan = planner(n, dim, budget)
         if allowed and fits(plan):
             return IndexPlan(plan.kind, plan.factory, plan.params, plan.bytes_estimate, f"auto: {why} ({size})")
     smallest = _ivf_pq(n, dim, 0)
-    raise ConfigError(f"--memory-budget too small: {size}; the smallest index (IVF-PQ, "
-                      f"{smallest.params['pq_bytes']} bytes/vector) needs {smallest.bytes_estimate / 2**30:.2f} GiB")
+    raise ConfigError(
+        f"--memory-budget too small: {size}; the smallest index (IVF-PQ, "
+        f"{smallest.params['pq_bytes']} bytes/vector) needs {smallest.bytes_estimate / 2**30:.2f} GiB"
+    )
 
 
 def plan_index(kind: str, n: int, dim: int, budget: int) -> IndexPlan:
@@ -149,7 +177,7 @@ def build_faiss(plan: IndexPlan, dim: int, batches: Callable[[], Iterator[np.nda
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
     for batch in batches():
         for start in range(0, len(batch), ADD_BATCH):
-            index.add(np.ascontiguousarray(batch[start:start + ADD_BATCH], dtype=np.float32))
+            index.add(np.ascontiguousarray(batch[start : start + ADD_BATCH], dtype=np.float32))
     return index
 
 
@@ -171,8 +199,14 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(hits) / truth.shape[1])
 
 
-def tune(search: Callable[[np.ndarray, int, int | None], np.ndarray], knob: str | None, limit: int,
-         queries: np.ndarray, truth: np.ndarray, target: float) -> tuple[int | None, list[dict]]:
+def tune(
+    search: Callable[[np.ndarray, int, int | None], np.ndarray],
+    knob: str | None,
+    limit: int,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    target: float,
+) -> tuple[int | None, list[dict]]:
     """The smallest knob value (nprobe / ef_search, at most `limit`) whose recall@k on `queries`
     reaches `target`, else the best tried; and the whole recall curve. `search(q, k, value) -> ids`."""
     k = truth.shape[1]
@@ -190,6 +224,7 @@ def tune(search: Callable[[np.ndarray, int, int | None], np.ndarray], knob: str 
 
 def faiss_searcher(index: Any, kind: str) -> Callable[[np.ndarray, int, int | None], np.ndarray]:
     """`search(queries, k, knob_value) -> (q, k) ids` over a faiss index of `kind`."""
+
     def search(queries: np.ndarray, k: int, value: int | None) -> np.ndarray:
         return index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=search_params(kind, value))[1]
 

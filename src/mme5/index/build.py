@@ -2,6 +2,7 @@
 vector shards (local or Ray engine, resumable) -> an index (faiss type or LanceDB table) whose
 recall@10 against exact search is measured on held-out corpus queries and written to index.json.
 """
+
 from __future__ import annotations
 
 import time
@@ -65,7 +66,9 @@ class Vectors:
         best_scores = np.empty((len(queries), 0), np.float32)
         for shard, vectors in zip(self.shards, self.batches()):
             scores = np.concatenate([best_scores, queries @ vectors.T], axis=1)
-            ids = np.concatenate([best_ids, np.broadcast_to(np.arange(shard.start, shard.end), (len(queries), len(vectors)))], axis=1)
+            ids = np.concatenate(
+                [best_ids, np.broadcast_to(np.arange(shard.start, shard.end), (len(queries), len(vectors)))], axis=1
+            )
             keep = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             best_scores, best_ids = np.take_along_axis(scores, keep, 1), np.take_along_axis(ids, keep, 1)
         return best_ids
@@ -96,16 +99,26 @@ def faiss_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any
     tmp = out / (INDEX_FILE + ".tmp")
     faiss.write_index(index, str(tmp))
     tmp.replace(out / INDEX_FILE)
-    return {"sink": "faiss", **plan.to_json(), "bytes": (out / INDEX_FILE).stat().st_size,
-            "search": {plan.knob: value} if plan.knob else {}, **_recall(curve, query_rows, opts),
-            "build_seconds": round(built, 3), "metric": "cosine (inner product of L2-normalised vectors)"}
+    return {
+        "sink": "faiss",
+        **plan.to_json(),
+        "bytes": (out / INDEX_FILE).stat().st_size,
+        "search": {plan.knob: value} if plan.knob else {},
+        **_recall(curve, query_rows, opts),
+        "build_seconds": round(built, 3),
+        "metric": "cosine (inner product of L2-normalised vectors)",
+    }
 
 
 def _recall(curve: list[dict], query_rows: np.ndarray, opts: IndexOptions) -> dict[str, Any]:
     chosen = next((row for row in curve if row["recall"] >= opts.target_recall), max(curve, key=lambda r: r["recall"]))
-    return {f"recall_at_{opts.k}": chosen["recall"], "recall_target": opts.target_recall,
-            "recall_queries": int(len(query_rows)), "recall_curve": curve,
-            "recall_note": "held-out corpus vectors as queries (not in the training sample), truth = exact search"}
+    return {
+        f"recall_at_{opts.k}": chosen["recall"],
+        "recall_target": opts.target_recall,
+        "recall_queries": int(len(query_rows)),
+        "recall_curve": curve,
+        "recall_note": "held-out corpus vectors as queries (not in the training sample), truth = exact search",
+    }
 
 
 def _lance_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any]:
@@ -140,7 +153,12 @@ def build_index(
     source = open_corpus(corpus, stride=shard_size)
     runner = make_engine(engine, embedder, engine_options or EngineOptions())
     fingerprint = runner.fingerprint()
-    state = {"fingerprint": fingerprint, "corpus_sha256": source.digest(), "shard_size": shard_size, "count": len(source)}
+    state = {
+        "fingerprint": fingerprint,
+        "corpus_sha256": source.digest(),
+        "shard_size": shard_size,
+        "count": len(source),
+    }
     store = ShardStore(out, state)
     shards = plan_shards(len(source), shard_size)
     started = time.perf_counter()
@@ -154,10 +172,18 @@ def build_index(
     backbone = getattr(getattr(embedder, "backbone", None), "name", None)
     if backbone:
         model_info["backbone"] = backbone
-    info = provenance(config, model=model_info,
-                      corpus={"path": str(Path(corpus).resolve()), "sha256": state["corpus_sha256"], "count": len(source)},
-                      engine={"name": engine, **asdict(engine_options or EngineOptions()), "shard_size": shard_size,
-                              "shards": len(shards), "embed_seconds": round(embed_seconds, 3)},
-                      index=result)
+    info = provenance(
+        config,
+        model=model_info,
+        corpus={"path": str(Path(corpus).resolve()), "sha256": state["corpus_sha256"], "count": len(source)},
+        engine={
+            "name": engine,
+            **asdict(engine_options or EngineOptions()),
+            "shard_size": shard_size,
+            "shards": len(shards),
+            "embed_seconds": round(embed_seconds, 3),
+        },
+        index=result,
+    )
     write_json(out / INFO_FILE, info)
     return VectorIndex.load(out)

@@ -5,6 +5,7 @@ resolve against the corpus's folder). Sources read any range of records on their
 can be prepared by whichever worker gets it (the Ray engine's CPU tasks), and every row number is
 fixed by the corpus, not by the order workers finish.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -135,8 +136,14 @@ class ParquetCorpus:
             seen += size
         table = pq.ParquetFile(self.path).read_row_groups(wanted) if wanted else pa.table({})
         rows = table.slice(start - (first or 0), end - start).to_pylist()
-        return [_record({k: v for k, v in row.items() if v is not None or k in RESERVED},
-                        f"{self.path}: row {start + i}", self.path.parent) for i, row in enumerate(rows)]
+        return [
+            _record(
+                {k: v for k, v in row.items() if v is not None or k in RESERVED},
+                f"{self.path}: row {start + i}",
+                self.path.parent,
+            )
+            for i, row in enumerate(rows)
+        ]
 
 
 @dataclass
@@ -146,8 +153,11 @@ class FolderCorpus:
     path: Path
 
     def __post_init__(self) -> None:
-        self._files = sorted(p.relative_to(self.path).as_posix() for p in self.path.rglob("*")
-                             if p.is_file() and p.suffix.lower() in FOLDER_MEDIA)
+        self._files = sorted(
+            p.relative_to(self.path).as_posix()
+            for p in self.path.rglob("*")
+            if p.is_file() and p.suffix.lower() in FOLDER_MEDIA
+        )
         if not self._files:
             raise InputError(f"{self.path}: no media files ({', '.join(sorted(FOLDER_MEDIA))}) in this folder")
         self._rows = [(name, page) for name in self._files for page in _pages(self.path / name)]
@@ -163,9 +173,14 @@ class FolderCorpus:
         return sha.hexdigest()
 
     def records(self, start: int, end: int) -> list[dict[str, Any]]:
-        return [{"id": name if page is None else f"{name}#page={page}",
-                 "item": {FOLDER_MEDIA[Path(name).suffix.lower()]: name, **({} if page is None else {"page": page})},
-                 "meta": None} for name, page in self._rows[start:end]]
+        return [
+            {
+                "id": name if page is None else f"{name}#page={page}",
+                "item": {FOLDER_MEDIA[Path(name).suffix.lower()]: name, **({} if page is None else {"page": page})},
+                "meta": None,
+            }
+            for name, page in self._rows[start:end]
+        ]
 
 
 def _pages(path: Path) -> list[int | None]:

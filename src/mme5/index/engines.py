@@ -2,6 +2,7 @@
 process; `ray` runs the same steps on Ray Data (CPU tasks prepare, an actor pool embeds). Both
 write through one ShardStore, so their outputs are interchangeable and a build may resume on either.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,16 +33,18 @@ class EmbedderSpec:
     def load(self, device: str | None = None) -> Encoder:
         from ..model.loading import load_embedder
 
-        return load_embedder(self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device,
-                             max_length=self.max_length)
+        return load_embedder(
+            self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device, max_length=self.max_length
+        )
 
     def fingerprint(self, device: str) -> str:
         """The fingerprint the loaded model will have on `device`, without loading its weights."""
         from ..model.fingerprint import fingerprint_model
         from ..model.loading import ensure_tiny, resolve_dtype
 
-        return fingerprint_model(self.model or ensure_tiny(), self.adapter, resolve_dtype(self.dtype, device),
-                                 self.max_length)
+        return fingerprint_model(
+            self.model or ensure_tiny(), self.adapter, resolve_dtype(self.dtype, device), self.max_length
+        )
 
 
 class Engine(Protocol):

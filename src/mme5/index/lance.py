@@ -4,6 +4,7 @@ with an ANN index of the planned type, searched with the same knobs as faiss (np
 The same table can live on object storage (a `s3://` URI for lancedb.connect); nothing here
 assumes a local disk beyond the default path.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,10 +34,13 @@ def _index_config(kind: str, params: dict[str, int]) -> Any:
     from lancedb.index import HnswSq, IvfFlat, IvfPq
 
     lists = params.get("nlist", 1)
-    configs = {"ivf-flat": lambda: IvfFlat(distance_type="dot", num_partitions=lists),
-               "ivf-pq": lambda: IvfPq(distance_type="dot", num_partitions=lists,
-                                       num_sub_vectors=params.get("pq_m"), num_bits=8),
-               "hnsw": lambda: HnswSq(distance_type="dot", num_partitions=lists, m=params.get("hnsw_m", 20))}
+    configs = {
+        "ivf-flat": lambda: IvfFlat(distance_type="dot", num_partitions=lists),
+        "ivf-pq": lambda: IvfPq(
+            distance_type="dot", num_partitions=lists, num_sub_vectors=params.get("pq_m"), num_bits=8
+        ),
+        "hnsw": lambda: HnswSq(distance_type="dot", num_partitions=lists, m=params.get("hnsw_m", 20)),
+    }
     return configs[kind]()
 
 
@@ -55,8 +59,9 @@ def lance_sink(vectors: Any, opts: Any, out: Path) -> dict[str, Any]:
     started = time.perf_counter()
     plan = plan_index(opts.kind, vectors.count, vectors.dim, opts.memory_budget)
     schema = read_shard(vectors.store.path(vectors.shards[0])).schema
-    table = _connect(out).create_table(TABLE, data=pa.RecordBatchReader.from_batches(schema, _batches(vectors)),
-                                       mode="overwrite")
+    table = _connect(out).create_table(
+        TABLE, data=pa.RecordBatchReader.from_batches(schema, _batches(vectors)), mode="overwrite"
+    )
     params = dict(plan.params)
     if plan.kind == "ivf-pq":  # lance trains 8-bit codes from its own sample (the refine step needs them)
         params.update(pq_bits=8, pq_bytes=params["pq_m"])
@@ -71,10 +76,18 @@ def lance_sink(vectors: Any, opts: Any, out: Path) -> dict[str, Any]:
     limit = params.get("nlist", 1 << 30) if knob == "nprobe" else 1 << 30
     value, curve = tune(lambda q, k, v: searcher.search(q, k, v)[1], knob, limit, queries, truth, opts.target_recall)
     size = sum(f.stat().st_size for f in (out / FOLDER).rglob("*") if f.is_file())
-    return {"sink": "lance", **plan.to_json(), "params": params, "lance_index": LANCE_TYPES.get(plan.kind, "none (exact scan)"),
-            "refine_factor": REFINE_FACTOR, "bytes": size, "search": {knob: value} if knob else {},
-            **_recall(curve, query_rows, opts), "build_seconds": round(built, 3),
-            "metric": "cosine (dot product of L2-normalised vectors)"}
+    return {
+        "sink": "lance",
+        **plan.to_json(),
+        "params": params,
+        "lance_index": LANCE_TYPES.get(plan.kind, "none (exact scan)"),
+        "refine_factor": REFINE_FACTOR,
+        "bytes": size,
+        "search": {knob: value} if knob else {},
+        **_recall(curve, query_rows, opts),
+        "build_seconds": round(built, 3),
+        "metric": "cosine (dot product of L2-normalised vectors)",
+    }
 
 
 class LanceSearcher:
@@ -100,7 +113,11 @@ class LanceSearcher:
                 query = query.nprobes(int(knob))
         result = query.to_arrow()
         scores, rows = np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
-        which = result.column("query_index").to_numpy() if "query_index" in result.column_names else np.zeros(result.num_rows, int)
+        which = (
+            result.column("query_index").to_numpy()
+            if "query_index" in result.column_names
+            else np.zeros(result.num_rows, int)
+        )
         filled = np.zeros(len(queries), int)
         for q, row, distance in zip(which, result.column("row").to_numpy(), result.column("_distance").to_numpy()):
             if filled[q] < k:

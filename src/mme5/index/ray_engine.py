@@ -6,6 +6,7 @@ Exactly once: a shard is written (tmp + rename) only when every one of its rows 
 by row number, so a retried task (Ray Data restarts dead actors and retries their tasks) cannot
 duplicate a row, and a killed driver loses only unfinished shards, which the rerun recomputes.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,10 @@ class _EmbedActor:
         self.embedder = spec.load(device)
         self.batch_size = batch_size
         if self.embedder.fingerprint != fingerprint:
-            raise RuntimeError(f"actor loaded model fingerprint {self.embedder.fingerprint}, the build expects "
-                               f"{fingerprint}: every node must see the same model files")
+            raise RuntimeError(
+                f"actor loaded model fingerprint {self.embedder.fingerprint}, the build expects "
+                f"{fingerprint}: every node must see the same model files"
+            )
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -73,13 +76,23 @@ class _EmbedActor:
         from ..types import Item
 
         items = []
-        for fields, pixels, h, w in zip(*(batch.column(c).to_pylist() for c in ("fields", "pixels", "height", "width"))):
+        for fields, pixels, h, w in zip(
+            *(batch.column(c).to_pylist() for c in ("fields", "pixels", "height", "width"))
+        ):
             image = Image.frombytes("RGB", (w, h), pixels) if h else None
             items.append(Item(image=image, **json.loads(fields)))
-        vectors = np.ascontiguousarray(self.embedder.encode(items, batch_size=self.batch_size, show_progress=False), dtype=np.float32)
+        vectors = np.ascontiguousarray(
+            self.embedder.encode(items, batch_size=self.batch_size, show_progress=False), dtype=np.float32
+        )
         flat = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
-        return pa.table({"row": batch.column("row"), "shard": batch.column("shard"),
-                         "record": batch.column("record"), "vector": flat})
+        return pa.table(
+            {
+                "row": batch.column("row"),
+                "shard": batch.column("shard"),
+                "record": batch.column("record"),
+                "vector": flat,
+            }
+        )
 
 
 @dataclass
@@ -134,17 +147,23 @@ class RayEngine:
         actors = self.options.actors
         threads = max(1, (os.cpu_count() or 1) // actors)
         ray.data.DataContext.get_current().enable_progress_bars = False
-        ds: Any = ray.data.from_items([{"shard": s.number, "start": s.start, "end": s.end} for s in shards],
-                                 override_num_blocks=len(shards))
+        ds: Any = ray.data.from_items(
+            [{"shard": s.number, "start": s.start, "end": s.end} for s in shards], override_num_blocks=len(shards)
+        )
         # half a CPU per prepare task: reading/decoding waits on disk, and resources unlike the actors'
         # keep Ray Data from fusing this stage into the actors (decoding then overlaps the model)
         ds = ds.map_batches(_prepare, batch_size=1, batch_format="pyarrow", fn_kwargs={"corpus": corpus}, num_cpus=0.5)
         # big actor calls: Embedder.encode buckets by length within a call, as the local engine does per shard
         rows_per_call = max(self.options.batch_size, min(shards[0].end - shards[0].start, ACTOR_ROWS))
-        ds = ds.map_batches(_EmbedActor, batch_size=rows_per_call, batch_format="pyarrow",
-                            fn_constructor_args=(self.spec, device, self.fingerprint(), threads, self.options.batch_size),
-                            compute=ray.data.ActorPoolStrategy(size=actors),
-                            num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1)
+        ds = ds.map_batches(
+            _EmbedActor,
+            batch_size=rows_per_call,
+            batch_format="pyarrow",
+            fn_constructor_args=(self.spec, device, self.fingerprint(), threads, self.options.batch_size),
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_gpus=1 if gpu else 0,
+            num_cpus=0 if gpu else 1,
+        )
         # Ray Data creates map actors with max_restarts=-1 and max_task_retries=-1: a dead replica is
         # restarted and its batches re-run; rows arriving twice are dropped below
         by_number = {s.number: s for s in shards}
@@ -155,8 +174,9 @@ class RayEngine:
         for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             vectors = block.column("vector").combine_chunks()
             flat = vectors.values.to_numpy(zero_copy_only=False).reshape(-1, vectors.type.list_size)
-            for i, (row, number, record) in enumerate(zip(*(block.column(c).to_pylist()
-                                                            for c in ("row", "shard", "record")))):
+            for i, (row, number, record) in enumerate(
+                zip(*(block.column(c).to_pylist() for c in ("row", "shard", "record")))
+            ):
                 if number in written:
                     continue  # a late repeat from a retried task
                 rows = pending.setdefault(number, {})
@@ -164,8 +184,12 @@ class RayEngine:
                 shard = by_number[number]
                 if len(rows) == shard.end - shard.start:
                     order = sorted(rows)
-                    store.write(shard, np.array(order), np.stack([rows[r][0] for r in order]),
-                                [json.loads(rows[r][1]) for r in order])
+                    store.write(
+                        shard,
+                        np.array(order),
+                        np.stack([rows[r][0] for r in order]),
+                        [json.loads(rows[r][1]) for r in order],
+                    )
                     del pending[number]
                     written.add(number)
                     bar.update(1)

@@ -4,6 +4,7 @@
 The ranges depend only on the corpus size and the shard size, so a restarted build (any engine)
 finds the shards already written, skips them, and ends with every item exactly once.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,7 +71,9 @@ class ShardStore:
     def pending(self, shards: list[Shard]) -> list[Shard]:
         todo = [s for s in shards if not self.done(s)]
         if len(todo) < len(shards):
-            log.info("resuming: %d of %d vector shards already written in %s", len(shards) - len(todo), len(shards), self.dir)
+            log.info(
+                "resuming: %d of %d vector shards already written in %s", len(shards) - len(todo), len(shards), self.dir
+            )
         return todo
 
     def write(self, shard: Shard, rows: np.ndarray, vectors: np.ndarray, records: list[dict[str, Any]]) -> Path:
@@ -83,13 +86,15 @@ class ShardStore:
             raise RuntimeError(f"{shard.name}: rows do not cover items {shard.start}..{shard.end - 1} exactly once")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dim = vectors.shape[1]
-        table = pa.table({
-            "row": pa.array(rows),
-            "id": pa.array([r["id"] for r in records], pa.string()),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
-            "item": pa.array([json.dumps(r["item"], ensure_ascii=False) for r in records]),
-            "meta": pa.array([json.dumps(r["meta"], ensure_ascii=False) for r in records]),
-        })
+        table = pa.table(
+            {
+                "row": pa.array(rows),
+                "id": pa.array([r["id"] for r in records], pa.string()),
+                "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
+                "item": pa.array([json.dumps(r["item"], ensure_ascii=False) for r in records]),
+                "meta": pa.array([json.dumps(r["meta"], ensure_ascii=False) for r in records]),
+            }
+        )
         final = self.path(shard)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         pq.write_table(table, tmp)

@@ -1,6 +1,7 @@
 """The exported model's README.md: hub metadata (`model-index` built from an `mme5 eval` run, so
 the hub page shows exactly what was measured), the evaluation tables under both tie rules and
 protocols, and how to load the folder with each tool."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,31 +27,54 @@ def model_index(results: list[dict[str, Any]], model_name: str) -> list[dict[str
     for r in results:
         if r.get("family") == "xtd":
             row = r["protocols"]["row"]
-            metrics = [{"type": "recall_at_10", "name": "Recall@10 (row protocol, original ties)",
-                        "value": row["original"]["recall@10"]},
-                       {"type": "recall_at_10", "name": "Recall@10 (row protocol, tie-aware)",
-                        "value": row["tie_aware"]["recall@10"]}]
+            metrics = [
+                {
+                    "type": "recall_at_10",
+                    "name": "Recall@10 (row protocol, original ties)",
+                    "value": row["original"]["recall@10"],
+                },
+                {
+                    "type": "recall_at_10",
+                    "name": "Recall@10 (row protocol, tie-aware)",
+                    "value": row["tie_aware"]["recall@10"],
+                },
+            ]
             gallery = r["protocols"].get("gallery")
             if gallery:
-                metrics.append({"type": "recall_at_10", "name": "Recall@10 (full gallery, tie-aware)",
-                                "value": gallery["tie_aware"]["recall@10"]})
+                metrics.append(
+                    {
+                        "type": "recall_at_10",
+                        "name": "Recall@10 (full gallery, tie-aware)",
+                        "value": gallery["tie_aware"]["recall@10"],
+                    }
+                )
             task_type = "text-to-image retrieval"
         else:
-            metrics = [{"type": "precision_at_1", "name": "Precision@1 (original ties)", "value": r["score"]},
-                       {"type": "precision_at_1", "name": "Precision@1 (tie-aware)", "value": r["score_tie_aware"]}]
+            metrics = [
+                {"type": "precision_at_1", "name": "Precision@1 (original ties)", "value": r["score"]},
+                {"type": "precision_at_1", "name": "Precision@1 (tie-aware)", "value": r["score_tie_aware"]},
+            ]
             task_type = str(r.get("meta_task") or "retrieval")
-        entries.append({"task": {"type": task_type, "name": task_type},
-                        "dataset": {"name": r["task"], "type": r["task"], "split": r.get("split") or "test"},
-                        "metrics": metrics})
+        entries.append(
+            {
+                "task": {"type": task_type, "name": task_type},
+                "dataset": {"name": r["task"], "type": r["task"], "split": r.get("split") or "test"},
+                "metrics": metrics,
+            }
+        )
     return [{"name": model_name, "results": entries}]
 
 
-def build_card(profile: EmbeddingProfile, *, target: str, results: str | Path | None = None,
-               model_name: str = "mme5-model") -> str:
+def build_card(
+    profile: EmbeddingProfile, *, target: str, results: str | Path | None = None, model_name: str = "mme5-model"
+) -> str:
     """The README.md text: YAML front matter + usage + the run's report (when `results` is given)."""
-    meta: dict[str, Any] = {"library_name": "sentence-transformers" if target == "sentence-transformers" else "transformers",
-                            "pipeline_tag": "feature-extraction", "language": card_languages(),
-                            "tags": ["mme5", "multimodal-embedding", "mmE5", profile.backbone]}
+    meta: dict[str, Any] = {
+        "library_name": "sentence-transformers" if target == "sentence-transformers" else "transformers",
+        "pipeline_tag": "feature-extraction",
+        "language": card_languages(),
+        "tags": ["mme5", "multimodal-embedding", "mmE5", profile.backbone],
+    }
     report = ""
     if results is not None:
         from ..evaluation.aggregate import summarize_run
@@ -62,36 +86,72 @@ def build_card(profile: EmbeddingProfile, *, target: str, results: str | Path | 
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     prompts = "\n".join(f"| `{name}` | {text} |" for name, text in profile.prompts.items())
     lines = [
-        "---", front.rstrip(), "---", "",
-        f"# {model_name}", "",
+        "---",
+        front.rstrip(),
+        "---",
+        "",
+        f"# {model_name}",
+        "",
         f"A multimodal multilingual embedding model ({profile.backbone}, {profile.dim} dimensions) trained "
         f"with mme5 (training code: {TRAINING_CODE_URL}). Vectors: the final hidden state of the last "
         f"non-pad token, L2-normalised; inputs are formatted as `{profile.instruction_template!r}` after the "
         f"image tokens `{profile.image_text!r}` (see `mme5_embedding.json`)."
-        + (f" Formatting profile: `{profile.formatting_profile}` (mme5.model.profiles); load with "
-           f"`set_profile(Embedder.from_pretrained('.'), '{profile.formatting_profile}')`."
-           if profile.formatting_profile != "mme5" else ""), "",
-        "## Instructions (named prompts)", "", "| name | instruction |", "|---|---|", prompts, "",
-        "## Use", "", "```python", "from mme5 import Embedder",
+        + (
+            f" Formatting profile: `{profile.formatting_profile}` (mme5.model.profiles); load with "
+            f"`set_profile(Embedder.from_pretrained('.'), '{profile.formatting_profile}')`."
+            if profile.formatting_profile != "mme5"
+            else ""
+        ),
+        "",
+        "## Instructions (named prompts)",
+        "",
+        "| name | instruction |",
+        "|---|---|",
+        prompts,
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from mme5 import Embedder",
         "model = Embedder.from_pretrained('.')",
         f"vectors = model.encode([{{'text': 'a cat', 'instruction': '{profile.prompts.get('t2i_query', '')}'}}])",
-        "```", "",
+        "```",
+        "",
     ]
     if target == "sentence-transformers":
-        lines += ["```python", "from mme5.integrations.sentence_transformers import load_sentence_transformer",
-                  "model = load_sentence_transformer('.')  # or SentenceTransformer('.', trust_remote_code=True)",
-                  "vectors = model.encode(['a cat'], prompt_name='t2i_query')", "```", ""]
+        lines += [
+            "```python",
+            "from mme5.integrations.sentence_transformers import load_sentence_transformer",
+            "model = load_sentence_transformer('.')  # or SentenceTransformer('.', trust_remote_code=True)",
+            "vectors = model.encode(['a cat'], prompt_name='t2i_query')",
+            "```",
+            "",
+        ]
     if report:
-        lines += ["## Evaluation (mme5 eval; both tie rules and protocols)", "",
-                  "Original ties: candidates ordered by score, ties broken by list order (the positive first), as the "
-                  "mmE5/VLM2Vec scripts score. Tie-aware: the positive ranks below every candidate scoring as high "
-                  "(a collapsed model scores 0, not 100).", "", report.split("\n", 2)[-1].strip(), ""]
+        lines += [
+            "## Evaluation (mme5 eval; both tie rules and protocols)",
+            "",
+            "Original ties: candidates ordered by score, ties broken by list order (the positive first), as the "
+            "mmE5/VLM2Vec scripts score. Tie-aware: the positive ranks below every candidate scoring as high "
+            "(a collapsed model scores 0, not 100).",
+            "",
+            report.split("\n", 2)[-1].strip(),
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def write_model_card(out_dir: str | Path, profile: EmbeddingProfile, *, target: str,
-                     results: str | Path | None = None, model_name: str | None = None) -> Path:
+def write_model_card(
+    out_dir: str | Path,
+    profile: EmbeddingProfile,
+    *,
+    target: str,
+    results: str | Path | None = None,
+    model_name: str | None = None,
+) -> Path:
     path = Path(out_dir) / CARD_FILE
-    path.write_text(build_card(profile, target=target, results=results, model_name=model_name or Path(out_dir).name),
-                    encoding="utf-8")
+    path.write_text(
+        build_card(profile, target=target, results=results, model_name=model_name or Path(out_dir).name),
+        encoding="utf-8",
+    )
     return path

@@ -1,5 +1,6 @@
 """One export: merge into a plain checkpoint (`hf`), then add what the chosen tool needs, then the
 model card; each target is a registry entry, so a new tool is one function."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -18,19 +19,25 @@ TargetFn = Callable[["Embedder", Path, EmbeddingProfile], list[str]]
 
 def _hf(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
     if profile.formatting_profile != "mme5":
-        return [f"transformers: set_profile(Embedder.from_pretrained('{out}'), '{profile.formatting_profile}') "
-                "(mme5.model.profiles): the vectors need that formatting profile"]
-    return [f"transformers: Embedder.from_pretrained('{out}') (mme5) or {profile.spec.model_class().__name__}"
-            ".from_pretrained + last-token pooling + L2, formatting per mme5_embedding.json"]
+        return [
+            f"transformers: set_profile(Embedder.from_pretrained('{out}'), '{profile.formatting_profile}') "
+            "(mme5.model.profiles): the vectors need that formatting profile"
+        ]
+    return [
+        f"transformers: Embedder.from_pretrained('{out}') (mme5) or {profile.spec.model_class().__name__}"
+        ".from_pretrained + last-token pooling + L2, formatting per mme5_embedding.json"
+    ]
 
 
 def _sentence_transformers(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
     from .sentence_transformers import export_sentence_transformers
 
     export_sentence_transformers(embedder, out, profile.prompts)
-    return [f"sentence-transformers: mme5.integrations.sentence_transformers.load_sentence_transformer('{out}'), "
-            f"or SentenceTransformer('{out}', trust_remote_code=True) (imports the installed mme5 module class; the "
-            "folder holds no Python file); prompts = mmE5 instructions: encode(texts, prompt_name='t2i_query')"]
+    return [
+        f"sentence-transformers: mme5.integrations.sentence_transformers.load_sentence_transformer('{out}'), "
+        f"or SentenceTransformer('{out}', trust_remote_code=True) (imports the installed mme5 module class; the "
+        "folder holds no Python file); prompts = mmE5 instructions: encode(texts, prompt_name='t2i_query')"
+    ]
 
 
 def _vllm(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
@@ -69,9 +76,19 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def export(model: str | Path, out_dir: str | Path, target: str, *, adapter: str | Path | None = None,
-           dtype: str = "float32", max_length: int = 256, results: str | Path | None = None,
-           model_name: str | None = None, profile: str = "mme5", device: str | None = None) -> ExportResult:
+def export(
+    model: str | Path,
+    out_dir: str | Path,
+    target: str,
+    *,
+    adapter: str | Path | None = None,
+    dtype: str = "float32",
+    max_length: int = 256,
+    results: str | Path | None = None,
+    model_name: str | None = None,
+    profile: str = "mme5",
+    device: str | None = None,
+) -> ExportResult:
     """Merge + save (`hf`), then the target's files and the model card (README.md; titled `model_name`,
     default the folder name)."""
     if target not in TARGETS:
@@ -86,10 +103,13 @@ def export(model: str | Path, out_dir: str | Path, target: str, *, adapter: str 
         check_vllm_backbone(detect_backbone(model).name)
 
     if profile != "mme5" and target in ONLY_MME5_PROFILE:
-        raise InputError(f"--to {target} reproduces the mme5 formatting profile only ({ONLY_MME5_PROFILE[target]}); "
-                         f"export the {profile!r} profile with --to hf or --to sentence-transformers")
-    out, embedder = export_hf(model, out_dir, adapter=adapter, dtype=dtype, max_length=max_length, profile=profile,
-                              device=device)
+        raise InputError(
+            f"--to {target} reproduces the mme5 formatting profile only ({ONLY_MME5_PROFILE[target]}); "
+            f"export the {profile!r} profile with --to hf or --to sentence-transformers"
+        )
+    out, embedder = export_hf(
+        model, out_dir, adapter=adapter, dtype=dtype, max_length=max_length, profile=profile, device=device
+    )
     written = read_profile(out)
     notes = TARGETS[target](embedder, out, written)
     write_model_card(out, written, target=target, results=results, model_name=model_name)

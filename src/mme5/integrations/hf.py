@@ -1,5 +1,6 @@
 """`--to hf`: a plain transformers checkpoint (adapter merged), its processor, tokenizer and chat
 template, and `mme5_embedding.json`; every other target starts from this folder."""
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,24 @@ IMAGE_ONLY_SUFFIX = "ImageOnly"
 saved files name the stock class so AutoProcessor, vLLM and sentence-transformers find it."""
 
 
-def export_hf(model: str | Path, out_dir: str | Path, *, adapter: str | Path | None = None, dtype: str = "float32",
-              max_length: int = 256, backbone: str | None = None, profile: str = "mme5",
-              device: str | None = "cpu") -> tuple[Path, Embedder]:
+def export_hf(
+    model: str | Path,
+    out_dir: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    dtype: str = "float32",
+    max_length: int = 256,
+    backbone: str | None = None,
+    profile: str = "mme5",
+    device: str | None = "cpu",
+) -> tuple[Path, Embedder]:
     """Merge `adapter` (LoRA or DoRA) into `model`, save weights + processor + profile to `out_dir`.
 
     Returns the folder and the merged Embedder (so further targets need not load it again)."""
     out = Path(out_dir)
-    embedder = Embedder.from_pretrained(model, adapter=adapter, backbone=backbone, dtype=dtype, device=device or "cpu",
-                                        max_length=max_length)
+    embedder = Embedder.from_pretrained(
+        model, adapter=adapter, backbone=backbone, dtype=dtype, device=device or "cpu", max_length=max_length
+    )
     if profile != "mme5":
         from ..model.profiles import set_profile
 
@@ -34,11 +44,20 @@ def export_hf(model: str | Path, out_dir: str | Path, *, adapter: str | Path | N
     merged.save_pretrained(out)
     embedder.processor.save_pretrained(out)
     restore_stock_processor_class(out)
-    source: dict[str, Any] = {"model": str(model), "adapter": str(adapter) if adapter else None, "dtype": dtype,
-                              "fingerprint": embedder.fingerprint}
-    EmbeddingProfile.for_backbone(embedder.backbone, dim=embedder.dim, max_length=max_length, source=source,
-                                  processor_text_prefix=processor_text_prefix(embedder),
-                                  formatting_profile=profile).write(out)
+    source: dict[str, Any] = {
+        "model": str(model),
+        "adapter": str(adapter) if adapter else None,
+        "dtype": dtype,
+        "fingerprint": embedder.fingerprint,
+    }
+    EmbeddingProfile.for_backbone(
+        embedder.backbone,
+        dim=embedder.dim,
+        max_length=max_length,
+        source=source,
+        processor_text_prefix=processor_text_prefix(embedder),
+        formatting_profile=profile,
+    ).write(out)
     log.info("merged checkpoint written to %s", out)
     return out, embedder
 
@@ -50,7 +69,7 @@ def processor_text_prefix(embedder: Embedder) -> str:
     with_processor = embedder.processor(text=[probe])["input_ids"][0]
     with_processor = list(with_processor.tolist() if hasattr(with_processor, "tolist") else with_processor)
     alone = embedder.tokenizer(probe)["input_ids"]
-    if len(with_processor) <= len(alone) or with_processor[-len(alone):] != alone:
+    if len(with_processor) <= len(alone) or with_processor[-len(alone) :] != alone:
         return ""
     return embedder.tokenizer.decode(with_processor[: len(with_processor) - len(alone)], skip_special_tokens=False)
 

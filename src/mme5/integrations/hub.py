@@ -1,4 +1,5 @@
 """`--push-to-hub`: create the repository (if needed) and upload the exported folder, model card included."""
+
 from __future__ import annotations
 
 import re
@@ -20,6 +21,10 @@ def push_to_hub(folder: str | Path, repo_id: str, *, token: str | None = None, p
         raise InputError(f"{folder} is not a finished export (README.md and config.json are expected)")
     api = HfApi(token=token)
     url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                      commit_message="Upload mme5 export (weights, processor, mme5_embedding.json, model card)")
+    api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type="model",
+        commit_message="Upload mme5 export (weights, processor, mme5_embedding.json, model card)",
+    )
     return str(url)

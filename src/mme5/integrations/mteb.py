@@ -8,6 +8,7 @@ retrieval and image tasks with mme5's formatting and the mmE5 instruction of eac
 
 mteb's own registry entry for intfloat/mmE5-mllama-11b-instruct lists English only and no training
 code; `mme5_model_meta` lists the 93 XLM-R languages mmE5 samples from and links the code."""
+
 from __future__ import annotations
 
 import logging
@@ -28,19 +29,28 @@ TRAINING_DATA_URL = "https://huggingface.co/datasets/intfloat/mmE5-synthetic"
 EXTRA_LANGUAGE_CODES = {"mg": "mlg-Latn"}  # XLM-R's Malagasy: mteb's ISO table has no 2-letter entry
 # (mteb task category, query or document side) -> the mmE5 instruction for that side
 CATEGORY_INSTRUCTIONS: dict[tuple[str, str], str | None] = {
-    ("t2i", "query"): P.FIND_IMAGE_FOR_CAPTION, ("t2i", "document"): P.REPRESENT_IMAGE,
-    ("i2t", "query"): P.REPRESENT_IMAGE, ("i2t", "document"): None,
-    ("i2i", "query"): P.REPRESENT_IMAGE, ("i2i", "document"): P.REPRESENT_IMAGE,
-    ("it2t", "query"): P.REPRESENT_IMAGE_WITH_QUESTION, ("it2t", "document"): None,
-    ("it2i", "query"): P.REPRESENT_IMAGE_WITH_TEXT, ("it2i", "document"): P.REPRESENT_IMAGE,
-    ("t2it", "query"): P.FIND_IMAGE_FOR_CAPTION, ("t2it", "document"): P.REPRESENT_IMAGE_WITH_TEXT,
-    ("i2it", "query"): P.REPRESENT_IMAGE, ("i2it", "document"): P.REPRESENT_IMAGE_WITH_TEXT,
-    ("it2it", "query"): P.REPRESENT_IMAGE_WITH_TEXT, ("it2it", "document"): P.REPRESENT_IMAGE_WITH_TEXT,
+    ("t2i", "query"): P.FIND_IMAGE_FOR_CAPTION,
+    ("t2i", "document"): P.REPRESENT_IMAGE,
+    ("i2t", "query"): P.REPRESENT_IMAGE,
+    ("i2t", "document"): None,
+    ("i2i", "query"): P.REPRESENT_IMAGE,
+    ("i2i", "document"): P.REPRESENT_IMAGE,
+    ("it2t", "query"): P.REPRESENT_IMAGE_WITH_QUESTION,
+    ("it2t", "document"): None,
+    ("it2i", "query"): P.REPRESENT_IMAGE_WITH_TEXT,
+    ("it2i", "document"): P.REPRESENT_IMAGE,
+    ("t2it", "query"): P.FIND_IMAGE_FOR_CAPTION,
+    ("t2it", "document"): P.REPRESENT_IMAGE_WITH_TEXT,
+    ("i2it", "query"): P.REPRESENT_IMAGE,
+    ("i2it", "document"): P.REPRESENT_IMAGE_WITH_TEXT,
+    ("it2it", "query"): P.REPRESENT_IMAGE_WITH_TEXT,
+    ("it2it", "document"): P.REPRESENT_IMAGE_WITH_TEXT,
 }
 TYPE_INSTRUCTIONS: dict[str, str] = {
     "ImageClassification": P.REPRESENT_IMAGE_FOR_CLASSIFICATION,
     "ZeroShotClassification": P.REPRESENT_IMAGE_FOR_CLASSIFICATION,
-    "VisualSTS": P.REPRESENT_IMAGE, "ImageClustering": P.REPRESENT_IMAGE,
+    "VisualSTS": P.REPRESENT_IMAGE,
+    "ImageClustering": P.REPRESENT_IMAGE,
     "DocumentUnderstanding": P.V2_VISDOC_QUERY,
 }
 """Task types without query/document sides (or visual-document retrieval): one instruction."""
@@ -52,8 +62,9 @@ def mteb_languages() -> list[str]:
 
     from ..synthesis.languages import XLMR_LANGUAGES
 
-    return sorted({EXTRA_LANGUAGE_CODES.get(code) or _hf_lang_to_iso_lang_script(code) or code
-                   for code in XLMR_LANGUAGES})
+    return sorted(
+        {EXTRA_LANGUAGE_CODES.get(code) or _hf_lang_to_iso_lang_script(code) or code for code in XLMR_LANGUAGES}
+    )
 
 
 def instruction_for(task_metadata: Any, prompt_type: Any, has_image: bool) -> str | None:
@@ -74,11 +85,23 @@ def instruction_for(task_metadata: Any, prompt_type: Any, has_image: bool) -> st
 class MME5Encoder(AbsEncoder):
     """mteb encoder over `mme5.Embedder` (the exact encode path of training, eval and serving)."""
 
-    def __init__(self, model_name: str, revision: str | None = None, *, device: str | None = None,
-                 adapter: str | None = None, max_length: int = 256, batch_size: int = 16, dtype: str | None = None,
-                 meta: ModelMeta | None = None, profile: str | None = None, **kwargs: Any) -> None:
-        self.embedder = Embedder.from_pretrained(model_name, adapter=adapter, device=device, dtype=dtype,
-                                                 max_length=max_length)
+    def __init__(
+        self,
+        model_name: str,
+        revision: str | None = None,
+        *,
+        device: str | None = None,
+        adapter: str | None = None,
+        max_length: int = 256,
+        batch_size: int = 16,
+        dtype: str | None = None,
+        meta: ModelMeta | None = None,
+        profile: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.embedder = Embedder.from_pretrained(
+            model_name, adapter=adapter, device=device, dtype=dtype, max_length=max_length
+        )
         if profile is None and (Path(model_name) / PROFILE_FILE).is_file():  # an export says how it formats
             profile = read_profile(model_name).formatting_profile
         if profile and profile != "mme5":
@@ -89,8 +112,9 @@ class MME5Encoder(AbsEncoder):
         self.batch_size = batch_size
         self.mteb_model_meta = meta
 
-    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None,
-               **kwargs: Any) -> np.ndarray:
+    def encode(
+        self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None, **kwargs: Any
+    ) -> np.ndarray:
         """mteb batches ({"text": [...], "image": [...]}) -> (n, dim) float32 L2-normalised vectors."""
         items: list[Item] = []
         for batch in inputs:
@@ -99,14 +123,24 @@ class MME5Encoder(AbsEncoder):
             for i in range(n):
                 image = images[i] if images is not None else None
                 text = texts[i] if texts is not None else None
-                items.append(Item(text=text or None, image=image,
-                                  instruction=instruction_for(task_metadata, prompt_type, image is not None)))
-        return self.embedder.encode(items, batch_size=kwargs.get("batch_size") or self.batch_size,
-                                    show_progress=False)
+                items.append(
+                    Item(
+                        text=text or None,
+                        image=image,
+                        instruction=instruction_for(task_metadata, prompt_type, image is not None),
+                    )
+                )
+        return self.embedder.encode(items, batch_size=kwargs.get("batch_size") or self.batch_size, show_progress=False)
 
 
-def mme5_model_meta(model: str | Path, *, adapter: str | Path | None = None, name: str | None = None,
-                    max_length: int = 256, **loader_kwargs: Any) -> ModelMeta:
+def mme5_model_meta(
+    model: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    name: str | None = None,
+    max_length: int = 256,
+    **loader_kwargs: Any,
+) -> ModelMeta:
     """ModelMeta for an mme5 checkpoint (merged folder or hub id, optionally with an adapter); its
     `load_model()` returns an `MME5Encoder`."""
     import json
@@ -131,27 +165,52 @@ def mme5_model_meta(model: str | Path, *, adapter: str | Path | None = None, nam
     meta_holder: dict[str, ModelMeta] = {}
 
     def loader(model_name: str, revision: str | None = None, **kwargs: Any) -> MME5Encoder:
-        return MME5Encoder(str(model), revision, adapter=str(adapter) if adapter else None, max_length=max_length,
-                           meta=meta_holder["meta"], **{**loader_kwargs, **kwargs})
+        return MME5Encoder(
+            str(model),
+            revision,
+            adapter=str(adapter) if adapter else None,
+            max_length=max_length,
+            meta=meta_holder["meta"],
+            **{**loader_kwargs, **kwargs},
+        )
 
     meta = ModelMeta(
-        loader=cast(Any, loader), name=label if "/" in label else f"mme5/{label}", revision=None, release_date=None,
-        languages=mteb_languages(), n_parameters=n_params, memory_usage_mb=None, max_tokens=max_length,
-        embed_dim=dim, license=None, open_weights=True, public_training_code=TRAINING_CODE_URL,
-        public_training_data=TRAINING_DATA_URL, framework=["PyTorch", "Transformers"],
-        similarity_fn_name=cast(Any, ScoringFunction.COSINE), use_instructions=True, training_datasets=None,
-        modalities=["text", "image"], adapted_from=None, model_type=["dense"],
-        extra_requirements_groups=None, citation=None, reference=None, contacts=None,
+        loader=cast(Any, loader),
+        name=label if "/" in label else f"mme5/{label}",
+        revision=None,
+        release_date=None,
+        languages=mteb_languages(),
+        n_parameters=n_params,
+        memory_usage_mb=None,
+        max_tokens=max_length,
+        embed_dim=dim,
+        license=None,
+        open_weights=True,
+        public_training_code=TRAINING_CODE_URL,
+        public_training_data=TRAINING_DATA_URL,
+        framework=["PyTorch", "Transformers"],
+        similarity_fn_name=cast(Any, ScoringFunction.COSINE),
+        use_instructions=True,
+        training_datasets=None,
+        modalities=["text", "image"],
+        adapted_from=None,
+        model_type=["dense"],
+        extra_requirements_groups=None,
+        citation=None,
+        reference=None,
+        contacts=None,
         experiment_kwargs={"backbone": backbone},
     )
     meta_holder["meta"] = meta
     return meta
 
 
-def load_mteb_model(model: str | Path, *, adapter: str | Path | None = None, max_length: int = 256,
-                    **kwargs: Any) -> MME5Encoder:
+def load_mteb_model(
+    model: str | Path, *, adapter: str | Path | None = None, max_length: int = 256, **kwargs: Any
+) -> MME5Encoder:
     """The encoder with its ModelMeta attached, built directly: `ModelMeta.load_model` first checks
     mteb's `image` extra (torchvision) for any image model, which mme5 does not need."""
     meta = mme5_model_meta(model, adapter=adapter, max_length=max_length)
-    return MME5Encoder(str(model), adapter=str(adapter) if adapter else None, max_length=max_length, meta=meta,
-                       **kwargs)
+    return MME5Encoder(
+        str(model), adapter=str(adapter) if adapter else None, max_length=max_length, meta=meta, **kwargs
+    )

@@ -6,6 +6,7 @@ Not exported: the image path. Qwen-VL vision towers build their patch grid, rota
 `cu_seqlens` from each image's size at run time, and Mllama tiles images and feeds the text
 model through gated cross-attention; both need the Python preprocessing of the processor. Images
 stay with transformers (`mme5`, sentence-transformers) or vLLM."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ def _text_module(embedder: Any) -> Any:
             self.inner = inner_model(embedder.model)
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
-                                return_dict=True).last_hidden_state
+            hidden = self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, use_cache=False, return_dict=True
+            ).last_hidden_state
             return normalize(last_token_pool(hidden, attention_mask).float())
 
     return TextPath().eval()
@@ -60,22 +62,34 @@ def export_onnx(embedder: Any, out_dir: str | Path) -> list[str]:
     try:
         with torch.no_grad():
             torch.onnx.export(
-                _text_module(embedder), (inputs["input_ids"], inputs["attention_mask"]), str(out / ONNX_FILE),
-                dynamo=False, input_names=["input_ids", "attention_mask"], output_names=["embedding"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                              "embedding": {0: "batch"}}, opset_version=OPSET)
+                _text_module(embedder),
+                (inputs["input_ids"], inputs["attention_mask"]),
+                str(out / ONNX_FILE),
+                dynamo=False,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["embedding"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "seq"},
+                    "attention_mask": {0: "batch", 1: "seq"},
+                    "embedding": {0: "batch"},
+                },
+                opset_version=OPSET,
+            )
     finally:
         if hasattr(model, "set_attn_implementation"):
             model.set_attn_implementation(previous)
-    return [f"ONNX: text path only in {out / ONNX_FILE} (run it with mme5.integrations.onnx.OnnxTextEncoder); "
-            "images are not exported (their preprocessing and vision towers need the transformers processor)"]
+    return [
+        f"ONNX: text path only in {out / ONNX_FILE} (run it with mme5.integrations.onnx.OnnxTextEncoder); "
+        "images are not exported (their preprocessing and vision towers need the transformers processor)"
+    ]
 
 
 class OnnxTextEncoder:
     """Text items -> mme5 vectors with onnxruntime + `tokenizers` (formatting from mme5_embedding.json)."""
 
-    def __init__(self, model_dir: str | Path, *, providers: Sequence[str] = ("CPUExecutionProvider",),
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, model_dir: str | Path, *, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int | None = None
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -109,14 +123,15 @@ class OnnxTextEncoder:
         for i, x in enumerate(items):
             item = Item(text=x) if isinstance(x, str) else x
             if item.has_image:
-                raise InputError(f"item {i}: the ONNX export covers text only; encode images with mme5 or "
-                                 "sentence-transformers")
+                raise InputError(
+                    f"item {i}: the ONNX export covers text only; encode images with mme5 or sentence-transformers"
+                )
             text = format_text(item, spec)
             prefix = self.profile.processor_text_prefix
             texts.append(text if not prefix or prefix in text else prefix + text)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
-            ids = [e.ids for e in self.tokenizer.encode_batch(texts[start:start + batch_size])]
+            ids = [e.ids for e in self.tokenizer.encode_batch(texts[start : start + batch_size])]
             width = max(len(row_ids) for row_ids in ids)
             input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(ids), width), dtype=np.int64)
@@ -124,5 +139,5 @@ class OnnxTextEncoder:
                 n = len(row_ids)
                 span = slice(width - n, width) if self.profile.padding_side == "left" else slice(0, n)
                 input_ids[row, span], mask[row, span] = row_ids, 1
-            out[start:start + len(ids)] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+            out[start : start + len(ids)] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
         return out

@@ -1,5 +1,6 @@
 """`mme5_embedding.json`: how an exported checkpoint turns inputs into vectors, written beside the
 weights so every tool (and every reader of the hub page) applies the same formatting and pooling."""
+
 from __future__ import annotations
 
 import json
@@ -60,14 +61,30 @@ class EmbeddingProfile:
     profile_version: int = PROFILE_VERSION
 
     @classmethod
-    def for_backbone(cls, backbone: Backbone, *, dim: int, max_length: int, source: dict[str, Any] | None = None,
-                     prompts: dict[str, str] | None = None, processor_text_prefix: str = "",
-                     formatting_profile: str = "mme5") -> EmbeddingProfile:
+    def for_backbone(
+        cls,
+        backbone: Backbone,
+        *,
+        dim: int,
+        max_length: int,
+        source: dict[str, Any] | None = None,
+        prompts: dict[str, str] | None = None,
+        processor_text_prefix: str = "",
+        formatting_profile: str = "mme5",
+    ) -> EmbeddingProfile:
         """The profile of a model of `backbone`, with the formatting that backbone's formatter applies."""
-        return cls(backbone=backbone.name, dim=dim, max_length=max_length, padding_side=backbone.padding_side,
-                   image_text=backbone.image_text, no_image_text=backbone.no_image_text,
-                   processor_text_prefix=processor_text_prefix, formatting_profile=formatting_profile,
-                   prompts=dict(task_prompts() if prompts is None else prompts), source=dict(source or {}))
+        return cls(
+            backbone=backbone.name,
+            dim=dim,
+            max_length=max_length,
+            padding_side=backbone.padding_side,
+            image_text=backbone.image_text,
+            no_image_text=backbone.no_image_text,
+            processor_text_prefix=processor_text_prefix,
+            formatting_profile=formatting_profile,
+            prompts=dict(task_prompts() if prompts is None else prompts),
+            source=dict(source or {}),
+        )
 
     @property
     def spec(self) -> Backbone:

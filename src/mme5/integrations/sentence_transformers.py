@@ -11,6 +11,7 @@ beside image rows reads padded tiles), and the Qwen-VL processors cannot be buil
 `AutoProcessor` without torchvision. MME5Input runs mme5's own `Embedder.prepare` and the inner
 model, and hands sentence-transformers token embeddings + attention mask, so nothing is re-implemented.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,15 +35,22 @@ class MME5Input(InputModule):
     config_keys = ["max_length", "backbone", "dtype", "profile"]
     save_in_root = True
 
-    def __init__(self, model_name_or_path: str, max_length: int = 256, backbone: str | None = None,
-                 dtype: str = "float32", profile: str = "mme5") -> None:
+    def __init__(
+        self,
+        model_name_or_path: str,
+        max_length: int = 256,
+        backbone: str | None = None,
+        dtype: str = "float32",
+        profile: str = "mme5",
+    ) -> None:
         super().__init__()
         self.max_length = max_length
         self.backbone = backbone
         self.dtype = dtype
         self.profile = profile
-        self.embedder = Embedder.from_pretrained(model_name_or_path, backbone=backbone, dtype=dtype, device="cpu",
-                                                 max_length=max_length)
+        self.embedder = Embedder.from_pretrained(
+            model_name_or_path, backbone=backbone, dtype=dtype, device="cpu", max_length=max_length
+        )
         if profile != "mme5":
             from ..model.profiles import set_profile
 
@@ -95,11 +103,25 @@ class MME5Input(InputModule):
         self.save_config(output_path)
 
     @classmethod
-    def load(cls, model_name_or_path: str, subfolder: str = "", token: bool | str | None = None,
-             cache_folder: str | None = None, revision: str | None = None, local_files_only: bool = False,
-             init_defaults: dict[str, Any] | None = None, **kwargs: Any) -> MME5Input:
-        config = cls.load_config(model_name_or_path, subfolder=subfolder, token=token, cache_folder=cache_folder,
-                                 revision=revision, local_files_only=local_files_only)
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        init_defaults: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> MME5Input:
+        config = cls.load_config(
+            model_name_or_path,
+            subfolder=subfolder,
+            token=token,
+            cache_folder=cache_folder,
+            revision=revision,
+            local_files_only=local_files_only,
+        )
         return cls(model_name_or_path, **config)
 
 
@@ -118,8 +140,9 @@ def to_item(x: Any, prompt: str | None, where: str) -> Item:
         if unknown:
             raise InputError(f"{where}: unknown key(s) {sorted(unknown)}; an mme5 input dict has text and/or image")
         return Item(text=x.get("text"), image=x.get("image"), instruction=prompt or None)
-    raise InputError(f"{where}: expected a string, a PIL image, a {{'text', 'image'}} dict or an mme5 Item, "
-                     f"got {type(x).__name__}")
+    raise InputError(
+        f"{where}: expected a string, a PIL image, a {{'text', 'image'}} dict or an mme5 Item, got {type(x).__name__}"
+    )
 
 
 def export_sentence_transformers(embedder: Embedder, out_dir: str | Path, prompts: dict[str, str]) -> Path:
@@ -133,8 +156,9 @@ def export_sentence_transformers(embedder: Embedder, out_dir: str | Path, prompt
     module.max_length, module.backbone, module.dtype = embedder.max_length, embedder.backbone.name, "float32"
     module.profile = embedder.profile
     module.embedder, module.auto_model, module.tokenizer = embedder, embedder.model, embedder.tokenizer
-    stack = SentenceTransformer(modules=[module, Pooling(embedder.dim, pooling_mode="lasttoken"), Normalize()],
-                                prompts=prompts, device="cpu")
+    stack = SentenceTransformer(
+        modules=[module, Pooling(embedder.dim, pooling_mode="lasttoken"), Normalize()], prompts=prompts, device="cpu"
+    )
     stack.save(str(out_dir))
     return Path(out_dir)
 
@@ -160,5 +184,9 @@ def load_sentence_transformer(path: str | Path, device: str | None = None) -> An
             raise InputError(f"{root}/modules.json: module type {kind!r} is not part of an mme5 export")
         modules.append(cls.load(str(root / entry["path"]) if entry["path"] else str(root)))
     config = json.loads((root / "config_sentence_transformers.json").read_text(encoding="utf-8"))
-    return SentenceTransformer(modules=modules, prompts=config.get("prompts"),
-                               default_prompt_name=config.get("default_prompt_name"), device=device)
+    return SentenceTransformer(
+        modules=modules,
+        prompts=config.get("prompts"),
+        default_prompt_name=config.get("default_prompt_name"),
+        device=device,
+    )

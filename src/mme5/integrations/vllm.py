@@ -5,6 +5,7 @@ normalisation, and a chat template that renders a request into mme5's exact inpu
 vLLM dropped Llama-3.2-Vision (Mllama) after v0.10.2, so only the Qwen-VL families are exported.
 The request carries the instruction as the system message and the text / image as the user
 message; the template joins them the mmE5 way (`"{instruction} {text}\\n"`, image tokens first)."""
+
 from __future__ import annotations
 
 import json
@@ -67,16 +68,20 @@ def request_messages(instruction: str | None, text: str | None, image_url: str |
 
 def serve_command(model_dir: str, max_model_len: int) -> str:
     """The `vllm serve` line for an exported folder."""
-    return (f"vllm serve {model_dir} --runner pooling --convert embed --max-model-len {max_model_len} "
-            f"--chat-template {model_dir}/{TEMPLATE_FILE} --pooler-config '{json.dumps(POOLER_CONFIG)}'")
+    return (
+        f"vllm serve {model_dir} --runner pooling --convert embed --max-model-len {max_model_len} "
+        f"--chat-template {model_dir}/{TEMPLATE_FILE} --pooler-config '{json.dumps(POOLER_CONFIG)}'"
+    )
 
 
 def check_vllm_backbone(backbone: str) -> None:
     """InputError unless vLLM's pooling runner serves this family."""
     if backbone not in VLLM_BACKBONES:
-        raise InputError(f"--to vllm supports {', '.join(VLLM_BACKBONES)} (vLLM's pooling runner); this model is "
-                         f"{backbone}. vLLM dropped Mllama after v0.10.2: use --to hf or "
-                         "--to sentence-transformers, or `mme5 serve`")
+        raise InputError(
+            f"--to vllm supports {', '.join(VLLM_BACKBONES)} (vLLM's pooling runner); this model is "
+            f"{backbone}. vLLM dropped Mllama after v0.10.2: use --to hf or "
+            "--to sentence-transformers, or `mme5 serve`"
+        )
 
 
 def export_vllm(out_dir: str | Path, profile: EmbeddingProfile) -> list[str]:
@@ -86,12 +91,19 @@ def export_vllm(out_dir: str | Path, profile: EmbeddingProfile) -> list[str]:
     (out / TEMPLATE_FILE).write_text(embedding_chat_template(profile), encoding="utf-8")
     (out / POOLER_FILE).write_text(json.dumps(POOLER_CONFIG, indent=2) + "\n", encoding="utf-8")
     max_model_len = max(profile.max_length * 4, 1024)  # image tokens come on top of the text budget
-    script = ("#!/bin/sh\n# Serve this mme5 export with vLLM's pooling runner (GPU). For vLLM < 0.12 replace\n"
-              f"# --pooler-config with --override-pooler-config '{json.dumps(LEGACY_POOLER_CONFIG)}'.\n"
-              f'cd "$(dirname "$0")"\n{serve_command(".", max_model_len)}\n')
+    script = (
+        "#!/bin/sh\n# Serve this mme5 export with vLLM's pooling runner (GPU). For vLLM < 0.12 replace\n"
+        f"# --pooler-config with --override-pooler-config '{json.dumps(LEGACY_POOLER_CONFIG)}'.\n"
+        f'cd "$(dirname "$0")"\n{serve_command(".", max_model_len)}\n'
+    )
     (out / SERVE_FILE).write_text(script, encoding="utf-8")
-    example = {"model": ".", "encoding_format": "float",
-               "messages": request_messages(profile.prompts.get("t2i_query"), "a photo of a cat", None)}
+    example = {
+        "model": ".",
+        "encoding_format": "float",
+        "messages": request_messages(profile.prompts.get("t2i_query"), "a photo of a cat", None),
+    }
     (out / REQUEST_FILE).write_text(json.dumps(example, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return [f"vLLM: {serve_command(str(out), max_model_len)}",
-            f"vLLM: POST /v1/embeddings with `messages` as in {REQUEST_FILE} (system = instruction, user = image + text)"]
+    return [
+        f"vLLM: {serve_command(str(out), max_model_len)}",
+        f"vLLM: POST /v1/embeddings with `messages` as in {REQUEST_FILE} (system = instruction, user = image + text)",
+    ]

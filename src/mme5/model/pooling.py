@@ -1,4 +1,5 @@
 """Last-token pooling: the embedding is the final hidden state of the last non-pad token."""
+
 from __future__ import annotations
 
 import torch

@@ -11,6 +11,7 @@ visual ones included, got plain sequential 1-D positions on all three M-RoPE axe
 marks visual tokens itself (`mm_token_type_ids`), so this profile passes those 1-D positions
 explicitly. Use it to score `VLM2Vec/VLM2Vec-V2.0` weights as published.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -28,7 +29,7 @@ def vlm2vec_v2_text(item: Item, backbone: Any = None) -> str:
     token (one, expanded by the processor) leads, separated by a space."""
     text = item.text or ""
     if text.startswith(HUB_IMAGE_PLACEHOLDER):
-        text = text[len(HUB_IMAGE_PLACEHOLDER):]
+        text = text[len(HUB_IMAGE_PLACEHOLDER) :]
     prompt = f"{item.instruction} {text}" if item.instruction and text else (item.instruction or text)
     if item.has_video:
         return "<|video_pad|> " + prompt
@@ -50,11 +51,17 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    p.name: p for p in (
+    p.name: p
+    for p in (
         Profile(DEFAULT_PROFILE, "mme5's own input convention (default)"),
-        Profile("vlm2vec-v2", "VLM2Vec-V2.0 on Qwen2-VL: '<|image_pad|> ' / '<|video_pad|> ' + prompt, no vision_start, "
-                "no chat template, 1-D positions on all M-RoPE axes", format=vlm2vec_v2_text, sequential_positions=True,
-                backbones=("qwen2_vl",)),
+        Profile(
+            "vlm2vec-v2",
+            "VLM2Vec-V2.0 on Qwen2-VL: '<|image_pad|> ' / '<|video_pad|> ' + prompt, no vision_start, "
+            "no chat template, 1-D positions on all M-RoPE axes",
+            format=vlm2vec_v2_text,
+            sequential_positions=True,
+            backbones=("qwen2_vl",),
+        ),
     )
 }
 
@@ -72,8 +79,10 @@ def set_profile(embedder: Any, name: str | None) -> Any:
     profile = get_profile(name)
     backbone = embedder.backbone.name
     if profile.backbones and backbone not in profile.backbones:
-        raise ConfigError(f"formatting profile {profile.name!r} is defined for {', '.join(profile.backbones)}, "
-                          f"not for this {backbone} model")
+        raise ConfigError(
+            f"formatting profile {profile.name!r} is defined for {', '.join(profile.backbones)}, "
+            f"not for this {backbone} model"
+        )
     embedder.profile = profile.name
     return embedder
 

@@ -11,6 +11,7 @@ identical frames gives exactly that image's `pixel_values`, and 8 frames give gr
 Image-only backbones (Mllama, Idefics3, LLaVA-NeXT) get VLM2Vec's off-protocol fallback: the
 middle sampled frame (`frames[len // 2]`) encoded as the item's image (`VIDEO_FALLBACK`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -72,7 +73,9 @@ def middle_frame_item(item: Item, frames: list[Image.Image]) -> Item:
 _warned: set[str] = set()
 
 
-def apply_fallback(items: Sequence[Item], backbone: Any, where: Sequence[str]) -> tuple[list[Item], list[list[Image.Image] | None]]:
+def apply_fallback(
+    items: Sequence[Item], backbone: Any, where: Sequence[str]
+) -> tuple[list[Item], list[list[Image.Image] | None]]:
     """Media the processor cannot take as they are -> (items for the formatter, frames per item):
     PDF page items get their rendered page as the image; native backbones keep their videos,
     image-only ones get the middle frame as the image (logged once per backbone as off-protocol)."""
@@ -82,8 +85,11 @@ def apply_fallback(items: Sequence[Item], backbone: Any, where: Sequence[str]) -
         return list(items), frames
     if backbone.name not in _warned:
         _warned.add(backbone.name)
-        log.warning("%s takes no videos: each video is encoded as its middle frame (%s, off-protocol)",
-                    backbone.name, VIDEO_FALLBACK)
+        log.warning(
+            "%s takes no videos: each video is encoded as its middle frame (%s, off-protocol)",
+            backbone.name,
+            VIDEO_FALLBACK,
+        )
     out = [middle_frame_item(item, f) if f is not None else item for item, f in zip(items, frames)]
     return out, [None] * len(items)
 
@@ -94,8 +100,9 @@ def _target_size(first: Image.Image, image_processor: Any) -> tuple[int, int]:
 
     size = image_processor.size
     factor = image_processor.patch_size * image_processor.merge_size
-    return smart_resize(first.height, first.width, factor=factor,
-                        min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
+    return smart_resize(
+        first.height, first.width, factor=factor, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"]
+    )
 
 
 def video_patches(frames: Sequence[Image.Image], image_processor: Any) -> tuple[np.ndarray, list[int]]:
@@ -125,8 +132,10 @@ def video_patches(frames: Sequence[Image.Image], image_processor: Any) -> tuple[
 def qwen_video_inputs(videos: Sequence[Sequence[Image.Image]], image_processor: Any) -> dict[str, torch.Tensor]:
     """Videos -> the Qwen video processor's outputs: `pixel_values_videos`, `video_grid_thw`."""
     parts = [video_patches(v, image_processor) for v in videos]
-    return {"pixel_values_videos": torch.from_numpy(np.concatenate([p for p, _ in parts])),
-            "video_grid_thw": torch.tensor([g for _, g in parts], dtype=torch.long)}
+    return {
+        "pixel_values_videos": torch.from_numpy(np.concatenate([p for p, _ in parts])),
+        "video_grid_thw": torch.tensor([g for _, g in parts], dtype=torch.long),
+    }
 
 
 def process_videos(processor: Any, videos: Any, **_: Any) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -134,7 +143,7 @@ def process_videos(processor: Any, videos: Any, **_: Any) -> tuple[dict[str, tor
     one `<|video_pad|>` run per video (grid_t*gh*gw / merge^2 tokens)."""
     videos = [list(v) for v in videos]
     data = qwen_video_inputs(videos, processor.image_processor)
-    merge = processor.image_processor.merge_size ** 2
+    merge = processor.image_processor.merge_size**2
     return data, [processor.video_token * int(g.prod() // merge) for g in data["video_grid_thw"]]
 
 
@@ -145,8 +154,10 @@ def official_video_processor(image_processor: Any) -> Any | None:
         from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
         return Qwen2VLVideoProcessor(
-            size=dict(image_processor.size), patch_size=image_processor.patch_size,
-            temporal_patch_size=image_processor.temporal_patch_size, merge_size=image_processor.merge_size,
+            size=dict(image_processor.size),
+            patch_size=image_processor.patch_size,
+            temporal_patch_size=image_processor.temporal_patch_size,
+            merge_size=image_processor.merge_size,
             do_sample_frames=False,
         )
     except Exception:  # ImportError, or torchvision's own operator-registration failure

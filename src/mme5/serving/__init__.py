@@ -3,6 +3,7 @@
 `create_app` is imported lazily so that reading the settings (e.g. for `mme5 serve --help`) does
 not import FastAPI, torch or faiss.
 """
+
 from typing import Any
 
 from .settings import ServerSettings

@@ -1,5 +1,6 @@
 """The app factory: `create_app(embedder, settings)` -> a FastAPI app serving exactly the vectors
 `Embedder.encode` returns (the evaluated ones), behind dynamic batching and input checks."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,8 +8,9 @@ import base64
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from fastapi import Depends, FastAPI, Header, Request
@@ -25,16 +27,30 @@ from .index import VectorIndex
 from .inputs import InputPolicy, to_item, to_items
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware, error_body
-from .schemas import EmbeddingsRequest, EmbeddingsResponse, ItemIn, ModelList, SearchRequest, SearchResponse
+from .schemas import (
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    InputElement,
+    ItemIn,
+    ModelList,
+    SearchRequest,
+    SearchResponse,
+)
 from .settings import ServerSettings
 
 
 class UsageEncoder(Encoder, Protocol):
     """What the server needs: an `Encoder` that also counts the tokens each item held (`usage`)."""
 
-    def encode_with_usage(self, items: Sequence[Item | dict | str], batch_size: int = 16, *,
-                          show_progress: bool | None = None,
-                          where: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+    def encode_with_usage(
+        self,
+        items: Sequence[Item | dict | str],
+        batch_size: int = 16,
+        *,
+        show_progress: bool | None = None,
+        where: Sequence[str] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 log = logging.getLogger(__name__)
 ENDPOINTS = {"/v1/embeddings", "/v1/search", "/v1/models", "/health", "/metrics"}
@@ -44,17 +60,25 @@ class ClientGone(Exception):
     """The client closed the connection while its request waited."""
 
 
-def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, index: VectorIndex | None = None) -> FastAPI:
+def create_app(
+    embedder: UsageEncoder, settings: ServerSettings | None = None, index: VectorIndex | None = None
+) -> FastAPI:
     """Build the app around a loaded Embedder (and optionally a vector index for /v1/search)."""
     settings = settings or ServerSettings()
     policy = InputPolicy.from_settings(settings)
     if index is not None and index.fingerprint != embedder.fingerprint:
-        raise InputError(f"the index was built with model fingerprint {index.fingerprint!r} but the served model is "
-                         f"{embedder.fingerprint!r}; rebuild it with `mme5 index build --model <the served model>`")
+        raise InputError(
+            f"the index was built with model fingerprint {index.fingerprint!r} but the served model is "
+            f"{embedder.fingerprint!r}; rebuild it with `mme5 index build --model <the served model>`"
+        )
     metrics = Metrics()
-    batcher = DynamicBatcher(_encode_fn(embedder, settings.max_batch_size), max_batch_size=settings.max_batch_size,
-                             max_wait_s=settings.max_wait_ms / 1000, max_queue_items=settings.max_queue_items,
-                             metrics=metrics)
+    batcher = DynamicBatcher(
+        _encode_fn(embedder, settings.max_batch_size),
+        max_batch_size=settings.max_batch_size,
+        max_wait_s=settings.max_wait_ms / 1000,
+        max_queue_items=settings.max_queue_items,
+        metrics=metrics,
+    )
     created = int(time.time())
 
     @asynccontextmanager
@@ -65,16 +89,23 @@ def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, i
         finally:
             await batcher.stop()
 
-    app = FastAPI(title="mme5 embeddings", lifespan=lifespan,
-                  description="OpenAI-style multimodal embeddings (text, image, image+text) and vector search.")
+    app = FastAPI(
+        title="mme5 embeddings",
+        lifespan=lifespan,
+        description="OpenAI-style multimodal embeddings (text, image, image+text) and vector search.",
+    )
     app.state.settings, app.state.batcher, app.state.metrics, app.state.index = settings, batcher, metrics, index
     _install_error_handlers(app)
     auth = Depends(_auth_dependency(settings.api_key))
 
     def check_model(model: str | None) -> None:
         if model is not None and model != settings.model_name:
-            raise RequestError(404, f"model {model!r} is not served here; this server serves {settings.model_name!r}",
-                               param="model", code="model_not_found")
+            raise RequestError(
+                404,
+                f"model {model!r} is not served here; this server serves {settings.model_name!r}",
+                param="model",
+                code="model_not_found",
+            )
 
     async def embed(request: Request, items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
         return await _unless_disconnected(request, batcher.submit(items, settings.request_timeout_s))
@@ -82,9 +113,15 @@ def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, i
     @app.get("/health")
     async def health() -> JSONResponse:
         running = batcher.running
-        return JSONResponse({"status": "ok" if running else "unavailable", "model": settings.model_name,
-                             "queue_items": batcher.queued_items, "index_size": len(index) if index else None},
-                            status_code=200 if running else 503)
+        return JSONResponse(
+            {
+                "status": "ok" if running else "unavailable",
+                "model": settings.model_name,
+                "queue_items": batcher.queued_items,
+                "index_size": len(index) if index else None,
+            },
+            status_code=200 if running else 503,
+        )
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
@@ -92,20 +129,29 @@ def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, i
 
     @app.get("/v1/models", response_model=ModelList, dependencies=[auth])
     async def models() -> dict:
-        card = {"id": settings.model_name, "object": "model", "created": created, "owned_by": "mme5",
-                "dimensions": embedder.dim, "backbone": embedder.backbone.name, "fingerprint": embedder.fingerprint}
+        card = {
+            "id": settings.model_name,
+            "object": "model",
+            "created": created,
+            "owned_by": "mme5",
+            "dimensions": embedder.dim,
+            "backbone": embedder.backbone.name,
+            "fingerprint": embedder.fingerprint,
+        }
         return {"object": "list", "data": [card]}
 
     @app.post("/v1/embeddings", response_model=EmbeddingsResponse, dependencies=[auth])
     async def embeddings(body: EmbeddingsRequest, request: Request) -> Response:
         check_model(body.model)
         if body.dimensions is not None and body.dimensions > embedder.dim:
-            raise RequestError(400, f"dimensions={body.dimensions} exceeds the model's {embedder.dim}", param="dimensions")
+            raise RequestError(
+                400, f"dimensions={body.dimensions} exceeds the model's {embedder.dim}", param="dimensions"
+            )
         single = not isinstance(body.input, list)
-        elements = [body.input] if single else body.input
+        elements: list[InputElement] = body.input if isinstance(body.input, list) else [body.input]
 
         def parse() -> list[tuple[int, int | None, Item]]:  # (input index, PDF page or None, item)
-            items = [to_item(body.input, policy, "input")] if single else to_items(elements, policy)
+            items = [to_item(elements[0], policy, "input")] if single else to_items(elements, policy)
             return expand_pdfs(items)
 
         # decoding (or fetching) images, frames and pages runs off the event loop; checking texts is cheap
@@ -115,20 +161,38 @@ def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, i
         vectors, tokens = await embed(request, [item for _, _, item in rows])
         if body.dimensions is not None:
             vectors = truncate(vectors, body.dimensions)
-        data = [{"object": "embedding", "index": i, **({"page": page} if page is not None else {}),
-                 "embedding": _encode_vector(v, body.encoding_format)} for (i, page, _), v in zip(rows, vectors)]
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                **({"page": page} if page is not None else {}),
+                "embedding": _encode_vector(v, body.encoding_format),
+            }
+            for (i, page, _), v in zip(rows, vectors)
+        ]
         used = int(tokens.sum())
-        return JSONResponse({"object": "list", "data": data, "model": settings.model_name,
-                             "usage": {"prompt_tokens": used, "total_tokens": used}})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": settings.model_name,
+                "usage": {"prompt_tokens": used, "total_tokens": used},
+            }
+        )
 
     @app.post("/v1/search", response_model=SearchResponse, dependencies=[auth])
     async def search(body: SearchRequest, request: Request) -> Response:
         check_model(body.model)
         if index is None:
-            raise RequestError(404, "no index is loaded: start the server with --index DIR "
-                                    "(build one with `mme5 index build`)", code="no_index")
+            raise RequestError(
+                404,
+                "no index is loaded: start the server with --index DIR (build one with `mme5 index build`)",
+                code="no_index",
+            )
         if body.top_k > settings.max_top_k:
-            raise RequestError(400, f"top_k={body.top_k} exceeds this server's limit of {settings.max_top_k}", param="top_k")
+            raise RequestError(
+                400, f"top_k={body.top_k} exceeds this server's limit of {settings.max_top_k}", param="top_k"
+            )
         with batcher.receiving():
             item = await run_in_threadpool(_one_query, body.query, policy)  # may decode an image or render a page
         vectors, _ = await embed(request, [item])
@@ -136,9 +200,17 @@ def create_app(embedder: UsageEncoder, settings: ServerSettings | None = None, i
         if index.knob is not None and knobs[index.knob] is None:
             knobs[index.knob] = getattr(settings, index.knob)  # the server's --nprobe / --ef-search, if set
         hits = (await run_in_threadpool(index.search, vectors, body.top_k, **knobs))[0]
-        data = [{"rank": rank, "index": h.index, "score": h.score, "id": index.records[h.index]["id"],
-                 "item": index.records[h.index]["item"], "meta": index.records[h.index]["meta"]}
-                for rank, h in enumerate(hits, 1)]
+        data = [
+            {
+                "rank": rank,
+                "index": h.index,
+                "score": h.score,
+                "id": index.records[h.index]["id"],
+                "item": index.records[h.index]["item"],
+                "meta": index.records[h.index]["meta"],
+            }
+            for rank, h in enumerate(hits, 1)
+        ]
         return JSONResponse({"object": "list", "data": data, "model": settings.model_name})
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
@@ -150,8 +222,9 @@ def _one_query(query: str | ItemIn, policy: InputPolicy) -> Item:
     """A search query is one item: a PDF query must have exactly one page."""
     rows = expand_pdfs([to_item(query, policy, "query")], ["query.pdf"])
     if len(rows) != 1:
-        raise RequestError(400, f"query.pdf has {len(rows)} pages; a search query is one item: send one page",
-                           param="query.pdf")
+        raise RequestError(
+            400, f"query.pdf has {len(rows)} pages; a search query is one item: send one page", param="query.pdf"
+        )
     return rows[0][2]
 
 
@@ -170,6 +243,7 @@ def _encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | st
 def _encode_fn(embedder: UsageEncoder, batch_size: int) -> Callable[[list[Item]], tuple[np.ndarray, np.ndarray]]:
     """The worker's blocking call: Embedder.encode itself, plus each item's token count for
     `usage` (what the model read, image tokens included)."""
+
     def encode(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
         return embedder.encode_with_usage(items, batch_size=batch_size)
 
@@ -201,8 +275,12 @@ def _auth_dependency(api_key: str | None):
             return
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
-            raise RequestError(401, "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
-                               code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+            raise RequestError(
+                401,
+                "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     return check
 
@@ -212,13 +290,18 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestError)
     async def request_error(_: Request, exc: RequestError) -> JSONResponse:
-        return JSONResponse(error_body(exc.status, exc.message, exc.type, exc.code, exc.param),
-                            status_code=exc.status, headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.status, exc.message, exc.type, exc.code, exc.param),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param = validation_message(exc.errors())
-        return JSONResponse(error_body(400, message, "invalid_request_error", "invalid_request", param), status_code=400)
+        message, param = validation_message(list(exc.errors()))
+        return JSONResponse(
+            error_body(400, message, "invalid_request_error", "invalid_request", param), status_code=400
+        )
 
     @app.exception_handler(InputError)
     async def input_error(_: Request, exc: InputError) -> JSONResponse:
@@ -230,8 +313,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(exc.status_code, str(exc.detail), "invalid_request_error"),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(exc.status_code, str(exc.detail), "invalid_request_error"),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

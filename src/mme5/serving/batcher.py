@@ -4,16 +4,17 @@ The model runs in a single dedicated thread, so the event loop keeps accepting, 
 answering requests while a batch is encoded. A request that times out or whose client goes away
 is cancelled: the worker skips it if it is still queued and drops its result if it is not.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
 from collections import deque
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -107,8 +108,12 @@ class DynamicBatcher:
         if self._queued_items + len(items) > self.max_queue_items:
             retry = max(1, round(self._forward_seconds * (self._queued_items / self.max_batch_size + 1)))
             raise RequestError(
-                429, f"the server is busy: {self._queued_items} items queued (limit {self.max_queue_items}); "
-                     f"retry after {retry} s", code="queue_full", headers={"Retry-After": str(retry)})
+                429,
+                f"the server is busy: {self._queued_items} items queued (limit {self.max_queue_items}); "
+                f"retry after {retry} s",
+                code="queue_full",
+                headers={"Retry-After": str(retry)},
+            )
         job = _Job(items, asyncio.get_running_loop().create_future())
         self._queue.append(job)
         self._queued_items += len(items)
@@ -119,9 +124,12 @@ class DynamicBatcher:
             # tells the worker to skip or drop this job
             return await asyncio.wait_for(job.future, timeout_s)
         except asyncio.TimeoutError:  # TimeoutError itself only from 3.11 on
-            raise RequestError(504, f"no result within the request timeout of {timeout_s:g} s "
-                                    "(queue wait + encoding); retry, or start the server with a larger --set request_timeout_s=...",
-                               code="timeout") from None
+            raise RequestError(
+                504,
+                f"no result within the request timeout of {timeout_s:g} s "
+                "(queue wait + encoding); retry, or start the server with a larger --set request_timeout_s=...",
+                code="timeout",
+            ) from None
 
     # ---- the worker -----------------------------------------------------------------------
     async def _run(self) -> None:
@@ -191,5 +199,5 @@ class DynamicBatcher:
         for job in jobs:
             n = len(job.items)
             if not job.future.done():
-                job.future.set_result(tuple(r[offset:offset + n] for r in rows))
+                job.future.set_result(tuple(r[offset : offset + n] for r in rows))
             offset += n

@@ -1,4 +1,5 @@
 """The exception the server turns into an OpenAI-shaped error, and readable validation messages."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,7 +50,7 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     locs = {loc for loc, _ in entries}
     grouped: dict[tuple, list[dict[str, Any]]] = {}
     for loc, err in entries:
-        if not any(len(o) > len(loc) and o[:len(loc)] == loc for o in locs):  # a deeper error explains it
+        if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs):  # a deeper error explains it
             grouped.setdefault(loc, []).append(err)
     parts = []
     for loc, errs in grouped.items():
@@ -59,15 +60,19 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
         elif not path:
             parts.append("the request body must be a JSON object")
         elif len(errs) > 1 and all(str(e.get("type", "")).endswith("_type") for e in errs):
-            parts.append(f"{path} must be a string or an item object {{text, image, video, pdf, page, instruction, language}}"
-                         + (", or a list of them" if path in ("input",) else ""))
+            parts.append(
+                f"{path} must be a string or an item object {{text, image, video, pdf, page, instruction, language}}"
+                + (", or a list of them" if path in ("input",) else "")
+            )
         else:
             inside_item = len(loc) > 1 and errs[0].get("type") == "extra_forbidden"
             hint = " (allowed item fields: text, image, video, pdf, page, instruction, language)" if inside_item else ""
             parts.append(f"{path}: {errs[0].get('msg', 'invalid')}{hint}")
     first = next(iter(grouped), ())
     json_error = any(e.get("type") == "json_invalid" for e in errors)
-    param = None if json_error else "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first).lstrip(".") or None
+    param = (
+        None if json_error else "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first).lstrip(".") or None
+    )
     return "invalid request: " + "; ".join(parts[:5]) + ("; ..." if len(parts) > 5 else ""), param
 
 

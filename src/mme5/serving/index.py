@@ -4,6 +4,7 @@ behind one `search(queries, top_k, nprobe=, ef_search=)`.
 Vectors are L2-normalised, so inner product = cosine. Building lives in `mme5.index.build`
 (re-exported here: `build_index`); the records are read from the build's vector shards.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,11 @@ class ShardRecords:
         return len(self._columns["id"])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"id": self._columns["id"][i].as_py(), "item": json.loads(self._columns["item"][i].as_py()),
-                "meta": json.loads(self._columns["meta"][i].as_py())}
+        return {
+            "id": self._columns["id"][i].as_py(),
+            "item": json.loads(self._columns["item"][i].as_py()),
+            "meta": json.loads(self._columns["meta"][i].as_py()),
+        }
 
 
 class FaissSearcher:
@@ -90,7 +94,9 @@ SEARCHERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {"faiss": _faiss, 
 class VectorIndex:
     """A loaded index: a searcher (faiss or LanceDB), the corpus records and the build's index.json."""
 
-    def __init__(self, searcher: Any, records: Any, info: dict[str, Any], defaults: dict[str, int | None] | None = None) -> None:
+    def __init__(
+        self, searcher: Any, records: Any, info: dict[str, Any], defaults: dict[str, int | None] | None = None
+    ) -> None:
         if searcher.size != len(records):
             raise InputError(f"index holds {searcher.size} vectors but {len(records)} corpus records")
         self.searcher, self.records, self.info = searcher, records, info
@@ -140,8 +146,10 @@ class VectorIndex:
         """Open an index folder; `nprobe=` / `ef_search=` set this process's default knob."""
         path = Path(path)
         if not (path / INFO_FILE).is_file():
-            raise MissingFileError(f"{path} is not a complete index (missing {INFO_FILE}); "
-                                    "build one with `mme5 index build --input CORPUS --output DIR`")
+            raise MissingFileError(
+                f"{path} is not a complete index (missing {INFO_FILE}); "
+                "build one with `mme5 index build --input CORPUS --output DIR`"
+            )
         info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
         sink = info.get("index", {}).get("sink", "faiss")
         if sink not in SEARCHERS:

@@ -6,6 +6,7 @@ A video is a list of frames (each a data URL, or a path under --image-root), or 
 `data:video/...;base64,` URL, a video file or a frame folder under --image-root. A PDF is a
 `data:application/pdf;base64,` URL or a path under --image-root; it becomes one vector per page.
 """
+
 from __future__ import annotations
 
 import io
@@ -63,13 +64,21 @@ def read_bytes(source: str, where: str, policy: InputPolicy, expect: str) -> byt
     if scheme in ("http", "https") and policy.allow_remote_images:
         return _fetch(source, policy, where)
     if scheme:
-        raise RequestError(400, f"{where}: send the file as a data URL (data:{expect}...;base64,...) or a path "
-                                "under the image root", param=where)
+        raise RequestError(
+            400,
+            f"{where}: send the file as a data URL (data:{expect}...;base64,...) or a path under the image root",
+            param=where,
+        )
     return _read_local(source, policy, where)
 
 
-def open_video(source: str | list[str], policy: InputPolicy, where: str, open_image: OpenImage,
-               read: Callable[[str, str, InputPolicy, str], bytes] = read_bytes) -> Pending:
+def open_video(
+    source: str | list[str],
+    policy: InputPolicy,
+    where: str,
+    open_image: OpenImage,
+    read: Callable[[str, str, InputPolicy, str], bytes] = read_bytes,
+) -> Pending:
     """Check a video's frames (or its stream header) against the pixel limits; decode later."""
     if isinstance(source, list):
         if not source:
@@ -82,20 +91,36 @@ def open_video(source: str | list[str], policy: InputPolicy, where: str, open_im
             files = frame_files(folder, where)
         except InputError as exc:
             raise RequestError(400, str(exc), param=where) from None
-        frames = [open_image(str(p.relative_to(policy.image_root)), f"{where}/{p.name}")  # type: ignore[arg-type]
-                  for p in files]
+        frames = [
+            open_image(str(p.relative_to(policy.image_root)), f"{where}/{p.name}")  # type: ignore[arg-type]
+            for p in files
+        ]
         return _frames_pending(frames, where)
     data = read(source, where, policy, "video/")
     width, height, total = _probe_video(data, where)
     if width * height > policy.max_image_pixels:
-        raise RequestError(413, f"{where}: video frames are {width}x{height} = {width * height} pixels; the limit "
-                                f"is {policy.max_image_pixels}", param=where, code="image_too_large")
+        raise RequestError(
+            413,
+            f"{where}: video frames are {width}x{height} = {width * height} pixels; the limit "
+            f"is {policy.max_image_pixels}",
+            param=where,
+            code="image_too_large",
+        )
     kept = len(sample_indices(len(extract_indices(total))))
-    return Pending(kept * width * height, 1, lambda item: replace(item, video=tuple(_decode(lambda: load_frames(data, where), where))))
+    return Pending(
+        kept * width * height,
+        1,
+        lambda item: replace(item, video=tuple(_decode(lambda: load_frames(data, where), where))),
+    )
 
 
-def open_pdf(source: str, policy: InputPolicy, where: str,
-             read: Callable[[str, str, InputPolicy, str], bytes] = read_bytes, page: int | None = None) -> Pending:
+def open_pdf(
+    source: str,
+    policy: InputPolicy,
+    where: str,
+    read: Callable[[str, str, InputPolicy, str], bytes] = read_bytes,
+    page: int | None = None,
+) -> Pending:
     """Check a PDF's rendered page sizes (all pages, or just `page`); pages render when encoded."""
     import pypdfium2 as pdfium
 
@@ -116,15 +141,21 @@ def open_pdf(source: str, policy: InputPolicy, where: str,
     pixels = [math.ceil(w * scale) * math.ceil(h * scale) for w, h in sizes]
     for k, p in zip(numbers, pixels):
         if p > policy.max_image_pixels:
-            raise RequestError(413, f"{where}: page {k} renders to {p} pixels at {PDF_DPI} dpi; the limit is "
-                                    f"{policy.max_image_pixels}", param=where, code="image_too_large")
+            raise RequestError(
+                413,
+                f"{where}: page {k} renders to {p} pixels at {PDF_DPI} dpi; the limit is {policy.max_image_pixels}",
+                param=where,
+                code="image_too_large",
+            )
     return Pending(sum(pixels), len(pixels), lambda item: replace(item, pdf=data))
 
 
 def _frames_pending(frames: list[Image.Image], where: str) -> Pending:
     """Every frame sent counts into the request's pixels; only the sampled ones are decoded."""
     pixels = sum(f.width * f.height for f in frames)
-    return Pending(pixels, 1, lambda item: replace(item, video=tuple(_decode(lambda: load_frames(tuple(frames), where), where))))
+    return Pending(
+        pixels, 1, lambda item: replace(item, video=tuple(_decode(lambda: load_frames(tuple(frames), where), where)))
+    )
 
 
 def _decode(load: Callable[[], list[Image.Image]], where: str) -> list[Image.Image]:
@@ -148,8 +179,9 @@ def _probe_video(data: bytes, where: str) -> tuple[int, int, int]:
     except RequestError:
         raise
     except Exception as exc:  # PyAV's FFmpeg errors
-        raise RequestError(400, f"{where}: not a readable video ({type(exc).__name__}: {exc})", param=where,
-                           code="invalid_video") from None
+        raise RequestError(
+            400, f"{where}: not a readable video ({type(exc).__name__}: {exc})", param=where, code="invalid_video"
+        ) from None
     if not total or not width or not height:
         raise RequestError(400, f"{where}: the video has no frames", param=where, code="invalid_video")
     return width, height, total
@@ -166,6 +198,7 @@ def _folder_under_root(source: str, policy: InputPolicy, where: str) -> Path | N
     if not resolved.is_dir():
         return None
     if not resolved.is_relative_to(policy.image_root):
-        raise RequestError(403, f"{where}: path {source!r} is outside the image root", param=where,
-                           code="path_outside_root")
+        raise RequestError(
+            403, f"{where}: path {source!r} is outside the image root", param=where, code="path_outside_root"
+        )
     return resolved

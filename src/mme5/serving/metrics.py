@@ -1,4 +1,5 @@
 """Prometheus metrics, one registry per app (no process-global state, so several apps can coexist)."""
+
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -16,15 +17,23 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("mme5_requests", "HTTP requests by endpoint and status code",
-                                ["endpoint", "status"], registry=r)
-        self.latency = Histogram("mme5_request_latency_seconds", "Request latency (receive to response)",
-                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "mme5_requests", "HTTP requests by endpoint and status code", ["endpoint", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "mme5_request_latency_seconds",
+            "Request latency (receive to response)",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.items = Counter("mme5_items_embedded", "Items embedded by the model", registry=r)
-        self.batch_size = Histogram("mme5_batch_size_items", "Items per model forward batch",
-                                    buckets=BATCH_BUCKETS, registry=r)
-        self.forward_seconds = Histogram("mme5_forward_seconds", "Wall time of one batched encode",
-                                         buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            "mme5_batch_size_items", "Items per model forward batch", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.forward_seconds = Histogram(
+            "mme5_forward_seconds", "Wall time of one batched encode", buckets=LATENCY_BUCKETS, registry=r
+        )
         self.queue_items = Gauge("mme5_queue_items", "Items waiting for the batching worker", registry=r)
 
     def render(self) -> bytes:

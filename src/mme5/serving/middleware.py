@@ -1,4 +1,5 @@
 """Pure ASGI middlewares (no BaseHTTPMiddleware: it would hide client disconnects from the routes)."""
+
 from __future__ import annotations
 
 import time
@@ -7,7 +8,6 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
-
 
 
 def error_body(status: int, message: str, type_: str, code: str | None = None, param: str | None = None) -> dict:

@@ -3,9 +3,10 @@
 An element of `input` is either a string (text) or an item object with the same fields as a line
 of `mme5 embed --input` JSONL: `{"text", "image", "instruction", "language"}`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,11 +32,11 @@ class ItemIn(_Strict):
     language: str | None = None
 
 
-InputElement = Union[str, ItemIn]
+InputElement = str | ItemIn
 
 
 class EmbeddingsRequest(_Strict):
-    input: Union[str, ItemIn, list[InputElement]]
+    input: str | ItemIn | list[InputElement]
     model: str | None = None
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, ge=1)
@@ -48,7 +49,7 @@ class Embedding(_Strict):
     index: int
     page: int | None = None
     """For a PDF input: the page (from 1) this vector encodes; `index` is still the input's."""
-    embedding: Union[list[float], str]
+    embedding: list[float] | str
 
 
 class Usage(_Strict):
@@ -64,7 +65,7 @@ class EmbeddingsResponse(_Strict):
 
 
 class SearchRequest(_Strict):
-    query: Union[str, ItemIn]
+    query: str | ItemIn
     top_k: int = Field(default=10, ge=1)
     model: str | None = None
     nprobe: int | None = Field(default=None, ge=1)

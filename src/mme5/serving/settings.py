@@ -1,4 +1,5 @@
 """Server settings: one frozen record for limits, batching and input policy (CLI flags fill it)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,11 +57,15 @@ class ServerSettings:
 
     def __post_init__(self) -> None:
         positive = {
-            "max_batch_size": self.max_batch_size, "max_queue_items": self.max_queue_items,
-            "request_timeout_s": self.request_timeout_s, "max_request_bytes": self.max_request_bytes,
-            "max_items": self.max_items, "max_image_pixels": self.max_image_pixels,
+            "max_batch_size": self.max_batch_size,
+            "max_queue_items": self.max_queue_items,
+            "request_timeout_s": self.request_timeout_s,
+            "max_request_bytes": self.max_request_bytes,
+            "max_items": self.max_items,
+            "max_image_pixels": self.max_image_pixels,
             "max_request_pixels": self.max_request_pixels,
-            "max_text_chars": self.max_text_chars, "remote_timeout_s": self.remote_timeout_s,
+            "max_text_chars": self.max_text_chars,
+            "remote_timeout_s": self.remote_timeout_s,
             "max_top_k": self.max_top_k,
         }
         positive.update({k: v for k, v in (("nprobe", self.nprobe), ("ef_search", self.ef_search)) if v is not None})

@@ -5,6 +5,7 @@ prompt, backends (OpenAI-compatible servers, local transformers), validation, re
     from mme5.synthesis import SynthesisConfig, Synthesizer
     stats = Synthesizer(load_config(SynthesisConfig, "configs/synthesis/tiny-local.yaml")).run()
 """
+
 from __future__ import annotations
 
 from .config import SynthesisConfig

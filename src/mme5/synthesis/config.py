@@ -3,6 +3,7 @@
 Sections: `plan` (what to make), `pool` (which images), `neighbours` (how positive / negative
 images are found), `backend` (which MLLM writes the texts), `validation`, `output`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

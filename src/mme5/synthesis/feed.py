@@ -1,5 +1,6 @@
 """Plans in index order with their images resolved: the anchor's neighbours are looked up for
 a whole batch of samples in one faiss search (off the event loop)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -9,6 +9,7 @@ top-3 with ratio 0.1 accepted 99.5% of true pairs and rejected 99.4% of random m
 (tests/synthesis/test_langcheck.py measures both). Three XLM-R languages are unknown to the
 identifier; for them the dominant script is checked instead.
 """
+
 from __future__ import annotations
 
 import unicodedata

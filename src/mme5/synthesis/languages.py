@@ -11,47 +11,185 @@ rounded into tiers by us: high x2.0, mid x0.6, low x0.2 against English x40. Tha
 English ~33%, each high-resource language ~1.7%, each mid ~0.5%, each low ~0.17%.
 `plan.language_weights` in the config replaces this mapping.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from ..config import ConfigError
 
-XLMR_LANGUAGES: Mapping[str, str] = MappingProxyType({
-    "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "as": "Assamese", "az": "Azerbaijani",
-    "be": "Belarusian", "bg": "Bulgarian", "bn": "Bengali", "br": "Breton", "bs": "Bosnian",
-    "ca": "Catalan", "cs": "Czech", "cy": "Welsh", "da": "Danish", "de": "German", "el": "Greek",
-    "en": "English", "eo": "Esperanto", "es": "Spanish", "et": "Estonian", "eu": "Basque",
-    "fa": "Persian", "fi": "Finnish", "fr": "French", "fy": "Western Frisian", "ga": "Irish",
-    "gd": "Scottish Gaelic", "gl": "Galician", "gu": "Gujarati", "ha": "Hausa", "he": "Hebrew",
-    "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "hy": "Armenian", "id": "Indonesian",
-    "is": "Icelandic", "it": "Italian", "ja": "Japanese", "jv": "Javanese", "ka": "Georgian",
-    "kk": "Kazakh", "km": "Khmer", "kn": "Kannada", "ko": "Korean", "ku": "Kurdish (Kurmanji)",
-    "ky": "Kyrgyz", "la": "Latin", "lo": "Lao", "lt": "Lithuanian", "lv": "Latvian",
-    "mg": "Malagasy", "mk": "Macedonian", "ml": "Malayalam", "mn": "Mongolian", "mr": "Marathi",
-    "ms": "Malay", "my": "Burmese", "ne": "Nepali", "nl": "Dutch", "no": "Norwegian",
-    "om": "Oromo", "or": "Odia", "pa": "Punjabi", "pl": "Polish", "ps": "Pashto",
-    "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sa": "Sanskrit", "sd": "Sindhi",
-    "si": "Sinhala", "sk": "Slovak", "sl": "Slovenian", "so": "Somali", "sq": "Albanian",
-    "sr": "Serbian", "su": "Sundanese", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil",
-    "te": "Telugu", "th": "Thai", "tl": "Filipino (Tagalog)", "tr": "Turkish", "ug": "Uyghur",
-    "uk": "Ukrainian", "ur": "Urdu", "uz": "Uzbek", "vi": "Vietnamese", "xh": "Xhosa",
-    "yi": "Yiddish", "zh": "Chinese",
-})
+XLMR_LANGUAGES: Mapping[str, str] = MappingProxyType(
+    {
+        "af": "Afrikaans",
+        "am": "Amharic",
+        "ar": "Arabic",
+        "as": "Assamese",
+        "az": "Azerbaijani",
+        "be": "Belarusian",
+        "bg": "Bulgarian",
+        "bn": "Bengali",
+        "br": "Breton",
+        "bs": "Bosnian",
+        "ca": "Catalan",
+        "cs": "Czech",
+        "cy": "Welsh",
+        "da": "Danish",
+        "de": "German",
+        "el": "Greek",
+        "en": "English",
+        "eo": "Esperanto",
+        "es": "Spanish",
+        "et": "Estonian",
+        "eu": "Basque",
+        "fa": "Persian",
+        "fi": "Finnish",
+        "fr": "French",
+        "fy": "Western Frisian",
+        "ga": "Irish",
+        "gd": "Scottish Gaelic",
+        "gl": "Galician",
+        "gu": "Gujarati",
+        "ha": "Hausa",
+        "he": "Hebrew",
+        "hi": "Hindi",
+        "hr": "Croatian",
+        "hu": "Hungarian",
+        "hy": "Armenian",
+        "id": "Indonesian",
+        "is": "Icelandic",
+        "it": "Italian",
+        "ja": "Japanese",
+        "jv": "Javanese",
+        "ka": "Georgian",
+        "kk": "Kazakh",
+        "km": "Khmer",
+        "kn": "Kannada",
+        "ko": "Korean",
+        "ku": "Kurdish (Kurmanji)",
+        "ky": "Kyrgyz",
+        "la": "Latin",
+        "lo": "Lao",
+        "lt": "Lithuanian",
+        "lv": "Latvian",
+        "mg": "Malagasy",
+        "mk": "Macedonian",
+        "ml": "Malayalam",
+        "mn": "Mongolian",
+        "mr": "Marathi",
+        "ms": "Malay",
+        "my": "Burmese",
+        "ne": "Nepali",
+        "nl": "Dutch",
+        "no": "Norwegian",
+        "om": "Oromo",
+        "or": "Odia",
+        "pa": "Punjabi",
+        "pl": "Polish",
+        "ps": "Pashto",
+        "pt": "Portuguese",
+        "ro": "Romanian",
+        "ru": "Russian",
+        "sa": "Sanskrit",
+        "sd": "Sindhi",
+        "si": "Sinhala",
+        "sk": "Slovak",
+        "sl": "Slovenian",
+        "so": "Somali",
+        "sq": "Albanian",
+        "sr": "Serbian",
+        "su": "Sundanese",
+        "sv": "Swedish",
+        "sw": "Swahili",
+        "ta": "Tamil",
+        "te": "Telugu",
+        "th": "Thai",
+        "tl": "Filipino (Tagalog)",
+        "tr": "Turkish",
+        "ug": "Uyghur",
+        "uk": "Ukrainian",
+        "ur": "Urdu",
+        "uz": "Uzbek",
+        "vi": "Vietnamese",
+        "xh": "Xhosa",
+        "yi": "Yiddish",
+        "zh": "Chinese",
+    }
+)
 
 ENGLISH_WEIGHT = 40.0
-TIERS: Mapping[str, tuple[float, tuple[str, ...]]] = MappingProxyType({
-    "high": (2.0, (
-        "ru", "id", "vi", "fa", "uk", "sv", "th", "ja", "de", "ro", "hu", "bg", "fr", "fi", "ko",
-        "es", "no", "pt", "el", "zh", "da", "pl", "he", "it", "ar", "nl", "tr",
-    )),
-    "mid": (0.6, (
-        "sk", "hi", "hr", "cs", "lt", "ta", "ca", "sl", "ka", "sr", "lv", "bn", "ms", "ml", "az",
-        "kk", "et", "ur", "hy", "sq", "mk", "te", "be", "ne", "si", "is", "kn", "tl", "gl", "mn",
-        "mr",
-    )),
-})
+TIERS: Mapping[str, tuple[float, tuple[str, ...]]] = MappingProxyType(
+    {
+        "high": (
+            2.0,
+            (
+                "ru",
+                "id",
+                "vi",
+                "fa",
+                "uk",
+                "sv",
+                "th",
+                "ja",
+                "de",
+                "ro",
+                "hu",
+                "bg",
+                "fr",
+                "fi",
+                "ko",
+                "es",
+                "no",
+                "pt",
+                "el",
+                "zh",
+                "da",
+                "pl",
+                "he",
+                "it",
+                "ar",
+                "nl",
+                "tr",
+            ),
+        ),
+        "mid": (
+            0.6,
+            (
+                "sk",
+                "hi",
+                "hr",
+                "cs",
+                "lt",
+                "ta",
+                "ca",
+                "sl",
+                "ka",
+                "sr",
+                "lv",
+                "bn",
+                "ms",
+                "ml",
+                "az",
+                "kk",
+                "et",
+                "ur",
+                "hy",
+                "sq",
+                "mk",
+                "te",
+                "be",
+                "ne",
+                "si",
+                "is",
+                "kn",
+                "tl",
+                "gl",
+                "mn",
+                "mr",
+            ),
+        ),
+    }
+)
 LOW_WEIGHT = 0.2
 
 
@@ -82,7 +220,9 @@ def language_weights(preset: str, override: Mapping[str, float] | None = None) -
         raise ConfigError(f"plan.languages: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     unknown = sorted(set(weights) - set(XLMR_LANGUAGES))
     if unknown:
-        raise ConfigError(f"plan.language_weights: {unknown} are not XLM-R language codes; valid: {sorted(XLMR_LANGUAGES)}")
+        raise ConfigError(
+            f"plan.language_weights: {unknown} are not XLM-R language codes; valid: {sorted(XLMR_LANGUAGES)}"
+        )
     bad = {k: v for k, v in weights.items() if not isinstance(v, (int, float)) or v < 0}
     if bad or not any(v > 0 for v in weights.values()):
         raise ConfigError(f"plan.language_weights: weights must be numbers >= 0, not all 0; got {bad or weights}")

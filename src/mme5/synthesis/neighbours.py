@@ -5,12 +5,14 @@ rank band; the anchor itself is never returned, exact duplicates were removed fr
 content hash, and neighbours at `neighbours.max_similarity` or above (re-saved copies: same
 pixels, other bytes) are skipped, so neither can be a copy of the query image.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -43,8 +45,10 @@ class EmbedderEncoder:
             from ..model.loading import load_embedder
 
             if self.config.model is None:
-                log.warning("neighbours.model is not set: using the embedded tiny model (random weights); "
-                            "neighbours will not be semantically meaningful")
+                log.warning(
+                    "neighbours.model is not set: using the embedded tiny model (random weights); "
+                    "neighbours will not be semantically meaningful"
+                )
             self._embedder = load_embedder(self.config.model, device=self.config.device)
         return self._embedder
 
@@ -71,7 +75,9 @@ class PixelEncoder:
         return f"pixels-{self.SIDE}"
 
     def encode(self, paths: Sequence[Path]) -> np.ndarray:
-        rows = [np.asarray(load_image(p, str(p)).resize((self.SIDE, self.SIDE)), dtype=np.float32).ravel() for p in paths]
+        rows = [
+            np.asarray(load_image(p, str(p)).resize((self.SIDE, self.SIDE)), dtype=np.float32).ravel() for p in paths
+        ]
         x = np.stack(rows) / 255.0
         x -= x.mean(axis=1, keepdims=True)
         x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
@@ -100,7 +106,7 @@ def embed_pool(pool: ImagePool, encoder: ImageEncoder, cache_dir: str | Path, ch
             return stored["vectors"]
     kept, parts = [], []
     for start in range(0, len(pool), chunk):
-        batch = pool.images[start:start + chunk]
+        batch = pool.images[start : start + chunk]
         try:
             parts.append(encoder.encode([img.path for img in batch]))
             kept += batch
@@ -148,15 +154,19 @@ class NeighbourIndex:
         k = depth + 1
         while True:  # search deeper while near-copies crowd out the `depth` wanted
             sims, ids = self.index.search(queries, k)
-            out = [[int(i) for s, i in zip(srow, row) if i != anchor and i >= 0 and s < self.max_similarity][:depth]
-                   for anchor, srow, row in zip(anchors, sims, ids)]
+            out = [
+                [int(i) for s, i in zip(srow, row) if i != anchor and i >= 0 and s < self.max_similarity][:depth]
+                for anchor, srow, row in zip(anchors, sims, ids)
+            ]
             short = [(a, len(o)) for a, o in zip(anchors, out) if len(o) < depth]
             if not short:
                 return out
             if k == len(self):
                 anchor, found = short[0]
-                raise InputError(f"pool image {anchor} has only {found} images below neighbours.max_similarity "
-                                 f"{self.max_similarity} but neighbours.negative_ranks needs {depth}")
+                raise InputError(
+                    f"pool image {anchor} has only {found} images below neighbours.max_similarity "
+                    f"{self.max_similarity} but neighbours.negative_ranks needs {depth}"
+                )
             k = min(len(self), 2 * k)
 
 

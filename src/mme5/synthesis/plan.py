@@ -1,13 +1,14 @@
 """The plan: task, modality combination, language and images of sample i, as a pure function of
 (config, seed, i). Every sample therefore has a stable id, and a restarted run re-creates exactly
 the samples it had not finished."""
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 
@@ -51,11 +52,13 @@ class Task:
 
 
 # The paper's combinations: Classification I->T, IT->T; VQA IT->T; Retrieval all seven.
-TASKS: Mapping[str, Task] = MappingProxyType({
-    "classification": Task("classification", ("I2T", "IT2T"), "classification"),
-    "vqa": Task("vqa", ("IT2T",), "vqa"),
-    "retrieval": Task("retrieval", ("I2T", "T2I", "IT2T", "IT2I", "T2IT", "I2I", "IT2IT"), "retrieval"),
-})
+TASKS: Mapping[str, Task] = MappingProxyType(
+    {
+        "classification": Task("classification", ("I2T", "IT2T"), "classification"),
+        "vqa": Task("vqa", ("IT2T",), "vqa"),
+        "retrieval": Task("retrieval", ("I2T", "T2I", "IT2T", "IT2I", "T2IT", "I2I", "IT2IT"), "retrieval"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,14 @@ class Planner:
         positive_rank = int(rng.integers(self.positive_ranks[0], self.positive_ranks[1] + 1))
         negative_rank = int(rng.integers(self.negative_ranks[0], self.negative_ranks[1] + 1))
         return PlannedSample(
-            index=index, id=f"{self.id_prefix}-{index:08d}", task=task, modality=modality,
-            language=language, anchor=anchor, positive_rank=positive_rank, negative_rank=negative_rank,
+            index=index,
+            id=f"{self.id_prefix}-{index:08d}",
+            task=task,
+            modality=modality,
+            language=language,
+            anchor=anchor,
+            positive_rank=positive_rank,
+            negative_rank=negative_rank,
         )
 
     def expected_shares(self) -> dict[str, dict[str, float]]:

@@ -4,6 +4,7 @@ Exact duplicates (same bytes) are dropped when the pool is built, so a neighbour
 never return a copy of the query image. Hashes are cached by (path, size, mtime) in the run's
 folder, so a restarted run does not re-read millions of files.
 """
+
 from __future__ import annotations
 
 import glob
@@ -66,8 +67,9 @@ def build_pool(config: PoolConfig, work_dir: str | Path) -> ImagePool:
 
         files += write_shapes(work / "generated", config.generate)
     if not files:
-        raise InputError("the image pool is empty: set pool.sources (folders, .txt lists, .tar shards) "
-                         "or pool.generate")
+        raise InputError(
+            "the image pool is empty: set pool.sources (folders, .txt lists, .tar shards) or pool.generate"
+        )
     cache = _HashCache(work / "hashes.jsonl")
     seen: set[str] = set()
     images: list[PoolImage] = []
@@ -99,8 +101,10 @@ def _expand(path: Path, extensions: tuple[str, ...], tar_dir: Path) -> list[Path
         return _read_list(path)
     if path.suffix.lower() in extensions:
         return [path]
-    raise InputError(f"pool.sources: {path} is not a folder, a list file ({', '.join(LIST_SUFFIXES)}), "
-                     f"a tar shard ({', '.join(TAR_SUFFIXES)}) or an image")
+    raise InputError(
+        f"pool.sources: {path} is not a folder, a list file ({', '.join(LIST_SUFFIXES)}), "
+        f"a tar shard ({', '.join(TAR_SUFFIXES)}) or an image"
+    )
 
 
 def _read_list(path: Path) -> list[Path]:
@@ -122,8 +126,10 @@ def _extract_tar(path: Path, extensions: tuple[str, ...], out_dir: Path) -> list
     """Extract the image members once (the 'data' filter refuses absolute paths, '..' and links)."""
     done = out_dir / ".extracted"
     with tarfile.open(path) as tar:
-        members = sorted((m for m in tar.getmembers() if m.isfile() and Path(m.name).suffix.lower() in extensions),
-                         key=lambda m: m.name)
+        members = sorted(
+            (m for m in tar.getmembers() if m.isfile() and Path(m.name).suffix.lower() in extensions),
+            key=lambda m: m.name,
+        )
         if not done.is_file():
             tmp = out_dir.with_name(out_dir.name + ".tmp")
             tar.extractall(tmp, members=members, filter="data")

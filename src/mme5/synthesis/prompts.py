@@ -4,11 +4,12 @@ Templates are data (`templates/<version>/*.txt`, `string.Template` placeholders,
 this module fills in the modality's sides, the language, the attached images, the texts to
 write and a JSON skeleton generated from the reply schema, so prompt and schema never drift.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -51,7 +52,7 @@ class Prompt:
         return [p for p in self.parts if isinstance(p, ImagePart)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(version: str, name: str) -> Template:
     """Read `templates/<version>/<name>.txt`; a missing version names the available ones."""
     root = resources.files("mme5.synthesis").joinpath("templates")
@@ -70,13 +71,13 @@ def _side(image: bool, text: bool, target: bool) -> str:
     return "a text" if not target else "texts"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _texts(m: Modality) -> str:
     fields = sample_model(m.name).model_fields
     return "\n".join(f"- {name}: {info.description}" for name, info in fields.items())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _skeleton(m: Modality) -> str:
     described = {role: {k: "..." for k in ImageDescription.model_fields} for role in image_roles(m)}
     sample = {name: "..." for name in sample_model(m.name).model_fields}

@@ -5,6 +5,7 @@ asked for; a sample whose generations all fail is recorded in `failed/` with its
 the next plan index takes its place. Kill it at any point and start it again: it ends with
 exactly `num_samples` kept samples, each plan index kept or failed once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,8 +47,14 @@ class SynthesisStopped(RuntimeError):
 class Synthesizer:
     """Prepare once (`prepare`), then `run()`; `backend` / `encoder` override the configured ones."""
 
-    def __init__(self, config: SynthesisConfig, *, backend: Backend | None = None,
-                 encoder: ImageEncoder | None = None, progress: bool = True) -> None:
+    def __init__(
+        self,
+        config: SynthesisConfig,
+        *,
+        backend: Backend | None = None,
+        encoder: ImageEncoder | None = None,
+        progress: bool = True,
+    ) -> None:
         self.config = config
         self.out = Path(config.output.dir)
         self.backend = backend
@@ -78,22 +85,35 @@ class Synthesizer:
             encoder = self.encoder or make_encoder(cfg.neighbours)
             vectors = embed_pool(self.pool, encoder, self.out / "pool")
             if len(self.pool) <= ranks[1][1]:
-                raise InputError(f"the pool has {len(self.pool)} distinct images; neighbours.negative_ranks "
-                                 f"{list(ranks[1])} needs more than {ranks[1][1]}")
+                raise InputError(
+                    f"the pool has {len(self.pool)} distinct images; neighbours.negative_ranks "
+                    f"{list(ranks[1])} needs more than {ranks[1][1]}"
+                )
             self.index = NeighbourIndex(vectors, cfg.neighbours.max_similarity)
             encoder_id = encoder.fingerprint()
         neighbours = (encoder_id, cfg.neighbours.max_similarity) if self.index else (encoder_id,)
         fingerprint = plan_fingerprint(cfg.plan, cfg.seed, self.pool.fingerprint(), ranks, *neighbours)
-        self.planner = Planner(cfg.plan, seed=cfg.seed, pool_size=len(self.pool), positive_ranks=ranks[0],
-                               negative_ranks=ranks[1], fingerprint=fingerprint)
+        self.planner = Planner(
+            cfg.plan,
+            seed=cfg.seed,
+            pool_size=len(self.pool),
+            positive_ranks=ranks[0],
+            negative_ranks=ranks[1],
+            fingerprint=fingerprint,
+        )
         self._write_manifest(fingerprint, encoder_id)
-        self.writer = ShardWriter(self.out, format=cfg.output.format, shard_size=cfg.output.shard_size,
-                                  commit_every_s=cfg.output.commit_every_s)
+        self.writer = ShardWriter(
+            self.out,
+            format=cfg.output.format,
+            shard_size=cfg.output.shard_size,
+            commit_every_s=cfg.output.commit_every_s,
+        )
         self.recovered = self.writer.recover()
         self.writer.committed.requested = cfg.num_samples
         v = cfg.validation
-        self.checker = (LanguageChecker(v.language_top_k, v.min_letters, v.language_min_ratio)
-                        if v.check_language else None)
+        self.checker = (
+            LanguageChecker(v.language_top_k, v.min_letters, v.language_min_ratio) if v.check_language else None
+        )
 
     def _write_manifest(self, fingerprint: str, encoder_id: str) -> None:
         path = self.out / "manifest.json"
@@ -104,12 +124,20 @@ class Synthesizer:
             if old.get("fingerprint") != fingerprint:
                 before = {k: old["config"].get(k) for k in PLAN_SECTIONS}
                 changed = diff_configs(before, {k: config[k] for k in PLAN_SECTIONS}) or ["the pool's images"]
-                raise InputError(f"{self.out} holds a run with another plan (changed: {', '.join(changed)}); "
-                                 "restore those settings to resume, or choose a new output.dir")
+                raise InputError(
+                    f"{self.out} holds a run with another plan (changed: {', '.join(changed)}); "
+                    "restore those settings to resume, or choose a new output.dir"
+                )
             created = old.get("created")
-        record = provenance(config, fingerprint=fingerprint, schema_version=SCHEMA_VERSION,
-                            image_root=str(self.pool.root), pool_images=len(self.pool),
-                            pool_duplicates_dropped=self.pool.duplicates, neighbour_encoder=encoder_id)
+        record = provenance(
+            config,
+            fingerprint=fingerprint,
+            schema_version=SCHEMA_VERSION,
+            image_root=str(self.pool.root),
+            pool_images=len(self.pool),
+            pool_duplicates_dropped=self.pool.duplicates,
+            neighbour_encoder=encoder_id,
+        )
         record["created"] = created or record["created"]
         record["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_json(path, record)
@@ -146,8 +174,10 @@ class Synthesizer:
                     attempted += 1
                 if not in_flight:
                     failed = stats.failed + len(self.writer.failures)
-                    raise SynthesisStopped(f"gave up after {attempted} tried samples, {failed} failed: "
-                                           f"see {self.out / 'failed'} and stats.json")
+                    raise SynthesisStopped(
+                        f"gave up after {attempted} tried samples, {failed} failed: "
+                        f"see {self.out / 'failed'} and stats.json"
+                    )
                 finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 fatal = None
                 for task in finished:
@@ -216,17 +246,30 @@ class Synthesizer:
                 errors.append(str(exc)[:300])
                 continue
             self.dedup.update(k for k in (key, texts) if k)
-            return sample_row(plan, relative, parsed.reply, usage=self._usage(usage, attempt + 1, errors, backend),
-                              backend=backend.name, model=backend.model, prompt_version=cfg.prompt_version,
-                              repairs=parsed.repairs, dedup_key=key, text_key=texts), True
+            return sample_row(
+                plan,
+                relative,
+                parsed.reply,
+                usage=self._usage(usage, attempt + 1, errors, backend),
+                backend=backend.name,
+                model=backend.model,
+                prompt_version=cfg.prompt_version,
+                repairs=parsed.repairs,
+                dedup_key=key,
+                text_key=texts,
+            ), True
         usage = self._usage(usage, cfg.validation.max_attempts, errors, backend)
         return failure_row(plan, errors[-1], usage=usage, backend=backend.name, model=backend.model), False
 
     @staticmethod
     def _usage(usage: dict[str, int], attempts: int, errors: list[str], backend: Backend) -> dict[str, Any]:
         cost = backend.cost(usage["prompt_tokens"], usage["completion_tokens"])
-        return {**usage, "cost_usd": cost, "attempts": attempts,
-                "attempt_errors": json.dumps(errors, ensure_ascii=False)}
+        return {
+            **usage,
+            "cost_usd": cost,
+            "attempts": attempts,
+            "attempt_errors": json.dumps(errors, ensure_ascii=False),
+        }
 
     def _write_stats(self) -> dict[str, Any]:
         stats = self.writer.committed.to_dict()

@@ -2,10 +2,11 @@
 as pydantic models built per modality combination: only the images and texts a combination
 has appear in its schema. The same schema is sent to servers (`response_format`), drives
 constrained decoding in the local backend, and validates every reply."""
+
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
@@ -51,7 +52,7 @@ def _strip(value: str) -> str:
     return value.strip() if isinstance(value, str) else value
 
 
-@lru_cache(maxsize=None)
+@cache
 def sample_model(modality: str) -> type[BaseModel]:
     """The draft / revised sample of a combination: the instruction plus the texts it needs."""
     m = MODALITIES[modality]
@@ -73,7 +74,7 @@ def image_roles(m: Modality) -> tuple[str, ...]:
     return tuple(roles)
 
 
-@lru_cache(maxsize=None)
+@cache
 def output_model(modality: str) -> type[BaseModel]:
     """The whole reply: descriptions -> draft -> self_evaluation -> improvements -> revised."""
     m = MODALITIES[modality]
@@ -81,7 +82,8 @@ def output_model(modality: str) -> type[BaseModel]:
     described = create_model(f"Descriptions_{modality}", __base__=_Strict, **roles)
     sample = sample_model(modality)
     return create_model(
-        f"Reply_{modality}", __base__=_Strict,
+        f"Reply_{modality}",
+        __base__=_Strict,
         descriptions=(described, ...),
         draft=(sample, ...),
         self_evaluation=(SelfEvaluation, ...),
@@ -90,7 +92,7 @@ def output_model(modality: str) -> type[BaseModel]:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def json_schema(modality: str, max_string_chars: int | None = None) -> dict[str, Any]:
     """JSON schema of a combination's reply (shared: treat it as read-only); `max_string_chars`
     caps every string (for constrained decoding with small models, which otherwise may never

@@ -1,5 +1,6 @@
 """Procedurally drawn images (coloured shapes on coloured backgrounds) so a synthesis run can
 work fully offline without an image corpus. Deterministic: image i is the same on every machine."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Run statistics, rebuilt from the committed shards so they stay exact across restarts."""
+
 from __future__ import annotations
 
 import json
@@ -81,6 +82,9 @@ def render(stats: dict[str, Any]) -> str:
             lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in stats[key].items()))
     if stats["by_language"]:
         top = list(stats["by_language"].items())
-        lines.append(f"by_language ({len(top)}): " + ", ".join(f"{k}={v}" for k, v in top[:12])
-                     + (" ..." if len(top) > 12 else ""))
+        lines.append(
+            f"by_language ({len(top)}): "
+            + ", ".join(f"{k}={v}" for k, v in top[:12])
+            + (" ..." if len(top) > 12 else "")
+        )
     return "\n".join(lines)

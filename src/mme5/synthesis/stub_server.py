@@ -6,6 +6,7 @@ The default responder fills the request's JSON schema (from `response_format`) w
 English values after a fixed latency, which is what `benchmarks/synthesis.py` measures against.
 Run alone: `python -m mme5.synthesis.stub_server --latency 0.5` prints its base URL.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,9 +14,10 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 WORDS = ("red", "small", "quiet", "bright", "wooden", "round", "old", "busy", "green", "tall", "soft", "open")
 
@@ -39,8 +41,9 @@ def fill_schema(schema: dict[str, Any], serial: int, text: Callable[[str, int], 
     `serial` and field so replies never look like near-duplicates. `text(field, serial)` can
     supply the strings (e.g. in a requested language)."""
     defs = schema.get("$defs", {})
-    make = text or (lambda name, n: f"A {WORDS[n % 12]} {name.replace('_', ' ')} with {WORDS[n // 12 % 12]} "
-                                    f"details, case {n}.")
+    make = text or (
+        lambda name, n: f"A {WORDS[n % 12]} {name.replace('_', ' ')} with {WORDS[n // 12 % 12]} details, case {n}."
+    )
 
     def value(node: dict[str, Any], name: str) -> Any:
         if "$ref" in node:
@@ -76,7 +79,9 @@ def schema_responder(latency_s: float = 0.0) -> Responder:
 def completion(content: str, model: str, usage: tuple[int, int]) -> dict[str, Any]:
     """A chat-completions response body."""
     return {
-        "id": f"chatcmpl-stub-{time.monotonic_ns()}", "object": "chat.completion", "created": int(time.time()),
+        "id": f"chatcmpl-stub-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
@@ -152,7 +157,7 @@ class StubChatServer:
         self.base_url = f"http://{host}:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "StubChatServer":
+    def __enter__(self) -> StubChatServer:
         self._thread.start()
         return self
 

@@ -4,6 +4,7 @@ Order: parse (with the few repairs that cannot change meaning) -> schema (pydant
 content checks (non-empty texts, negative != positive, English instruction, texts in the
 requested language) -> near-duplicate check. Reasons are `code: detail`; stats count codes.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,7 @@ def parse_reply(text: str, modality: str) -> Parsed:
     if data is None:
         start, end = candidate.find("{"), candidate.rfind("}")
         if start > 0 or (0 <= end < len(candidate) - 1):
-            candidate = candidate[start:end + 1] if 0 <= start < end else candidate
+            candidate = candidate[start : end + 1] if 0 <= start < end else candidate
             repairs.append("surrounding_text")
             data = _loads(candidate)
     if data is None:
@@ -130,5 +131,6 @@ def text_key(revised: BaseModel, images: dict[str, str]) -> str | None:
     texts = revised.model_dump()
     if "query_text" not in texts or "positive_text" not in texts:
         return None
-    return "\x1f".join(["texts", images.get("query_image", ""), normalise(texts["query_text"]),
-                         normalise(texts["positive_text"])])
+    return "\x1f".join(
+        ["texts", images.get("query_image", ""), normalise(texts["query_text"]), normalise(texts["positive_text"])]
+    )

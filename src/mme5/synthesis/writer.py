@@ -5,14 +5,16 @@ shard is written to a temporary file, flushed to disk and renamed, so it exists 
 not at all. On start, the committed shards say which plan indices are done; anything that
 was only buffered when the process died is simply made again (same plan, same id).
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from .stats import Stats
 
@@ -25,8 +27,14 @@ class Recovered:
 
 
 class ShardWriter:
-    def __init__(self, out_dir: str | Path, *, format: Literal["jsonl", "parquet"] = "jsonl",
-                 shard_size: int = 1000, commit_every_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        *,
+        format: Literal["jsonl", "parquet"] = "jsonl",
+        shard_size: int = 1000,
+        commit_every_s: float = 30.0,
+    ) -> None:
         self.out = Path(out_dir)
         self.format = format
         self.shard_size = shard_size
@@ -50,8 +58,10 @@ class ShardWriter:
         for failed, rows in ((False, self.read(self.data_dir)), (True, self.read(self.failed_dir))):
             for path, row in rows:
                 if row["id"] in ids:
-                    raise RuntimeError(f"{path}: sample {row['id']} is committed twice; the output folder was "
-                                       "edited or shared by two runs")
+                    raise RuntimeError(
+                        f"{path}: sample {row['id']} is committed twice; the output folder was "
+                        "edited or shared by two runs"
+                    )
                 ids.add(row["id"])
                 state.done.add(int(row["plan_index"]))
                 if not failed:

@@ -7,6 +7,7 @@ Local: `<data-dir>/<Task>/queries.jsonl` (`query-id`, `query`[, `language`]), `c
 files, page bytes inside). Hub: the configs `queries`, `corpus`, `qrels` of the task's hub id.
 qrels become {query: {page: max(score)}}, keeping score > 0; grades are the scores.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,8 +50,10 @@ def _part(spec: TaskSpec, source: DataSource, part: str) -> Iterator[tuple[str, 
     folder = Path(source.data_dir) / spec.name
     files = beir_files(folder, part)
     if not files:
-        raise MissingFileError(f"task {spec.name}: no {part} in {folder} (expected {part}.jsonl, {part}.parquet "
-                                f"or {part}/*.parquet: the BEIR layout)")
+        raise MissingFileError(
+            f"task {spec.name}: no {part} in {folder} (expected {part}.jsonl, {part}.parquet "
+            f"or {part}/*.parquet: the BEIR layout)"
+        )
     for file in files:
         if file.suffix == ".jsonl":
             yield from _jsonl(file)

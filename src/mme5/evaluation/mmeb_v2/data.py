@@ -5,6 +5,7 @@ As in VLM2Vec (base_eval_dataset.generate_cand_dataset), the pool is every row's
 deduplicated by key (the first occurrence's item wins) followed by the corpus entries not
 already present; each distinct item is encoded once however many rows mention it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -85,8 +86,15 @@ class PoolBuilder:
             self.pool_items.append(self._items.item_id(item))
         return found
 
-    def add(self, row: int, query: Item, labels: list[str], *, candidates: list[tuple[str, Item]] | None = None,
-            grades: list[float] | None = None) -> bool:
+    def add(
+        self,
+        row: int,
+        query: Item,
+        labels: list[str],
+        *,
+        candidates: list[tuple[str, Item]] | None = None,
+        grades: list[float] | None = None,
+    ) -> bool:
         """One query: its label keys (and grades), and its candidates (key, item) in list order."""
         self.rows_total += 1
         cands = candidates or []
@@ -99,8 +107,10 @@ class PoolBuilder:
             missing = _missing_path(it)
             if missing is not None:
                 if not self.skip_missing:
-                    raise InputError(f"task {self.task}: row {row}: {missing} not found (check --image-dir, or pass "
-                                     "--skip-missing to drop such rows and count them)")
+                    raise InputError(
+                        f"task {self.task}: row {row}: {missing} not found (check --image-dir, or pass "
+                        "--skip-missing to drop such rows and count them)"
+                    )
                 self.skipped.append(SkippedRow(row, missing))
                 return False
         self.occurrences += 1 + len(cands)
@@ -116,8 +126,14 @@ class PoolBuilder:
 
     def build(self) -> RankData:
         if self.skipped:
-            log.warning("task %s: skipped %d of %d rows with missing media (first: row %d, %s)",
-                        self.task, len(self.skipped), self.rows_total, self.skipped[0].row, self.skipped[0].path)
+            log.warning(
+                "task %s: skipped %d of %d rows with missing media (first: row %d, %s)",
+                self.task,
+                len(self.skipped),
+                self.rows_total,
+                self.skipped[0].row,
+                self.skipped[0].path,
+            )
         if not self.query_ids:
             raise InputError(f"task {self.task}: no usable rows (read {self.rows_total}, skipped {len(self.skipped)})")
         pool = self._pool
@@ -126,13 +142,26 @@ class PoolBuilder:
         if absent:
             self.notes.append(f"{absent} labels are not in the pool (never retrievable; counted as misses)")
         return RankData(
-            task=self.task, items=self._items.items, query_ids=np.asarray(self.query_ids, dtype=np.int64),
-            pool_items=np.asarray(self.pool_items, dtype=np.int64), pool_keys=self.pool_keys, labels=labels,
+            task=self.task,
+            items=self._items.items,
+            query_ids=np.asarray(self.query_ids, dtype=np.int64),
+            pool_items=np.asarray(self.pool_items, dtype=np.int64),
+            pool_keys=self.pool_keys,
+            labels=labels,
             grades=[np.asarray(g) for g in self.grades] if self.graded else None,
-            published_grades=[np.asarray([published_pairing(ls, gs)[key] for key in ls]) for ls, gs in zip(self.labels, self.grades)]
-            if self.graded else None,
-            candidates=[np.asarray([pool[k] for k in c], dtype=np.int64) for c in self.candidates] if self.local else None,
-            rows_total=self.rows_total, occurrences=self.occurrences, skipped=self.skipped, notes=self.notes)
+            published_grades=[
+                np.asarray([published_pairing(ls, gs)[key] for key in ls]) for ls, gs in zip(self.labels, self.grades)
+            ]
+            if self.graded
+            else None,
+            candidates=[np.asarray([pool[k] for k in c], dtype=np.int64) for c in self.candidates]
+            if self.local
+            else None,
+            rows_total=self.rows_total,
+            occurrences=self.occurrences,
+            skipped=self.skipped,
+            notes=self.notes,
+        )
 
 
 def from_eval_data(data: EvalData) -> RankData:
@@ -144,11 +173,19 @@ def from_eval_data(data: EvalData) -> RankData:
     index = {int(i): p for p, i in enumerate(used.tolist())}
     keys = [_item_key(data.items[i]) for i in used.tolist()]
     return RankData(
-        task=data.task, items=data.items, query_ids=data.query_ids, pool_items=used, pool_keys=keys,
-        labels=[np.asarray([index[int(c[p])]]) for c, p in zip(row.candidate_ids, row.positive)], grades=None,
+        task=data.task,
+        items=data.items,
+        query_ids=data.query_ids,
+        pool_items=used,
+        pool_keys=keys,
+        labels=[np.asarray([index[int(c[p])]]) for c, p in zip(row.candidate_ids, row.positive)],
+        grades=None,
         published_grades=None,
-        candidates=[np.asarray([index[int(i)] for i in c]) for c in cand], rows_total=data.rows_total,
-        occurrences=data.occurrences, skipped=data.skipped)
+        candidates=[np.asarray([index[int(i)] for i in c]) for c in cand],
+        rows_total=data.rows_total,
+        occurrences=data.occurrences,
+        skipped=data.skipped,
+    )
 
 
 def _item_key(item: Item) -> str:

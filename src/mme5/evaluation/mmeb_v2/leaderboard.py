@@ -5,6 +5,7 @@ Meta-task and modality scores are unweighted means over their tasks; the overall
 unweighted mean over all 78 tasks (not the mean of the three modality scores). Every aggregate
 says how many of its tasks were present, so a partial run reads `(n/78)`.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -49,9 +50,17 @@ def leaderboard_json(run_dir: str | Path, metadata: Mapping[str, Any] | None = N
     """The `report_score_v2` JSON of a run: metadata + per modality {Task: score dict}; a missing
     task file is "FILE_N/A", a missing modality folder "DIR_N/A"."""
     run_dir = Path(run_dir)
-    meta = {"model_name": "", "model_backbone": "", "model_size": "", "embedding_dimension": "", "max_length_tokens": "",
-            "model_release_date": "", "data_source": "Self-Reported", "url": "",
-            "report_generated_date": datetime.date.today().isoformat()}
+    meta = {
+        "model_name": "",
+        "model_backbone": "",
+        "model_size": "",
+        "embedding_dimension": "",
+        "max_length_tokens": "",
+        "model_release_date": "",
+        "data_source": "Self-Reported",
+        "url": "",
+        "report_generated_date": datetime.date.today().isoformat(),
+    }
     meta.update({k: v for k, v in (metadata or {}).items() if v is not None})
     metrics: dict[str, Any] = {}
     for modality, names in modality_tasks().items():
@@ -85,8 +94,9 @@ def leaderboard_scores(board: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def write_leaderboard(run_dir: str | Path, path: str | Path, *, model_name: str | None = None, model_size: str = "",
-                      url: str = "") -> Path:
+def write_leaderboard(
+    run_dir: str | Path, path: str | Path, *, model_name: str | None = None, model_size: str = "", url: str = ""
+) -> Path:
     """Write the leaderboard JSON of `run_dir`, metadata filled from its run.json where known."""
     from ...provenance import write_json
 
@@ -94,8 +104,13 @@ def write_leaderboard(run_dir: str | Path, path: str | Path, *, model_name: str 
     run_file = Path(run_dir) / "run.json"
     if run_file.is_file():
         run = json.loads(run_file.read_text(encoding="utf-8"))
-    meta = {"model_name": model_name or run.get("model") or "", "model_backbone": run.get("backbone", ""),
-            "model_size": model_size, "embedding_dimension": run.get("dim", ""),
-            "max_length_tokens": run.get("max_length", ""), "url": url,
-            "formatting_profile": run.get("profile")}
+    meta = {
+        "model_name": model_name or run.get("model") or "",
+        "model_backbone": run.get("backbone", ""),
+        "model_size": model_size,
+        "embedding_dimension": run.get("dim", ""),
+        "max_length_tokens": run.get("max_length", ""),
+        "url": url,
+        "formatting_profile": run.get("profile"),
+    }
     return write_json(path, leaderboard_json(run_dir, meta))

@@ -7,6 +7,7 @@ map@k = sum over labels in the top k of (labels at or above it / r) / min(|L|, k
 mrr@k = 1 / best rank (0 beyond k); ndcg_linear@k = sum g / log2(r + 1) over labels in the top k,
 divided by the same sum over the grades sorted descending (first k); ndcg_exponential uses 2^g - 1.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,12 @@ def _pad(rows: list[np.ndarray], fill: float, dtype: type) -> np.ndarray:
     return out
 
 
-def ranking_metrics(ranks: list[np.ndarray], grades: list[np.ndarray] | None = None, ks: tuple[int, ...] = KS,
-                    dcg_grades: list[np.ndarray] | None = None) -> dict[str, float]:
+def ranking_metrics(
+    ranks: list[np.ndarray],
+    grades: list[np.ndarray] | None = None,
+    ks: tuple[int, ...] = KS,
+    dcg_grades: list[np.ndarray] | None = None,
+) -> dict[str, float]:
     """Mean metrics over queries. `ranks[i]` are 1-based ranks of query i's labels (0 = beyond
     the cut-off), `grades[i]` their relevance (None = all 1). `dcg_grades` (default `grades`)
     are the grades credited in the DCG, while the ideal DCG always uses `grades`: this is how
@@ -63,7 +68,7 @@ def ranking_metrics(ranks: list[np.ndarray], grades: list[np.ndarray] | None = N
         out["map"][k] = np.divide(prec_at.sum(axis=1), denom, out=np.zeros(n), where=denom > 0)
         discount = np.where(in_k, 1.0 / np.log2(np.where(in_k, r, 1.0) + 1.0), 0.0)
         ideal_disc = 1.0 / np.log2(np.arange(2, ideal.shape[1] + 2))[None, :] * (np.arange(ideal.shape[1]) < k)[None, :]
-        for name, gain in (("ndcg_linear", lambda g: g), ("ndcg_exponential", lambda g: 2.0 ** g - 1.0)):
+        for name, gain in (("ndcg_linear", lambda g: g), ("ndcg_exponential", lambda g: 2.0**g - 1.0)):
             dcg = (gain(g_dcg) * discount).sum(axis=1)
             idcg = (gain(ideal) * ideal_disc).sum(axis=1)
             out[name][k] = np.divide(dcg, idcg, out=np.zeros(n), where=idcg > 0)

@@ -12,6 +12,7 @@ items scoring >= t - tie_tol (about k of them, unless the model ties everything)
 exactly; `block_bytes` bounds the working memory of a block (scores, a partitioned copy, a
 mask). Every metric here is cut at k, so a label scoring below t has rank "beyond k" (0).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,9 @@ class LabelRanks:
     tied: np.ndarray  # (queries,) bool
 
 
-def rank_subset(scores: np.ndarray, order_key: np.ndarray, is_label: np.ndarray, k: int,
-                tie_tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+def rank_subset(
+    scores: np.ndarray, order_key: np.ndarray, is_label: np.ndarray, k: int, tie_tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """One query over the items that can reach its top k: (top-k positions into the subset, label
     positions, their original ranks, their tie-aware ranks, tied?) - labels in subset order."""
     order = np.lexsort((order_key, -scores))
@@ -49,14 +51,22 @@ def rank_subset(scores: np.ndarray, order_key: np.ndarray, is_label: np.ndarray,
     non = scores[~is_label]
     # non-labels within the tolerance below (or anywhere above) each label
     above_non = (non[None, :] >= s_lab[:, None] - tie_tol).sum(axis=1)
-    ahead_lab = ((s_lab[None, :] > s_lab[:, None])
-                 | ((s_lab[None, :] == s_lab[:, None]) & (order_key[lab][None, :] < order_key[lab][:, None]))).sum(axis=1)
+    ahead_lab = (
+        (s_lab[None, :] > s_lab[:, None])
+        | ((s_lab[None, :] == s_lab[:, None]) & (order_key[lab][None, :] < order_key[lab][:, None]))
+    ).sum(axis=1)
     tied = bool((np.abs(non[None, :] - s_lab[:, None]) <= tie_tol).any()) if len(lab) and len(non) else False
     return order[:k], lab, first, 1 + above_non + ahead_lab, tied
 
 
-def rank_global(queries: np.ndarray, corpus: np.ndarray, labels: list[np.ndarray], k: int = 10,
-                tie_tol: float = DEFAULT_TIE_TOL, block_bytes: int = DEFAULT_BLOCK_BYTES) -> LabelRanks:
+def rank_global(
+    queries: np.ndarray,
+    corpus: np.ndarray,
+    labels: list[np.ndarray],
+    k: int = 10,
+    tie_tol: float = DEFAULT_TIE_TOL,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> LabelRanks:
     """Rank the whole `corpus` (n, dim) for every query (q, dim); `labels[i]` are pool indices."""
     nq, nc = len(queries), len(corpus)
     k_eff = min(k, nc)
@@ -95,8 +105,14 @@ def _align(labels: np.ndarray, found: np.ndarray, ranks: np.ndarray, k: int) -> 
     return out
 
 
-def rank_local(query_vectors: np.ndarray, pool_vectors: np.ndarray, candidates: list[np.ndarray],
-               labels: list[np.ndarray], k: int = 10, tie_tol: float = DEFAULT_TIE_TOL) -> LabelRanks:
+def rank_local(
+    query_vectors: np.ndarray,
+    pool_vectors: np.ndarray,
+    candidates: list[np.ndarray],
+    labels: list[np.ndarray],
+    k: int = 10,
+    tie_tol: float = DEFAULT_TIE_TOL,
+) -> LabelRanks:
     """Each query ranks only its own `candidates[i]` (pool indices, in list order = tie order)."""
     nq = len(query_vectors)
     top = np.full((nq, k), -1, dtype=np.int64)
@@ -107,7 +123,9 @@ def rank_local(query_vectors: np.ndarray, pool_vectors: np.ndarray, candidates: 
         cand = np.asarray(candidates[i], dtype=np.int64)
         sc = pool_vectors[cand] @ query_vectors[i]
         lab_all = np.asarray(labels[i], dtype=np.int64)
-        top_pos, lab_pos, f, t, tied[i] = rank_subset(sc, np.arange(len(cand)), np.isin(cand, lab_all), min(k, len(cand)), tie_tol)
+        top_pos, lab_pos, f, t, tied[i] = rank_subset(
+            sc, np.arange(len(cand)), np.isin(cand, lab_all), min(k, len(cand)), tie_tol
+        )
         top[i, : len(top_pos)] = cand[top_pos]
         first.append(_align(lab_all, cand[lab_pos], f, k))
         tie.append(_align(lab_all, cand[lab_pos], t, k))

@@ -4,6 +4,7 @@ Local: the hub's annotation columns as JSON lines or parquet, `<data-dir>/<Task>
 or `<data-dir>/<Task>/*.jsonl|*.parquet` (MVBench: one file per config, named after it, or a
 `config` column). Hub: `load_dataset(hub_id, config, split=...)` per config (not reachable offline).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -19,8 +20,10 @@ def frame_root(spec: TaskSpec, source: DataSource) -> Path:
     """Where the task's frame folders are: `<image-dir>/<frames>` (the TIGER-Lab/MMEB-V2 layout)."""
     root = source.image_root()
     if root is None:
-        raise InputError(f"task {spec.name}: reading {spec.hub_id} from the hub needs --image-dir (where the "
-                         "TIGER-Lab/MMEB-V2 frame archives were unpacked)")
+        raise InputError(
+            f"task {spec.name}: reading {spec.hub_id} from the hub needs --image-dir (where the "
+            "TIGER-Lab/MMEB-V2 frame archives were unpacked)"
+        )
     return root / spec.frames
 
 
@@ -44,8 +47,10 @@ def _rows(spec: TaskSpec, source: DataSource) -> Iterator[tuple[str, dict[str, A
         return
     found = find_local(source.data_dir, spec.name)
     if found is None or found[0] == "disk":
-        raise MissingFileError(f"task {spec.name}: no annotation rows in {source.data_dir} (looked for "
-                                f"{spec.name}.jsonl/.parquet or {spec.name}/*.jsonl|*.parquet)")
+        raise MissingFileError(
+            f"task {spec.name}: no annotation rows in {source.data_dir} (looked for "
+            f"{spec.name}.jsonl/.parquet or {spec.name}/*.jsonl|*.parquet)"
+        )
     kind, files = found
     for file in files:
         default = file.stem if file.stem in spec.hub_configs else spec.hub_config

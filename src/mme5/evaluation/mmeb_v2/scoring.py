@@ -6,6 +6,7 @@ per query `{"prediction": [top-10 keys], "label": [...], "rel_scores": [...] | n
 result JSON (percent, like every mme5 result) adds the tie-aware numbers and, for graded tasks,
 the published mispairing's value beside the headline.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,23 +38,42 @@ def _percent(metrics: dict[str, float]) -> dict[str, float]:
     return {k: v * 100 for k, v in metrics.items()}
 
 
-def score(spec: TaskSpec, data: RankData, vectors: np.ndarray, *, tie_tol: float, block_bytes: int,
-          out_dir: Path | None, profile: str) -> dict:
+def score(
+    spec: TaskSpec,
+    data: RankData,
+    vectors: np.ndarray,
+    *,
+    tie_tol: float,
+    block_bytes: int,
+    out_dir: Path | None,
+    profile: str,
+) -> dict:
     """Metrics under both tie rules (and the published pairing), the task files, the result core."""
     ranks = rank(data, vectors, tie_tol, block_bytes)
     original = ranking_metrics(ranks.first, data.grades)
     tie_aware = ranking_metrics(ranks.tie_aware, data.grades)
     metric = spec.metric if spec.metric in original else "hit@1"
     out: dict = {
-        "metric": metric, "score": original[metric] * 100, "score_tie_aware": tie_aware[metric] * 100,
-        "v2_group": v2_group(spec), "v2_meta": v2_meta(spec), "candidate_protocol": data.protocol,
-        "pool_size": len(data.pool_keys), "profile": profile,
-        "protocols": {"row": {
-            "label": "whole pool (global)" if data.candidates is None else "per-row candidate lists (local)",
-            "original": _percent(original), "tie_aware": _percent(tie_aware),
-            "tied_rows": int(ranks.tied.sum()), "rows": data.rows,
-            "mean_candidates": float(np.mean([len(c) for c in data.candidates])) if data.candidates else len(data.pool_keys),
-        }},
+        "metric": metric,
+        "score": original[metric] * 100,
+        "score_tie_aware": tie_aware[metric] * 100,
+        "v2_group": v2_group(spec),
+        "v2_meta": v2_meta(spec),
+        "candidate_protocol": data.protocol,
+        "pool_size": len(data.pool_keys),
+        "profile": profile,
+        "protocols": {
+            "row": {
+                "label": "whole pool (global)" if data.candidates is None else "per-row candidate lists (local)",
+                "original": _percent(original),
+                "tie_aware": _percent(tie_aware),
+                "tied_rows": int(ranks.tied.sum()),
+                "rows": data.rows,
+                "mean_candidates": float(np.mean([len(c) for c in data.candidates]))
+                if data.candidates
+                else len(data.pool_keys),
+            }
+        },
         "notes": list(data.notes),
     }
     if data.published_grades is not None:
@@ -73,8 +93,9 @@ def modality_dir(spec: TaskSpec) -> str:
     return v2_group(spec) or "custom"
 
 
-def write_task_files(out_dir: Path, spec: TaskSpec, data: RankData, ranks: LabelRanks, score_json: dict,
-                     profile: str) -> None:
+def write_task_files(
+    out_dir: Path, spec: TaskSpec, data: RankData, ranks: LabelRanks, score_json: dict, profile: str
+) -> None:
     """`<Task>_score.json` and `<Task>_pred.jsonl` under `<out_dir>/<modality>/`."""
     folder = Path(out_dir) / modality_dir(spec)
     folder.mkdir(parents=True, exist_ok=True)

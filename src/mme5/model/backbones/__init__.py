@@ -1,4 +1,5 @@
 """Registry of backbone families; add a family by adding a module and listing it here."""
+
 from __future__ import annotations
 
 import difflib
@@ -13,8 +14,12 @@ from .base import Backbone, TinySizes, TinySpec
 BACKBONES: dict[str, Backbone] = {
     b.name: b
     for b in (
-        mllama.BACKBONE, qwen2_vl.BACKBONE, qwen2_5_vl.BACKBONE, qwen3_vl.BACKBONE,
-        idefics3.BACKBONE, llava_next.BACKBONE,
+        mllama.BACKBONE,
+        qwen2_vl.BACKBONE,
+        qwen2_5_vl.BACKBONE,
+        qwen3_vl.BACKBONE,
+        idefics3.BACKBONE,
+        llava_next.BACKBONE,
     )
 }
 
@@ -35,9 +40,7 @@ def get_backbone(name: str) -> Backbone:
             return backbone
     close = difflib.get_close_matches(name, list(BACKBONES), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise UnknownBackboneError(
-        f"unknown backbone {name!r}. Supported: {', '.join(sorted(BACKBONES))}.{hint}"
-    )
+    raise UnknownBackboneError(f"unknown backbone {name!r}. Supported: {', '.join(sorted(BACKBONES))}.{hint}")
 
 
 def detect_backbone(model_dir: str | Path) -> Backbone:

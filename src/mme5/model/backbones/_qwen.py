@@ -1,11 +1,18 @@
 """Shared pieces of the Qwen-VL families (2, 2.5, 3): tokens, image-only processors."""
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
+from typing import Any
 
 SPECIAL_TOKENS = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 )
 IMAGE_TEXT = "<|vision_start|><|image_pad|><|vision_end|>"
 VIDEO_TEXT = "<|vision_start|><|video_pad|><|vision_end|>"
@@ -13,7 +20,7 @@ CHAT = ("<|im_start|>{role}\n{content}<|im_end|>\n", "<|im_start|>assistant\n", 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-@lru_cache(maxsize=None)
+@cache
 def image_only_processor(parent: type) -> type:
     """A subclass of a stock Qwen-VL processor without the video processor.
 
@@ -31,25 +38,39 @@ def image_only_processor(parent: type) -> type:
         return process_videos(self, videos, **kwargs)
 
     # `video_processor = None` lets `videos=` reach `_process_videos` (ProcessorMixin checks hasattr)
-    return type(f"{parent.__name__}ImageOnly", (parent,), {"__init__": __init__, "__module__": __name__,
-                                                          "_process_videos": _process_videos, "video_processor": None})
+    return type(
+        f"{parent.__name__}ImageOnly",
+        (parent,),
+        {"__init__": __init__, "__module__": __name__, "_process_videos": _process_videos, "video_processor": None},
+    )
 
 
-def token_ids(tokenizer) -> dict[str, int]:
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
+def token_ids(tokenizer) -> dict[str, Any]:  # Any: spread into the config's keyword arguments
+    ids = {
+        t: tokenizer.convert_tokens_to_ids(t)
+        for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    }
     return {
-        "image_token_id": ids["<|image_pad|>"], "video_token_id": ids["<|video_pad|>"],
-        "vision_start_token_id": ids["<|vision_start|>"], "vision_end_token_id": ids["<|vision_end|>"],
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
     }
 
 
 def text_config(tokenizer, s, **extra) -> dict:
     return {
-        "vocab_size": len(tokenizer) + 8, "hidden_size": s.text_hidden, "num_hidden_layers": s.text_layers,
-        "num_attention_heads": s.heads, "num_key_value_heads": s.kv_heads,
-        "intermediate_size": s.intermediate, "max_position_embeddings": 1024,
-        "bos_token_id": tokenizer.eos_token_id, "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id, **extra,
+        "vocab_size": len(tokenizer) + 8,
+        "hidden_size": s.text_hidden,
+        "num_hidden_layers": s.text_layers,
+        "num_attention_heads": s.heads,
+        "num_key_value_heads": s.kv_heads,
+        "intermediate_size": s.intermediate,
+        "max_position_embeddings": 1024,
+        "bos_token_id": tokenizer.eos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        **extra,
     }
 
 
@@ -59,6 +80,9 @@ def image_processor(s, patch: int):
     unit = patch * 2  # one merged token covers a 2x2 block of patches
     side = max(s.image_size, unit)
     return Qwen2VLImageProcessorPil(
-        min_pixels=unit * unit, max_pixels=side * side * 4, patch_size=patch,
-        temporal_patch_size=2, merge_size=2,
+        min_pixels=unit * unit,
+        max_pixels=side * side * 4,
+        patch_size=patch,
+        temporal_patch_size=2,
+        merge_size=2,
     )

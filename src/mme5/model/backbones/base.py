@@ -1,8 +1,10 @@
 """What each backbone family declares; one small module per family fills it in."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 PaddingSide = Literal["left", "right"]
 
@@ -29,9 +31,9 @@ class TinySpec:
     eos: str
     pad: str
     # (tokenizer, sizes) -> (model config, image processor, extra processor kwargs)
-    build: Callable[[Any, "TinySizes"], tuple[Any, Any, dict[str, Any]]]
+    build: Callable[[Any, TinySizes], tuple[Any, Any, dict[str, Any]]]
     # optional fix-up of the random model, e.g. opening Mllama's zero-initialised image gates
-    post_init: Callable[[Any, "TinySizes"], None] | None = None
+    post_init: Callable[[Any, TinySizes], None] | None = None
     # the family's chat markup: one turn ("{role}", "{content}"), the assistant prompt, an image
     chat: tuple[str, str, str] = ("{role}: {content}</s>", "assistant:", "<image>\n")
     # `init-tiny --tokenizer NAME`: real tokenizers this family can be built with (besides the BPE)
@@ -40,12 +42,15 @@ class TinySpec:
     def chat_template(self) -> str:
         """A Jinja chat template in the family's markup, so tiny models take the chat path too."""
         turn, assistant, image = self.chat
-        content = ("{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
-                   "{% if c['type'] == 'image' %}" + image + "{% else %}{{ c['text'] }}{% endif %}"
-                   "{% endfor %}{% endif %}")
+        content = (
+            "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+            "{% if c['type'] == 'image' %}" + image + "{% else %}{{ c['text'] }}{% endif %}"
+            "{% endfor %}{% endif %}"
+        )
         body = turn.replace("{role}", "{{ m['role'] }}").replace("{content}", content)
-        return ("{% for m in messages %}" + body + "{% endfor %}"
-                "{% if add_generation_prompt %}" + assistant + "{% endif %}")
+        return (
+            "{% for m in messages %}" + body + "{% endfor %}{% if add_generation_prompt %}" + assistant + "{% endif %}"
+        )
 
 
 @dataclass(frozen=True)

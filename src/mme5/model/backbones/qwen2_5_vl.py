@@ -1,4 +1,5 @@
 """Qwen2.5-VL: Qwen2-VL conventions with a windowed-attention vision tower."""
+
 from __future__ import annotations
 
 from . import _qwen
@@ -25,9 +26,16 @@ def _build_tiny(tokenizer, s: TinySizes):
     config = Qwen2_5_VLConfig(
         text_config=qwen2_config.text_config.to_dict(),
         vision_config={
-            "depth": s.vision_layers, "hidden_size": s.vision_hidden, "intermediate_size": s.vision_hidden * 2,
-            "out_hidden_size": s.text_hidden, "num_heads": 4, "patch_size": 14, "spatial_merge_size": 2,
-            "temporal_patch_size": 2, "window_size": 56, "fullatt_block_indexes": [s.vision_layers - 1],
+            "depth": s.vision_layers,
+            "hidden_size": s.vision_hidden,
+            "intermediate_size": s.vision_hidden * 2,
+            "out_hidden_size": s.text_hidden,
+            "num_heads": 4,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 56,
+            "fullatt_block_indexes": [s.vision_layers - 1],
         },
         **_qwen.token_ids(tokenizer),
     )
@@ -44,7 +52,13 @@ BACKBONE = Backbone(
     nested_images=False,
     padding_side="left",
     lora_targets=_qwen.LORA_TARGETS,
-    tiny=TinySpec(special_tokens=_qwen.SPECIAL_TOKENS, bos=None, eos="<|endoftext|>", pad="<|endoftext|>", build=_build_tiny,
-                  chat=_qwen.CHAT),
+    tiny=TinySpec(
+        special_tokens=_qwen.SPECIAL_TOKENS,
+        bos=None,
+        eos="<|endoftext|>",
+        pad="<|endoftext|>",
+        build=_build_tiny,
+        chat=_qwen.CHAT,
+    ),
     description="Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration)",
 )

@@ -1,4 +1,5 @@
 """Qwen2-VL: images become merged patch tokens inside the text stream (flat image list)."""
+
 from __future__ import annotations
 
 from . import _qwen
@@ -24,12 +25,22 @@ def _build_tiny(tokenizer, s: TinySizes):
     a = head_dim // 2 // 4
     config = Qwen2VLConfig(
         text_config=_qwen.text_config(
-            tokenizer, s, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                           "mrope_section": [a, (head_dim // 2 - a) // 2, head_dim // 2 - a - (head_dim // 2 - a) // 2]},
+            tokenizer,
+            s,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [a, (head_dim // 2 - a) // 2, head_dim // 2 - a - (head_dim // 2 - a) // 2],
+            },
         ),
         vision_config={
-            "depth": s.vision_layers, "embed_dim": s.vision_hidden, "hidden_size": s.text_hidden,
-            "num_heads": 4, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+            "depth": s.vision_layers,
+            "embed_dim": s.vision_hidden,
+            "hidden_size": s.text_hidden,
+            "num_heads": 4,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
         },
         **_qwen.token_ids(tokenizer),
     )
@@ -46,7 +57,13 @@ BACKBONE = Backbone(
     nested_images=False,
     padding_side="left",
     lora_targets=_qwen.LORA_TARGETS,
-    tiny=TinySpec(special_tokens=_qwen.SPECIAL_TOKENS, bos=None, eos="<|endoftext|>", pad="<|endoftext|>", build=_build_tiny,
-                  chat=_qwen.CHAT),
+    tiny=TinySpec(
+        special_tokens=_qwen.SPECIAL_TOKENS,
+        bos=None,
+        eos="<|endoftext|>",
+        pad="<|endoftext|>",
+        build=_build_tiny,
+        chat=_qwen.CHAT,
+    ),
     description="Qwen2-VL (Qwen2VLForConditionalGeneration), VLM2Vec-V2's backbone",
 )

@@ -1,4 +1,5 @@
 """Qwen3-VL: 16 px patches, DeepStack visual features, interleaved M-RoPE."""
+
 from __future__ import annotations
 
 from . import _qwen
@@ -24,14 +25,27 @@ def _build_tiny(tokenizer, s: TinySizes):
     half = head_dim // 2
     config = Qwen3VLConfig(
         text_config=_qwen.text_config(
-            tokenizer, s, head_dim=head_dim,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_interleaved": True,
-                             "mrope_section": [half - 2 * (half // 4), half // 4, half // 4]},
+            tokenizer,
+            s,
+            head_dim=head_dim,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_interleaved": True,
+                "mrope_section": [half - 2 * (half // 4), half // 4, half // 4],
+            },
         ),
         vision_config={
-            "depth": s.vision_layers, "hidden_size": s.vision_hidden, "intermediate_size": s.vision_hidden * 2,
-            "out_hidden_size": s.text_hidden, "num_heads": 4, "patch_size": 16, "spatial_merge_size": 2,
-            "temporal_patch_size": 2, "num_position_embeddings": 64, "deepstack_visual_indexes": [0],
+            "depth": s.vision_layers,
+            "hidden_size": s.vision_hidden,
+            "intermediate_size": s.vision_hidden * 2,
+            "out_hidden_size": s.text_hidden,
+            "num_heads": 4,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [0],
         },
         **_qwen.token_ids(tokenizer),
     )
@@ -48,7 +62,13 @@ BACKBONE = Backbone(
     nested_images=False,
     padding_side="left",
     lora_targets=_qwen.LORA_TARGETS,
-    tiny=TinySpec(special_tokens=_qwen.SPECIAL_TOKENS, bos=None, eos="<|endoftext|>", pad="<|endoftext|>", build=_build_tiny,
-                  chat=_qwen.CHAT),
+    tiny=TinySpec(
+        special_tokens=_qwen.SPECIAL_TOKENS,
+        bos=None,
+        eos="<|endoftext|>",
+        pad="<|endoftext|>",
+        build=_build_tiny,
+        chat=_qwen.CHAT,
+    ),
     description="Qwen3-VL (Qwen3VLForConditionalGeneration), the Qwen3-VL-Embedding backbone",
 )

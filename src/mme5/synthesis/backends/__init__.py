@@ -1,8 +1,9 @@
 """Registry of synthesis backends: `openai` (any OpenAI-compatible server) and `local`
 (transformers + outlines). Heavy imports happen only when a backend is made."""
+
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from ...config import ConfigError
 from ..config import BackendConfig

@@ -1,4 +1,5 @@
 """What every synthesis backend provides: one async call, prompt in, reply text + usage out."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ Generation runs in a worker thread, one request at a time (the logits processor 
 An error while generating (CUDA out of memory, an outlines or processor error) fails that attempt
 only, as a non-fatal `BackendError`; errors in the configuration stop the run when the backend is built.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -67,7 +68,8 @@ class LocalBackend:
         if key not in self._processors:
             # compact JSON (no free whitespace): fewer tokens, and a small model cannot stall in spaces
             self._processors[key] = get_json_schema_logits_processor(
-                "outlines_core", self._outlines, json.dumps(schema), whitespace_pattern="")
+                "outlines_core", self._outlines, json.dumps(schema), whitespace_pattern=""
+            )
         return self._processors[key]
 
     def _schema(self, prompt: Prompt) -> dict[str, Any]:
@@ -81,10 +83,13 @@ class LocalBackend:
         """The prompt text: the model's chat template when it has one, else a raw completion
         prompt with the backbone's image tokens first (base and tiny models)."""
         if getattr(self.processor, "chat_template", None):
-            content = [{"type": "image"} if isinstance(p, ImagePart) else {"type": "text", "text": p}
-                       for p in prompt.parts]
-            messages = [{"role": "system", "content": [{"type": "text", "text": prompt.system}]},
-                        {"role": "user", "content": content}]
+            content = [
+                {"type": "image"} if isinstance(p, ImagePart) else {"type": "text", "text": p} for p in prompt.parts
+            ]
+            messages = [
+                {"role": "system", "content": [{"type": "text", "text": prompt.system}]},
+                {"role": "user", "content": content},
+            ]
             return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         texts = [p for p in prompt.parts if isinstance(p, str)]
         return self.backbone.image_text * len(prompt.images) + "\n\n".join([prompt.system, *texts]) + "\n"
@@ -112,12 +117,14 @@ class LocalBackend:
         sample = self.config.temperature > 0
         with torch.no_grad():
             out = self.hf_model.generate(
-                **inputs, logits_processor=LogitsProcessorList([processor]),
-                max_new_tokens=self.config.max_new_tokens, do_sample=sample,
+                **inputs,
+                logits_processor=LogitsProcessorList([processor]),
+                max_new_tokens=self.config.max_new_tokens,
+                do_sample=sample,
                 temperature=self.config.temperature if sample else None,
                 pad_token_id=self.tokenizer.pad_token_id,
             )
-        new = out[0, inputs["input_ids"].shape[1]:]
+        new = out[0, inputs["input_ids"].shape[1] :]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         finish = "length" if len(new) >= self.config.max_new_tokens else "stop"
         return Generation(text, int(inputs["input_ids"].shape[1]), int(len(new)), finish, endpoint="local")

@@ -6,6 +6,7 @@ with exponential backoff and jitter (or the server's Retry-After) on 429, 5xx, t
 connection errors. `response_format` asks for the reply schema; a server that rejects it is
 asked again with the next weaker format (json_schema -> json_object -> none).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,11 +60,15 @@ class OpenAIBackend:
         n_clients = -(-config.concurrency // CONNECTIONS_PER_CLIENT)
         size = min(config.concurrency, CONNECTIONS_PER_CLIENT) + 2
         tls = httpx.create_ssl_context()  # loading the CA bundle takes ~60 ms: once, shared
-        self.clients = [httpx.AsyncClient(
-            headers=headers, verify=tls,
-            timeout=httpx.Timeout(config.timeout_s, connect=min(30.0, config.timeout_s)),
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-        ) for _ in range(n_clients)]
+        self.clients = [
+            httpx.AsyncClient(
+                headers=headers,
+                verify=tls,
+                timeout=httpx.Timeout(config.timeout_s, connect=min(30.0, config.timeout_s)),
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            )
+            for _ in range(n_clients)
+        ]
         self._client_load = [0] * n_clients
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -99,8 +104,10 @@ class OpenAIBackend:
         if seed is not None:
             body["seed"] = seed
         if self.response_format == "json_schema":
-            body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": prompt.schema_name, "schema": prompt.schema, "strict": True}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": prompt.schema_name, "schema": prompt.schema, "strict": True},
+            }
         elif self.response_format == "json_object":
             body["response_format"] = {"type": "json_object"}
         return body
@@ -118,8 +125,9 @@ class OpenAIBackend:
             try:
                 response = await self.clients[slot].post(f"{endpoint.url}/chat/completions", json=body)
             except httpx.TimeoutException as exc:
-                error = BackendError("timeout", f"{endpoint.url}: no reply within {self.config.timeout_s}s "
-                                                f"({type(exc).__name__})")
+                error = BackendError(
+                    "timeout", f"{endpoint.url}: no reply within {self.config.timeout_s}s ({type(exc).__name__})"
+                )
             except httpx.RequestError as exc:  # connection refused / reset, protocol and decoding errors
                 error = BackendError("connection", f"{endpoint.url}: {type(exc).__name__}: {exc}")
             else:
@@ -142,8 +150,11 @@ class OpenAIBackend:
             if retries >= self.config.max_retries:
                 error.retries = retries
                 raise error
-            delay = retry_after if retry_after is not None else min(
-                self.config.backoff_max_s, self.config.backoff_s * 2**retries) * random.uniform(0.5, 1.0)
+            delay = (
+                retry_after
+                if retry_after is not None
+                else min(self.config.backoff_max_s, self.config.backoff_s * 2**retries) * random.uniform(0.5, 1.0)
+            )
             endpoint.cooldown_until = asyncio.get_running_loop().time() + delay
             retries += 1
             log.debug("retry %d in %.2fs after %s", retries, delay, error)
@@ -186,8 +197,9 @@ def _parse(response: httpx.Response, url: str, retries: int) -> Generation:
         text = choice["message"].get("content") or ""
         usage = data.get("usage") or {}
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise BackendError("bad_response", f"{url}: not a chat completion ({exc!r}): {response.text[:200]}",
-                           retries=retries) from None
+        raise BackendError(
+            "bad_response", f"{url}: not a chat completion ({exc!r}): {response.text[:200]}", retries=retries
+        ) from None
     return Generation(
         text=text,
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
