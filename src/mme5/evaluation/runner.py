@@ -165,6 +165,16 @@ class Runner:
         if data.skipped:
             warnings.append(f"skipped {len(data.skipped)} of {data.rows_total} rows with missing images")
         main = protocols["row"]
+        scores = {
+            "metric": spec.metric,
+            "score": main["original"][spec.metric],
+            "score_tie_aware": main["tie_aware"][spec.metric],
+            "protocols": protocols,
+        }
+        return self._record(spec, data, scores, warnings)
+
+    def _record(self, spec: TaskSpec, data: EvalData | RankData, scores: dict, warnings: list[str]) -> dict:
+        """One task's result file: what was evaluated, its scores, rows, warnings, model and provenance."""
         return {
             "task": spec.name,
             "family": spec.family,
@@ -172,10 +182,7 @@ class Runner:
             "split": spec.split,
             "language": spec.language,
             "modality": spec.modality,
-            "metric": spec.metric,
-            "score": main["original"][spec.metric],
-            "score_tie_aware": main["tie_aware"][spec.metric],
-            "protocols": protocols,
+            **scores,
             "rows": data.rows,
             "rows_total": data.rows_total,
             "skipped_rows": len(data.skipped),
@@ -189,7 +196,7 @@ class Runner:
                 "profile": self.profile,
                 "video_mode": getattr(self.embedder, "video_mode", None),
             },
-            **provenance(to_dict(cfg)),
+            **provenance(to_dict(self.config)),
         }
 
     @property
@@ -223,29 +230,7 @@ class Runner:
                 f"task {spec.name}: off-protocol video input - this image-only backbone sees each video as "
                 f"its middle sampled frame ({video_mode})"
             )
-        return {
-            "task": spec.name,
-            "family": spec.family,
-            "meta_task": spec.meta_task,
-            "split": spec.split,
-            "language": spec.language,
-            "modality": spec.modality,
-            **core,
-            "rows": data.rows,
-            "rows_total": data.rows_total,
-            "skipped_rows": len(data.skipped),
-            "skipped_examples": [{"row": s.row, "path": s.path} for s in data.skipped[:5]],
-            "warnings": warnings,
-            "model": {
-                "name": self.model_name,
-                "fingerprint": self.embedder.fingerprint,
-                "backbone": self.embedder.backbone.name,
-                "dim": self.embedder.dim,
-                "profile": self.profile,
-                "video_mode": getattr(self.embedder, "video_mode", None),
-            },
-            **provenance(to_dict(cfg)),
-        }
+        return self._record(spec, data, core, warnings)
 
     def _check_finished(self, spec: TaskSpec) -> tuple[dict | None, str | None]:
         try:
