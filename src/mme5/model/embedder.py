@@ -17,6 +17,7 @@ from .backbones import Backbone
 from .fingerprint import fingerprint_model
 from .formatting import format_text
 from .loading import load_weights, resolve_backbone, resolve_device, resolve_dtype
+from .ordering import encode_order
 from .pooling import last_token_pool, normalize
 from .profiles import profile_inputs
 from .video import apply_fallback, video_mode
@@ -207,7 +208,8 @@ class Embedder:
         show_progress: bool | None = None,
         where: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Items -> (n, dim) float32, L2-normalised, row i = item i. Batches are length-bucketed.
+        """Items -> (n, dim) float32, L2-normalised, row i = item i. Batches group items that pad alike
+        (kind, processed image size, text length: `mme5.model.ordering`).
         `where` names each item in errors (e.g. "items.jsonl:4"; default "item i")."""
         return self.encode_with_usage(items, batch_size, show_progress=show_progress, where=where)[0]
 
@@ -227,7 +229,7 @@ class Embedder:
         parsed = [parse_item(x, where[i]) for i, x in enumerate(items)]
         if not parsed:
             raise InputError("nothing to encode: the input is empty")
-        order = sorted(range(len(parsed)), key=lambda i: (parsed[i].has_image, self._length(parsed[i])))
+        order = encode_order(parsed, self.processor, self.backbone.min_image_side, self._length)
         out = np.empty((len(parsed), self.dim), dtype=np.float32)
         tokens = np.empty(len(parsed), dtype=np.int64)
         batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
