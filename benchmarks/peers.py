@@ -4,12 +4,14 @@ torch for the text path (`mme5 export --to onnx`).
 
 The sentence-transformers side is the exported stack (MME5Input + Pooling + Normalize): the same
 processor and forward per batch, sentence-transformers' own batching (it sorts by character
-length, mme5 by image-or-not then token length) and its pooling/normalise modules. Each repeat runs
+length / pixel count; mme5 by kind, processed image size, then token length: `mme5.model.ordering`)
+and its pooling/normalise modules. Each repeat runs
 both sides back to back (interleaved) so load on the shared machine hits both alike; the figure is
 the median of --repeats.
 
     .venv/bin/python benchmarks/peers.py [--backbone qwen2_vl] [--items 32] [--repeats 5] [--threads 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +20,9 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,8 +33,17 @@ from mme5.model.backbones import TinySizes
 from mme5.model.tiny import build_tiny
 from mme5.prompts import FIND_IMAGE_FOR_CAPTION, REPRESENT_IMAGE
 
-SIZES = TinySizes(text_hidden=256, text_layers=4, heads=4, kv_heads=2, intermediate=688, vision_hidden=64,
-                  vision_layers=2, image_size=56, vocab_size=2000)
+SIZES = TinySizes(
+    text_hidden=256,
+    text_layers=4,
+    heads=4,
+    kv_heads=2,
+    intermediate=688,
+    vision_hidden=64,
+    vision_layers=2,
+    image_size=56,
+    vocab_size=2000,
+)
 WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes".split()
 
 
@@ -39,13 +51,19 @@ def workloads(n: int) -> dict[str, tuple[list[Any], list[Item]]]:
     """kind -> (sentence-transformers inputs, the same items for mme5); the prompt is applied separately."""
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(4, 40)))) for _ in range(n)]
-    images = [Image.fromarray(rng.integers(0, 255, (int(rng.integers(40, 120)), int(rng.integers(40, 120)), 3),
-                                           dtype=np.uint8)) for _ in range(n)]
+    images = [
+        Image.fromarray(
+            rng.integers(0, 255, (int(rng.integers(40, 120)), int(rng.integers(40, 120)), 3), dtype=np.uint8)
+        )
+        for _ in range(n)
+    ]
     mixed_st: list[Any] = [{"text": t, "image": im} if k % 2 else t for k, (t, im) in enumerate(zip(texts, images))]
     mixed = [Item(text=t, image=im if k % 2 else None) for k, (t, im) in enumerate(zip(texts, images))]
-    return {"text": (texts, [Item(text=t) for t in texts]),
-            "image": (images, [Item(image=im) for im in images]),
-            "image+text mix": (mixed_st, mixed)}
+    return {
+        "text": (texts, [Item(text=t) for t in texts]),
+        "image": (images, [Item(image=im) for im in images]),
+        "image+text mix": (mixed_st, mixed),
+    }
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
@@ -55,7 +73,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, fl
         fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(repeats):
-        for name, fn in (list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]):
+        for name, fn in list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -90,36 +108,68 @@ def main() -> None:
             ours_items = [Item(text=i.text, image=i.image, instruction=prompt) for i in items]
             a = embedder.encode(ours_items, bs)
             b = st.encode(st_inputs, prompt=prompt, batch_size=bs)
-            secs = interleaved({"mme5": lambda: embedder.encode(ours_items, bs),
-                                "sentence-transformers": lambda: st.encode(st_inputs, prompt=prompt, batch_size=bs)},
-                               args.repeats)
-            rows.append({"workload": kind, "baseline": "sentence-transformers",
-                         "mme5_items_per_s": args.items / secs["mme5"],
-                         "baseline_items_per_s": args.items / secs["sentence-transformers"],
-                         "ratio": secs["sentence-transformers"] / secs["mme5"],
-                         "max_abs_diff": float(np.abs(a - b).max())})
+            secs = interleaved(
+                {
+                    "mme5": lambda items=ours_items: embedder.encode(items, bs),
+                    "sentence-transformers": lambda x=st_inputs, p=prompt: st.encode(x, prompt=p, batch_size=bs),
+                },
+                args.repeats,
+            )
+            rows.append(
+                {
+                    "workload": kind,
+                    "baseline": "sentence-transformers",
+                    "mme5_items_per_s": args.items / secs["mme5"],
+                    "baseline_items_per_s": args.items / secs["sentence-transformers"],
+                    "ratio": secs["sentence-transformers"] / secs["mme5"],
+                    "max_abs_diff": float(np.abs(a - b).max()),
+                }
+            )
             if kind == "text":
                 o = ort.encode(ours_items, bs)
-                secs = interleaved({"onnxruntime": lambda: ort.encode(ours_items, bs),
-                                    "torch": lambda: embedder.encode(ours_items, bs)}, args.repeats)
-                rows.append({"workload": "text (ONNX path)", "baseline": "torch Embedder.encode",
-                             "mme5_items_per_s": args.items / secs["onnxruntime"],
-                             "baseline_items_per_s": args.items / secs["torch"],
-                             "ratio": secs["torch"] / secs["onnxruntime"], "max_abs_diff": float(np.abs(o - a).max())})
+                secs = interleaved(
+                    {
+                        "onnxruntime": lambda items=ours_items: ort.encode(items, bs),
+                        "torch": lambda items=ours_items: embedder.encode(items, bs),
+                    },
+                    args.repeats,
+                )
+                rows.append(
+                    {
+                        "workload": "text (ONNX path)",
+                        "baseline": "torch Embedder.encode",
+                        "mme5_items_per_s": args.items / secs["onnxruntime"],
+                        "baseline_items_per_s": args.items / secs["torch"],
+                        "ratio": secs["torch"] / secs["onnxruntime"],
+                        "max_abs_diff": float(np.abs(o - a).max()),
+                    }
+                )
         params = sum(p.numel() for p in embedder.model.parameters())
-    result = {"backbone": args.backbone, "params": params, "items": args.items, "batch_size": bs,
-              "threads": args.threads, "repeats": args.repeats, "machine": platform.platform(),
-              "torch": torch.__version__, "rows": rows}
+    result = {
+        "backbone": args.backbone,
+        "params": params,
+        "items": args.items,
+        "batch_size": bs,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "machine": platform.platform(),
+        "torch": torch.__version__,
+        "rows": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
-    print(f"{args.backbone}, {params / 1e6:.1f}M params, {args.items} items/workload, batch {bs}, "
-          f"{args.threads} threads, median of {args.repeats}")
+    print(
+        f"{args.backbone}, {params / 1e6:.1f}M params, {args.items} items/workload, batch {bs}, "
+        f"{args.threads} threads, median of {args.repeats}"
+    )
     print("| workload | ours | items/s | baseline | items/s | ratio (ours/baseline speed) | max abs diff |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         ours = "onnxruntime" if "ONNX" in r["workload"] else "mme5 Embedder.encode"
-        print(f"| {r['workload']} | {ours} | {r['mme5_items_per_s']:.1f} | {r['baseline']} | "
-              f"{r['baseline_items_per_s']:.1f} | {r['ratio']:.2f}x | {r['max_abs_diff']:.1e} |")
+        print(
+            f"| {r['workload']} | {ours} | {r['mme5_items_per_s']:.1f} | {r['baseline']} | "
+            f"{r['baseline_items_per_s']:.1f} | {r['ratio']:.2f}x | {r['max_abs_diff']:.1e} |"
+        )
 
 
 if __name__ == "__main__":
