@@ -12,6 +12,7 @@ dimensions (unit centres, per-coordinate noise 1/sqrt(dim): noise as large as th
 cluster spans many IVF lists and neighbours straddle list borders; L2-normalised. Queries are
 corpus vectors left out of training, truth = exact inner-product search.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mme5.index.ann import build_faiss, faiss_searcher, plan_index, recall_at_k, train_size, tune
+from mme5.index.ann import build_faiss, faiss_searcher, plan_index, recall_at_k, train_size, tune_faiss
 from mme5.index.build import IndexOptions, build_index
 from mme5.index.engines import EmbedderSpec, EngineOptions
 
@@ -69,18 +70,33 @@ def engine_part(args, work: Path) -> dict:
             out = work / f"{engine}-{repeat}"
             options = EngineOptions(batch_size=args.batch_size, actors=args.actors)
             t0 = time.perf_counter()
-            build_index(spec, corpus, out, engine=engine, engine_options=options, shard_size=args.shard_size,
-                        index=IndexOptions(kind="flat"))
+            build_index(
+                spec,
+                corpus,
+                out,
+                engine=engine,
+                engine_options=options,
+                shard_size=args.shard_size,
+                index=IndexOptions(kind="flat"),
+            )
             times[engine].append(time.perf_counter() - t0)
     ray.shutdown()
     rows_l, vec_l = shard_table(work / "local-0")
     rows_r, vec_r = shard_table(work / "ray-0")
     med = {k: statistics.median(v) for k, v in times.items()}
-    return {"items": args.items, "actors": args.actors, "shard_size": args.shard_size, "repeats": args.repeats,
-            "seconds": times, "median_s": med, "items_per_s": {k: args.items / v for k, v in med.items()},
-            "throughput_ratio_ray_vs_local": med["local"] / med["ray"], "ray_start_s": ray_start,
-            "same_order": rows_l == rows_r == list(range(args.items)),
-            "max_abs_diff": float(np.abs(vec_l - vec_r).max())}
+    return {
+        "items": args.items,
+        "actors": args.actors,
+        "shard_size": args.shard_size,
+        "repeats": args.repeats,
+        "seconds": times,
+        "median_s": med,
+        "items_per_s": {k: args.items / v for k, v in med.items()},
+        "throughput_ratio_ray_vs_local": med["local"] / med["ray"],
+        "ray_start_s": ray_start,
+        "same_order": rows_l == rows_r == list(range(args.items)),
+        "max_abs_diff": float(np.abs(vec_l - vec_r).max()),
+    }
 
 
 def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -91,7 +107,7 @@ def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
         block = centres[rng.integers(0, CLUSTERS, m)] + rng.standard_normal((m, dim), dtype=np.float32) / np.sqrt(dim)
-        out[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
 
@@ -115,11 +131,18 @@ def ann_part(args, work: Path) -> dict:
     flat = faiss.IndexFlatIP(args.dim)
     flat.add(x)
     truth = flat.search(queries, 10)[1]
-    timing = queries[:args.timing_queries]
+    timing = queries[: args.timing_queries]
     flat_qps = timed_qps(lambda q: flat.search(q, 10), timing, args.repeats)
     budget = int(args.memory_budget * 2**30)
-    results = {"flat": {"recall_at_10": 1.0, "qps": flat_qps, "bytes": args.vectors * args.dim * 4,
-                        "build_s": 0.0, "factory": "Flat"}}
+    results = {
+        "flat": {
+            "recall_at_10": 1.0,
+            "qps": flat_qps,
+            "bytes": args.vectors * args.dim * 4,
+            "build_s": 0.0,
+            "factory": "Flat",
+        }
+    }
     for kind in args.kinds:
         plan = plan_index(kind, args.vectors, args.dim, budget)
         train = np.setdiff1d(rng.choice(args.vectors, min(args.vectors, train_size(plan)), replace=False), query_rows)
@@ -127,18 +150,34 @@ def ann_part(args, work: Path) -> dict:
         index = build_faiss(plan, args.dim, lambda: iter([x]), x[np.sort(train)])
         build_s = time.perf_counter() - t0
         search = faiss_searcher(index, plan.kind)
-        value, curve = tune(search, plan.knob, plan.params.get("nlist", 1 << 30), queries, truth, 0.95)
+        chosen, curve = tune_faiss(index, plan.kind, plan.params.get("nlist", 1 << 30), queries, truth, 0.95)
+        value = chosen.get(plan.knob) if plan.knob else None  # a re-ranking index keeps its tuned k_factor
         qps = timed_qps(lambda q, search=search, value=value: search(q, 10, value), timing, args.repeats)
-        results[kind] = {"type": plan.kind, "factory": plan.factory, "params": plan.params, "reason": plan.reason,
-                         "knob": {plan.knob: value} if plan.knob else {}, "curve": curve,
-                         "recall_at_10": recall_at_k(search(queries, 10, value), truth), "qps": qps,
-                         "qps_vs_flat": qps / flat_qps, "build_s": build_s,
-                         "bytes": int(faiss.serialize_index(index).nbytes)}
+        results[kind] = {
+            "type": plan.kind,
+            "factory": plan.factory,
+            "params": plan.params,
+            "reason": plan.reason,
+            "knob": chosen,
+            "curve": curve,
+            "recall_at_10": recall_at_k(search(queries, 10, value), truth),
+            "qps": qps,
+            "qps_vs_flat": qps / flat_qps,
+            "build_s": build_s,
+            "bytes": int(faiss.serialize_index(index).nbytes),
+        }
         print(kind, json.dumps({k: v for k, v in results[kind].items() if k != "curve"}), flush=True)
         del index
-    return {"vectors": args.vectors, "dim": args.dim, "memory_budget_gib": args.memory_budget,
-            "timing_queries": args.timing_queries, "recall_queries": 1000, "repeats": args.repeats,
-            "omp_threads": faiss.omp_get_max_threads(), "types": results}
+    return {
+        "vectors": args.vectors,
+        "dim": args.dim,
+        "memory_budget_gib": args.memory_budget,
+        "timing_queries": args.timing_queries,
+        "recall_queries": 1000,
+        "repeats": args.repeats,
+        "omp_threads": faiss.omp_get_max_threads(),
+        "types": results,
+    }
 
 
 def kill_actor_when(out: Path, ready: threading.Event, killed: list, after_s: float) -> None:
@@ -147,8 +186,11 @@ def kill_actor_when(out: Path, ready: threading.Event, killed: list, after_s: fl
     import psutil
 
     while not ready.is_set():
-        actors = [p for p in psutil.process_iter(["cmdline", "create_time"])
-                  if "EmbedActor" in " ".join(p.info["cmdline"] or [])]
+        actors = [
+            p
+            for p in psutil.process_iter(["cmdline", "create_time"])
+            if "EmbedActor" in " ".join(p.info["cmdline"] or [])
+        ]
         if actors and time.time() - actors[0].info["create_time"] >= after_s:
             actors[0].kill()
             killed.append({"pid": actors[0].pid, "shards_written": len(list((out / "shards").glob("shard-*")))})
@@ -158,8 +200,11 @@ def kill_actor_when(out: Path, ready: threading.Event, killed: list, after_s: fl
 
 def check(out: Path, reference: np.ndarray, n: int) -> dict:
     rows, vectors = shard_table(out)
-    return {"items_lost": len(set(range(n)) - set(rows)), "items_duplicated": len(rows) - len(set(rows)),
-            "max_abs_diff_vs_local": float(np.abs(vectors - reference).max()) if len(rows) == n else None}
+    return {
+        "items_lost": len(set(range(n)) - set(rows)),
+        "items_duplicated": len(rows) - len(set(rows)),
+        "max_abs_diff_vs_local": float(np.abs(vectors - reference).max()) if len(rows) == n else None,
+    }
 
 
 def kill_part(args, work: Path) -> dict:
@@ -175,26 +220,63 @@ def kill_part(args, work: Path) -> dict:
 
     ray.init(num_cpus=args.actors + 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     t0 = time.perf_counter()
-    build_index(spec, corpus, work / "ray-clean", engine="ray", engine_options=options, shard_size=args.shard_size,
-                index=IndexOptions(kind="flat"))
+    build_index(
+        spec,
+        corpus,
+        work / "ray-clean",
+        engine="ray",
+        engine_options=options,
+        shard_size=args.shard_size,
+        index=IndexOptions(kind="flat"),
+    )
     clean_s = time.perf_counter() - t0
     ready, killed = threading.Event(), []
-    watcher = threading.Thread(target=kill_actor_when, args=(work / "ray-kill", ready, killed, args.kill_after),
-                               daemon=True)
+    watcher = threading.Thread(
+        target=kill_actor_when, args=(work / "ray-kill", ready, killed, args.kill_after), daemon=True
+    )
     (work / "ray-kill" / "shards").mkdir(parents=True)
     watcher.start()
     t0 = time.perf_counter()
-    build_index(spec, corpus, work / "ray-kill", engine="ray", engine_options=options, shard_size=args.shard_size,
-                index=IndexOptions(kind="flat"))
+    build_index(
+        spec,
+        corpus,
+        work / "ray-kill",
+        engine="ray",
+        engine_options=options,
+        shard_size=args.shard_size,
+        index=IndexOptions(kind="flat"),
+    )
     killed_s = time.perf_counter() - t0
     ready.set()
     ray.shutdown()
-    actor = {"actor_killed": killed[0] if killed else None, "clean_s": clean_s, "with_kill_s": killed_s,
-             **check(work / "ray-kill", reference, args.items)}
+    actor = {
+        "actor_killed": killed[0] if killed else None,
+        "clean_s": clean_s,
+        "with_kill_s": killed_s,
+        **check(work / "ray-kill", reference, args.items),
+    }
 
-    command = [sys.executable, "-m", "mme5.cli.main", "index", "build", "--input", str(corpus), "--output",
-               str(work / "driver"), "--engine", "ray", "--actors", str(args.actors), "--shard-size",
-               str(args.shard_size), "--batch-size", str(args.batch_size), "--index", "flat"]
+    command = [
+        sys.executable,
+        "-m",
+        "mme5.cli.main",
+        "index",
+        "build",
+        "--input",
+        str(corpus),
+        "--output",
+        str(work / "driver"),
+        "--engine",
+        "ray",
+        "--actors",
+        str(args.actors),
+        "--shard-size",
+        str(args.shard_size),
+        "--batch-size",
+        str(args.batch_size),
+        "--index",
+        "flat",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     shards_dir = work / "driver" / "shards"
     while proc.poll() is None and not list(shards_dir.glob("shard-*.parquet")):
@@ -203,11 +285,20 @@ def kill_part(args, work: Path) -> dict:
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started
     proc.wait()
     rerun = subprocess.run(command, capture_output=True, text=True)
-    driver = {"shards_written_before_kill": before, "shards_total": -(-args.items // args.shard_size),
-              "rerun_exit": rerun.returncode, "rerun_tail": rerun.stdout.strip().splitlines()[-1:],
-              **check(work / "driver", reference, args.items)}
-    return {"items": args.items, "shard_size": args.shard_size, "actors": args.actors, "actor_kill": actor,
-            "driver_kill": driver}
+    driver = {
+        "shards_written_before_kill": before,
+        "shards_total": -(-args.items // args.shard_size),
+        "rerun_exit": rerun.returncode,
+        "rerun_tail": rerun.stdout.strip().splitlines()[-1:],
+        **check(work / "driver", reference, args.items),
+    }
+    return {
+        "items": args.items,
+        "shard_size": args.shard_size,
+        "actors": args.actors,
+        "actor_kill": actor,
+        "driver_kill": driver,
+    }
 
 
 PARTS = {"engine": engine_part, "ann": ann_part, "kill": kill_part}
@@ -233,7 +324,10 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.is_file() else {}
     for name in PARTS if args.part == "all" else [args.part]:
         with tempfile.TemporaryDirectory() as tmp:
-            results[name] = {**PARTS[name](args, Path(tmp)), "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            results[name] = {
+                **PARTS[name](args, Path(tmp)),
+                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            }
         print(name, json.dumps(results[name], indent=1)[:3000], flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1))

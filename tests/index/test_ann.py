@@ -1,13 +1,14 @@
 """Index types over real vectors: the recall written to index.json is the recall a numpy brute
 force finds, the tuned knob is the smallest reaching the target, knobs change results, and rebuilding
 with another type re-embeds nothing."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from mme5.config import ConfigError
-from mme5.index.ann import parse_bytes, plan_auto, plan_index
+from mme5.index.ann import K_FACTORS, parse_bytes, plan_auto, plan_index, search_params
 from mme5.index.build import IndexOptions, build_index, held_out
 from mme5.serving.index import VectorIndex
 from mme5.types import InputError
@@ -50,7 +51,14 @@ def test_each_type_reports_the_recall_it_has(kind, from_shards, names_corpus, em
     assert info["recall_at_10"] == pytest.approx(overlap(ids(index, vectors[rows]), truth), abs=1e-9)
     knob, curve = index.knob, info["recall_curve"]
     assert curve[-1][knob] == info["search"][knob] == index.default_knob
-    assert all(row["recall"] < 0.95 for row in curve[:-1])  # the smallest value that reaches the target
+    assert info["recall_at_10"] == curve[-1]["recall"] >= 0.95
+    # the smallest value that reaches the target; IVF-PQ then sweeps k_factor at that nprobe
+    first = next(i for i, row in enumerate(curve) if row["recall"] >= 0.95)
+    sweeps = [curve[: first + 1], curve[first + 1 :]] if kind == "ivf-pq" else [curve]
+    assert all(row["recall"] < 0.95 for sweep in sweeps for row in sweep[:-1])
+    if kind == "ivf-pq":
+        assert info["params"]["refine"] == 1 and info["factory"].endswith(",RFlat")
+        assert curve[-1]["k_factor"] == info["search"]["k_factor"] == index.searcher.faiss_index.k_factor
     assert info["bytes"] == (out / "index.faiss").stat().st_size
 
 
@@ -81,25 +89,50 @@ def test_hnsw_with_a_large_candidate_list_is_near_exact(from_shards, names_corpu
         index.search(vectors[:1], 3, nprobe=4)
 
 
+def test_pq_rerank_scores_exactly_and_k_factor_matters(from_shards, names_corpus, embedder):
+    out = from_shards("pq")
+    index = build_index(NoEncode(embedder), names_corpus, out, shard_size=500, index=IndexOptions(kind="ivf-pq"))
+    loaded = VectorIndex.load(out)  # the tuned k_factor travels inside index.faiss
+    faiss_index = loaded.searcher.faiss_index
+    assert faiss_index.k_factor == index.info["index"]["search"]["k_factor"]
+    vectors = corpus_vectors(out)
+    queries = vectors[::23]
+    truth = exact_top_k(queries, vectors, 10)
+    nlist = index.info["index"]["params"]["nlist"]
+
+    def search(k_factor):
+        return faiss_index.search(queries, 10, params=search_params("ivf-pq", nlist, faiss_index, k_factor))
+
+    scores, rows = search(K_FACTORS[-1])
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, vectors[rows]), atol=1e-5)  # exact re-rank
+    assert overlap(rows, truth) >= 0.99  # every list scanned + enough candidates = exact
+    assert overlap(search(1)[1], truth) < overlap(rows, truth)  # PQ order alone loses neighbours
+
+
 def test_auto_under_a_tight_budget_picks_pq_that_fits(from_shards, names_corpus, embedder):
     out = from_shards("auto")
     budget = 200_000  # flat alone needs 2000 x 64 x 4 = 512,000 bytes
-    index = build_index(NoEncode(embedder), names_corpus, out, shard_size=500,
-                        index=IndexOptions(kind="auto", memory_budget=budget))
+    index = build_index(
+        NoEncode(embedder), names_corpus, out, shard_size=500, index=IndexOptions(kind="auto", memory_budget=budget)
+    )
     info = index.info["index"]
     assert info["type"] == "ivf-pq" and info["reason"].startswith("auto:")
     assert info["bytes_estimate"] <= budget and info["bytes"] <= budget
+    assert info["params"]["refine"] == 0 and "search" in info and "k_factor" not in info["search"]
     assert 0 < info["recall_at_10"] <= 1
 
 
-@pytest.mark.parametrize("n, dim, budget, kind, params", [
-    (10_000, 256, 4 * GiB, "flat", {}),
-    (300_000, 256, 4 * GiB, "hnsw", {"hnsw_m": 32}),
-    (300_000, 256, int(300_000 * (1024 + 150)), "hnsw", {"hnsw_m": 16}),
-    (1_000_000, 256, 4 * GiB, "ivf-flat", {"nlist": 4096}),
-    (100_000_000, 4096, 8 * GiB, "ivf-pq", {"nlist": 32768, "pq_bytes": 64, "pq_m": 64, "pq_bits": 8}),
-    (2_000, 64, 200_000, "ivf-pq", {"nlist": 32, "pq_bytes": 8, "pq_m": 16, "pq_bits": 4}),
-])
+@pytest.mark.parametrize(
+    "n, dim, budget, kind, params",
+    [
+        (10_000, 256, 4 * GiB, "flat", {}),
+        (300_000, 256, 4 * GiB, "hnsw", {"hnsw_m": 32, "ef_construction": 80}),
+        (300_000, 256, int(300_000 * (1024 + 150)), "hnsw", {"hnsw_m": 16, "ef_construction": 80}),
+        (1_000_000, 256, 4 * GiB, "ivf-flat", {"nlist": 4096}),
+        (100_000_000, 4096, 8 * GiB, "ivf-pq", {"nlist": 32768, "pq_bytes": 64, "pq_m": 64, "pq_bits": 8, "refine": 0}),
+        (2_000, 64, 200_000, "ivf-pq", {"nlist": 32, "pq_bytes": 8, "pq_m": 16, "pq_bits": 4, "refine": 0}),
+    ],
+)
 def test_auto_rules(n, dim, budget, kind, params):
     plan = plan_auto(n, dim, budget)
     assert (plan.kind, plan.params) == (kind, params)
@@ -112,6 +145,17 @@ def test_pq_takes_the_largest_code_that_fits():
     per_vector = (budget - 32768 * dim * 4 - dim * 256 * 4) / n - 8
     larger = [m for m in range(plan.params["pq_bytes"] + 1, 129) if dim % m == 0]
     assert plan.params["pq_bytes"] <= per_vector < larger[0]
+    assert plan.params["refine"] == 0 and "no exact re-rank" in plan.reason  # 1.6 TB of full vectors
+
+
+def test_pq_refine_counts_the_full_vectors():
+    n, dim = 1_000_000, 256
+    refined = plan_index("ivf-pq", n, dim, 4 * GiB)
+    assert refined.params["refine"] == 1 and refined.factory.endswith(",RFlat")
+    assert refined.bytes_estimate == n * (refined.params["pq_bytes"] + 8 + dim * 4) + (4096 + 256) * dim * 4
+    codes_only = plan_index("ivf-pq", n, dim, n * dim * 4)  # the full vectors alone fill this budget
+    assert codes_only.params["refine"] == 0 and "no exact re-rank" in codes_only.reason
+    assert codes_only.bytes_estimate <= n * dim * 4
 
 
 def test_bad_budgets_and_types_are_config_errors():

@@ -16,7 +16,7 @@ import numpy as np
 from ..config import ConfigError
 from ..provenance import provenance, write_json
 from ..types import Encoder
-from .ann import build_faiss, faiss_searcher, plan_index, train_size, tune
+from .ann import build_faiss, plan_index, train_size, tune_faiss
 from .corpus import open_corpus
 from .engines import EmbedderSpec, EngineOptions, make_engine
 from .shards import Shard, ShardStore, iter_vectors, plan_shards
@@ -95,7 +95,7 @@ def faiss_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any
     built = time.perf_counter() - started
     truth = vectors.exact_top_k(queries, min(opts.k, vectors.count))
     limit = plan.params.get("nlist", 1 << 30)
-    value, curve = tune(faiss_searcher(index, plan.kind), plan.knob, limit, queries, truth, opts.target_recall)
+    chosen, curve = tune_faiss(index, plan.kind, limit, queries, truth, opts.target_recall)
     tmp = out / (INDEX_FILE + ".tmp")
     faiss.write_index(index, str(tmp))
     tmp.replace(out / INDEX_FILE)
@@ -103,7 +103,7 @@ def faiss_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any
         "sink": "faiss",
         **plan.to_json(),
         "bytes": (out / INDEX_FILE).stat().st_size,
-        "search": {plan.knob: value} if plan.knob else {},
+        "search": chosen,
         **_recall(curve, query_rows, opts),
         "build_seconds": round(built, 3),
         "metric": "cosine (inner product of L2-normalised vectors)",
@@ -111,7 +111,8 @@ def faiss_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any
 
 
 def _recall(curve: list[dict], query_rows: np.ndarray, opts: IndexOptions) -> dict[str, Any]:
-    chosen = next((row for row in curve if row["recall"] >= opts.target_recall), max(curve, key=lambda r: r["recall"]))
+    # tuning stops at the first setting reaching the target: then the last row is the chosen one
+    chosen = curve[-1] if curve[-1]["recall"] >= opts.target_recall else max(curve, key=lambda r: r["recall"])
     return {
         f"recall_at_{opts.k}": chosen["recall"],
         "recall_target": opts.target_recall,

@@ -75,7 +75,7 @@ class FaissSearcher:
     def search(self, queries: np.ndarray, k: int, knob: int | None) -> tuple[np.ndarray, np.ndarray]:
         from ..index.ann import search_params
 
-        return self.faiss_index.search(queries, k, params=search_params(self.kind, knob))
+        return self.faiss_index.search(queries, k, params=search_params(self.kind, knob, self.faiss_index))
 
 
 def _faiss(folder: Path, info: dict[str, Any]) -> Any:
