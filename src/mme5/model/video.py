@@ -8,6 +8,8 @@ count is odd), each pair flattened as (C, T, patch, patch) in the image's patch 
 module runs the image processor on the frames and interleaves pairs itself: a video of two
 identical frames gives exactly that image's `pixel_values`, and 8 frames give grid_t = 4.
 
+Qwen3-VL sizes, normalises and marks up videos its own way (`mme5.model.video_qwen3`).
+
 Image-only backbones (Mllama, Idefics3, LLaVA-NeXT) get VLM2Vec's off-protocol fallback: the
 middle sampled frame (`frames[len // 2]`) encoded as the item's image (`VIDEO_FALLBACK`).
 """
@@ -36,12 +38,18 @@ VIDEO_FALLBACK = "middle-frame"
 def _native_video_text() -> dict[str, str]:
     from .backbones import _qwen
 
-    return {"qwen2_vl": _qwen.VIDEO_TEXT + "\n", "qwen2_5_vl": _qwen.VIDEO_TEXT + "\n"}
+    return {
+        "qwen2_vl": _qwen.VIDEO_TEXT + "\n",
+        "qwen2_5_vl": _qwen.VIDEO_TEXT + "\n",
+        # the processor expands the pad into `<t seconds><|vision_start|>pads<|vision_end|>` per group
+        "qwen3_vl": "<|video_pad|>\n",
+    }
 
 
 NATIVE_VIDEO_TEXT = _native_video_text()
 """Backbones that take videos natively -> the markup that precedes the text (like `image_text`).
-Qwen3-VL is not here yet: its processor interleaves per-frame timestamps, so it uses the fallback."""
+Qwen3-VL's pad carries no vision_start/end of its own: its processor frames every temporal group
+(mme5.model.video_qwen3), as Qwen's own processor does for the chat template's markup."""
 
 
 def video_mode(backbone: Any) -> str:
@@ -105,17 +113,30 @@ def _target_size(first: Image.Image, image_processor: Any) -> tuple[int, int]:
     )
 
 
-def video_patches(frames: Sequence[Image.Image], image_processor: Any) -> tuple[np.ndarray, list[int]]:
-    """One video -> (patches (grid_t*gh*gw, C*T*p*p) float32, [grid_t, gh, gw])."""
+def video_patches(
+    frames: Sequence[Image.Image],
+    image_processor: Any,
+    size: tuple[int, int] | None = None,
+    resample: int | None = None,
+    **image_kwargs: Any,
+) -> tuple[np.ndarray, list[int]]:
+    """One video -> (patches (grid_t*gh*gw, C*T*p*p) float32, [grid_t, gh, gw]); `size` (h, w)
+    given: every frame resized to it here (`resample`), the image processor only patchifies."""
     if not frames:
         raise InputError("a video needs at least one frame")
     frames = [f.convert("RGB") for f in frames]
-    h, w = _target_size(frames[0], image_processor)
-    first = frames[0].size
-    # Frames the size of the first one are resized by the image processor exactly as an image
-    # would be; others go straight to the first frame's target size (the processor then keeps it).
-    frames = [f if f.size == first else f.resize((w, h), image_processor.resample) for f in frames]
-    out = image_processor(images=frames, return_tensors="np")
+    if size is not None:
+        h, w = size
+        how = image_processor.resample if resample is None else resample
+        frames = [f if f.size == (w, h) else f.resize((w, h), how) for f in frames]
+        out = image_processor(images=frames, do_resize=False, return_tensors="np", **image_kwargs)
+    else:
+        h, w = _target_size(frames[0], image_processor)
+        first = frames[0].size
+        # Frames the size of the first one are resized by the image processor exactly as an image
+        # would be; others go straight to the first frame's target size (the processor keeps it).
+        frames = [f if f.size == first else f.resize((w, h), image_processor.resample) for f in frames]
+        out = image_processor(images=frames, return_tensors="np", **image_kwargs)
     grids = np.asarray(out["image_grid_thw"])
     if not (grids == grids[0]).all() or grids[0][0] != 1:
         raise InputError(f"video frames did not resize to one size: grids {grids.tolist()}")
@@ -138,13 +159,26 @@ def qwen_video_inputs(videos: Sequence[Sequence[Image.Image]], image_processor: 
     }
 
 
-def process_videos(processor: Any, videos: Any, **_: Any) -> tuple[dict[str, torch.Tensor], list[str]]:
+def process_videos(processor: Any, videos: Any, **kwargs: Any) -> tuple[dict[str, torch.Tensor], list[str]]:
     """`ProcessorMixin._process_videos` for the torchvision-free Qwen processors: the inputs and
-    one `<|video_pad|>` run per video (grid_t*gh*gw / merge^2 tokens)."""
+    one `<|video_pad|>` run per video (grid_t*gh*gw / merge^2 tokens); Qwen3-VL has its own."""
     videos = [list(v) for v in videos]
+    for cls in type(processor).__mro__:
+        if (special := _VIDEO_PROCESSES.get(cls.__name__)) is not None:
+            return special()(processor, videos, **kwargs)
     data = qwen_video_inputs(videos, processor.image_processor)
     merge = processor.image_processor.merge_size**2
     return data, [processor.video_token * int(g.prod() // merge) for g in data["video_grid_thw"]]
+
+
+def _qwen3_process_videos() -> Any:
+    from .video_qwen3 import process_videos as qwen3
+
+    return qwen3
+
+
+_VIDEO_PROCESSES = {"Qwen3VLProcessor": _qwen3_process_videos}
+"""Stock processor class name -> its own video path (loaded lazily); others use the one above."""
 
 
 def official_video_processor(image_processor: Any) -> Any | None:
