@@ -122,7 +122,7 @@ def build_card(
         lines += [
             "```python",
             "from mme5.integrations.sentence_transformers import load_sentence_transformer",
-            "model = load_sentence_transformer('.')  # or SentenceTransformer('.', trust_remote_code=True)",
+            "model = load_sentence_transformer('.')",
             "vectors = model.encode(['a cat'], prompt_name='t2i_query')",
             "```",
             "",

@@ -34,9 +34,9 @@ def _sentence_transformers(embedder: Embedder, out: Path, profile: EmbeddingProf
 
     export_sentence_transformers(embedder, out, profile.prompts)
     return [
-        f"sentence-transformers: mme5.integrations.sentence_transformers.load_sentence_transformer('{out}'), "
-        f"or SentenceTransformer('{out}', trust_remote_code=True) (imports the installed mme5 module class; the "
-        "folder holds no Python file); prompts = mmE5 instructions: encode(texts, prompt_name='t2i_query')"
+        f"sentence-transformers: mme5.integrations.sentence_transformers.load_sentence_transformer('{out}') "
+        "(builds the stack from the installed mme5 module class; the folder holds no Python file); "
+        "prompts = mmE5 instructions: encode(texts, prompt_name='t2i_query')"
     ]
 
 
