@@ -37,6 +37,13 @@ class EmbedderSpec:
             self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device, max_length=self.max_length
         )
 
+    def load_preparer(self) -> Any:
+        """The model's processor side only (`Embedder.preparer`): what CPU workers need."""
+        from ..model.embedder import Embedder
+        from ..model.loading import ensure_tiny
+
+        return Embedder.preparer(self.model or ensure_tiny(), max_length=self.max_length)
+
     def fingerprint(self, device: str) -> str:
         """The fingerprint the loaded model will have on `device`, without loading its weights."""
         from ..model.fingerprint import fingerprint_model
@@ -77,7 +84,8 @@ class LocalEngine:
 
         for shard in tqdm(shards, desc="embed", unit="shard", disable=len(shards) < 2):
             items, records = prepare_items(corpus, shard)
-            vectors = self.embedder.encode(items, batch_size=self.batch_size, show_progress=False)  # bar is per shard
+            where = [f"{corpus.path}: item {row}" for row in range(shard.start, shard.end)]
+            vectors = self.embedder.encode(items, batch_size=self.batch_size, show_progress=False, where=where)
             store.write(shard, np.arange(shard.start, shard.end), vectors, records)
 
 

@@ -1,6 +1,7 @@
-"""The Ray Data engine: pending shards -> CPU tasks read and decode their items -> an actor pool of
-Embedder replicas (one GPU each where the cluster has GPUs) -> the driver streams finished shards
-to the ShardStore.
+"""The Ray Data engine: pending shards -> CPU tasks read their items, decode media and run the
+processor (format, tokenize, resize: `Embedder.prepare`) in the batches the single-process engine
+forms -> an actor pool of model replicas (one GPU each where the cluster has GPUs) runs only the
+model -> the driver streams finished shards to the ShardStore.
 
 Exactly once: a shard is written (tmp + rename) only when every one of its rows has arrived, keyed
 by row number, so a retried task (Ray Data restarts dead actors and retries their tasks) cannot
@@ -9,9 +10,11 @@ duplicate a row, and a killed driver loses only unfinished shards, which the rer
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,47 +25,46 @@ from .engines import EmbedderSpec, EngineOptions, prepare_items
 from .shards import Shard, ShardStore
 
 log = logging.getLogger(__name__)
-# passed to the actors as written; images travel decoded. Videos and PDF pages travel as paths and
-# are decoded by the model's media step inside the actor (moving that into the CPU tasks is open).
-ITEM_FIELDS = ("text", "instruction", "language", "video", "pdf", "page")
-ACTOR_ROWS = 1024  # most rows per actor call (decoded images travel with them: bounded memory)
+ACTOR_ROWS = 1024  # about this many items per actor call (bounded memory, few calls)
 
 
-def _prepare(batch: Any, corpus: Corpus) -> Any:
-    """CPU task: shard ranges -> one row per item, images read and decoded to RGB pixels here."""
+@functools.lru_cache(maxsize=2)
+def _preparer(spec: EmbedderSpec) -> Any:
+    """The processor side of the model, loaded once per worker process (Ray reuses task workers)."""
+    return spec.load_preparer()
+
+
+def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) -> Any:
+    """CPU task: shard ranges -> one row per model batch (the local engine's batches for the shard):
+    its item rows, their records, and the processor's tensors (pickled `Prepared`)."""
     import pyarrow as pa
 
-    from ..types import load_image
-
-    out: dict[str, list] = {"row": [], "shard": [], "record": [], "fields": [], "pixels": [], "height": [], "width": []}
+    preparer = _preparer(spec)
+    out: dict[str, list] = {"shard": [], "rows": [], "records": [], "truncated": [], "prepared": []}
     for number, start, end in zip(*(batch.column(c).to_pylist() for c in ("shard", "start", "end"))):
         items, records = prepare_items(corpus, Shard(number, start, end))
-        for row, (item, record) in enumerate(zip(items, records), start):
-            pixels, size = b"", (0, 0)
-            if item.has_image:
-                image = np.asarray(load_image(item.image, f"{corpus.path}: item {row}"))
-                pixels, size = image.tobytes(), image.shape[:2]
-            out["row"].append(row)
+        where = [f"{corpus.path}: item {row}" for row in range(start, end)]
+        for idx in preparer.plan_batches(items, batch_size):
+            prepared = preparer.prepare([items[i] for i in idx], where=[where[i] for i in idx])
             out["shard"].append(number)
-            out["record"].append(json.dumps(record, ensure_ascii=False))
-            fields = {k: getattr(item, k) for k in ITEM_FIELDS if getattr(item, k) is not None}
-            out["fields"].append(json.dumps(fields, ensure_ascii=False, default=str))  # Path -> str
-            out["pixels"].append(pixels)
-            out["height"].append(size[0])
-            out["width"].append(size[1])
-    return pa.table({**{k: v for k, v in out.items() if k != "pixels"}, "pixels": pa.array(out["pixels"], pa.binary())})
+            out["rows"].append([start + i for i in idx])
+            out["records"].append([json.dumps(records[i], ensure_ascii=False) for i in idx])
+            out["truncated"].append(prepared.truncated)
+            out["prepared"].append(pickle.dumps(prepared, protocol=5))
+    return pa.table(
+        {**{k: v for k, v in out.items() if k != "prepared"}, "prepared": pa.array(out["prepared"], pa.binary())}
+    )
 
 
 class _EmbedActor:
     """One model replica; Ray Data restarts it (constructor again) if its process dies."""
 
-    def __init__(self, spec: EmbedderSpec, device: str, fingerprint: str, threads: int, batch_size: int) -> None:
+    def __init__(self, spec: EmbedderSpec, device: str, fingerprint: str, threads: int) -> None:
         import torch
 
         if device == "cpu":
             torch.set_num_threads(threads)
-        self.embedder = spec.load(device)
-        self.batch_size = batch_size
+        self.embedder: Any = spec.load(device)
         if self.embedder.fingerprint != fingerprint:
             raise RuntimeError(
                 f"actor loaded model fingerprint {self.embedder.fingerprint}, the build expects "
@@ -70,29 +72,24 @@ class _EmbedActor:
             )
 
     def __call__(self, batch: Any) -> Any:
+        """Prepared model batches -> one row per item: row, shard, record, vector, truncated (the
+        batch's count of cut texts, on its first row)."""
         import pyarrow as pa
-        from PIL import Image
+        import torch
 
-        from ..types import Item
-
-        items = []
-        for fields, pixels, h, w in zip(
-            *(batch.column(c).to_pylist() for c in ("fields", "pixels", "height", "width"))
-        ):
-            image = Image.frombytes("RGB", (w, h), pixels) if h else None
-            items.append(Item(image=image, **json.loads(fields)))
-        vectors = np.ascontiguousarray(
-            self.embedder.encode(items, batch_size=self.batch_size, show_progress=False), dtype=np.float32
-        )
-        flat = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
-        return pa.table(
-            {
-                "row": batch.column("row"),
-                "shard": batch.column("shard"),
-                "record": batch.column("record"),
-                "vector": flat,
-            }
-        )
+        out: dict[str, list] = {"row": [], "shard": [], "record": [], "truncated": []}
+        vectors = []
+        columns = ("shard", "rows", "records", "truncated", "prepared")
+        for number, rows, records, truncated, blob in zip(*(batch.column(c).to_pylist() for c in columns)):
+            with torch.inference_mode():
+                vectors.append(self.embedder.forward(pickle.loads(blob)).cpu().numpy())
+            out["row"] += rows
+            out["shard"] += [number] * len(rows)
+            out["record"] += records
+            out["truncated"] += [truncated] + [0] * (len(rows) - 1)
+        stacked = np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32)
+        flat = pa.FixedSizeListArray.from_arrays(pa.array(stacked.reshape(-1)), stacked.shape[1])
+        return pa.table({**out, "vector": flat})
 
 
 @dataclass
@@ -102,6 +99,7 @@ class RayEngine:
     spec: EmbedderSpec
     options: EngineOptions
     _started: bool = field(default=False, init=False)
+    _fingerprint: str | None = field(default=None, init=False)
 
     def _connect(self) -> None:
         import ray
@@ -125,7 +123,9 @@ class RayEngine:
         return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
 
     def fingerprint(self) -> str:
-        return self.spec.fingerprint(self._device())
+        if self._fingerprint is None:  # hashes the model files: once per build, not per use
+            self._fingerprint = self.spec.fingerprint(self._device())
+        return self._fingerprint
 
     def run(self, corpus: Corpus, shards: list[Shard], store: ShardStore) -> None:
         import ray
@@ -150,16 +150,20 @@ class RayEngine:
         ds: Any = ray.data.from_items(
             [{"shard": s.number, "start": s.start, "end": s.end} for s in shards], override_num_blocks=len(shards)
         )
-        # half a CPU per prepare task: reading/decoding waits on disk, and resources unlike the actors'
-        # keep Ray Data from fusing this stage into the actors (decoding then overlaps the model)
-        ds = ds.map_batches(_prepare, batch_size=1, batch_format="pyarrow", fn_kwargs={"corpus": corpus}, num_cpus=0.5)
-        # big actor calls: Embedder.encode buckets by length within a call, as the local engine does per shard
-        rows_per_call = max(self.options.batch_size, min(shards[0].end - shards[0].start, ACTOR_ROWS))
+        # half a CPU per prepare task: resources unlike the actors' keep Ray Data from fusing the
+        # stages (fused, each replica would prepare its batches itself, not overlapping the model)
+        ds = ds.map_batches(
+            _prepare,
+            batch_size=1,
+            batch_format="pyarrow",
+            fn_kwargs={"corpus": corpus, "spec": self.spec, "batch_size": self.options.batch_size},
+            num_cpus=0.5,
+        )
         ds = ds.map_batches(
             _EmbedActor,
-            batch_size=rows_per_call,
+            batch_size=max(1, ACTOR_ROWS // self.options.batch_size),  # model batches per call
             batch_format="pyarrow",
-            fn_constructor_args=(self.spec, device, self.fingerprint(), threads, self.options.batch_size),
+            fn_constructor_args=(self.spec, device, self.fingerprint(), threads),
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_gpus=1 if gpu else 0,
             num_cpus=0 if gpu else 1,
@@ -167,20 +171,20 @@ class RayEngine:
         # Ray Data creates map actors with max_restarts=-1 and max_task_retries=-1: a dead replica is
         # restarted and its batches re-run; rows arriving twice are dropped below
         by_number = {s.number: s for s in shards}
-        pending: dict[int, dict[int, tuple[np.ndarray, str]]] = {}
+        pending: dict[int, dict[int, tuple[np.ndarray, str, int]]] = {}
         written: set[int] = set()
+        truncated = 0
         bar = tqdm(total=len(shards), desc="embed (ray)", unit="shard", disable=len(shards) < 2)
         block: Any
         for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             vectors = block.column("vector").combine_chunks()
             flat = vectors.values.to_numpy(zero_copy_only=False).reshape(-1, vectors.type.list_size)
-            for i, (row, number, record) in enumerate(
-                zip(*(block.column(c).to_pylist() for c in ("row", "shard", "record")))
-            ):
+            columns = ("row", "shard", "record", "truncated")
+            for i, (row, number, record, cut) in enumerate(zip(*(block.column(c).to_pylist() for c in columns))):
                 if number in written:
                     continue  # a late repeat from a retried task
                 rows = pending.setdefault(number, {})
-                rows.setdefault(row, (flat[i], record))  # a retried task's repeat of a row is dropped
+                rows.setdefault(row, (flat[i], record, cut))  # a retried task's repeat of a row is dropped
                 shard = by_number[number]
                 if len(rows) == shard.end - shard.start:
                     order = sorted(rows)
@@ -190,9 +194,14 @@ class RayEngine:
                         np.stack([rows[r][0] for r in order]),
                         [json.loads(rows[r][1]) for r in order],
                     )
+                    truncated += sum(rows[r][2] for r in order)
                     del pending[number]
                     written.add(number)
                     bar.update(1)
         bar.close()
         if pending:
             raise RuntimeError(f"the Ray pipeline ended with {len(pending)} shard(s) incomplete: {sorted(pending)[:5]}")
+        if truncated:
+            log.warning(
+                "%d texts were longer than max_length=%d tokens and were truncated", truncated, self.spec.max_length
+            )

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -112,6 +112,17 @@ class Embedder:
         )
         fp = fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
         return cls(model, processor, spec, max_length=max_length, fingerprint=fp)
+
+    @classmethod
+    def preparer(
+        cls, model_name_or_path: str | Path, *, backbone: str | None = None, max_length: int = 256
+    ) -> Embedder:
+        """An Embedder without weights: it plans batches and runs `prepare` (formatting, media
+        decoding, the processor) but cannot `forward`. CPU workers (the Ray engine's prepare tasks)
+        use it, so the model replicas only run the model."""
+        spec = resolve_backbone(model_name_or_path, backbone)
+        processor = spec.processor_class().from_pretrained(str(model_name_or_path))
+        return cls(cast(Any, None), processor, spec, max_length=max_length)
 
     @property
     def device(self) -> torch.device:
@@ -229,10 +240,9 @@ class Embedder:
         parsed = [parse_item(x, where[i]) for i, x in enumerate(items)]
         if not parsed:
             raise InputError("nothing to encode: the input is empty")
-        order = encode_order(parsed, self.processor, self.backbone.min_image_side, self._length)
         out = np.empty((len(parsed), self.dim), dtype=np.float32)
         tokens = np.empty(len(parsed), dtype=np.int64)
-        batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        batches = self.plan_batches(parsed, batch_size)
         progress = show_progress if show_progress is not None else len(batches) > 8
         truncated = 0
         from tqdm.auto import tqdm
@@ -251,6 +261,11 @@ class Embedder:
                 self.max_length,
             )
         return out, tokens
+
+    def plan_batches(self, items: Sequence[Item], batch_size: int) -> list[list[int]]:
+        """The encode batches: item indices of `batch_size` items that pad alike, in processing order."""
+        order = encode_order(list(items), self.processor, self.backbone.min_image_side, self._length)
+        return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
 
     # ---- helpers -------------------------------------------------------------------------
     def _length(self, item: Item) -> int:
