@@ -3,7 +3,7 @@ same vectors; (ann) each faiss index type and `auto` on N synthetic vectors: rec
 vs flat, build time, bytes; (kill) an embedding actor SIGKILLed mid-build, then a driver killed
 mid-build and the command rerun: items lost / duplicated, vectors vs the single-process engine.
 
-    .venv/bin/python benchmarks/scale.py --part engine --items 2000 --repeats 5
+    .venv/bin/python benchmarks/scale.py --part engine --items 20000 --shard-size 2000 [--model small]
     .venv/bin/python benchmarks/scale.py --part ann --vectors 1000000 --dim 256
     .venv/bin/python benchmarks/scale.py --part kill --items 600
 
@@ -32,6 +32,8 @@ import numpy as np
 from mme5.index.ann import build_faiss, faiss_searcher, plan_index, recall_at_k, train_size, tune_faiss
 from mme5.index.build import IndexOptions, build_index
 from mme5.index.engines import EmbedderSpec, EngineOptions
+from mme5.model.backbones.base import TinySizes
+from mme5.model.tiny import build_tiny
 
 CLUSTERS = 256
 WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes at night".split()
@@ -54,17 +56,49 @@ def shard_table(out: Path) -> tuple[list[int], np.ndarray]:
     return table.column("row").to_pylist(), np.array(table.column("vector").to_pylist(), np.float32)
 
 
+# "small": the size of the smallest published text embedders (MiniLM-L6: hidden 384, 6 layers), as a
+# tiny-family Mllama built from a config (15M parameters with its vision tower); "tiny": the default
+SMALL = TinySizes(text_hidden=384, text_layers=6, heads=6, kv_heads=6, intermediate=1536, vocab_size=4000)
+
+
+def ray_data_floor(repeats: int) -> float:
+    """Median seconds of a Ray Data pipeline shaped like the engine's (10 one-row blocks -> a task
+    stage -> a one-actor pool) whose functions do nothing: Ray Data's own per-build cost here."""
+    import ray
+
+    class Noop:
+        def __call__(self, batch):
+            return batch
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        ds = ray.data.from_items([{"x": i} for i in range(10)], override_num_blocks=10)
+        ds = ds.map_batches(lambda b: b, batch_size=1, num_cpus=0.5)
+        ds = ds.map_batches(Noop, compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1)
+        for _ in ds.iter_batches(batch_size=None):
+            pass
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def engine_part(args, work: Path) -> dict:
     """Throughput of both engines on one corpus (Ray started once, outside the timing; its start-up
-    is reported on its own), median of `repeats` builds each, side by side."""
+    is reported on its own), median of `repeats` builds each, side by side: whole builds (embed +
+    flat index + recall check) and the engine stage alone (`embed_seconds` in index.json)."""
     import ray
 
     corpus = text_corpus(work / "corpus.jsonl", args.items)
-    spec = EmbedderSpec(device="cpu")
+    model = None if args.model == "tiny" else str(build_tiny("mllama", work / "small", sizes=SMALL))
+    spec = EmbedderSpec(model=model, device="cpu")
+    parameters = sum(p.numel() for p in spec.load().model.parameters())  # also imports what the local engine needs
     started = time.perf_counter()
     ray.init(num_cpus=args.actors + 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray_start = time.perf_counter() - started
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    floor = ray_data_floor(3)
     times: dict[str, list[float]] = {"local": [], "ray": []}
+    embed: dict[str, list[float]] = {"local": [], "ray": []}
     for repeat in range(args.repeats):
         for engine in ("local", "ray"):
             out = work / f"{engine}-{repeat}"
@@ -80,11 +114,15 @@ def engine_part(args, work: Path) -> dict:
                 index=IndexOptions(kind="flat"),
             )
             times[engine].append(time.perf_counter() - t0)
+            embed[engine].append(json.loads((out / "index.json").read_text())["engine"]["embed_seconds"])
     ray.shutdown()
     rows_l, vec_l = shard_table(work / "local-0")
     rows_r, vec_r = shard_table(work / "ray-0")
     med = {k: statistics.median(v) for k, v in times.items()}
+    med_embed = {k: statistics.median(v) for k, v in embed.items()}
     return {
+        "model": args.model,
+        "parameters_m": round(parameters / 1e6, 2),
         "items": args.items,
         "actors": args.actors,
         "shard_size": args.shard_size,
@@ -93,6 +131,10 @@ def engine_part(args, work: Path) -> dict:
         "median_s": med,
         "items_per_s": {k: args.items / v for k, v in med.items()},
         "throughput_ratio_ray_vs_local": med["local"] / med["ray"],
+        "embed_seconds": embed,
+        "embed_median_s": med_embed,
+        "engine_ratio_ray_vs_local": med_embed["local"] / med_embed["ray"],
+        "ray_data_floor_s": floor,
         "ray_start_s": ray_start,
         "same_order": rows_l == rows_r == list(range(args.items)),
         "max_abs_diff": float(np.abs(vec_l - vec_r).max()),
@@ -308,6 +350,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=[*PARTS, "all"], default="all")
     parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--model", choices=["tiny", "small"], default="tiny", help="engine part: which model")
     parser.add_argument("--actors", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--shard-size", type=int, default=250)

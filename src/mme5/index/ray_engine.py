@@ -150,14 +150,15 @@ class RayEngine:
         ds: Any = ray.data.from_items(
             [{"shard": s.number, "start": s.start, "end": s.end} for s in shards], override_num_blocks=len(shards)
         )
-        # half a CPU per prepare task: resources unlike the actors' keep Ray Data from fusing the
-        # stages (fused, each replica would prepare its batches itself, not overlapping the model)
+        # most of a CPU per prepare task (tokenizing and decoding are CPU work), but not the replica's
+        # one CPU: equal resources would let Ray Data fuse the stages, and each replica would then
+        # prepare its own batches instead of overlapping that with the model
         ds = ds.map_batches(
             _prepare,
             batch_size=1,
             batch_format="pyarrow",
             fn_kwargs={"corpus": corpus, "spec": self.spec, "batch_size": self.options.batch_size},
-            num_cpus=0.5,
+            num_cpus=0.75,
         )
         ds = ds.map_batches(
             _EmbedActor,

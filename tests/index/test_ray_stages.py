@@ -1,0 +1,61 @@
+"""The Ray engine's two stages called directly (no Ray): the CPU task prepares the local engine's
+batches, the replica runs only the model; together they give `Embedder.encode`'s vectors and report
+truncated texts on one row per batch."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mme5.index.corpus import open_corpus
+from mme5.index.engines import EmbedderSpec
+
+pa = pytest.importorskip("pyarrow")
+ray_engine = pytest.importorskip("mme5.index.ray_engine")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    from importlib import resources
+    from pathlib import Path
+
+    assets = Path(str(resources.files("mme5").joinpath("assets")))
+    shutil.copy(assets / "cat.png", tmp_path / "cat.png")
+    rows = [{"text": "short"}, {"text": "a much longer text " * 12, "id": "long"}, {"image": "cat.png", "id": "cat"}]
+    rows += [{"text": f"item {i} " * (i % 4 + 1)} for i in range(6)]
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_prepare_then_replica_equals_encode(corpus, tiny_dirs):
+    spec = EmbedderSpec(model=str(tiny_dirs("mllama")), device="cpu", max_length=16)
+    source = open_corpus(corpus, stride=4)
+    shards = pa.table({"shard": [0, 1], "start": [0, 4], "end": [4, 9]})
+
+    prepared = ray_engine._prepare(shards, source, spec, 3)
+    assert prepared.column("shard").to_pylist() == [0, 0, 1, 1]  # batches of at most 3, within a shard
+    assert sorted(r for rows in prepared.column("rows").to_pylist() for r in rows) == list(range(9))
+
+    replica = ray_engine._EmbedActor(spec, "cpu", spec.fingerprint("cpu"), 1)
+    out = replica(prepared)
+    rows = out.column("row").to_pylist()
+    vectors = np.array(out.column("vector").to_pylist(), np.float32)[np.argsort(rows)]
+
+    embedder = spec.load()
+    records = source.records(0, 9)
+    assert [json.loads(r) for r in np.array(out.column("record").to_pylist())[np.argsort(rows)]] == records
+    from mme5.index.corpus import base_dir, to_item
+
+    items = [to_item(r, base_dir(source), f"item {i}") for i, r in enumerate(records)]
+    expected = np.concatenate([embedder.encode(items[:4], batch_size=3), embedder.encode(items[4:], batch_size=3)])
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+    assert sum(out.column("truncated").to_pylist()) == 1  # the long text, counted once
+
+
+def test_replica_refuses_other_model_files(tiny_dirs):
+    spec = EmbedderSpec(model=str(tiny_dirs("mllama")), device="cpu")
+    with pytest.raises(RuntimeError, match="every node must see the same model files"):
+        ray_engine._EmbedActor(spec, "cpu", "another-fingerprint", 1)
