@@ -222,22 +222,23 @@ def ann_part(args, work: Path) -> dict:
     }
 
 
-def kill_actor_when(out: Path, ready: threading.Event, killed: list, after_s: float) -> None:
-    """`after_s` seconds after an embedding actor's process appears (model loaded, embedding under
-    way), SIGKILL it; note how many shards were written by then."""
+def kill_actor_when(out: Path, ready: threading.Event, killed: list, at_shards: int) -> None:
+    """Once `at_shards` shards of this build are written (embedding under way), SIGKILL one of the
+    build's embedding actors (not one left from an earlier build); note the shards written then."""
     import psutil
 
+    def embed_actors() -> list:
+        return [p for p in psutil.process_iter(["cmdline"]) if "EmbedActor" in " ".join(p.info["cmdline"] or [])]
+
+    earlier = {p.pid for p in embed_actors()}
     while not ready.is_set():
-        actors = [
-            p
-            for p in psutil.process_iter(["cmdline", "create_time"])
-            if "EmbedActor" in " ".join(p.info["cmdline"] or [])
-        ]
-        if actors and time.time() - actors[0].info["create_time"] >= after_s:
+        written = len(list((out / "shards").glob("shard-*.parquet")))
+        actors = [p for p in embed_actors() if p.pid not in earlier]
+        if actors and written >= at_shards:
             actors[0].kill()
-            killed.append({"pid": actors[0].pid, "shards_written": len(list((out / "shards").glob("shard-*")))})
+            killed.append({"pid": actors[0].pid, "shards_written": written})
             return
-        time.sleep(0.1)
+        time.sleep(0.02)
 
 
 def check(out: Path, reference: np.ndarray, n: int) -> dict:
@@ -274,7 +275,7 @@ def kill_part(args, work: Path) -> dict:
     clean_s = time.perf_counter() - t0
     ready, killed = threading.Event(), []
     watcher = threading.Thread(
-        target=kill_actor_when, args=(work / "ray-kill", ready, killed, args.kill_after), daemon=True
+        target=kill_actor_when, args=(work / "ray-kill", ready, killed, args.kill_at_shards), daemon=True
     )
     (work / "ray-kill" / "shards").mkdir(parents=True)
     watcher.start()
@@ -293,6 +294,7 @@ def kill_part(args, work: Path) -> dict:
     ray.shutdown()
     actor = {
         "actor_killed": killed[0] if killed else None,
+        "shards_total": -(-args.items // args.shard_size),
         "clean_s": clean_s,
         "with_kill_s": killed_s,
         **check(work / "ray-kill", reference, args.items),
@@ -359,7 +361,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--kinds", nargs="+", default=["ivf-flat", "ivf-pq", "hnsw", "auto"])
     parser.add_argument("--memory-budget", type=float, default=4.0, help="GiB, for auto")
-    parser.add_argument("--kill-after", type=float, default=10.0, help="seconds after an actor starts to kill it")
+    parser.add_argument("--kill-at-shards", type=int, default=5, help="kill an actor once this many shards are written")
     parser.add_argument("--timing-queries", type=int, default=200)
     parser.add_argument("--out", default="benchmarks/results/scale.json")
     args = parser.parse_args()
