@@ -60,3 +60,30 @@ def test_replica_refuses_other_model_files(tiny_dirs):
     spec = EmbedderSpec(model=str(tiny_dirs("mllama")), device="cpu")
     with pytest.raises(RuntimeError, match="every node must see the same model files"):
         ray_engine._EmbedActor(spec, "cpu", "another-fingerprint", 1)
+
+
+def test_prepare_decodes_videos_and_pdf_pages(tmp_path, tiny_dirs):
+    """Media are decoded in the CPU task: a frames-folder video and a PDF page reach the replica as
+    processor tensors and give the vectors `encode` gives (a native-video backbone)."""
+    pytest.importorskip("pypdfium2")
+    from PIL import Image
+
+    (tmp_path / "clip").mkdir()
+    for k in range(4):
+        Image.new("RGB", (40, 30), (40 * k, 60, 90)).save(tmp_path / "clip" / f"{k}.png")
+    pages = [Image.new("RGB", (80, 100), c) for c in ((200, 30, 30), (30, 200, 30))]
+    pages[0].save(tmp_path / "a.pdf", save_all=True, append_images=pages[1:], resolution=72)
+    rows = [{"video": "clip", "id": "v"}, {"pdf": "a.pdf", "page": 2, "id": "p"}, {"text": "a caption"}]
+    (tmp_path / "media.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = EmbedderSpec(model=str(tiny_dirs("qwen2_vl")), device="cpu")
+    source = open_corpus(tmp_path / "media.jsonl", stride=3)
+
+    prepared = ray_engine._prepare(pa.table({"shard": [0], "start": [0], "end": [3]}), source, spec, 2)
+    out = ray_engine._EmbedActor(spec, "cpu", spec.fingerprint("cpu"), 1)(prepared)
+    rows_out = out.column("row").to_pylist()
+    vectors = np.array(out.column("vector").to_pylist(), np.float32)[np.argsort(rows_out)]
+
+    from mme5.index.corpus import base_dir, to_item
+
+    items = [to_item(r, base_dir(source), f"item {i}") for i, r in enumerate(source.records(0, 3))]
+    np.testing.assert_allclose(vectors, spec.load().encode(items, batch_size=2), atol=1e-6)
