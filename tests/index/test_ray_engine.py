@@ -73,3 +73,18 @@ def test_ray_engine_equals_local_and_resumes(local_ray, corpus, tmp_path, tiny_d
     rows_again, vectors_again, _ = shards(tmp_path / "ray")
     assert rows_again == rows
     np.testing.assert_allclose(vectors_again, local_vectors, atol=1e-5)
+
+
+def test_bad_item_on_ray_is_the_same_one_line_error(local_ray, tmp_path, tiny_dirs):
+    """A prepare task's bad item stops the build with the error the local engine gives (the CLI's
+    one-line exit 2), not Ray's wrapped traceback; the shards already finished are kept."""
+    from mme5.types import InputError
+
+    path = tmp_path / "corpus.jsonl"
+    path.write_text('{"text": "fine"}\n{"text": "fine too"}\n{"image": "nope.png"}\n')
+    spec = EmbedderSpec(model=str(tiny_dirs("mllama")), device="cpu")
+    with pytest.raises(InputError, match=r"corpus.jsonl: item 2: image file not found") as ray_error:
+        build_index(spec, path, tmp_path / "ray", engine="ray", engine_options=EngineOptions(actors=1), shard_size=2)
+    with pytest.raises(InputError) as local_error:
+        build_index(spec, path, tmp_path / "local", shard_size=2)
+    assert type(ray_error.value) is type(local_error.value) and str(ray_error.value) == str(local_error.value)

@@ -39,21 +39,29 @@ def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) ->
     its item rows, their records, and the processor's tensors (pickled `Prepared`)."""
     import pyarrow as pa
 
+    from ..config import ConfigError
+    from ..types import InputError
+
     preparer = _preparer(spec)
-    out: dict[str, list] = {"shard": [], "rows": [], "records": [], "truncated": [], "prepared": []}
+    out: dict[str, list] = {"shard": [], "rows": [], "records": [], "truncated": [], "prepared": [], "error": []}
+
+    def emit(number: int, rows: list[int], records: list[str], truncated: int, prepared: bytes, error: bytes) -> None:
+        for key, value in zip(out, (number, rows, records, truncated, prepared, error)):
+            out[key].append(value)
+
     for number, start, end in zip(*(batch.column(c).to_pylist() for c in ("shard", "start", "end"))):
-        items, records = prepare_items(corpus, Shard(number, start, end))
-        where = [f"{corpus.path}: item {row}" for row in range(start, end)]
-        for idx in preparer.plan_batches(items, batch_size):
-            prepared = preparer.prepare([items[i] for i in idx], where=[where[i] for i in idx])
-            out["shard"].append(number)
-            out["rows"].append([start + i for i in idx])
-            out["records"].append([json.dumps(records[i], ensure_ascii=False) for i in idx])
-            out["truncated"].append(prepared.truncated)
-            out["prepared"].append(pickle.dumps(prepared, protocol=5))
-    return pa.table(
-        {**{k: v for k, v in out.items() if k != "prepared"}, "prepared": pa.array(out["prepared"], pa.binary())}
-    )
+        try:
+            items, records = prepare_items(corpus, Shard(number, start, end))
+            where = [f"{corpus.path}: item {row}" for row in range(start, end)]
+            for idx in preparer.plan_batches(items, batch_size):
+                prepared = preparer.prepare([items[i] for i in idx], where=[where[i] for i in idx])
+                rows = [start + i for i in idx]
+                texts = [json.dumps(records[i], ensure_ascii=False) for i in idx]
+                emit(number, rows, texts, prepared.truncated, pickle.dumps(prepared, protocol=5), b"")
+        except (InputError, ConfigError) as exc:  # bad input travels as data: Ray would wrap it beyond recognition
+            emit(number, [], [], 0, b"", pickle.dumps(exc))
+    binary = {k: pa.array(out.pop(k), pa.binary()) for k in ("prepared", "error")}
+    return pa.table({**out, **binary})
 
 
 class _EmbedActor:
@@ -77,19 +85,25 @@ class _EmbedActor:
         import pyarrow as pa
         import torch
 
-        out: dict[str, list] = {"row": [], "shard": [], "record": [], "truncated": []}
+        out: dict[str, list] = {"row": [], "shard": [], "record": [], "truncated": [], "error": []}
         vectors = []
-        columns = ("shard", "rows", "records", "truncated", "prepared")
-        for number, rows, records, truncated, blob in zip(*(batch.column(c).to_pylist() for c in columns)):
-            with torch.inference_mode():
-                vectors.append(self.embedder.forward(pickle.loads(blob)).cpu().numpy())
+        columns = ("shard", "rows", "records", "truncated", "prepared", "error")
+        for number, rows, records, truncated, blob, error in zip(*(batch.column(c).to_pylist() for c in columns)):
+            if error:  # a shard the prepare task refused: one row carries the error to the driver
+                rows, records, truncated = [-1], [""], 0
+                vectors.append(np.zeros((1, self.embedder.dim), np.float32))
+            else:
+                with torch.inference_mode():
+                    vectors.append(self.embedder.forward(pickle.loads(blob)).cpu().numpy())
             out["row"] += rows
             out["shard"] += [number] * len(rows)
             out["record"] += records
             out["truncated"] += [truncated] + [0] * (len(rows) - 1)
+            out["error"] += [error] + [b""] * (len(rows) - 1)
         stacked = np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32)
         flat = pa.FixedSizeListArray.from_arrays(pa.array(stacked.reshape(-1)), stacked.shape[1])
-        return pa.table({**out, "vector": flat})
+        errors = pa.array(out.pop("error"), pa.binary())
+        return pa.table({**out, "error": errors, "vector": flat})
 
 
 @dataclass
@@ -176,29 +190,8 @@ class RayEngine:
         written: set[int] = set()
         truncated = 0
         bar = tqdm(total=len(shards), desc="embed (ray)", unit="shard", disable=len(shards) < 2)
-        block: Any
         for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            vectors = block.column("vector").combine_chunks()
-            flat = vectors.values.to_numpy(zero_copy_only=False).reshape(-1, vectors.type.list_size)
-            columns = ("row", "shard", "record", "truncated")
-            for i, (row, number, record, cut) in enumerate(zip(*(block.column(c).to_pylist() for c in columns))):
-                if number in written:
-                    continue  # a late repeat from a retried task
-                rows = pending.setdefault(number, {})
-                rows.setdefault(row, (flat[i], record, cut))  # a retried task's repeat of a row is dropped
-                shard = by_number[number]
-                if len(rows) == shard.end - shard.start:
-                    order = sorted(rows)
-                    store.write(
-                        shard,
-                        np.array(order),
-                        np.stack([rows[r][0] for r in order]),
-                        [json.loads(rows[r][1]) for r in order],
-                    )
-                    truncated += sum(rows[r][2] for r in order)
-                    del pending[number]
-                    written.add(number)
-                    bar.update(1)
+            truncated += self._collect(block, by_number, pending, written, store, bar)
         bar.close()
         if pending:
             raise RuntimeError(f"the Ray pipeline ended with {len(pending)} shard(s) incomplete: {sorted(pending)[:5]}")
@@ -206,3 +199,42 @@ class RayEngine:
             log.warning(
                 "%d texts were longer than max_length=%d tokens and were truncated", truncated, self.spec.max_length
             )
+
+    @staticmethod
+    def _collect(
+        block: Any,
+        by_number: dict[int, Shard],
+        pending: dict[int, dict[int, tuple[np.ndarray, str, int]]],
+        written: set[int],
+        store: ShardStore,
+        bar: Any,
+    ) -> int:
+        """File one output block's rows under their shards; write each shard whose rows are all in.
+        Returns the truncated-text count of the shards written. Raises a prepare task's input error
+        (a missing image, a broken row) as the local engine would: the shards written so far stay."""
+        for error in block.column("error").to_pylist():
+            if error:
+                raise pickle.loads(error)
+        truncated = 0
+        vectors = block.column("vector").combine_chunks()
+        flat = vectors.values.to_numpy(zero_copy_only=False).reshape(-1, vectors.type.list_size)
+        columns = ("row", "shard", "record", "truncated")
+        for i, (row, number, record, cut) in enumerate(zip(*(block.column(c).to_pylist() for c in columns))):
+            if number in written:
+                continue  # a late repeat from a retried task
+            rows = pending.setdefault(number, {})
+            rows.setdefault(row, (flat[i], record, cut))  # a retried task's repeat of a row is dropped
+            shard = by_number[number]
+            if len(rows) == shard.end - shard.start:
+                order = sorted(rows)
+                store.write(
+                    shard,
+                    np.array(order),
+                    np.stack([rows[r][0] for r in order]),
+                    [json.loads(rows[r][1]) for r in order],
+                )
+                truncated += sum(rows[r][2] for r in order)
+                del pending[number]
+                written.add(number)
+                bar.update(1)
+        return truncated
