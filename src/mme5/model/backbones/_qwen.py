@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from .base import TinySpec
+
 SPECIAL_TOKENS = (
     "<|endoftext|>",
     "<|im_start|>",
@@ -85,4 +87,12 @@ def image_processor(s, patch: int):
         patch_size=patch,
         temporal_patch_size=2,
         merge_size=2,
+    )
+
+
+def tiny_spec(build: Any) -> TinySpec:
+    """The tiny-build settings every Qwen-VL family shares (tokens, chat template); `build` makes the
+    family's config and image processor."""
+    return TinySpec(
+        special_tokens=SPECIAL_TOKENS, bos=None, eos="<|endoftext|>", pad="<|endoftext|>", build=build, chat=CHAT
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _qwen
-from .base import Backbone, TinySizes, TinySpec
+from .base import Backbone, TinySizes
 from .qwen2_vl import BACKBONE as QWEN2_VL
 
 
@@ -52,13 +52,6 @@ BACKBONE = Backbone(
     nested_images=False,
     padding_side="left",
     lora_targets=_qwen.LORA_TARGETS,
-    tiny=TinySpec(
-        special_tokens=_qwen.SPECIAL_TOKENS,
-        bos=None,
-        eos="<|endoftext|>",
-        pad="<|endoftext|>",
-        build=_build_tiny,
-        chat=_qwen.CHAT,
-    ),
+    tiny=_qwen.tiny_spec(_build_tiny),
     description="Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration)",
 )

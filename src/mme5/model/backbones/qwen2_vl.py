@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _qwen
-from .base import Backbone, TinySizes, TinySpec
+from .base import Backbone, TinySizes
 
 
 def _model_class() -> type:
@@ -57,13 +57,6 @@ BACKBONE = Backbone(
     nested_images=False,
     padding_side="left",
     lora_targets=_qwen.LORA_TARGETS,
-    tiny=TinySpec(
-        special_tokens=_qwen.SPECIAL_TOKENS,
-        bos=None,
-        eos="<|endoftext|>",
-        pad="<|endoftext|>",
-        build=_build_tiny,
-        chat=_qwen.CHAT,
-    ),
+    tiny=_qwen.tiny_spec(_build_tiny),
     description="Qwen2-VL (Qwen2VLForConditionalGeneration), VLM2Vec-V2's backbone",
 )

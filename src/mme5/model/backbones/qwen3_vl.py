@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _qwen
-from .base import Backbone, TinySizes, TinySpec
+from .base import Backbone, TinySizes
 
 
 def _model_class() -> type:
@@ -62,13 +62,6 @@ BACKBONE = Backbone(
     nested_images=False,
     padding_side="left",
     lora_targets=_qwen.LORA_TARGETS,
-    tiny=TinySpec(
-        special_tokens=_qwen.SPECIAL_TOKENS,
-        bos=None,
-        eos="<|endoftext|>",
-        pad="<|endoftext|>",
-        build=_build_tiny,
-        chat=_qwen.CHAT,
-    ),
+    tiny=_qwen.tiny_spec(_build_tiny),
     description="Qwen3-VL (Qwen3VLForConditionalGeneration), the Qwen3-VL-Embedding backbone",
 )
