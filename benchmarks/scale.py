@@ -61,6 +61,22 @@ def shard_table(out: Path) -> tuple[list[int], np.ndarray]:
 SMALL = TinySizes(text_hidden=384, text_layers=6, heads=6, kv_heads=6, intermediate=1536, vocab_size=4000)
 
 
+def timed_build(spec: EmbedderSpec, corpus: Path, out: Path, engine: str, args) -> float:
+    """Seconds of one `build_index` (flat index) of `corpus` into `out` on `engine`."""
+    t0 = time.perf_counter()
+    options = EngineOptions(batch_size=args.batch_size, actors=args.actors)
+    build_index(
+        spec,
+        corpus,
+        out,
+        engine=engine,
+        engine_options=options,
+        shard_size=args.shard_size,
+        index=IndexOptions(kind="flat"),
+    )
+    return time.perf_counter() - t0
+
+
 def ray_data_floor(repeats: int) -> float:
     """Median seconds of a Ray Data pipeline shaped like the engine's (10 one-row blocks -> a task
     stage -> a one-actor pool) whose functions do nothing: Ray Data's own per-build cost here."""
@@ -102,18 +118,7 @@ def engine_part(args, work: Path) -> dict:
     for repeat in range(args.repeats):
         for engine in ("local", "ray"):
             out = work / f"{engine}-{repeat}"
-            options = EngineOptions(batch_size=args.batch_size, actors=args.actors)
-            t0 = time.perf_counter()
-            build_index(
-                spec,
-                corpus,
-                out,
-                engine=engine,
-                engine_options=options,
-                shard_size=args.shard_size,
-                index=IndexOptions(kind="flat"),
-            )
-            times[engine].append(time.perf_counter() - t0)
+            times[engine].append(timed_build(spec, corpus, out, engine, args))
             embed[engine].append(json.loads((out / "index.json").read_text())["engine"]["embed_seconds"])
     ray.shutdown()
     rows_l, vec_l = shard_table(work / "local-0")
@@ -257,39 +262,18 @@ def kill_part(args, work: Path) -> dict:
 
     corpus = text_corpus(work / "corpus.jsonl", args.items)
     spec = EmbedderSpec(device="cpu")
-    build_index(spec, corpus, work / "local", shard_size=args.shard_size, index=IndexOptions(kind="flat"))
+    timed_build(spec, corpus, work / "local", "local", args)
     _, reference = shard_table(work / "local")
-    options = EngineOptions(batch_size=args.batch_size, actors=args.actors)
 
     ray.init(num_cpus=args.actors + 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    t0 = time.perf_counter()
-    build_index(
-        spec,
-        corpus,
-        work / "ray-clean",
-        engine="ray",
-        engine_options=options,
-        shard_size=args.shard_size,
-        index=IndexOptions(kind="flat"),
-    )
-    clean_s = time.perf_counter() - t0
+    clean_s = timed_build(spec, corpus, work / "ray-clean", "ray", args)
     ready, killed = threading.Event(), []
     watcher = threading.Thread(
         target=kill_actor_when, args=(work / "ray-kill", ready, killed, args.kill_at_shards), daemon=True
     )
     (work / "ray-kill" / "shards").mkdir(parents=True)
     watcher.start()
-    t0 = time.perf_counter()
-    build_index(
-        spec,
-        corpus,
-        work / "ray-kill",
-        engine="ray",
-        engine_options=options,
-        shard_size=args.shard_size,
-        index=IndexOptions(kind="flat"),
-    )
-    killed_s = time.perf_counter() - t0
+    killed_s = timed_build(spec, corpus, work / "ray-kill", "ray", args)
     ready.set()
     ray.shutdown()
     actor = {
