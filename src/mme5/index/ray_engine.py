@@ -26,6 +26,9 @@ from .shards import Shard, ShardStore
 
 log = logging.getLogger(__name__)
 ACTOR_ROWS = 1024  # about this many items per actor call (bounded memory, few calls)
+# a prepare task's output row: one model batch of a shard (its item rows, their records as JSON, the
+# count of cut texts, the pickled `Prepared`), or one row holding the input error that stopped the shard
+PREPARED = ("shard", "rows", "records", "truncated", "prepared", "error")
 
 
 @functools.lru_cache(maxsize=2)
@@ -43,12 +46,7 @@ def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) ->
     from ..types import InputError
 
     preparer = _preparer(spec)
-    out: dict[str, list] = {"shard": [], "rows": [], "records": [], "truncated": [], "prepared": [], "error": []}
-
-    def emit(number: int, rows: list[int], records: list[str], truncated: int, prepared: bytes, error: bytes) -> None:
-        for key, value in zip(out, (number, rows, records, truncated, prepared, error)):
-            out[key].append(value)
-
+    out: list[tuple] = []  # rows of PREPARED
     for number, start, end in zip(*(batch.column(c).to_pylist() for c in ("shard", "start", "end"))):
         try:
             items, records = prepare_items(corpus, Shard(number, start, end))
@@ -57,11 +55,11 @@ def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) ->
                 prepared = preparer.prepare([items[i] for i in idx], where=[where[i] for i in idx])
                 rows = [start + i for i in idx]
                 texts = [json.dumps(records[i], ensure_ascii=False) for i in idx]
-                emit(number, rows, texts, prepared.truncated, pickle.dumps(prepared, protocol=5), b"")
+                out.append((number, rows, texts, prepared.truncated, pickle.dumps(prepared, protocol=5), b""))
         except (InputError, ConfigError) as exc:  # bad input travels as data: Ray would wrap it beyond recognition
-            emit(number, [], [], 0, b"", pickle.dumps(exc))
-    binary = {k: pa.array(out.pop(k), pa.binary()) for k in ("prepared", "error")}
-    return pa.table({**out, **binary})
+            out.append((number, [], [], 0, b"", pickle.dumps(exc)))
+    columns = dict(zip(PREPARED, map(list, zip(*out))))
+    return pa.table({k: pa.array(v, pa.binary()) if k in ("prepared", "error") else v for k, v in columns.items()})
 
 
 class _EmbedActor:
@@ -87,8 +85,7 @@ class _EmbedActor:
 
         out: dict[str, list] = {"row": [], "shard": [], "record": [], "truncated": [], "error": []}
         vectors = []
-        columns = ("shard", "rows", "records", "truncated", "prepared", "error")
-        for number, rows, records, truncated, blob, error in zip(*(batch.column(c).to_pylist() for c in columns)):
+        for number, rows, records, truncated, blob, error in zip(*(batch.column(c).to_pylist() for c in PREPARED)):
             if error:  # a shard the prepare task refused: one row carries the error to the driver
                 rows, records, truncated = [-1], [""], 0
                 vectors.append(np.zeros((1, self.embedder.dim), np.float32))
