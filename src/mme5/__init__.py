@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .model.embedder import Embedder
-    from .model.loading import load_embedder
+    from .model.embedder import load_embedder
 
 
 def __getattr__(name: str):
@@ -20,7 +20,7 @@ def __getattr__(name: str):
 
         return Embedder
     if name == "load_embedder":  # None -> the embedded tiny default, else a folder or hub id
-        from .model.loading import load_embedder
+        from .model.embedder import load_embedder
 
         return load_embedder
     raise AttributeError(name)

@@ -45,7 +45,8 @@ def test_a_missing_folder_is_named(tmp_path):
 
 def test_load_embedder_defaults_to_the_embedded_tiny_model(tmp_path, monkeypatch):
     import mme5
-    from mme5.model.loading import load_embedder, tiny_default_dir
+    from mme5.model.embedder import load_embedder
+    from mme5.model.loading import tiny_default_dir
 
     monkeypatch.setenv("MME5_CACHE", str(tmp_path))
     assert mme5.load_embedder is load_embedder

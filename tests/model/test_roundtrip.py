@@ -74,7 +74,7 @@ def test_mllama_truncation_matches_the_original_collator(tiny_dirs, rgb_images, 
     for item in items:
         from mme5.model.formatting import format_text
 
-        images = [[embedder._image(item, "test")]] if item.has_image else None
+        images = [[embedder.preprocessor._image(item, "test")]] if item.has_image else None
         expected = embedder.processor(text=[format_text(item, embedder.backbone)], images=images, return_tensors="pt",
                                       truncation=True, max_length=max_length)["input_ids"]
         ours = embedder.prepare([item]).parts[0][1]["input_ids"]
@@ -85,8 +85,9 @@ def test_mllama_truncation_matches_the_original_collator(tiny_dirs, rgb_images, 
 def test_text_cut_before_the_processor_keeps_whole_characters(tiny_dirs):
     """Backbones whose image placeholders expand are cut as text: within max_length, no U+FFFD."""
     embedder = Embedder.from_pretrained(tiny_dirs("qwen2_vl"), device="cpu", max_length=7)
-    text, cut = embedder._truncate("ネコの絵とイヌの絵を比べてください")
-    assert cut == 1 and "\ufffd" not in text and text and "ネコの絵とイヌの絵を比べてください".startswith(text)
+    fitted = embedder.preprocessor.format([Item(text="ネコの絵とイヌの絵を比べてください")])[0]
+    text, cut = fitted.text, fitted.truncated
+    assert cut and "\ufffd" not in text and text and "ネコの絵とイヌの絵を比べてください".startswith(text)
     ids = embedder.prepare([Item(text="ネコの絵とイヌの絵を比べてください " * 3)]).parts[0][1]["input_ids"]
     assert ids.shape[1] <= 7
 

@@ -197,10 +197,6 @@ def run(args) -> int:
     specs = _select(args, config)
     device = args.device or (f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if distributed and _cuda() else None)
     embedder = embedder_from_args(args, device=device)
-    if args.profile != "mme5":
-        from ..model.profiles import set_profile
-
-        set_profile(embedder, args.profile)
     if args.model is None and is_main():
         print("model: embedded tiny Mllama with RANDOM weights (numbers are not meaningful; pass --model)")
     out = Path(args.output)

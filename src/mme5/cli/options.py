@@ -67,10 +67,15 @@ def add_model_args(
 
 def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -> Embedder:
     """Load the Embedder the model flags name (`device` overrides --device, e.g. per torchrun rank)."""
-    from ..model.loading import load_embedder
+    from ..model.embedder import load_embedder
 
     return load_embedder(
-        args.model, adapter=args.adapter, dtype=args.dtype, device=device or args.device, max_length=args.max_length
+        args.model,
+        adapter=args.adapter,
+        dtype=args.dtype,
+        device=device or args.device,
+        max_length=args.max_length,
+        profile=getattr(args, "profile", None),
     )
 
 

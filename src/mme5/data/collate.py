@@ -78,12 +78,7 @@ class ContrastiveCollator:
         `Embedder.prepare`. `image_cache_bytes` > 0: reuse image items' processor outputs across
         batches (`PreparedCache`; not with lockstep, whose padding rows change every call)."""
         # only the processor side of the Embedder travels to workers, never the model
-        self.preparer = Embedder(
-            None,  # type: ignore[arg-type]
-            embedder.processor,
-            embedder.backbone,
-            max_length=embedder.max_length,
-        )
+        self.preparer = embedder.preprocessor
         self.examples, self.wheres = examples, wheres
         self.negative_ratio, self.chunk_size, self.on_bad_image = negative_ratio, chunk_size, on_bad_image
         self.lockstep = lockstep

@@ -31,18 +31,18 @@ class EmbedderSpec:
     max_length: int = 256
 
     def load(self, device: str | None = None) -> Encoder:
-        from ..model.loading import load_embedder
+        from ..model.embedder import load_embedder
 
         return load_embedder(
             self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device, max_length=self.max_length
         )
 
     def load_preparer(self) -> Any:
-        """The model's processor side only (`Embedder.preparer`): what CPU workers need."""
-        from ..model.embedder import Embedder
+        """The model's processor side only (`Preprocessor`): what CPU workers need."""
         from ..model.loading import ensure_tiny
+        from ..model.preprocess import Preprocessor
 
-        return Embedder.preparer(self.model or ensure_tiny(), max_length=self.max_length)
+        return Preprocessor.from_pretrained(self.model or ensure_tiny(), max_length=self.max_length)
 
     def fingerprint(self, device: str) -> str:
         """The fingerprint the loaded model will have on `device`, without loading its weights."""

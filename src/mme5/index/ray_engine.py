@@ -51,8 +51,11 @@ def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) ->
         try:
             items, records = prepare_items(corpus, Shard(number, start, end))
             where = [f"{corpus.path}: item {row}" for row in range(start, end)]
-            for idx in preparer.plan_batches(items, batch_size):
-                prepared = preparer.prepare([items[i] for i in idx], where=[where[i] for i in idx])
+            formatted = preparer.format(items)
+            for idx in preparer.plan(items, batch_size, formatted=formatted):
+                prepared = preparer.prepare(
+                    [items[i] for i in idx], [where[i] for i in idx], formatted=[formatted[i] for i in idx]
+                )
                 rows = [start + i for i in idx]
                 texts = [json.dumps(records[i], ensure_ascii=False) for i in idx]
                 out.append((number, rows, texts, prepared.truncated, pickle.dumps(prepared, protocol=5), b""))

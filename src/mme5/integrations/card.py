@@ -98,7 +98,7 @@ def build_card(
         f"image tokens `{profile.image_text!r}` (see `mme5_embedding.json`)."
         + (
             f" Formatting profile: `{profile.formatting_profile}` (mme5.model.profiles); load with "
-            f"`set_profile(Embedder.from_pretrained('.'), '{profile.formatting_profile}')`."
+            f"`Embedder.from_pretrained('.', profile='{profile.formatting_profile}')`."
             if profile.formatting_profile != "mme5"
             else ""
         ),

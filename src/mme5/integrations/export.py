@@ -20,7 +20,7 @@ TargetFn = Callable[["Embedder", Path, EmbeddingProfile], list[str]]
 def _hf(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
     if profile.formatting_profile != "mme5":
         return [
-            f"transformers: set_profile(Embedder.from_pretrained('{out}'), '{profile.formatting_profile}') "
+            f"transformers: Embedder.from_pretrained('{out}', profile='{profile.formatting_profile}') "
             "(mme5.model.profiles): the vectors need that formatting profile"
         ]
     return [

@@ -33,12 +33,14 @@ def export_hf(
     Returns the folder and the merged Embedder (so further targets need not load it again)."""
     out = Path(out_dir)
     embedder = Embedder.from_pretrained(
-        model, adapter=adapter, backbone=backbone, dtype=dtype, device=device or "cpu", max_length=max_length
+        model,
+        adapter=adapter,
+        backbone=backbone,
+        dtype=dtype,
+        device=device or "cpu",
+        max_length=max_length,
+        profile=profile,
     )
-    if profile != "mme5":
-        from ..model.profiles import set_profile
-
-        set_profile(embedder, profile)
     out.mkdir(parents=True, exist_ok=True)
     merged: Any = embedder.model
     merged.save_pretrained(out)

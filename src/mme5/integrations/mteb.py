@@ -99,15 +99,11 @@ class MME5Encoder(AbsEncoder):
         profile: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self.embedder = Embedder.from_pretrained(
-            model_name, adapter=adapter, device=device, dtype=dtype, max_length=max_length
-        )
         if profile is None and (Path(model_name) / PROFILE_FILE).is_file():  # an export says how it formats
             profile = read_profile(model_name).formatting_profile
-        if profile and profile != "mme5":
-            from ..model.profiles import set_profile
-
-            set_profile(self.embedder, profile)
+        self.embedder = Embedder.from_pretrained(
+            model_name, adapter=adapter, device=device, dtype=dtype, max_length=max_length, profile=profile
+        )
         self.model = self.embedder.model
         self.batch_size = batch_size
         self.mteb_model_meta = meta

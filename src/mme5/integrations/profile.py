@@ -51,7 +51,7 @@ class EmbeddingProfile:
     instruction_template: str = INSTRUCTION_TEMPLATE
     formatting_profile: str = "mme5"
     """The input-formatting profile (`mme5.model.profiles`) the vectors were made with; load with
-    `mme5.model.profiles.set_profile(embedder, name)` when it is not `mme5`."""
+    `Embedder.from_pretrained(path, profile=name)` when it is not `mme5`."""
     format_version: str = FORMAT_VERSION
     processor_text_prefix: str = ""
     """Tokens the processor puts before a text that lacks them (Mllama: `<|begin_of_text|>`), measured

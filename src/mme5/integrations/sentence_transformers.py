@@ -49,12 +49,8 @@ class MME5Input(InputModule):
         self.dtype = dtype
         self.profile = profile
         self.embedder = Embedder.from_pretrained(
-            model_name_or_path, backbone=backbone, dtype=dtype, device="cpu", max_length=max_length
+            model_name_or_path, backbone=backbone, dtype=dtype, device="cpu", max_length=max_length, profile=profile
         )
-        if profile != "mme5":
-            from ..model.profiles import set_profile
-
-            set_profile(self.embedder, profile)
         self.auto_model = self.embedder.model  # a registered submodule: `.to(device)` moves it
         self.tokenizer = self.embedder.tokenizer
 

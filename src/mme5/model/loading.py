@@ -1,7 +1,7 @@
 """Loading a model: `--model` (a folder, a hub id, or the embedded tiny default), the one dtype
 resolver of the project, folder checks, and the weights + processor an Embedder wraps.
 
-Public entry point: `load_embedder(model=None, **kwargs)` (also `mme5.load_embedder`).
+The public entry point `load_embedder` lives with the Embedder (mme5.model.embedder).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -18,9 +18,6 @@ from ..config import ConfigError
 from ..paths import cache_root
 from ..types import MissingFileError
 from .backbones import Backbone, detect_backbone, get_backbone
-
-if TYPE_CHECKING:
-    from .embedder import Embedder
 
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -142,11 +139,3 @@ def ensure_tiny(backbone: str = DEFAULT_TINY_BACKBONE) -> Path:
     except OSError:  # another process put its build in place first: same seed, same folder
         shutil.rmtree(fresh, ignore_errors=True)
     return path
-
-
-def load_embedder(model: str | Path | None = None, **kwargs: Any) -> Embedder:
-    """`model` None -> the embedded tiny Mllama (random weights); else a local folder or hub id.
-    `kwargs` go to `Embedder.from_pretrained` (adapter, backbone, dtype, device, max_length, ...)."""
-    from .embedder import Embedder
-
-    return Embedder.from_pretrained(model or ensure_tiny(), **kwargs)

@@ -74,17 +74,21 @@ def get_profile(name: str | None) -> Profile:
     return PROFILES[key]
 
 
-def set_profile(embedder: Any, name: str | None) -> Any:
-    """Switch `embedder` to profile `name`, checking that its backbone supports it."""
+def check_profile(name: str | None, backbone: Any) -> str:
+    """The registered profile `name` (None = the default) if `backbone` supports it; a ConfigError
+    otherwise. Profiles are chosen when a model is loaded (`Embedder.from_pretrained(profile=)`)."""
     profile = get_profile(name)
-    backbone = embedder.backbone.name
-    if profile.backbones and backbone not in profile.backbones:
+    if profile.backbones and backbone.name not in profile.backbones:
         raise ConfigError(
             f"formatting profile {profile.name!r} is defined for {', '.join(profile.backbones)}, "
-            f"not for this {backbone} model"
+            f"not for this {backbone.name} model"
         )
-    embedder.profile = profile.name
-    return embedder
+    return profile.name
+
+
+def set_profile(embedder: Any, name: str | None) -> Any:
+    """A new Embedder over the same weights under profile `name` (`embedder` is left as it was)."""
+    return embedder.with_profile(name)
 
 
 def sequential_positions(inputs: dict[str, Any]) -> dict[str, Any]:

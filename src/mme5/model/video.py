@@ -35,32 +35,15 @@ VIDEO_FALLBACK = "middle-frame"
 """Off-protocol: an image-only backbone sees the middle of the 8 sampled frames as an image."""
 
 
-def _native_video_text() -> dict[str, str]:
-    from .backbones import _qwen
-
-    return {
-        "qwen2_vl": _qwen.VIDEO_TEXT + "\n",
-        "qwen2_5_vl": _qwen.VIDEO_TEXT + "\n",
-        # the processor expands the pad into `<t seconds><|vision_start|>pads<|vision_end|>` per group
-        "qwen3_vl": "<|video_pad|>\n",
-    }
-
-
-NATIVE_VIDEO_TEXT = _native_video_text()
-"""Backbones that take videos natively -> the markup that precedes the text (like `image_text`).
-Qwen3-VL's pad carries no vision_start/end of its own: its processor frames every temporal group
-(mme5.model.video_qwen3), as Qwen's own processor does for the chat template's markup."""
-
-
 def video_mode(backbone: Any) -> str:
     """How `backbone` receives videos: natively (frames as a video) or through the middle frame."""
-    return VIDEO_NATIVE if backbone.name in NATIVE_VIDEO_TEXT else VIDEO_FALLBACK
+    return VIDEO_NATIVE if backbone.video_text is not None else VIDEO_FALLBACK
 
 
 def video_text(backbone: Any) -> str:
     """The markup a video item's text starts with: the video tokens, or the image tokens of the
     middle-frame fallback."""
-    return NATIVE_VIDEO_TEXT.get(backbone.name, backbone.image_text)
+    return backbone.video_text if backbone.video_text is not None else backbone.image_text
 
 
 def frames_for(item: Item, where: str) -> list[Image.Image] | None:
@@ -160,25 +143,11 @@ def qwen_video_inputs(videos: Sequence[Sequence[Image.Image]], image_processor: 
 
 
 def process_videos(processor: Any, videos: Any, **kwargs: Any) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """`ProcessorMixin._process_videos` for the torchvision-free Qwen processors: the inputs and
-    one `<|video_pad|>` run per video (grid_t*gh*gw / merge^2 tokens); Qwen3-VL has its own."""
-    videos = [list(v) for v in videos]
-    for cls in type(processor).__mro__:
-        if (special := _VIDEO_PROCESSES.get(cls.__name__)) is not None:
-            return special()(processor, videos, **kwargs)
-    data = qwen_video_inputs(videos, processor.image_processor)
+    """`ProcessorMixin._process_videos` for the torchvision-free Qwen2(.5)-VL processors: the inputs
+    and one `<|video_pad|>` run per video (grid_t*gh*gw / merge^2 tokens)."""
+    data = qwen_video_inputs([list(v) for v in videos], processor.image_processor)
     merge = processor.image_processor.merge_size**2
     return data, [processor.video_token * int(g.prod() // merge) for g in data["video_grid_thw"]]
-
-
-def _qwen3_process_videos() -> Any:
-    from .video_qwen3 import process_videos as qwen3
-
-    return qwen3
-
-
-_VIDEO_PROCESSES = {"Qwen3VLProcessor": _qwen3_process_videos}
-"""Stock processor class name -> its own video path (loaded lazily); others use the one above."""
 
 
 def official_video_processor(image_processor: Any) -> Any | None:

@@ -42,7 +42,7 @@ class EmbedderEncoder:
     @property
     def embedder(self):
         if self._embedder is None:
-            from ..model.loading import load_embedder
+            from ..model.embedder import load_embedder
 
             if self.config.model is None:
                 log.warning(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from .base import TinySpec
@@ -20,31 +19,6 @@ IMAGE_TEXT = "<|vision_start|><|image_pad|><|vision_end|>"
 VIDEO_TEXT = "<|vision_start|><|video_pad|><|vision_end|>"
 CHAT = ("<|im_start|>{role}\n{content}<|im_end|>\n", "<|im_start|>assistant\n", IMAGE_TEXT)
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-@cache
-def image_only_processor(parent: type) -> type:
-    """A subclass of a stock Qwen-VL processor without the video processor.
-
-    Without torchvision the stock classes cannot be built (they require a video processor), and
-    `AutoProcessor` can silently return only the tokenizer; this class always carries the image
-    processor. `get_attributes` reads the `__init__` signature, so the video slot disappears.
-    """
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        parent.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
-
-    def _process_videos(self, videos, **kwargs):  # videos through the image processor's arithmetic
-        from ..video import process_videos
-
-        return process_videos(self, videos, **kwargs)
-
-    # `video_processor = None` lets `videos=` reach `_process_videos` (ProcessorMixin checks hasattr)
-    return type(
-        f"{parent.__name__}ImageOnly",
-        (parent,),
-        {"__init__": __init__, "__module__": __name__, "_process_videos": _process_videos, "video_processor": None},
-    )
 
 
 def token_ids(tokenizer) -> dict[str, Any]:  # Any: spread into the config's keyword arguments

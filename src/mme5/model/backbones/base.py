@@ -94,5 +94,8 @@ class Backbone:
     """The processor cuts each row to `max_length` ids, special tokens included, as the original
     mmE5 collator does. Only where an image is one placeholder token (which a cut cannot split);
     elsewhere the Embedder cuts the text before the processor expands image placeholders."""
+    video_text: str | None = None
+    """The markup a video item's text starts with, for families that take videos natively (their
+    processor expands it); None: image-only, a video is encoded as its middle frame (model.video)."""
     processor_kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""

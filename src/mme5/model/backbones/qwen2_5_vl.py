@@ -14,9 +14,9 @@ def _model_class() -> type:
 
 
 def _processor_class() -> type:
-    from transformers import Qwen2_5_VLProcessor
+    from .qwen_processors import Qwen2_5_VLProcessorImageOnly
 
-    return _qwen.image_only_processor(Qwen2_5_VLProcessor)
+    return Qwen2_5_VLProcessorImageOnly
 
 
 def _build_tiny(tokenizer, s: TinySizes):
@@ -51,6 +51,7 @@ BACKBONE = Backbone(
     no_image_text="",
     nested_images=False,
     padding_side="left",
+    video_text=_qwen.VIDEO_TEXT + "\n",
     lora_targets=_qwen.LORA_TARGETS,
     tiny=_qwen.tiny_spec(_build_tiny),
     description="Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration)",

@@ -13,9 +13,9 @@ def _model_class() -> type:
 
 
 def _processor_class() -> type:
-    from transformers import Qwen2VLProcessor
+    from .qwen_processors import Qwen2VLProcessorImageOnly
 
-    return _qwen.image_only_processor(Qwen2VLProcessor)
+    return Qwen2VLProcessorImageOnly
 
 
 def _build_tiny(tokenizer, s: TinySizes):
@@ -56,6 +56,7 @@ BACKBONE = Backbone(
     no_image_text="",
     nested_images=False,
     padding_side="left",
+    video_text=_qwen.VIDEO_TEXT + "\n",
     lora_targets=_qwen.LORA_TARGETS,
     tiny=_qwen.tiny_spec(_build_tiny),
     description="Qwen2-VL (Qwen2VLForConditionalGeneration), VLM2Vec-V2's backbone",

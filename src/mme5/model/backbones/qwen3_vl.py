@@ -13,9 +13,9 @@ def _model_class() -> type:
 
 
 def _processor_class() -> type:
-    from transformers import Qwen3VLProcessor
+    from .qwen_processors import Qwen3VLProcessorImageOnly
 
-    return _qwen.image_only_processor(Qwen3VLProcessor)
+    return Qwen3VLProcessorImageOnly
 
 
 def _build_tiny(tokenizer, s: TinySizes):
@@ -61,6 +61,8 @@ BACKBONE = Backbone(
     no_image_text="",
     nested_images=False,
     padding_side="left",
+    # the processor frames every temporal group: `<t seconds><|vision_start|>pads<|vision_end|>`
+    video_text="<|video_pad|>\n",
     lora_targets=_qwen.LORA_TARGETS,
     tiny=_qwen.tiny_spec(_build_tiny),
     description="Qwen3-VL (Qwen3VLForConditionalGeneration), the Qwen3-VL-Embedding backbone",

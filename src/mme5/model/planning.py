@@ -1,0 +1,170 @@
+"""Batches planned by what they pad: each item's processed sequence length, read from headers.
+
+A batch pads every row to its longest sequence, so the cost of an item is the length the model
+will see: its formatted text tokens and special tokens, plus the visual tokens its image, video
+frames or PDF page expand into (Qwen-VL, Idefics3, LLaVA-NeXT: the processor's own count for that
+image size). Mllama's image is one `<|image|>` token (its tiles go to cross-attention, padded to
+the batch's tile count), so its key is the tile count, then the length. Items are sorted by
+(group, key) and cut greedily: a batch closes at `batch_size` rows, at `max_tokens` padded
+positions, or when the next item would pad the batch past `MAX_PAD_RATIO` of its real positions.
+Sizes come from headers (image header, video stream header, PDF page box): nothing is decoded here.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..media import FRAME_SUFFIXES, PDF_DPI, SAMPLED_FRAMES
+from ..types import Item
+
+MAX_PAD_RATIO = 1.10
+"""A batch is cut before its padded positions exceed this multiple of its real positions."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What an item costs in a batch: `group` (rows of different groups never share a batch),
+    `key` (the sort key within a group) and `length` (positions its row holds)."""
+
+    group: int
+    key: tuple[int, ...]
+    length: int
+
+
+def image_size(image: Any) -> tuple[int, int] | None:
+    """(width, height) of a PIL image, image bytes or image file, read from the header only; None when
+    it cannot be read (the item's error is raised later, by the loader, with its message)."""
+    if isinstance(image, Image.Image):
+        return image.size
+    try:
+        source: Any = io.BytesIO(image) if isinstance(image, (bytes, bytearray)) else Path(image)
+        with Image.open(source) as img:
+            return img.size
+    except Exception:  # unreadable here means "unknown size"; the loader names the problem
+        return None
+
+
+def video_shape(video: Any) -> tuple[int, int, int] | None:
+    """(sampled frames, width, height) of a frame list, frame folder or video file, from headers."""
+    try:
+        if isinstance(video, (list, tuple)):
+            size = image_size(video[0]) if video else None
+            return (min(len(video), SAMPLED_FRAMES), *size) if size else None
+        path = Path(video) if isinstance(video, (str, Path)) else None
+        if path is not None and path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+            size = image_size(files[0]) if files else None
+            return (min(len(files), SAMPLED_FRAMES), *size) if size else None
+        import av
+
+        source = io.BytesIO(video) if isinstance(video, (bytes, bytearray)) else str(video)
+        with av.open(source) as container:
+            stream = container.streams.video[0]
+            return min(stream.frames or SAMPLED_FRAMES, SAMPLED_FRAMES), stream.width, stream.height
+    except Exception:  # unknown size; the media loader reports the problem when it decodes
+        return None
+
+
+class PageSizes:
+    """Rendered (width, height) of PDF pages from their page boxes; each document opened once."""
+
+    def __init__(self, dpi: int = PDF_DPI) -> None:
+        self.dpi = dpi
+        self._docs: dict[Any, list[tuple[float, float]]] = {}
+
+    def __call__(self, pdf: Any, page: int) -> tuple[int, int] | None:
+        key = pdf if isinstance(pdf, (str, Path)) else id(pdf)
+        if key not in self._docs:
+            self._docs[key] = self._read(pdf)
+        sizes = self._docs[key]
+        if not 1 <= page <= len(sizes):
+            return None
+        w, h = sizes[page - 1]
+        return max(1, round(w * self.dpi / 72)), max(1, round(h * self.dpi / 72))
+
+    @staticmethod
+    def _read(pdf: Any) -> list[tuple[float, float]]:
+        try:
+            import pypdfium2 as pdfium
+
+            doc = pdfium.PdfDocument(bytes(pdf) if isinstance(pdf, (bytes, bytearray)) else Path(pdf))
+            try:
+                return [doc.get_page_size(i) for i in range(len(doc))]
+            finally:
+                doc.close()
+        except Exception:  # the renderer reports a bad PDF with its message later
+            return []
+
+
+class VisualTokens:
+    """Visual positions an image of a given size adds to a sequence, as the processor counts them
+    (`_get_num_multimodal_tokens`, the count vLLM uses); 0 where the processor cannot say."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self._cache: dict[tuple[int, int], int] = {}
+
+    def __call__(self, width: int, height: int) -> int:
+        if (width, height) not in self._cache:
+            self._cache[(width, height)] = self._count(width, height)
+        return self._cache[(width, height)]
+
+    def _count(self, width: int, height: int) -> int:
+        count = getattr(self.processor, "_get_num_multimodal_tokens", None)
+        if count is None:
+            return 0
+        try:
+            n = getattr(count(image_sizes=[[height, width]]), "num_image_tokens", None)
+            return int(n[0]) if n else 0
+        except Exception:  # a processor whose arithmetic needs more than the size
+            return 0
+
+
+def mllama_tiles(image_processor: Any, width: int, height: int) -> int:
+    """Tiles Mllama's image processor cuts an image into (its optimal canvas / tile size)."""
+    from transformers.models.mllama.image_processing_pil_mllama import get_optimal_tiled_canvas
+
+    tile = image_processor.size["height"]
+    h, w = get_optimal_tiled_canvas(height, width, image_processor.max_image_tiles, tile)
+    return (h // tile) * (w // tile)
+
+
+def plan(costs: Sequence[Cost], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Item indices grouped into batches, in processing order (see the module docstring)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(costs)), key=lambda i: (costs[i].group, costs[i].key, costs[i].length, i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    real = longest = 0
+    for i in order:
+        c = costs[i]
+        if current:
+            rows = len(current) + 1
+            padded = rows * max(longest, c.length)
+            if (
+                costs[current[0]].group != c.group
+                or rows > batch_size
+                or (max_tokens is not None and padded > max_tokens)
+                or padded > MAX_PAD_RATIO * (real + c.length)
+            ):
+                batches.append(current)
+                current, real, longest = [], 0, 0
+        current.append(i)
+        real += c.length
+        longest = max(longest, c.length)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def ceil_pairs(frames: int, temporal: int = 2) -> int:
+    """Temporal groups of a clip (the last frame repeated when the count is odd)."""
+    return max(1, math.ceil(frames / temporal))

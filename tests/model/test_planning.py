@@ -1,0 +1,116 @@
+"""Batches are planned by what they pad (`Preprocessor.plan`): on mixed streams the forwards compute
+at most 1.15x the token positions they need, and no vector depends on its batch neighbours."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mme5 import Embedder
+from mme5.model.planning import MAX_PAD_RATIO, Cost, plan
+from mme5.prompts import REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION
+from mme5.types import Item
+
+WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes".split()
+
+
+def _text(tokenizer, n_tokens: int, rng) -> str:
+    words: list[str] = []
+    while len(tokenizer(" ".join(words), add_special_tokens=False).input_ids) < n_tokens:
+        words.append(str(rng.choice(WORDS)))
+    return " ".join(words)
+
+
+def _image(rng, lo: int = 40, hi: int = 120) -> Image.Image:
+    return Image.fromarray(rng.integers(0, 255, (int(rng.integers(lo, hi)), int(rng.integers(lo, hi)), 3), dtype=np.uint8))
+
+
+def p1_stream(tokenizer, n: int = 96, seed: int = 0) -> list[Item]:
+    """P1's mix (benchmarks/encode.py): text-only, image-only, image+text; texts of 8-240 tokens."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(n):
+        text, img = _text(tokenizer, int(rng.integers(8, 240)), rng), _image(rng)
+        items.append([Item(text=text), Item(image=img, instruction=REPRESENT_IMAGE),
+                      Item(image=img, text=text, instruction=REPRESENT_IMAGE_WITH_QUESTION)][i % 3])
+    return items
+
+
+def qwen_stream(tokenizer, n: int = 60, seed: int = 1) -> list[Item]:
+    """Images of several sizes, videos of 2-8 frames, texts: the Qwen2-VL image/video/text mix."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(n):
+        text = _text(tokenizer, int(rng.integers(4, 120)), rng)
+        kind = i % 4
+        if kind == 0:
+            items.append(Item(text=text))
+        elif kind == 1:
+            items.append(Item(image=_image(rng, 20, 160), instruction=REPRESENT_IMAGE))
+        elif kind == 2:
+            items.append(Item(image=_image(rng, 20, 160), text=text))
+        else:
+            size = int(rng.integers(28, 90))
+            frames = [Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+                      for _ in range(int(rng.integers(2, 9)))]
+            items.append(Item(video=frames, text=text if i % 8 == 3 else None, instruction="Represent the video."))
+    return items
+
+
+@pytest.fixture(scope="module")
+def long_embedders(tiny_dirs):
+    return {name: Embedder.from_pretrained(tiny_dirs(name), device="cpu", max_length=512) for name in ("mllama", "qwen2_vl")}
+
+
+@pytest.mark.parametrize("name,stream", [("mllama", p1_stream), ("qwen2_vl", qwen_stream)])
+def test_padding_ratio_on_mixed_streams(name, stream, long_embedders):
+    embedder = long_embedders[name]
+    items = stream(embedder.tokenizer)
+    before = (embedder.padding.padded, embedder.padding.real)
+    embedder.encode(items, batch_size=16)
+    padded, real = embedder.padding.padded - before[0], embedder.padding.real - before[1]
+    assert real > 0 and padded / real <= 1.15, f"{name}: padded/real = {padded}/{real} = {padded / real:.2f}"
+
+
+@pytest.mark.parametrize("name,stream", [("mllama", p1_stream), ("qwen2_vl", qwen_stream)])
+def test_vectors_do_not_depend_on_batching(name, stream, long_embedders):
+    embedder = long_embedders[name]
+    items = stream(embedder.tokenizer, n=24, seed=3)
+    together = embedder.encode(items, batch_size=8)
+    alone = np.stack([embedder.encode([it], 1)[0] for it in items])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_costs_count_the_sequences_the_processor_builds(long_embedders):
+    """Each item's planned length is the length of its row in the processor's output (Qwen2-VL:
+    text, special and visual tokens), for texts, images of several sizes and videos."""
+    embedder = long_embedders["qwen2_vl"]
+    items = qwen_stream(embedder.tokenizer, n=16, seed=5)
+    pre = embedder.preprocessor
+    costs = pre.costs(items, pre.format(items))
+    for item, cost in zip(items, costs):
+        assert cost.length == int(pre.prepare([item]).token_counts()[0]), item
+
+
+def test_cut_rules():
+    costs = [Cost(0, (), n) for n in (10, 10, 10, 11, 40, 41, 42, 200)]
+    batches = plan(costs, batch_size=3)
+    assert batches == [[0, 1, 2], [3], [4, 5, 6], [7]]  # 3 rows; 11 then 40 pads past 1.1; 200 past 3 rows
+    for batch in plan(costs, batch_size=8):
+        lengths = [costs[i].length for i in batch]
+        assert len(lengths) * max(lengths) <= MAX_PAD_RATIO * sum(lengths)
+    assert all(len(b) * max(costs[i].length for i in b) <= 90 for b in plan(costs, 8, max_tokens=90) if len(b) > 1)
+    split = plan([Cost(1, (2,), 5), Cost(0, (0,), 5), Cost(1, (1,), 5)], batch_size=8)
+    assert split == [[1], [2, 0]]  # groups never share a batch; within one, by key
+
+
+def test_image_files_are_planned_from_their_header(tiny_embedder, tmp_path, monkeypatch):
+    embedder = tiny_embedder("qwen2_vl")
+    rng = np.random.default_rng(0)
+    paths = []
+    for k, (w, h) in enumerate([(56, 56), (28, 28), (56, 28)] * 2):
+        paths.append(tmp_path / f"{k}.png")
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(paths[-1])
+    items = [Item(image=str(p)) for p in paths]
+    batches = embedder.plan_batches(items, batch_size=2)
+    sizes = [{Image.open(paths[i]).size for i in b} for b in batches]
+    assert all(len(s) == 1 for s in sizes), f"mixed sizes in a batch: {sizes}"
