@@ -36,8 +36,10 @@ def test_prepare_then_replica_equals_encode(corpus, tiny_dirs):
     shards = pa.table({"shard": [0, 1], "start": [0, 4], "end": [4, 9]})
 
     prepared = ray_engine._prepare(shards, source, spec, 3)
-    assert prepared.column("shard").to_pylist() == [0, 0, 1, 1]  # batches of at most 3, within a shard
-    assert sorted(r for rows in prepared.column("rows").to_pylist() for r in rows) == list(range(9))
+    batches = prepared.column("rows").to_pylist()
+    assert sorted(r for rows in batches for r in rows) == list(range(9))
+    assert all(len(rows) <= 3 for rows in batches)  # batches of at most 3, within a shard
+    assert all({r < 4 for r in rows} == {shard == 0} for rows, shard in zip(batches, prepared.column("shard").to_pylist()))
 
     replica = ray_engine._EmbedActor(spec, "cpu", spec.fingerprint("cpu"), 1)
     out = replica(prepared)
@@ -46,7 +48,6 @@ def test_prepare_then_replica_equals_encode(corpus, tiny_dirs):
 
     embedder = spec.load()
     records = source.records(0, 9)
-    assert [json.loads(r) for r in np.array(out.column("record").to_pylist())[np.argsort(rows)]] == records
     from mme5.index.corpus import base_dir, to_item
 
     items = [to_item(r, base_dir(source), f"item {i}") for i, r in enumerate(records)]

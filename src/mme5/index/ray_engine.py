@@ -11,7 +11,6 @@ duplicate a row, and a killed driver loses only unfinished shards, which the rer
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import pickle
@@ -26,9 +25,10 @@ from .shards import Shard, ShardStore
 
 log = logging.getLogger(__name__)
 ACTOR_ROWS = 1024  # about this many items per actor call (bounded memory, few calls)
-# a prepare task's output row: one model batch of a shard (its item rows, their records as JSON, the
-# count of cut texts, the pickled `Prepared`), or one row holding the input error that stopped the shard
-PREPARED = ("shard", "rows", "records", "truncated", "prepared", "error")
+# a prepare task's output row: one model batch of a shard (its item rows, the count of cut texts, the
+# pickled `Prepared`), or one row holding the input error that stopped the shard; records stay in the
+# corpus file: the driver reads a shard's records when it writes the shard
+PREPARED = ("shard", "rows", "truncated", "prepared", "error")
 
 
 @functools.lru_cache(maxsize=2)
@@ -39,7 +39,7 @@ def _preparer(spec: EmbedderSpec) -> Any:
 
 def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) -> Any:
     """CPU task: shard ranges -> one row per model batch (the local engine's batches for the shard):
-    its item rows, their records, and the processor's tensors (pickled `Prepared`)."""
+    its item rows and the processor's tensors (pickled `Prepared`)."""
     import pyarrow as pa
 
     from ..config import ConfigError
@@ -49,7 +49,7 @@ def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) ->
     out: list[tuple] = []  # rows of PREPARED
     for number, start, end in zip(*(batch.column(c).to_pylist() for c in ("shard", "start", "end"))):
         try:
-            items, records = prepare_items(corpus, Shard(number, start, end))
+            items, _ = prepare_items(corpus, Shard(number, start, end))
             where = [f"{corpus.path}: item {row}" for row in range(start, end)]
             formatted = preparer.format(items)
             for idx in preparer.plan(items, batch_size, formatted=formatted):
@@ -57,10 +57,9 @@ def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) ->
                     [items[i] for i in idx], [where[i] for i in idx], formatted=[formatted[i] for i in idx]
                 )
                 rows = [start + i for i in idx]
-                texts = [json.dumps(records[i], ensure_ascii=False) for i in idx]
-                out.append((number, rows, texts, prepared.truncated, pickle.dumps(prepared, protocol=5), b""))
+                out.append((number, rows, prepared.truncated, pickle.dumps(prepared, protocol=5), b""))
         except (InputError, ConfigError) as exc:  # bad input travels as data: Ray would wrap it beyond recognition
-            out.append((number, [], [], 0, b"", pickle.dumps(exc)))
+            out.append((number, [], 0, b"", pickle.dumps(exc)))
     columns = dict(zip(PREPARED, map(list, zip(*out))))
     return pa.table({k: pa.array(v, pa.binary()) if k in ("prepared", "error") else v for k, v in columns.items()})
 
@@ -81,23 +80,22 @@ class _EmbedActor:
             )
 
     def __call__(self, batch: Any) -> Any:
-        """Prepared model batches -> one row per item: row, shard, record, vector, truncated (the
+        """Prepared model batches -> one row per item: row, shard, vector, truncated (the
         batch's count of cut texts, on its first row)."""
         import pyarrow as pa
         import torch
 
-        out: dict[str, list] = {"row": [], "shard": [], "record": [], "truncated": [], "error": []}
+        out: dict[str, list] = {"row": [], "shard": [], "truncated": [], "error": []}
         vectors = []
-        for number, rows, records, truncated, blob, error in zip(*(batch.column(c).to_pylist() for c in PREPARED)):
+        for number, rows, truncated, blob, error in zip(*(batch.column(c).to_pylist() for c in PREPARED)):
             if error:  # a shard the prepare task refused: one row carries the error to the driver
-                rows, records, truncated = [-1], [""], 0
+                rows, truncated = [-1], 0
                 vectors.append(np.zeros((1, self.embedder.dim), np.float32))
             else:
                 with torch.inference_mode():
                     vectors.append(self.embedder.forward(pickle.loads(blob)).cpu().numpy())
             out["row"] += rows
             out["shard"] += [number] * len(rows)
-            out["record"] += records
             out["truncated"] += [truncated] + [0] * (len(rows) - 1)
             out["error"] += [error] + [b""] * (len(rows) - 1)
         stacked = np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32)
@@ -186,12 +184,12 @@ class RayEngine:
         # Ray Data creates map actors with max_restarts=-1 and max_task_retries=-1: a dead replica is
         # restarted and its batches re-run; rows arriving twice are dropped below
         by_number = {s.number: s for s in shards}
-        pending: dict[int, dict[int, tuple[np.ndarray, str, int]]] = {}
+        pending: dict[int, dict[int, tuple[np.ndarray, int]]] = {}
         written: set[int] = set()
         truncated = 0
         bar = tqdm(total=len(shards), desc="embed (ray)", unit="shard", disable=len(shards) < 2)
         for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            truncated += self._collect(block, by_number, pending, written, store, bar)
+            truncated += self._collect(block, corpus, by_number, pending, written, store, bar)
         bar.close()
         if pending:
             raise RuntimeError(f"the Ray pipeline ended with {len(pending)} shard(s) incomplete: {sorted(pending)[:5]}")
@@ -203,14 +201,16 @@ class RayEngine:
     @staticmethod
     def _collect(
         block: Any,
+        corpus: Corpus,
         by_number: dict[int, Shard],
-        pending: dict[int, dict[int, tuple[np.ndarray, str, int]]],
+        pending: dict[int, dict[int, tuple[np.ndarray, int]]],
         written: set[int],
         store: ShardStore,
         bar: Any,
     ) -> int:
         """File one output block's rows under their shards; write each shard whose rows are all in.
-        Returns the truncated-text count of the shards written. Raises a prepare task's input error
+        Records are read from the corpus here, when a shard is written (they never travel through the
+        pipeline). Returns the truncated-text count of the shards written. Raises a prepare task's input error
         (a missing image, a broken row) as the local engine would: the shards written so far stay."""
         for error in block.column("error").to_pylist():
             if error:
@@ -218,12 +218,12 @@ class RayEngine:
         truncated = 0
         vectors = block.column("vector").combine_chunks()
         flat = vectors.values.to_numpy(zero_copy_only=False).reshape(-1, vectors.type.list_size)
-        columns = ("row", "shard", "record", "truncated")
-        for i, (row, number, record, cut) in enumerate(zip(*(block.column(c).to_pylist() for c in columns))):
+        columns = ("row", "shard", "truncated")
+        for i, (row, number, cut) in enumerate(zip(*(block.column(c).to_pylist() for c in columns))):
             if number in written:
                 continue  # a late repeat from a retried task
             rows = pending.setdefault(number, {})
-            rows.setdefault(row, (flat[i], record, cut))  # a retried task's repeat of a row is dropped
+            rows.setdefault(row, (flat[i], cut))  # a retried task's repeat of a row is dropped
             shard = by_number[number]
             if len(rows) == shard.end - shard.start:
                 order = sorted(rows)
@@ -231,9 +231,9 @@ class RayEngine:
                     shard,
                     np.array(order),
                     np.stack([rows[r][0] for r in order]),
-                    [json.loads(rows[r][1]) for r in order],
+                    corpus.records(shard.start, shard.end),
                 )
-                truncated += sum(rows[r][2] for r in order)
+                truncated += sum(rows[r][1] for r in order)
                 del pending[number]
                 written.add(number)
                 bar.update(1)

@@ -169,7 +169,9 @@ class Embedder:
         """Items -> (n, dim) float32, L2-normalised, row i = item i. Batches hold items of similar
         processed length (`Preprocessor.plan`): at most `batch_size` rows and `max_tokens` padded
         positions. `where` names each item in errors (e.g. "items.jsonl:4"; default "item i")."""
-        return self.encode_with_usage(items, batch_size, show_progress=show_progress, where=where, max_tokens=max_tokens)[0]
+        return self.encode_with_usage(
+            items, batch_size, show_progress=show_progress, where=where, max_tokens=max_tokens
+        )[0]
 
     @torch.no_grad()
     def encode_with_usage(

@@ -22,7 +22,6 @@ from typing import Any
 from PIL import Image
 
 from ..media import FRAME_SUFFIXES, PDF_DPI, SAMPLED_FRAMES
-from ..types import Item
 
 MAX_PAD_RATIO = 1.10
 """A batch is cut before its padded positions exceed this multiple of its real positions."""

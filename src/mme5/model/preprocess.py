@@ -78,7 +78,9 @@ class Prepared:
 class Preprocessor:
     """Parse-ready items -> planned, processed batches for one model (processor, backbone, profile)."""
 
-    def __init__(self, processor: Any, backbone: Backbone, *, max_length: int = 256, profile: str | None = None) -> None:
+    def __init__(
+        self, processor: Any, backbone: Backbone, *, max_length: int = 256, profile: str | None = None
+    ) -> None:
         self.processor = processor
         self.backbone = backbone
         self.max_length = max_length

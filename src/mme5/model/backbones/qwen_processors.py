@@ -28,7 +28,7 @@ class _ImageOnly:
     video_inputs: staticmethod  # the family's (processor, videos) -> (tensors, placeholders)
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)  # type: ignore[call-arg]
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
     def _process_videos(self, videos, **kwargs):
         return type(self).video_inputs(self, [list(v) for v in videos])
