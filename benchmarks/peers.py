@@ -4,7 +4,7 @@ torch for the text path (`mme5 export --to onnx`).
 
 The sentence-transformers side is the exported stack (MME5Input + Pooling + Normalize): the same
 processor and forward per batch, sentence-transformers' own batching (it sorts by character
-length / pixel count; mme5 by kind, processed image size, then token length: `mme5.model.ordering`)
+length / pixel count; mme5 by processed sequence length, cut by padding: `mme5.model.planning`)
 and its pooling/normalise modules. Each repeat runs
 both sides back to back (interleaved) so load on the shared machine hits both alike; the figure is
 the median of --repeats.

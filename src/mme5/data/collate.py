@@ -2,7 +2,7 @@
 
 VLM processor outputs cannot be sliced along dim 0 (Qwen2-VL flattens image patches across the
 batch, Mllama adds image/tile dimensions), so each chunk is prepared separately through
-`Embedder.prepare`, the same formatting path as evaluation and serving.
+`Preprocessor.prepare` (mme5.model.preprocess), the same formatting path as evaluation and serving.
 
 With `on_bad_image="skip"`, an example whose image turns out unreadable only here (a corrupt file
 passes the up-front `exists` check; decoding millions of images before step 1 is too slow) is
@@ -75,7 +75,7 @@ class ContrastiveCollator:
         image_cache_bytes: int = 0,
     ) -> None:
         """`lockstep`: every chunk runs the same modules on every rank (DeepSpeed ZeRO-3), see
-        `Embedder.prepare`. `image_cache_bytes` > 0: reuse image items' processor outputs across
+        `Preprocessor.prepare`. `image_cache_bytes` > 0: reuse image items' processor outputs across
         batches (`PreparedCache`; not with lockstep, whose padding rows change every call)."""
         # only the processor side of the Embedder travels to workers, never the model
         self.preparer = embedder.preprocessor

@@ -1,5 +1,5 @@
 """The Ray Data engine: pending shards -> CPU tasks read their items, decode media and run the
-processor (format, tokenize, resize: `Embedder.prepare`) in the batches the single-process engine
+processor (format, tokenize, resize: `Preprocessor.prepare`) in the batches the single-process engine
 forms -> an actor pool of model replicas (one GPU each where the cluster has GPUs) runs only the
 model -> the driver streams finished shards to the ShardStore.
 
