@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from mme5 import Embedder
-from mme5.model.planning import MAX_PAD_RATIO, Cost, plan
+from mme5.model.planning import MAX_PAD_RATIO, PAD_SLACK, Cost, plan
 from mme5.prompts import REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION
 from mme5.types import Item
 
@@ -92,12 +92,13 @@ def test_costs_count_the_sequences_the_processor_builds(long_embedders):
 
 
 def test_cut_rules():
-    costs = [Cost(0, (), n) for n in (10, 10, 10, 11, 40, 41, 42, 200)]
-    batches = plan(costs, batch_size=3)
-    assert batches == [[0, 1, 2], [3], [4, 5, 6], [7]]  # 3 rows; 11 then 40 pads past 1.1; 200 past 3 rows
-    for batch in plan(costs, batch_size=8):
+    costs = [Cost(0, (), n) for n in (100, 100, 100, 110, 400, 410, 420, 2000, 5, 6, 7, 12)]
+    batches = plan(costs, batch_size=4)
+    # short items share a batch within the slack (5..12); 110 then 400 pad past 1.1; 4 rows at most
+    assert batches == [[8, 9, 10, 11], [0, 1, 2, 3], [4, 5, 6], [7]]
+    for batch in plan(costs, batch_size=16):
         lengths = [costs[i].length for i in batch]
-        assert len(lengths) * max(lengths) <= MAX_PAD_RATIO * sum(lengths)
+        assert len(lengths) * max(lengths) <= max(MAX_PAD_RATIO * sum(lengths), sum(lengths) + PAD_SLACK)
     assert all(len(b) * max(costs[i].length for i in b) <= 90 for b in plan(costs, 8, max_tokens=90) if len(b) > 1)
     split = plan([Cost(1, (2,), 5), Cost(0, (0,), 5), Cost(1, (1,), 5)], batch_size=8)
     assert split == [[1], [2, 0]]  # groups never share a batch; within one, by key

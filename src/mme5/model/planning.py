@@ -6,7 +6,8 @@ frames or PDF page expand into (Qwen-VL, Idefics3, LLaVA-NeXT: the processor's o
 image size). Mllama's image is one `<|image|>` token (its tiles go to cross-attention, padded to
 the batch's tile count), so its key is the tile count, then the length. Items are sorted by
 (group, key) and cut greedily: a batch closes at `batch_size` rows, at `max_tokens` padded
-positions, or when the next item would pad the batch past `MAX_PAD_RATIO` of its real positions.
+positions, or when the next item would pad the batch past `MAX_PAD_RATIO` of its real positions
+(and by more than `PAD_SLACK` positions).
 Sizes come from headers (image header, video stream header, PDF page box): nothing is decoded here.
 """
 
@@ -24,7 +25,10 @@ from PIL import Image
 from ..media import FRAME_SUFFIXES, PDF_DPI, SAMPLED_FRAMES
 
 MAX_PAD_RATIO = 1.10
-"""A batch is cut before its padded positions exceed this multiple of its real positions."""
+"""A batch is cut before its padded positions exceed this multiple of its real positions..."""
+PAD_SLACK = 32
+"""...unless they exceed them by no more than this many positions: short items would otherwise run
+in batches of one or two, and a forward costs more than a few dozen padded positions."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ def plan(costs: Sequence[Cost], batch_size: int, max_tokens: int | None = None) 
                 costs[current[0]].group != c.group
                 or rows > batch_size
                 or (max_tokens is not None and padded > max_tokens)
-                or padded > MAX_PAD_RATIO * (real + c.length)
+                or padded > max(MAX_PAD_RATIO * (real + c.length), real + c.length + PAD_SLACK)
             ):
                 batches.append(current)
                 current, real, longest = [], 0, 0
