@@ -18,6 +18,7 @@ from ..config import ConfigError
 from ..paths import cache_root
 from ..types import MissingFileError
 from .backbones import Backbone, detect_backbone, get_backbone
+from .tiny import BUILDER_VERSION, build_tiny
 
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -124,8 +125,6 @@ def tiny_default_dir(backbone: str = DEFAULT_TINY_BACKBONE) -> Path:
 def ensure_tiny(backbone: str = DEFAULT_TINY_BACKBONE) -> Path:
     """Build the embedded tiny backbone if it is not there yet, or was built by an older builder;
     return its folder. Built aside and renamed into place, so a reader never sees half a folder."""
-    from .tiny import BUILDER_VERSION, build_tiny
-
     path = tiny_default_dir(backbone)
     try:
         if json.loads((path / "mme5_tiny.json").read_text()).get("builder") == BUILDER_VERSION:

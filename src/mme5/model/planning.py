@@ -3,8 +3,9 @@
 A batch pads every row to its longest sequence, so the cost of an item is the length the model
 will see: its formatted text tokens and special tokens, plus the visual tokens its image, video
 frames or PDF page expand into (Qwen-VL, Idefics3, LLaVA-NeXT: the processor's own count for that
-image size). Mllama's image is one `<|image|>` token (its tiles go to cross-attention, padded to
-the batch's tile count), so its key is the tile count, then the length. Items are sorted by
+image size). Mllama's image is one `<|image|>` token and its tiles go to cross-attention, always
+packed to `max_image_tiles` whatever the batch, so only the text length pads there (image and
+text-only rows form separate groups: they run as separate forwards). Items are sorted by
 (group, key) and cut greedily: a batch closes at `batch_size` rows, at `max_tokens` padded
 positions, or when the next item would pad the batch past `MAX_PAD_RATIO` of its real positions
 (and by more than `PAD_SLACK` positions).
@@ -128,15 +129,6 @@ class VisualTokens:
             return int(n[0]) if n else 0
         except Exception:  # a processor whose arithmetic needs more than the size
             return 0
-
-
-def mllama_tiles(image_processor: Any, width: int, height: int) -> int:
-    """Tiles Mllama's image processor cuts an image into (its optimal canvas / tile size)."""
-    from transformers.models.mllama.image_processing_pil_mllama import get_optimal_tiled_canvas
-
-    tile = image_processor.size["height"]
-    h, w = get_optimal_tiled_canvas(height, width, image_processor.max_image_tiles, tile)
-    return (h // tile) * (w // tile)
 
 
 def plan(costs: Sequence[Cost], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:

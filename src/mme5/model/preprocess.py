@@ -21,7 +21,7 @@ from ..types import Item, load_image
 from .backbones import Backbone
 from .formatting import format_text
 from .loading import resolve_backbone
-from .planning import Cost, PageSizes, VisualTokens, ceil_pairs, image_size, mllama_tiles, plan, video_shape
+from .planning import Cost, PageSizes, VisualTokens, ceil_pairs, image_size, plan, video_shape
 from .profiles import DEFAULT_PROFILE, check_profile, profile_inputs
 from .video import VIDEO_NATIVE, apply_fallback, video_mode
 
@@ -170,9 +170,8 @@ class Preprocessor:
         if size is not None:
             side = self.backbone.min_image_side
             size = (max(size[0], side), max(size[1], side))
-        if self.backbone.split_mixed_batches:  # Mllama: tiles in cross-attention, text length apart
-            tiles = mllama_tiles(self.processor.image_processor, *size) if size else 0
-            return Cost(int(visual), (tiles,), min(length, self.max_length))
+        if self.backbone.split_mixed_batches:  # Mllama: tiles in cross-attention, packed to the maximum
+            return Cost(int(visual), (), min(length, self.max_length))
         tokens = self._visual(*size) if size else 0
         if item.has_video and self.video_mode == VIDEO_NATIVE:
             tokens *= ceil_pairs(frames)
