@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from mme5 import media
+from mme5.media_policy import DEFAULT_POLICY
+from mme5.pdf_pages import open_pdf
 from mme5.types import InputError, Item
 
 
@@ -114,7 +116,8 @@ def test_pdf_pages_and_expand(tmp_path: Path) -> None:
     rendered = media.page_item(out[2][2])  # page 2: rendered when encoded
     assert rendered.pdf is None and rendered.page is None and rendered.instruction == "doc"
     assert np.array_equal(np.asarray(rendered.image), np.asarray(media.pdf_pages(tmp_path / "doc.pdf")[1]))
-    assert media.item_pixels(items[1]) == 3 * 400 * 200 and media.item_pixels(out[1][2]) == 400 * 200
+    doc = open_pdf(tmp_path / "doc.pdf")  # what the page costs, known before rendering it
+    assert [doc.page_pixels(k, "", DEFAULT_POLICY) for k in (1, 2, 3)] == [400 * 200] * 3
     with pytest.raises(InputError, match="row 9: page 4 does not exist: the PDF has 3 pages"):
         media.page_item(Item(pdf=tmp_path / "doc.pdf", page=4), "row 9")
     with pytest.raises(InputError, match="expand it into pages first"):
