@@ -75,7 +75,7 @@ def load_frames(
         if not listed:
             raise InputError(f"{_prefix(where)}video has no frames")
         if len(listed) > policy.max_frames:
-            raise refuse(where, "the video has", len(listed), "max_frames", policy)
+            raise refuse(where, f"the video has {len(listed)} frames", "max_frames", policy)
         budget = policy.budget(where)
         frames = []
         for i in sample_indices(len(listed), num_frames):
@@ -143,7 +143,7 @@ def _packets(container: Any, stream: Any, budget: DecodeBudget) -> list[Any]:
             packets.append(packet)
             if len(packets) > budget.policy.max_frames:
                 raise refuse(
-                    budget.where, "the video has more than", budget.policy.max_frames, "max_frames", budget.policy
+                    budget.where, f"the video has more than {len(packets) - 1} frames", "max_frames", budget.policy
                 )
             if len(packets) % 256 == 0:
                 budget.tick()

@@ -62,21 +62,16 @@ def prefix(where: str) -> str:
     return f"{where}: " if where else ""
 
 
-def refuse(where: str, what: str, value: float, limit: str, policy: MediaPolicy) -> LimitError:
-    """The one-line refusal every surface shows: `<where>: <what> <value>; the limit is <n> (<field>)`."""
-    shown = f"{value:.1f}" if isinstance(value, float) else str(value)
+def refuse(where: str, message: str, limit: str, policy: MediaPolicy) -> LimitError:
+    """The one-line refusal every surface shows: `<where>: <message>; the limit is <n> (<field>)`."""
     bound = getattr(policy, limit)
-    return LimitError(
-        f"{prefix(where)}{what} {shown}; the limit is {bound:g} ({limit})"
-        if isinstance(bound, float)
-        else f"{prefix(where)}{what} {shown}; the limit is {bound} ({limit})",
-        limit,
-    )
+    shown = int(bound) if float(bound).is_integer() else bound
+    return LimitError(f"{prefix(where)}{message}; the limit is {shown} ({limit})", limit)
 
 
 def check_bytes(size: int, where: str, policy: MediaPolicy, what: str = "file") -> None:
     if size > policy.max_bytes:
-        raise refuse(where, f"the {what} has", size, "max_bytes", policy)
+        raise refuse(where, f"the {what} has {size} bytes", "max_bytes", policy)
 
 
 def check_pixels(width: int, height: int, where: str, policy: MediaPolicy, what: str = "image") -> None:
@@ -101,14 +96,16 @@ class DecodeBudget:
         """Check the clock only (demuxing, page checks)."""
         elapsed = time.monotonic() - self.started
         if elapsed > self.policy.max_decode_seconds:
-            raise refuse(self.where, "decoding took more than", elapsed, "max_decode_seconds", self.policy)
+            raise refuse(self.where, f"decoding took {elapsed:.1f} s", "max_decode_seconds", self.policy)
 
     def spend(self, width: int, height: int, what: str = "frame") -> None:
         """Count one decoded frame: its own size, the running pixel total, and the clock."""
         check_pixels(width, height, self.where, self.policy, what)
         self.pixels += width * height
         if self.pixels > self.policy.max_decoded_pixels:
-            raise refuse(self.where, "decoding needs more than", self.pixels, "max_decoded_pixels", self.policy)
+            raise refuse(
+                self.where, f"decoding needs more than {self.pixels} pixels", "max_decoded_pixels", self.policy
+            )
         self.tick()
 
 

@@ -56,7 +56,7 @@ class PdfDocument:
     def check(self, policy: MediaPolicy) -> None:
         """The page count against the policy (a cached document may meet another policy)."""
         if self.pages > policy.max_pages:
-            raise refuse(self.where, "the PDF has", self.pages, "max_pages", policy)
+            raise refuse(self.where, f"the PDF has {self.pages} pages", "max_pages", policy)
         if not self.pages:
             raise InputError(f"{prefix(self.where)}PDF {self.name} has no pages")
 
