@@ -119,7 +119,7 @@ def decode_video(
             stream = container.streams.video[0]
             context = stream.codec_context
             if context.width and context.height:  # a header that tells the truth is refused before decoding
-                check_pixels(context.width, context.height, where, policy, "the video's frame size")
+                check_pixels(context.width, context.height, where, policy, "each video frame")
             packets = _packets(container, stream, budget)
             if not packets:
                 raise InputError(f"{_prefix(where)}video {name} has no frames")

@@ -8,8 +8,10 @@ pdfium is not thread-safe: every call into it holds one process-wide lock.
 
 from __future__ import annotations
 
+import atexit
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,6 +27,7 @@ PDF_DPI = 144  # render resolution of PDF pages (pypdfium2 scale = dpi / 72)
 OPEN_DOCUMENTS = 4  # per thread
 _LOCK = threading.RLock()
 _local = threading.local()
+_open: weakref.WeakSet[PdfDocument] = weakref.WeakSet()  # closed at exit (pdfium would warn otherwise)
 
 
 class PdfDocument:
@@ -52,6 +55,7 @@ class PdfDocument:
                 raise InputError(f"{prefix(where)}cannot open PDF {self.name}: {why}") from None
             except Exception as exc:  # pdfium on a malformed file
                 raise InputError(f"{prefix(where)}cannot open PDF {self.name}: {exc}") from None
+        _open.add(self)
 
     def check(self, policy: MediaPolicy) -> None:
         """The page count against the policy (a cached document may meet another policy)."""
@@ -95,6 +99,13 @@ class PdfDocument:
     def close(self) -> None:
         with _LOCK:
             self._doc.close()
+        _open.discard(self)
+
+
+@atexit.register
+def _close_all() -> None:
+    for doc in list(_open):
+        doc.close()
 
 
 def _key(source: PdfLike) -> tuple[Any, ...]:
