@@ -55,6 +55,9 @@ class PdfDocument:
                 raise InputError(f"{prefix(where)}cannot open PDF {self.name}: {why}") from None
             except Exception as exc:  # pdfium on a malformed file
                 raise InputError(f"{prefix(where)}cannot open PDF {self.name}: {exc}") from None
+        if not getattr(_close_all, "registered", False):  # registered after pypdfium2's own exit hook
+            atexit.register(_close_all)  # exit hooks run last-in first-out: ours first
+            _close_all.registered = True  # type: ignore[attr-defined]
         _open.add(self)
 
     def check(self, policy: MediaPolicy) -> None:
@@ -102,7 +105,6 @@ class PdfDocument:
         _open.discard(self)
 
 
-@atexit.register
 def _close_all() -> None:
     for doc in list(_open):
         doc.close()

@@ -116,11 +116,11 @@ class ContrastiveExample:
 
 
 def load_image(image: ImageLike, where: str = "", policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image:
-    """Open a path, bytes or PIL image as RGB within `policy` (file bytes, then the pixel count read
-    from the header, before the pixels are decoded); errors name `where` (item index, row) and the path."""
+    """Open a path, bytes or PIL image as RGB; a path or bytes within `policy` (file bytes, then the
+    pixel count read from the header, before the pixels are decoded); errors name `where` (item
+    index, row) and the path."""
     prefix = f"{where}: " if where else ""
-    if isinstance(image, Image.Image):
-        check_pixels(image.width, image.height, where, policy)
+    if isinstance(image, Image.Image):  # decoded already: its cost is paid, nothing left to bound
         return image.convert("RGB")
     name = "<bytes>" if isinstance(image, (bytes, bytearray)) else str(image)
     try:

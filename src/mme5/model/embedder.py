@@ -12,6 +12,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import InputError, Item, load_image, parse_item
 from .backbones import Backbone
 from .fingerprint import fingerprint_model
@@ -65,6 +66,8 @@ class Embedder:
 
     profile: str = "mme5"
     """Input formatting profile (mme5.model.profiles); `set_profile` switches it."""
+    media_policy: MediaPolicy = DEFAULT_POLICY
+    """Limits on reading images, videos and PDF pages (mme5.media_policy); `mme5 embed --media-limit` sets it."""
 
     def __init__(
         self,
@@ -154,7 +157,9 @@ class Embedder:
         (index -1) are dropped from the output."""
         items = list(items)
         n = len(items)
-        items, videos = apply_fallback(items, self.backbone, [where[i] if where else f"item {i}" for i in range(n)])
+        items, videos = apply_fallback(
+            items, self.backbone, [where[i] if where else f"item {i}" for i in range(n)], self.media_policy
+        )
         if lockstep:
             items += [Item(text="-"), Item(text="-", image=_blank_image(self.backbone.min_image_side))]
             videos += [None, None]
@@ -292,7 +297,7 @@ class Embedder:
     def _image(self, item: Item, where: str):
         if item.image is None or not item.has_image:
             return None
-        img = load_image(item.image, where)
+        img = load_image(item.image, where, self.media_policy)
         side = self.backbone.min_image_side
         if img.width < side or img.height < side:
             img = img.resize((max(img.width, side), max(img.height, side)))
