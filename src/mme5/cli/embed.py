@@ -75,11 +75,13 @@ def run(args) -> int:
             embedder, [item for _, _, item in rows], row_wheres, args.batch_size, skip_bad=args.skip_bad, unit=unit
         )
     except StoppedAt as stop:
+        if not stop.done:
+            raise InputError(f"{stop} (--skip-bad leaves bad inputs out)") from None
         partial = out.with_name(out.name.removesuffix(".npy") + ".partial.npy")
         np.save(partial, stop.vectors)
-        _write_rows(out, rows[: stop.done], list(range(stop.done)), wheres, partial=True)
+        _write_rows(out, rows, list(range(stop.done)), wheres, partial=True)
         raise InputError(
-            f"{stop}; the {stop.done} rows before it are saved in {partial} (rerun with --skip-bad to leave bad inputs out)"
+            f"{stop}; the {stop.done} rows before it are saved in {partial} (--skip-bad leaves bad inputs out)"
         ) from None
     skipped += [f"{b.reason}" for b in bad]
     if rows and not kept:

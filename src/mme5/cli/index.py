@@ -6,7 +6,7 @@ or a LanceDB table) with its recall@10 measured; `mme5 index search` queries one
 
 from __future__ import annotations
 
-from .options import add_model_args
+from .options import add_media_args, add_model_args, media_policy_from_args
 
 NAME = "index"
 HELP = "build (and query) a vector index over a corpus"
@@ -75,6 +75,7 @@ def register(p) -> None:
         default=0.95,
         help="recall@10 the search setting (nprobe / ef_search) is tuned to reach",
     )
+    add_media_args(build)
     add_model_args(build)  # --batch-size: items per forward, per model replica with --engine ray
     search = sub.add_parser("search", help="query an index from the command line")
     search.add_argument("index", help="index folder")
@@ -94,7 +95,12 @@ def _spec(args):
     from ..index.engines import EmbedderSpec
 
     return EmbedderSpec(
-        model=args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, max_length=args.max_length
+        model=args.model,
+        adapter=args.adapter,
+        dtype=args.dtype,
+        device=args.device,
+        max_length=args.max_length,
+        media=media_policy_from_args(args),
     )
 
 
@@ -120,6 +126,8 @@ def _build(args) -> int:
             "memory_budget",
             "sink",
             "target_recall",
+            "media_limit",
+            "skip_bad",
         )
     }
     options = IndexOptions(

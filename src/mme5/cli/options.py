@@ -144,4 +144,4 @@ def media_policy_from_args(args: argparse.Namespace):
     """The MediaPolicy the --media-limit flags describe (the defaults without any)."""
     from ..media_policy import parse_limits
 
-    return parse_limits(args.media_limit)
+    return parse_limits(getattr(args, "media_limit", []))

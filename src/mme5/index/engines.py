@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import Encoder
 from .corpus import Corpus, base_dir, to_item
 from .shards import Shard, ShardStore
@@ -29,20 +30,26 @@ class EmbedderSpec:
     dtype: str = "auto"
     device: str | None = None
     max_length: int = 256
+    media: MediaPolicy = DEFAULT_POLICY
+    """Limits on reading the corpus's images, videos and PDF pages (`--media-limit`)."""
 
     def load(self, device: str | None = None) -> Encoder:
         from ..model.loading import load_embedder
 
-        return load_embedder(
+        embedder = load_embedder(
             self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device, max_length=self.max_length
         )
+        embedder.media_policy = self.media
+        return embedder
 
     def load_preparer(self) -> Any:
         """The model's processor side only (`Embedder.preparer`): what CPU workers need."""
         from ..model.embedder import Embedder
         from ..model.loading import ensure_tiny
 
-        return Embedder.preparer(self.model or ensure_tiny(), max_length=self.max_length)
+        preparer = Embedder.preparer(self.model or ensure_tiny(), max_length=self.max_length)
+        preparer.media_policy = self.media
+        return preparer
 
     def fingerprint(self, device: str) -> str:
         """The fingerprint the loaded model will have on `device`, without loading its weights."""
