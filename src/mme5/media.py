@@ -88,7 +88,9 @@ def load_frames(
 
 def same_size(frames: list[Image.Image]) -> list[Image.Image]:
     """Every frame resized (bicubic) to the first frame's size: one video, one frame size."""
-    size = frames[0].size if frames else None
+    if not frames:
+        return frames
+    size = frames[0].size
     return [f if f.size == size else f.resize(size, Image.Resampling.BICUBIC) for f in frames]
 
 
@@ -167,7 +169,7 @@ def _decode_wanted(context: Any, packets: list[Any], wanted: list[int], budget: 
         group_of = {pts[i]: g for g, members in enumerate(groups) for i in members}
         needed = sorted({group_of[order[k]] for k in wanted})
         groups = [groups[g] for g in needed]
-    wanted_set, out = set(wanted), {}
+    wanted_set, out = set(wanted), dict[int, Image.Image]()
     seen = 0  # frames out so far (the index when there are no timestamps)
     previous_end = 0
     for members in groups:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
+from typing import Any
 
 from .errors import InputError
 
@@ -116,7 +117,7 @@ def parse_limits(pairs: list[str], base: MediaPolicy = DEFAULT_POLICY) -> MediaP
     from .config import ConfigError
 
     names = {f.name: f for f in fields(MediaPolicy)}
-    values: dict[str, float | int] = {}
+    values: dict[str, Any] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or name.strip() not in names:

@@ -69,7 +69,7 @@ def _checked(elements: list[tuple[str | ItemIn, str]], policy: InputPolicy, name
     for (where, _, _), item, m in zip(opened, items, media):
         if m is not None:
             item = m.finish(item)
-            decoded += m.pixels if item.video is None else sum(f.width * f.height for f in item.video)  # type: ignore[union-attr]
+            decoded += m.pixels if not isinstance(item.video, tuple) else sum(_area(f) for f in item.video)
             if decoded > policy.max_request_pixels:
                 raise RequestError(
                     413,
@@ -111,3 +111,8 @@ def _decode(img: Image.Image, where: str) -> Image.Image:
         raise RequestError(
             400, f"{where}: corrupt image data ({type(exc).__name__}: {exc})", param=where, code="invalid_image"
         ) from None
+
+
+def _area(frame: object) -> int:
+    """Pixels of a decoded frame (the frames a finished video item holds are PIL images)."""
+    return frame.width * frame.height if isinstance(frame, Image.Image) else 0
