@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..media_policy import DEFAULT_POLICY, MediaPolicy
-from ..types import Encoder
+from ..types import Encoder, InputError
 from .corpus import Corpus, base_dir, to_item
 from .shards import Shard, ShardStore
 
@@ -87,13 +87,22 @@ class LocalEngine:
         return str(self.embedder.fingerprint)
 
     def run(self, corpus: Corpus, shards: list[Shard], store: ShardStore) -> None:
+        """Shard after shard, progress counted in items (PDF pages are items); an input that cannot
+        be read stops the build, and the shards written before it stay (a rerun resumes)."""
         from tqdm.auto import tqdm
 
-        for shard in tqdm(shards, desc="embed", unit="shard", disable=len(shards) < 2):
-            items, records = prepare_items(corpus, shard)
-            where = [f"{corpus.path}: item {row}" for row in range(shard.start, shard.end)]
-            vectors = self.embedder.encode(items, batch_size=self.batch_size, show_progress=False, where=where)
-            store.write(shard, np.arange(shard.start, shard.end), vectors, records)
+        total = sum(s.end - s.start for s in shards)
+        with tqdm(total=total, desc="embed", unit="item", disable=len(shards) < 2) as bar:
+            for done, shard in enumerate(shards):
+                items, records = prepare_items(corpus, shard)
+                where = [f"{corpus.path}: item {row}" for row in range(shard.start, shard.end)]
+                try:
+                    vectors = self.embedder.encode(items, batch_size=self.batch_size, show_progress=False, where=where)
+                except InputError as exc:
+                    kept = f"; the {done} shard(s) written before it are kept (rerun to resume)" if done else ""
+                    raise InputError(f"{exc}{kept}") from None
+                store.write(shard, np.arange(shard.start, shard.end), vectors, records)
+                bar.update(shard.end - shard.start)
 
 
 @dataclass(frozen=True)
