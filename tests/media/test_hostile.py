@@ -206,3 +206,33 @@ def test_server_answers_4xx_fast_and_keeps_answering(tiny_embedder, files) -> No
             assert needle in error["message"] and "image path" not in error["message"]
         ok = client.post("/v1/embeddings", json={"input": "still answering"})
         assert ok.status_code == 200 and len(ok.json()["data"]) == 1
+
+
+def test_index_build_skip_bad_leaves_out_bad_items_and_keeps_the_rest(tiny_dirs, tiny_embedder, files, tmp_path,
+                                                                      capsys) -> None:
+    from mme5.serving.index import VectorIndex
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(corpus / "a.png")
+    Image.new("RGB", (40, 28), (10, 200, 10)).save(corpus / "b.png")
+    _pages_pdf(corpus / "doc.pdf")  # page 2 is giant
+    (corpus / "lying.mkv").write_bytes(files["lying.mkv"].read_bytes())
+    model = str(tiny_dirs("qwen2_vl"))
+    args = ["index", "build", "--input", str(corpus), "--output", str(tmp_path / "index"), "--model", model]
+    assert main(args + ["--skip-bad", "--sink", "lance"]) == 2
+    assert "--skip-bad works with --sink faiss only" in capsys.readouterr().err
+    assert main(args + ["--skip-bad"]) == 0
+    err = capsys.readouterr().err
+    assert "corpus: item 3 (doc.pdf#page=2): page 2 is 14400x14400 pt" in err
+    assert "corpus: item 5 (lying.mkv): frame 7 is 6000x6000" in err
+    index = VectorIndex.load(tmp_path / "index")
+    ids = [index.records[i]["id"] for i in range(len(index))]
+    assert ids == ["a.png", "b.png", "doc.pdf#page=1", "doc.pdf#page=3"]
+    assert [s["row"] for s in index.info["engine"]["skipped"]] == [3, 5]
+    expected = tiny_embedder("qwen2_vl").encode([Item(image=str(corpus / "a.png")), Item(image=str(corpus / "b.png")),
+                                                 Item(pdf=str(corpus / "doc.pdf"), page=1),
+                                                 Item(pdf=str(corpus / "doc.pdf"), page=3)])
+    np.testing.assert_allclose(index.faiss_index.reconstruct_n(0, 4), expected, atol=1e-5)
+    top = index.search(expected[3:4], 1)[0][0]
+    assert index.records[top.index]["id"] == "doc.pdf#page=3"

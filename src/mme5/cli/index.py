@@ -105,6 +105,8 @@ def _spec(args):
 
 
 def _build(args) -> int:
+    import sys
+
     from ..index.ann import parse_bytes
     from ..index.build import IndexOptions, build_index
     from ..index.engines import EngineOptions
@@ -133,7 +135,9 @@ def _build(args) -> int:
     options = IndexOptions(
         kind=args.index, memory_budget=parse_bytes(args.memory_budget), sink=args.sink, target_recall=args.target_recall
     )
-    engine = EngineOptions(batch_size=args.batch_size, actors=args.actors, ray_address=args.ray_address)
+    engine = EngineOptions(
+        batch_size=args.batch_size, actors=args.actors, ray_address=args.ray_address, skip_bad=args.skip_bad
+    )
     index = build_index(
         _spec(args),
         args.input,
@@ -152,6 +156,11 @@ def _build(args) -> int:
         f"({built['factory']}{knob}), recall@10 {built['recall_at_10']:.3f} on {built['recall_queries']} "
         f"held-out queries, {built['bytes'] / 2**20:.1f} MiB"
     )
+    skipped = index.info["engine"].get("skipped", [])
+    for bad in skipped:
+        print(f"skipped: {bad['reason']}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} bad items left out (--skip-bad); index.json lists them under engine.skipped")
     return 0
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from ..encode_rows import BadRow, encode_rows
 from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import Encoder, InputError
 from .corpus import Corpus, base_dir, to_item
@@ -82,46 +83,76 @@ class LocalEngine:
 
     embedder: Encoder
     batch_size: int = 16
+    skip_bad: bool = False
+    skipped: list[BadRow] = field(default_factory=list)
+    """Items left out with `skip_bad` (row, where, reason), in corpus order."""
 
     def fingerprint(self) -> str:
         return str(self.embedder.fingerprint)
 
     def run(self, corpus: Corpus, shards: list[Shard], store: ShardStore) -> None:
         """Shard after shard, progress counted in items (PDF pages are items); an input that cannot
-        be read stops the build, and the shards written before it stay (a rerun resumes)."""
+        be read stops the build, and the shards written before it stay (a rerun resumes); with
+        `skip_bad` it is left out of its shard instead and listed in `skipped`."""
         from tqdm.auto import tqdm
 
         total = sum(s.end - s.start for s in shards)
         with tqdm(total=total, desc="embed", unit="item", disable=len(shards) < 2) as bar:
             for done, shard in enumerate(shards):
                 items, records = prepare_items(corpus, shard)
-                where = [f"{corpus.path}: item {row}" for row in range(shard.start, shard.end)]
-                try:
-                    vectors = self.embedder.encode(items, batch_size=self.batch_size, show_progress=False, where=where)
-                except InputError as exc:
-                    kept = f"; the {done} shard(s) written before it are kept (rerun to resume)" if done else ""
-                    raise InputError(f"{exc}{kept}") from None
-                store.write(shard, np.arange(shard.start, shard.end), vectors, records)
+                where = [_where(corpus, shard.start + k, r) for k, r in enumerate(records)]
+                if self.skip_bad:
+                    self._write_good(shard, items, records, where, store)
+                else:
+                    try:
+                        vectors = self.embedder.encode(
+                            items, batch_size=self.batch_size, show_progress=False, where=where
+                        )
+                    except InputError as exc:
+                        before = f"; the {done} shard(s) written before it are kept (rerun to resume)" if done else ""
+                        raise InputError(f"{exc}{before}") from None
+                    store.write(shard, np.arange(shard.start, shard.end), vectors, records)
                 bar.update(shard.end - shard.start)
+
+    def _write_good(self, shard: Shard, items: list[Any], records: list[dict], where: list[str], store: ShardStore):
+        """The shard without its bad items (`skip_bad`), which are noted in `skipped`."""
+        vectors, kept, bad = encode_rows(self.embedder, items, where, self.batch_size, skip_bad=True)
+        self.skipped += [BadRow(shard.start + b.row, b.where, b.reason) for b in bad]
+        rows = np.arange(shard.start, shard.end)[kept]
+        store.write(shard, rows, vectors, [records[k] for k in kept], complete=False)
+
+
+def _where(corpus: Corpus, row: int, record: dict[str, Any]) -> str:
+    """An item's name in errors: the corpus, its row and its id (`doc.pdf#page=2` in a folder)."""
+    rid = record.get("id")
+    return f"{corpus.path}: item {row}" + (f" ({rid})" if rid is not None else "")
 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Engine settings from the command line (only the Ray engine reads actors / address / cpus)."""
+    """Engine settings from the command line (only the Ray engine reads actors / address / cpus;
+    only the local engine can skip bad items)."""
 
     batch_size: int = 16
+    skip_bad: bool = False
     actors: int = 2
     ray_address: str | None = None
     num_cpus: int | None = None
 
 
 def _local(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
-    return LocalEngine(embedder.load() if isinstance(embedder, EmbedderSpec) else embedder, options.batch_size)
+    return LocalEngine(
+        embedder.load() if isinstance(embedder, EmbedderSpec) else embedder, options.batch_size, options.skip_bad
+    )
 
 
 def _ray(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
     from .ray_engine import RayEngine
 
+    if options.skip_bad:
+        from ..config import ConfigError
+
+        raise ConfigError("--skip-bad works with --engine local only (the Ray engine stops at a bad item)")
     if not isinstance(embedder, EmbedderSpec):
         raise TypeError("the ray engine loads the model in each actor: pass an EmbedderSpec, not a loaded model")
     return RayEngine(embedder, options)
