@@ -208,3 +208,24 @@ def test_parse_item_video_and_pdf_fields(tmp_path: Path) -> None:
         parse_item({"video": []}, "row 5")
     with pytest.raises(InputError, match="field 'pdf' must be a path"):
         parse_item({"pdf": ["a.pdf"]}, "row 6")
+
+
+def test_pdf_is_opened_once_per_document(tmp_path: Path, monkeypatch) -> None:
+    """Expanding a PDF and rendering every page (what an encode does) opens the document once."""
+    from mme5 import pdf_pages
+
+    make_pdf(tmp_path / "doc.pdf", [(250, 0, 0), (0, 250, 0), (0, 0, 250), (9, 9, 9), (90, 90, 90)])
+    opened = []
+    real = pdf_pages.PdfDocument.__init__
+
+    def counting(self, source, where, policy):
+        opened.append(source)
+        real(self, source, where, policy)
+
+    monkeypatch.setattr(pdf_pages.PdfDocument, "__init__", counting)
+    pdf_pages._local.docs = None  # a fresh per-thread cache
+    rows = media.expand_pdfs([Item(pdf=tmp_path / "doc.pdf")])
+    pages = [media.page_item(item, f"page {p}").image for _, p, item in rows]
+    assert len(pages) == 5 and len(opened) == 1
+    direct = media.pdf_pages(tmp_path / "doc.pdf")
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(pages, direct))

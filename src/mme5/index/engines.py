@@ -14,7 +14,7 @@ import numpy as np
 
 from ..encode_rows import BadRow, encode_rows
 from ..media_policy import DEFAULT_POLICY, MediaPolicy
-from ..types import Encoder, InputError
+from ..types import Encoder
 from .corpus import Corpus, base_dir, to_item
 from .shards import Shard, ShardStore
 
@@ -98,19 +98,13 @@ class LocalEngine:
 
         total = sum(s.end - s.start for s in shards)
         with tqdm(total=total, desc="embed", unit="item", disable=len(shards) < 2) as bar:
-            for done, shard in enumerate(shards):
+            for shard in shards:
                 items, records = prepare_items(corpus, shard)
-                where = [_where(corpus, shard.start + k, r) for k, r in enumerate(records)]
+                where = [item_where(corpus, shard.start + k, r) for k, r in enumerate(records)]
                 if self.skip_bad:
                     self._write_good(shard, items, records, where, store)
                 else:
-                    try:
-                        vectors = self.embedder.encode(
-                            items, batch_size=self.batch_size, show_progress=False, where=where
-                        )
-                    except InputError as exc:
-                        before = f"; the {done} shard(s) written before it are kept (rerun to resume)" if done else ""
-                        raise InputError(f"{exc}{before}") from None
+                    vectors = self.embedder.encode(items, batch_size=self.batch_size, show_progress=False, where=where)
                     store.write(shard, np.arange(shard.start, shard.end), vectors, records)
                 bar.update(shard.end - shard.start)
 
@@ -122,8 +116,9 @@ class LocalEngine:
         store.write(shard, rows, vectors, [records[k] for k in kept], complete=False)
 
 
-def _where(corpus: Corpus, row: int, record: dict[str, Any]) -> str:
-    """An item's name in errors: the corpus, its row and its id (`doc.pdf#page=2` in a folder)."""
+def item_where(corpus: Corpus, row: int, record: dict[str, Any]) -> str:
+    """An item's name in errors, the same on every engine: the corpus, its row and its id
+    (`doc.pdf#page=2` in a folder corpus)."""
     rid = record.get("id")
     return f"{corpus.path}: item {row}" + (f" ({rid})" if rid is not None else "")
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .corpus import Corpus
-from .engines import EmbedderSpec, EngineOptions, prepare_items
+from .engines import EmbedderSpec, EngineOptions, item_where, prepare_items
 from .shards import Shard, ShardStore
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) ->
     for number, start, end in zip(*(batch.column(c).to_pylist() for c in ("shard", "start", "end"))):
         try:
             items, records = prepare_items(corpus, Shard(number, start, end))
-            where = [f"{corpus.path}: item {row}" for row in range(start, end)]
+            where = [item_where(corpus, start + k, r) for k, r in enumerate(records)]
             for idx in preparer.plan_batches(items, batch_size):
                 prepared = preparer.prepare([items[i] for i in idx], where=[where[i] for i in idx])
                 rows = [start + i for i in idx]
