@@ -229,3 +229,33 @@ def test_pdf_is_opened_once_per_document(tmp_path: Path, monkeypatch) -> None:
     assert len(pages) == 5 and len(opened) == 1
     direct = media.pdf_pages(tmp_path / "doc.pdf")
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(pages, direct))
+
+
+@pytest.mark.parametrize("keyint,bframes,total", [(10, 3, 100), (7, 2, 300)])
+def test_decoding_only_the_wanted_groups_of_pictures_gives_the_same_frames(tmp_path: Path, keyint, bframes, total) -> None:
+    """Many keyframes and B-frames: the frames decoded group by group equal a plain full decode's."""
+    import av
+
+    path = tmp_path / "gop.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        stream.options = {"qp": "0", "keyint": str(keyint), "min-keyint": "1", "scenecut": "0", "bframes": str(bframes)}
+        rng = np.random.default_rng(0)
+        for _ in range(total):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(path)) as container:  # the reference: every frame, in presentation order
+        every = [f.to_image().convert("RGB") for f in container.decode(video=0)]
+    got = media.load_frames(path)
+    assert len(every) == total
+    assert all(np.array_equal(np.asarray(g), np.asarray(every[i])) for g, i in zip(got, expected_indices(total)))
+    if total == 300:  # 8 groups of 7 are decoded, not 300 frames: a budget of 120 frames is enough
+        from mme5.media_policy import MediaPolicy
+
+        media.load_frames(path, policy=MediaPolicy(max_decoded_pixels=120 * 32 * 24))
+        with pytest.raises(InputError, match="max_decoded_pixels"):
+            media.load_frames(path, num_frames=None, policy=MediaPolicy(max_decoded_pixels=120 * 32 * 24))
