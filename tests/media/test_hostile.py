@@ -186,12 +186,18 @@ def test_index_build_exits_2_with_the_message(tiny_dirs, files, tmp_path, capsys
         assert time.monotonic() - started < 5 + 10
 
 
-def test_server_answers_4xx_fast_and_keeps_answering(tiny_embedder, files) -> None:
+def test_server_answers_4xx_fast_and_keeps_answering(tiny_embedder, files, tmp_path) -> None:
     from fastapi.testclient import TestClient
 
+    from mme5.index.build import build_index
     from mme5.serving import ServerSettings, create_app
 
-    app = create_app(tiny_embedder("qwen2_vl"), ServerSettings(model_name="tiny", max_request_pixels=1 << 40))
+    embedder = tiny_embedder("qwen2_vl")
+    (tmp_path / "corpus").mkdir()
+    for k in range(3):
+        Image.new("RGB", (32, 32), (80 * k, 10, 10)).save(tmp_path / "corpus" / f"{k}.png")
+    index = build_index(embedder, tmp_path / "corpus", tmp_path / "index")
+    app = create_app(embedder, ServerSettings(model_name="tiny", max_request_pixels=1 << 40), index)
     mime = {".mkv": "video/x-matroska", ".ts": "video/mp2t", ".pdf": "application/pdf"}
     with TestClient(app) as client:
         for name, (needle, status) in EXPECTED.items():
@@ -204,8 +210,13 @@ def test_server_answers_4xx_fast_and_keeps_answering(tiny_embedder, files) -> No
             error = response.json()["error"]
             assert error["param"] == f"input[0].{field}" and error["message"].startswith(f"input[0].{field}: ")
             assert needle in error["message"] and "image path" not in error["message"]
+            if field == "pdf":  # a search query goes through the same checks (it answered 500 before)
+                response = client.post("/v1/search", json={"query": {"pdf": url}})
+                assert response.status_code == status and needle in response.json()["error"]["message"], response.text
+                assert response.json()["error"]["param"] == "query.pdf"
         ok = client.post("/v1/embeddings", json={"input": "still answering"})
         assert ok.status_code == 200 and len(ok.json()["data"]) == 1
+        assert client.post("/v1/search", json={"query": "still answering"}).status_code == 200
 
 
 def test_index_build_skip_bad_leaves_out_bad_items_and_keeps_the_rest(tiny_dirs, tiny_embedder, files, tmp_path,
