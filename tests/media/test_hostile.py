@@ -173,11 +173,12 @@ def test_embed_cli_bad_page_keeps_the_pages_before_and_skip_bad(tiny_dirs, tmp_p
 
 
 def test_index_build_exits_2_with_the_message(tiny_dirs, files, tmp_path, capsys) -> None:
-    for name in ("lying.mkv", "giant.pdf", "tree.pdf"):
+    for name in ("lying.mkv", "long.ts", "giant.pdf", "tree.pdf", "truncated.pdf"):
         corpus = tmp_path / f"corpus_{name}"
         corpus.mkdir()
         Image.new("RGB", (32, 32), (200, 10, 10)).save(corpus / "a.png")
-        (corpus / name).write_bytes(files[name].read_bytes())
+        # a folder corpus takes .mp4 .mkv .webm .avi .mov videos; FFmpeg reads the MPEG-TS by its content
+        (corpus / name.replace(".ts", ".mp4")).write_bytes(files[name].read_bytes())
         started = time.monotonic()
         code = main(["index", "build", "--input", str(corpus), "--output", str(tmp_path / f"index_{name}"),
                      "--model", str(tiny_dirs("qwen2_vl"))])
