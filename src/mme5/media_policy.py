@@ -10,9 +10,10 @@ checked before it is rendered, and decoding stops once its time or pixel budget 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from .config import ConfigError
 from .errors import InputError
 
 MB = 2**20
@@ -41,7 +42,7 @@ class MediaPolicy:
     def __post_init__(self) -> None:
         for f in fields(self):
             if getattr(self, f.name) <= 0:
-                raise ValueError(f"MediaPolicy.{f.name} must be > 0, got {getattr(self, f.name)}")
+                raise ConfigError(f"MediaPolicy.{f.name} must be > 0, got {getattr(self, f.name)}")
 
     def budget(self, where: str) -> DecodeBudget:
         """A fresh time + decoded-pixel budget for reading one input."""
@@ -112,22 +113,17 @@ class DecodeBudget:
 
 def parse_limits(pairs: list[str], base: MediaPolicy = DEFAULT_POLICY) -> MediaPolicy:
     """`["max_frames=500", "max_decode_seconds=2"]` (the CLI's --media-limit) -> a policy."""
-    from dataclasses import replace
-
-    from .config import ConfigError
-
     names = {f.name: f for f in fields(MediaPolicy)}
     values: dict[str, Any] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or name.strip() not in names:
             raise ConfigError(f"--media-limit {pair!r}: expected NAME=VALUE with NAME one of {', '.join(names)}")
-        kind = float if isinstance(getattr(base, name.strip()), float) else int
         try:
-            values[name.strip()] = kind(float(raw)) if kind is int and "e" in raw.lower() else kind(raw)
+            number = float(raw)
         except ValueError:
             raise ConfigError(f"--media-limit {pair!r}: {raw!r} is not a number") from None
-    try:
-        return replace(base, **values)
-    except ValueError as exc:
-        raise ConfigError(f"--media-limit: {exc}") from None
+        if isinstance(getattr(base, name.strip()), int) and not number.is_integer():
+            raise ConfigError(f"--media-limit {pair!r}: {name.strip()} takes a whole number")
+        values[name.strip()] = int(number) if isinstance(getattr(base, name.strip()), int) else number
+    return replace(base, **values)  # a value <= 0 is a ConfigError naming the field
