@@ -80,7 +80,8 @@ def load_frames(
         frames = []
         for i in sample_indices(len(listed), num_frames):
             frame = load_image(listed[i], f"{where} frame {i}" if isinstance(video, (list, tuple)) else where, policy)
-            budget.spend(frame.width, frame.height)
+            if not isinstance(listed[i], Image.Image):  # a PIL frame was checked (or decoded) by whoever made it
+                budget.spend(frame.width, frame.height)
             frames.append(frame)
         return same_size(frames)
     return same_size(decode_video(video, where, num_frames, policy))
