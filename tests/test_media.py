@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from mme5 import media
+from mme5.media_policy import DEFAULT_POLICY
+from mme5.pdf_pages import open_pdf
 from mme5.types import InputError, Item
 
 
@@ -114,7 +116,8 @@ def test_pdf_pages_and_expand(tmp_path: Path) -> None:
     rendered = media.page_item(out[2][2])  # page 2: rendered when encoded
     assert rendered.pdf is None and rendered.page is None and rendered.instruction == "doc"
     assert np.array_equal(np.asarray(rendered.image), np.asarray(media.pdf_pages(tmp_path / "doc.pdf")[1]))
-    assert media.item_pixels(items[1]) == 3 * 400 * 200 and media.item_pixels(out[1][2]) == 400 * 200
+    doc = open_pdf(tmp_path / "doc.pdf")  # what the page costs, known before rendering it
+    assert [doc.page_pixels(k, "", DEFAULT_POLICY) for k in (1, 2, 3)] == [400 * 200] * 3
     with pytest.raises(InputError, match="row 9: page 4 does not exist: the PDF has 3 pages"):
         media.page_item(Item(pdf=tmp_path / "doc.pdf", page=4), "row 9")
     with pytest.raises(InputError, match="expand it into pages first"):
@@ -205,3 +208,54 @@ def test_parse_item_video_and_pdf_fields(tmp_path: Path) -> None:
         parse_item({"video": []}, "row 5")
     with pytest.raises(InputError, match="field 'pdf' must be a path"):
         parse_item({"pdf": ["a.pdf"]}, "row 6")
+
+
+def test_pdf_is_opened_once_per_document(tmp_path: Path, monkeypatch) -> None:
+    """Expanding a PDF and rendering every page (what an encode does) opens the document once."""
+    from mme5 import pdf_pages
+
+    make_pdf(tmp_path / "doc.pdf", [(250, 0, 0), (0, 250, 0), (0, 0, 250), (9, 9, 9), (90, 90, 90)])
+    opened = []
+    real = pdf_pages.PdfDocument.__init__
+
+    def counting(self, source, where, policy):
+        opened.append(source)
+        real(self, source, where, policy)
+
+    monkeypatch.setattr(pdf_pages.PdfDocument, "__init__", counting)
+    pdf_pages._local.docs = None  # a fresh per-thread cache
+    rows = media.expand_pdfs([Item(pdf=tmp_path / "doc.pdf")])
+    pages = [media.page_item(item, f"page {p}").image for _, p, item in rows]
+    assert len(pages) == 5 and len(opened) == 1
+    direct = media.pdf_pages(tmp_path / "doc.pdf")
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(pages, direct))
+
+
+@pytest.mark.parametrize("keyint,bframes,total", [(10, 3, 100), (7, 2, 300)])
+def test_decoding_only_the_wanted_groups_of_pictures_gives_the_same_frames(tmp_path: Path, keyint, bframes, total) -> None:
+    """Many keyframes and B-frames: the frames decoded group by group equal a plain full decode's."""
+    import av
+
+    path = tmp_path / "gop.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        stream.options = {"qp": "0", "keyint": str(keyint), "min-keyint": "1", "scenecut": "0", "bframes": str(bframes)}
+        rng = np.random.default_rng(0)
+        for _ in range(total):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(path)) as container:  # the reference: every frame, in presentation order
+        every = [f.to_image().convert("RGB") for f in container.decode(video=0)]
+    got = media.load_frames(path)
+    assert len(every) == total
+    assert all(np.array_equal(np.asarray(g), np.asarray(every[i])) for g, i in zip(got, expected_indices(total)))
+    if total == 300:  # 8 groups of 7 are decoded, not 300 frames: a budget of 120 frames is enough
+        from mme5.media_policy import MediaPolicy
+
+        media.load_frames(path, policy=MediaPolicy(max_decoded_pixels=120 * 32 * 24))
+        with pytest.raises(InputError, match="max_decoded_pixels"):
+            media.load_frames(path, num_frames=None, policy=MediaPolicy(max_decoded_pixels=120 * 32 * 24))

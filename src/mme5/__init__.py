@@ -9,8 +9,7 @@ from .types import ContrastiveExample, InputError, Item
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .model.embedder import Embedder
-    from .model.embedder import load_embedder
+    from .model.embedder import Embedder, load_embedder
 
 
 def __getattr__(name: str):

@@ -12,6 +12,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
+from .errors import InputError
+from .media_policy import DEFAULT_POLICY, MediaPolicy, check_bytes, check_pixels
+
 ImageLike = str | Path | bytes | Image.Image
 # A video: an ordered sequence of frame images, a folder of frames, or a video file (path or
 # bytes). mme5.media turns it into frames (64 extracted, 8 sampled; see media.py).
@@ -21,10 +24,6 @@ PdfLike = str | Path | bytes
 # The hub datasets (MMEB, mmE5-synthetic) store this Phi-3.5-V placeholder at the start of a text
 # whose side has an image; each backbone's formatter rewrites it.
 HUB_IMAGE_PLACEHOLDER = "<|image_1|>\n"
-
-
-class InputError(ValueError):
-    """An input item cannot be used; the message names the item and what is wrong."""
 
 
 class MissingFileError(InputError, FileNotFoundError):
@@ -116,24 +115,31 @@ class ContrastiveExample:
     source: str = ""
 
 
-def load_image(image: ImageLike, where: str = "") -> Image.Image:
-    """Open a path, bytes or PIL image as RGB; errors name `where` (item index, row) and the path."""
+def load_image(image: ImageLike, where: str = "", policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image:
+    """Open a path, bytes or PIL image as RGB; a path or bytes within `policy` (file bytes, then the
+    pixel count read from the header, before the pixels are decoded); errors name `where` (item
+    index, row) and the path."""
     prefix = f"{where}: " if where else ""
-    if isinstance(image, Image.Image):
+    if isinstance(image, Image.Image):  # decoded already: its cost is paid, nothing left to bound
         return image.convert("RGB")
+    name = "<bytes>" if isinstance(image, (bytes, bytearray)) else str(image)
     try:
         if isinstance(image, (bytes, bytearray)):
+            check_bytes(len(image), where, policy, "image")
             img = Image.open(io.BytesIO(image))
         else:
             path = Path(image)
             if not path.is_file():
                 raise InputError(f"{prefix}image file not found: {path}")
+            check_bytes(path.stat().st_size, where, policy, "image file")
             img = Image.open(path)
+        check_pixels(img.width, img.height, where, policy)
         img.load()
     except InputError:
         raise
+    except Image.DecompressionBombError:  # PIL's own bound, above ours unless a policy raises it
+        raise InputError(f"{prefix}image {name} has too many pixels for PIL's decompression-bomb check") from None
     except Exception as exc:  # PIL raises many types for corrupt data
-        name = "<bytes>" if isinstance(image, (bytes, bytearray)) else str(image)
         raise InputError(f"{prefix}cannot read image {name}: {exc}") from exc
     return img.convert("RGB")
 

@@ -11,6 +11,8 @@ from typing import Iterator
 
 import pytest
 
+from mme5.media_policy import MediaPolicy
+
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("faiss")
@@ -72,7 +74,7 @@ def image_root(tmp_path_factory, assets) -> Path:
     return root
 
 
-SERVER_LIMITS = dict(max_items=8, max_queue_items=64, max_image_pixels=200 * 200, max_request_pixels=100_000,
+SERVER_LIMITS = dict(max_items=8, max_queue_items=64, media=MediaPolicy(max_image_pixels=200 * 200), max_request_pixels=100_000,
                      max_text_chars=1000, max_request_bytes=256 * 1024)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mme5.media_policy import MediaPolicy
 from mme5.types import Item
 
 from .conftest import data_url, png_bytes, running_server
@@ -115,7 +116,7 @@ def test_remote_images_when_allowed(embedder, assets, tmp_path):
     threading.Thread(target=files.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{files.server_address[1]}"
     try:
-        settings = ServerSettings(allow_remote_images=True, max_image_pixels=200 * 200)
+        settings = ServerSettings(allow_remote_images=True, media=MediaPolicy(max_image_pixels=200 * 200))
         with running_server(create_app(embedder, settings)) as url:
             ok = httpx.post(f"{url}/v1/embeddings", json={"input": [{"image": f"{base}/cat.png"}]}, timeout=30)
             assert ok.status_code == 200, ok.text

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mme5.media_policy import MediaPolicy
 from mme5.types import Item
 
 from .conftest import data_url, png_bytes, running_server
@@ -63,7 +64,7 @@ def url(qwen, media_root):
     from mme5.serving import ServerSettings, create_app
 
     settings = ServerSettings(model_name="tiny", image_root=str(media_root), max_items=8, max_queue_items=64,
-                              max_image_pixels=100 * 100, max_request_pixels=60_000, max_request_bytes=1 << 20)
+                              media=MediaPolicy(max_image_pixels=100 * 100), max_request_pixels=60_000, max_request_bytes=1 << 20)
     with running_server(create_app(qwen, settings)) as base:
         yield base
 
@@ -111,7 +112,7 @@ def test_pdf_gives_one_vector_per_page(url, qwen, media_root) -> None:
     ({"video": "missing.mp4"}, 400, "not found under the image root"),
     ({"video": []}, 400, "is empty"),
     ({"pdf": data_url(b"%PDF-1.4 nope", "application/pdf")}, 400, "cannot open PDF"),
-    ({"pdf": data_url(_pdf_bytes(1, size=(200, 200)), "application/pdf")}, 413, "page 1 renders to"),
+    ({"pdf": data_url(_pdf_bytes(1, size=(200, 200)), "application/pdf")}, 413, "page 1 at 144 dpi is 400x400"),
     ({"pdf": data_url(_pdf_bytes(9, size=(20, 20)), "application/pdf")}, 400, "each PDF page is one"),
 ])
 def test_limits_and_bad_media(url, item, status, needle) -> None:

@@ -1,10 +1,14 @@
 """Embed items (text, image, video, PDF, instruction) from a JSONL file or arguments into a float32
 .npy: row i = item i, except that a PDF gives one row per page; then `<output>.rows.jsonl` maps
-every row to its input (`{"row", "input", "where", "page"}`, page from 1, null for other items)."""
+every row to its input (`{"row", "input", "where", "page"}`, page from 1, null for other items).
+
+Rows are encoded chunk by chunk (progress counted in rows: pages for a PDF). A bad input or page
+stops the run with the rows before it saved to `<output>.partial.npy`; `--skip-bad` leaves bad
+ones out instead, lists them, and the row map says which input every row is."""
 
 from __future__ import annotations
 
-from .options import add_model_args, embedder_from_args
+from .options import add_media_args, add_model_args, embedder_from_args, media_policy_from_args
 
 NAME = "embed"
 HELP = "embed texts, images, videos and PDF pages into vectors"
@@ -18,19 +22,22 @@ def register(p) -> None:
     p.add_argument("--pdf", action="append", default=[], help="a PDF to embed, one row per page (repeatable)")
     p.add_argument("--instruction", help="instruction applied to --text/--image/--video/--pdf items")
     p.add_argument("--output", required=True, help="where to write the (n, dim) float32 .npy")
+    add_media_args(p)
     add_model_args(p)
 
 
 def run(args) -> int:
-    import json
+    import sys
     from pathlib import Path
 
     import numpy as np
 
+    from ..encode_rows import StoppedAt, encode_rows
     from ..jsonl import read_items_jsonl
     from ..media import expand_pdfs
     from ..types import InputError, Item, MissingFileError
 
+    policy = media_policy_from_args(args)
     items, wheres = read_items_jsonl(args.input) if args.input else ([], [])
     for k, text in enumerate(args.text, 1):
         if not text.strip():
@@ -50,21 +57,56 @@ def run(args) -> int:
             wheres.append(f"--{flag} #{k}")
     if not items:
         raise InputError("nothing to embed: give --input, --text, --image, --video or --pdf")
-    rows = expand_pdfs(items, wheres)  # a PDF -> one item per page
+    rows, skipped = [], []  # rows: (input index, page or None, item); a PDF -> one row per page
+    for i, item in enumerate(items):
+        try:
+            rows += [(i, page, row) for _, page, row in expand_pdfs([item], [wheres[i]], policy)]
+        except InputError as exc:
+            if not args.skip_bad:
+                raise
+            skipped.append(str(exc))
     embedder = embedder_from_args(args)
+    embedder.media_policy = policy
     row_wheres = [wheres[i] if page is None else f"{wheres[i]} page {page}" for i, page, _ in rows]
-    vectors = embedder.encode([item for _, _, item in rows], batch_size=args.batch_size, where=row_wheres)
-    np.save(args.output, vectors)
-    print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 vectors to {args.output}")
-    if any(page is not None for _, page, _ in rows):
-        out = Path(args.output)
-        mapping = out.with_name(out.name.removesuffix(".npy") + ".rows.jsonl")
-        mapping.write_text(
-            "".join(
-                json.dumps({"row": r, "input": i, "where": wheres[i], "page": page}) + "\n"
-                for r, (i, page, _) in enumerate(rows)
-            )
+    unit = "page" if rows and all(page is not None for _, page, _ in rows) else "row"
+    out = Path(args.output)
+    try:
+        vectors, kept, bad = encode_rows(
+            embedder, [item for _, _, item in rows], row_wheres, args.batch_size, skip_bad=args.skip_bad, unit=unit
         )
-        pages = sum(1 for _, page, _ in rows if page is not None)
-        print(f"{pages} rows are PDF pages; which input and page each row is: {mapping}")
+    except StoppedAt as stop:
+        if not stop.done:
+            raise InputError(f"{stop} (--skip-bad leaves bad inputs out)") from None
+        partial = out.with_name(out.name.removesuffix(".npy") + ".partial.npy")
+        np.save(partial, stop.vectors)
+        _write_rows(out, rows, list(range(stop.done)), wheres, partial=True)
+        raise InputError(
+            f"{stop}; the {stop.done} rows before it are saved in {partial} (--skip-bad leaves bad inputs out)"
+        ) from None
+    skipped += [f"{b.reason}" for b in bad]
+    if rows and not kept:
+        raise InputError(f"every input was bad; the first: {skipped[0]}")
+    np.save(out, vectors)
+    print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 vectors to {out}")
+    for reason in skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    if skipped or any(page is not None for _, page, _ in rows):
+        mapping = _write_rows(out, rows, kept, wheres)
+        pages = sum(1 for r in kept if rows[r][1] is not None)
+        print(f"{pages} rows are PDF pages, {len(skipped)} inputs or pages skipped; which input each row is: {mapping}")
     return 0
+
+
+def _write_rows(out, rows, kept: list[int], wheres: list[str], partial: bool = False):
+    """`<output>.rows.jsonl` (or `.partial.rows.jsonl`): for every written row, its input and page."""
+    import json
+
+    stem = out.name.removesuffix(".npy") + (".partial" if partial else "")
+    mapping = out.with_name(stem + ".rows.jsonl")
+    mapping.write_text(
+        "".join(
+            json.dumps({"row": r, "input": rows[k][0], "where": wheres[rows[k][0]], "page": rows[k][1]}) + "\n"
+            for r, k in enumerate(kept)
+        )
+    )
+    return mapping

@@ -6,7 +6,7 @@ or a LanceDB table) with its recall@10 measured; `mme5 index search` queries one
 
 from __future__ import annotations
 
-from .options import add_model_args
+from .options import add_media_args, add_model_args, media_policy_from_args
 
 NAME = "index"
 HELP = "build (and query) a vector index over a corpus"
@@ -75,6 +75,7 @@ def register(p) -> None:
         default=0.95,
         help="recall@10 the search setting (nprobe / ef_search) is tuned to reach",
     )
+    add_media_args(build)
     add_model_args(build)  # --batch-size: items per forward, per model replica with --engine ray
     search = sub.add_parser("search", help="query an index from the command line")
     search.add_argument("index", help="index folder")
@@ -94,11 +95,18 @@ def _spec(args):
     from ..index.engines import EmbedderSpec
 
     return EmbedderSpec(
-        model=args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, max_length=args.max_length
+        model=args.model,
+        adapter=args.adapter,
+        dtype=args.dtype,
+        device=args.device,
+        max_length=args.max_length,
+        media=media_policy_from_args(args),
     )
 
 
 def _build(args) -> int:
+    import sys
+
     from ..index.ann import parse_bytes
     from ..index.build import IndexOptions, build_index
     from ..index.engines import EngineOptions
@@ -120,12 +128,16 @@ def _build(args) -> int:
             "memory_budget",
             "sink",
             "target_recall",
+            "media_limit",
+            "skip_bad",
         )
     }
     options = IndexOptions(
         kind=args.index, memory_budget=parse_bytes(args.memory_budget), sink=args.sink, target_recall=args.target_recall
     )
-    engine = EngineOptions(batch_size=args.batch_size, actors=args.actors, ray_address=args.ray_address)
+    engine = EngineOptions(
+        batch_size=args.batch_size, actors=args.actors, ray_address=args.ray_address, skip_bad=args.skip_bad
+    )
     index = build_index(
         _spec(args),
         args.input,
@@ -144,6 +156,11 @@ def _build(args) -> int:
         f"({built['factory']}{knob}), recall@10 {built['recall_at_10']:.3f} on {built['recall_queries']} "
         f"held-out queries, {built['bytes'] / 2**20:.1f} MiB"
     )
+    skipped = index.info["engine"].get("skipped", [])
+    for bad in skipped:
+        print(f"skipped: {bad['reason']}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} bad items left out (--skip-bad); index.json lists them under engine.skipped")
     return 0
 
 

@@ -125,3 +125,28 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def add_media_args(p) -> None:
+    """--media-limit NAME=VALUE (the MediaPolicy's limits) and --skip-bad, for commands that read media."""
+    p.add_argument(
+        "--media-limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change one media limit (repeatable), e.g. max_frames=20000, max_decode_seconds=30; names and "
+        "defaults: docs/media.md (the server's --set media.NAME=VALUE takes the same)",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="leave out inputs (or PDF pages) that cannot be read or exceed a media limit, and list them; "
+        "default: stop at the first one, keeping the rows embedded before it",
+    )
+
+
+def media_policy_from_args(args: argparse.Namespace):
+    """The MediaPolicy the --media-limit flags describe (the defaults without any)."""
+    from ..media_policy import parse_limits
+
+    return parse_limits(getattr(args, "media_limit", []))

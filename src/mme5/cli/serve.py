@@ -58,10 +58,18 @@ def _settings_epilog() -> str:
 
     from ..serving.settings import ServerSettings
 
-    shown = " ".join(f"{f.name}={f.default}" for f in dataclasses.fields(ServerSettings) if f.name != "api_key")
+    defaults = ServerSettings()
+    shown = " ".join(
+        f"{f.name}={getattr(defaults, f.name)}"
+        for f in dataclasses.fields(ServerSettings)
+        if f.name not in ("api_key", "media")
+    )
+    shown += " " + " ".join(
+        f"media.{f.name}={getattr(defaults.media, f.name)}" for f in dataclasses.fields(defaults.media)
+    )
     return (
         "server settings (limits, batching, input policy; see docs/serving.md), set with --set, e.g.\n"
-        "  --set max_wait_ms=2 --set max_queue_items=4096\n"
+        "  --set max_wait_ms=2 --set max_queue_items=4096 --set media.max_frames=20000\n"
         + textwrap.fill(shown, 100, initial_indent="  ", subsequent_indent="  ")
         + "\nThe flags above win over the same fields given with --config/--set."
     )

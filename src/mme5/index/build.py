@@ -15,11 +15,11 @@ import numpy as np
 
 from ..config import ConfigError
 from ..provenance import provenance, write_json
-from ..types import Encoder
+from ..types import Encoder, InputError
 from .ann import build_faiss, plan_index, train_size, tune_faiss
 from .corpus import open_corpus
 from .engines import EmbedderSpec, EngineOptions, make_engine
-from .shards import Shard, ShardStore, iter_vectors, plan_shards
+from .shards import Shard, ShardStore, iter_vectors, plan_shards, shard_size
 
 INDEX_FILE, INFO_FILE = "index.faiss", "index.json"
 
@@ -39,35 +39,41 @@ class IndexOptions:
 
 @dataclass
 class Vectors:
-    """The written shards as one corpus-ordered stream of vectors, with random access by sampling."""
+    """The written shards as one stream of vectors in corpus order, with random access by sampling.
+    Positions count the vectors stored (a shard written with `--skip-bad` may hold fewer than its
+    range), so they are the index's ids and the records' order."""
 
     store: ShardStore
     shards: list[Shard]
     dim: int
 
+    def __post_init__(self) -> None:
+        sizes = [shard_size(self.store.path(s)) for s in self.shards]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
     @property
     def count(self) -> int:
-        return self.shards[-1].end if self.shards else 0
+        return int(self.starts[-1])
 
     def batches(self):
         return iter_vectors(self.store, self.shards)
 
     def rows(self, wanted: np.ndarray) -> np.ndarray:
-        """Vectors of the given (sorted) row numbers, read shard by shard."""
+        """Vectors at the given (sorted) positions, read shard by shard."""
         out = np.empty((len(wanted), self.dim), np.float32)
-        for shard, vectors in zip(self.shards, self.batches()):
-            lo, hi = np.searchsorted(wanted, [shard.start, shard.end])
-            out[lo:hi] = vectors[wanted[lo:hi] - shard.start]
+        for start, end, vectors in zip(self.starts, self.starts[1:], self.batches()):
+            lo, hi = np.searchsorted(wanted, [start, end])
+            out[lo:hi] = vectors[wanted[lo:hi] - start]
         return out
 
     def exact_top_k(self, queries: np.ndarray, k: int) -> np.ndarray:
-        """(q, k) row ids of the true top-k by inner product, one shard in memory at a time."""
+        """(q, k) positions of the true top-k by inner product, one shard in memory at a time."""
         best_ids = np.full((len(queries), 0), -1, np.int64)
         best_scores = np.empty((len(queries), 0), np.float32)
-        for shard, vectors in zip(self.shards, self.batches()):
+        for start, end, vectors in zip(self.starts, self.starts[1:], self.batches()):
             scores = np.concatenate([best_scores, queries @ vectors.T], axis=1)
             ids = np.concatenate(
-                [best_ids, np.broadcast_to(np.arange(shard.start, shard.end), (len(queries), len(vectors)))], axis=1
+                [best_ids, np.broadcast_to(np.arange(start, end), (len(queries), len(vectors)))], axis=1
             )
             keep = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             best_scores, best_ids = np.take_along_axis(scores, keep, 1), np.take_along_axis(ids, keep, 1)
@@ -150,6 +156,8 @@ def build_index(
     opts = index or IndexOptions()
     if opts.sink not in SINKS:
         raise ConfigError(f"--sink {opts.sink!r}: choose one of {', '.join(SINKS)}")
+    if engine_options is not None and engine_options.skip_bad and opts.sink != "faiss":
+        raise ConfigError("--skip-bad works with --sink faiss only (a LanceDB table's ids are corpus rows)")
     out = Path(out_dir)
     source = open_corpus(corpus, stride=shard_size)
     runner = make_engine(engine, embedder, engine_options or EngineOptions())
@@ -167,8 +175,14 @@ def build_index(
     embed_seconds = time.perf_counter() - started
     if store.pending(shards):
         raise RuntimeError(f"{len(store.pending(shards))} shard(s) missing after the {engine} engine finished")
+    skipped = [{"row": b.row, "where": b.where, "reason": b.reason} for b in getattr(runner, "skipped", [])]
     dim = next(iter_vectors(store, shards[:1])).shape[1]
-    result = SINKS[opts.sink](Vectors(store, shards, dim), opts, out)
+    vectors = Vectors(store, shards, dim)
+    if not vectors.count:
+        raise InputError(
+            f"no item of {corpus} could be embedded; the first: {skipped[0]['reason'] if skipped else '?'}"
+        )
+    result = SINKS[opts.sink](vectors, opts, out)
     model_info = {"name": model, "fingerprint": fingerprint, "dim": int(dim)}
     backbone = getattr(getattr(embedder, "backbone", None), "name", None)
     if backbone:
@@ -183,6 +197,7 @@ def build_index(
             "shard_size": shard_size,
             "shards": len(shards),
             "embed_seconds": round(embed_seconds, 3),
+            **({"skipped": skipped} if skipped else {}),
         },
         index=result,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..pdf_pages import pdf_page_count
 from ..types import InputError, Item, parse_item
 
 RESERVED = ("id", "meta")  # corpus-row keys besides the item fields: returned with search hits
@@ -184,12 +185,15 @@ class FolderCorpus:
 
 
 def _pages(path: Path) -> list[int | None]:
-    """A PDF's page numbers (one record each); [None] (one record) for any other file."""
+    """A PDF's page numbers (one record each); [None] (one record) for any other file. A PDF that
+    cannot be opened (or has too many pages) is one record, page 1, whose encoding reports why: the
+    build stops there, or leaves it out with --skip-bad, like any other bad item."""
     if FOLDER_MEDIA[path.suffix.lower()] != "pdf":
         return [None]
-    from ..media import pdf_page_count
-
-    return list(range(1, pdf_page_count(path, str(path)) + 1))
+    try:
+        return list(range(1, pdf_page_count(path, str(path)) + 1))
+    except InputError:
+        return [1]
 
 
 def _file_sha256(path: Path) -> str:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from ..encode_rows import BadRow, encode_rows
+from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import Encoder
 from .corpus import Corpus, base_dir, to_item
 from .shards import Shard, ShardStore
@@ -29,12 +31,19 @@ class EmbedderSpec:
     dtype: str = "auto"
     device: str | None = None
     max_length: int = 256
+    media: MediaPolicy = DEFAULT_POLICY
+    """Limits on reading the corpus's images, videos and PDF pages (`--media-limit`)."""
 
     def load(self, device: str | None = None) -> Encoder:
         from ..model.embedder import load_embedder
 
         return load_embedder(
-            self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device, max_length=self.max_length
+            self.model,
+            adapter=self.adapter,
+            dtype=self.dtype,
+            device=device or self.device,
+            max_length=self.max_length,
+            media_policy=self.media,
         )
 
     def load_preparer(self) -> Any:
@@ -42,7 +51,9 @@ class EmbedderSpec:
         from ..model.loading import ensure_tiny
         from ..model.preprocess import Preprocessor
 
-        return Preprocessor.from_pretrained(self.model or ensure_tiny(), max_length=self.max_length)
+        return Preprocessor.from_pretrained(
+            self.model or ensure_tiny(), max_length=self.max_length, media_policy=self.media
+        )
 
     def fingerprint(self, device: str) -> str:
         """The fingerprint the loaded model will have on `device`, without loading its weights."""
@@ -75,37 +86,71 @@ class LocalEngine:
 
     embedder: Encoder
     batch_size: int = 16
+    skip_bad: bool = False
+    skipped: list[BadRow] = field(default_factory=list)
+    """Items left out with `skip_bad` (row, where, reason), in corpus order."""
 
     def fingerprint(self) -> str:
         return str(self.embedder.fingerprint)
 
     def run(self, corpus: Corpus, shards: list[Shard], store: ShardStore) -> None:
+        """Shard after shard, progress counted in items (PDF pages are items); an input that cannot
+        be read stops the build, and the shards written before it stay (a rerun resumes); with
+        `skip_bad` it is left out of its shard instead and listed in `skipped`."""
         from tqdm.auto import tqdm
 
-        for shard in tqdm(shards, desc="embed", unit="shard", disable=len(shards) < 2):
-            items, records = prepare_items(corpus, shard)
-            where = [f"{corpus.path}: item {row}" for row in range(shard.start, shard.end)]
-            vectors = self.embedder.encode(items, batch_size=self.batch_size, show_progress=False, where=where)
-            store.write(shard, np.arange(shard.start, shard.end), vectors, records)
+        total = sum(s.end - s.start for s in shards)
+        with tqdm(total=total, desc="embed", unit="item", disable=len(shards) < 2) as bar:
+            for shard in shards:
+                items, records = prepare_items(corpus, shard)
+                where = [item_where(corpus, shard.start + k, r) for k, r in enumerate(records)]
+                if self.skip_bad:
+                    self._write_good(shard, items, records, where, store)
+                else:
+                    vectors = self.embedder.encode(items, batch_size=self.batch_size, show_progress=False, where=where)
+                    store.write(shard, np.arange(shard.start, shard.end), vectors, records)
+                bar.update(shard.end - shard.start)
+
+    def _write_good(self, shard: Shard, items: list[Any], records: list[dict], where: list[str], store: ShardStore):
+        """The shard without its bad items (`skip_bad`), which are noted in `skipped`."""
+        vectors, kept, bad = encode_rows(self.embedder, items, where, self.batch_size, skip_bad=True)
+        self.skipped += [BadRow(shard.start + b.row, b.where, b.reason) for b in bad]
+        rows = np.arange(shard.start, shard.end)[kept]
+        store.write(shard, rows, vectors, [records[k] for k in kept], complete=False)
+
+
+def item_where(corpus: Corpus, row: int, record: dict[str, Any]) -> str:
+    """An item's name in errors, the same on every engine: the corpus, its row and its id
+    (`doc.pdf#page=2` in a folder corpus)."""
+    rid = record.get("id")
+    return f"{corpus.path}: item {row}" + (f" ({rid})" if rid is not None else "")
 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Engine settings from the command line (only the Ray engine reads actors / address / cpus)."""
+    """Engine settings from the command line (only the Ray engine reads actors / address / cpus;
+    only the local engine can skip bad items)."""
 
     batch_size: int = 16
+    skip_bad: bool = False
     actors: int = 2
     ray_address: str | None = None
     num_cpus: int | None = None
 
 
 def _local(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
-    return LocalEngine(embedder.load() if isinstance(embedder, EmbedderSpec) else embedder, options.batch_size)
+    return LocalEngine(
+        embedder.load() if isinstance(embedder, EmbedderSpec) else embedder, options.batch_size, options.skip_bad
+    )
 
 
 def _ray(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
     from .ray_engine import RayEngine
 
+    if options.skip_bad:
+        from ..config import ConfigError
+
+        raise ConfigError("--skip-bad works with --engine local only (the Ray engine stops at a bad item)")
     if not isinstance(embedder, EmbedderSpec):
         raise TypeError("the ray engine loads the model in each actor: pass an EmbedderSpec, not a loaded model")
     return RayEngine(embedder, options)

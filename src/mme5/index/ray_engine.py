@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .corpus import Corpus
-from .engines import EmbedderSpec, EngineOptions, prepare_items
+from .engines import EmbedderSpec, EngineOptions, item_where, prepare_items
 from .shards import Shard, ShardStore
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ def _prepare(batch: Any, corpus: Corpus, spec: EmbedderSpec, batch_size: int) ->
     out: list[tuple] = []  # rows of PREPARED
     for number, start, end in zip(*(batch.column(c).to_pylist() for c in ("shard", "start", "end"))):
         try:
-            items, _ = prepare_items(corpus, Shard(number, start, end))
-            where = [f"{corpus.path}: item {row}" for row in range(start, end)]
+            items, records = prepare_items(corpus, Shard(number, start, end))
+            where = [item_where(corpus, start + k, r) for k, r in enumerate(records)]
             formatted = preparer.format(items)
             for idx in preparer.plan(items, batch_size, formatted=formatted):
                 prepared = preparer.prepare(

@@ -76,14 +76,25 @@ class ShardStore:
             )
         return todo
 
-    def write(self, shard: Shard, rows: np.ndarray, vectors: np.ndarray, records: list[dict[str, Any]]) -> Path:
-        """Write one complete shard atomically; rows must be exactly shard.start .. shard.end - 1."""
+    def write(
+        self,
+        shard: Shard,
+        rows: np.ndarray,
+        vectors: np.ndarray,
+        records: list[dict[str, Any]],
+        complete: bool = True,
+    ) -> Path:
+        """Write one shard atomically; rows must be exactly shard.start .. shard.end - 1, or, with
+        `complete=False` (`--skip-bad`: bad items left out), an increasing subset of them."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         rows = np.asarray(rows, dtype=np.int64)
-        if not np.array_equal(rows, np.arange(shard.start, shard.end)):
+        everything = np.arange(shard.start, shard.end)
+        if complete and not np.array_equal(rows, everything):
             raise RuntimeError(f"{shard.name}: rows do not cover items {shard.start}..{shard.end - 1} exactly once")
+        if not complete and (np.any(np.diff(rows) <= 0) or not np.isin(rows, everything).all()):
+            raise RuntimeError(f"{shard.name}: rows are not an increasing subset of {shard.start}..{shard.end - 1}")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dim = vectors.shape[1]
         table = pa.table(
@@ -114,6 +125,13 @@ def shard_vectors(table: Any) -> np.ndarray:
     column = table.column("vector").combine_chunks()
     dim = column.type.list_size
     return column.values.to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
+
+
+def shard_size(path: Path) -> int:
+    """Rows a written shard holds (from its footer; fewer than its range when bad items were skipped)."""
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(path).num_rows)
 
 
 def iter_vectors(store: ShardStore, shards: list[Shard]) -> Iterator[np.ndarray]:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import InputError, Item, parse_item
 from .backbones import Backbone
 from .fingerprint import fingerprint_model
@@ -55,9 +56,12 @@ class Embedder:
         max_length: int = 256,
         fingerprint: str = "",
         profile: str | None = None,
+        media_policy: MediaPolicy = DEFAULT_POLICY,
         preprocessor: Preprocessor | None = None,
     ) -> None:
-        self.preprocessor = preprocessor or Preprocessor(processor, backbone, max_length=max_length, profile=profile)
+        self.preprocessor = preprocessor or Preprocessor(
+            processor, backbone, max_length=max_length, profile=profile, media_policy=media_policy
+        )
         self.runner = ModelRunner(model)
         self.model = model
         self._fingerprint = fingerprint
@@ -79,10 +83,12 @@ class Embedder:
         max_length: int = 256,
         attn_implementation: str | None = "sdpa",
         profile: str | None = None,
+        media_policy: MediaPolicy = DEFAULT_POLICY,
     ) -> Embedder:
         """Load a local folder or hub id (real `from_pretrained`), optionally merging a LoRA adapter
         (`mme5.model.loading`: backbone detection, folder checks, dtype; fingerprint from the files),
-        under formatting profile `profile` (mme5.model.profiles; None = mme5's own)."""
+        under formatting profile `profile` (mme5.model.profiles; None = mme5's own), reading media
+        within `media_policy` (mme5.media_policy)."""
         spec = resolve_backbone(model_name_or_path, backbone)
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
@@ -95,7 +101,9 @@ class Embedder:
             attn_implementation=attn_implementation,
         )
         fp = fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
-        return cls(model, processor, spec, max_length=max_length, fingerprint=fp, profile=profile)
+        return cls(
+            model, processor, spec, max_length=max_length, fingerprint=fp, profile=profile, media_policy=media_policy
+        )
 
     def with_profile(self, profile: str | None) -> Embedder:
         """An Embedder over the same weights under another formatting profile (this one unchanged)."""
@@ -128,6 +136,15 @@ class Embedder:
     def profile(self) -> str:
         """Input formatting profile (mme5.model.profiles), fixed when the model is loaded."""
         return self.preprocessor.profile
+
+    @property
+    def media_policy(self) -> MediaPolicy:
+        """Limits on reading images, videos and PDF pages (`mme5 embed --media-limit` sets them)."""
+        return self.preprocessor.media_policy
+
+    @media_policy.setter
+    def media_policy(self, policy: MediaPolicy) -> None:
+        self.preprocessor.media_policy = policy
 
     @property
     def device(self) -> torch.device:

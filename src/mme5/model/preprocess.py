@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import Item, load_image
 from .backbones import Backbone
 from .formatting import format_text
@@ -79,9 +80,17 @@ class Preprocessor:
     """Parse-ready items -> planned, processed batches for one model (processor, backbone, profile)."""
 
     def __init__(
-        self, processor: Any, backbone: Backbone, *, max_length: int = 256, profile: str | None = None
+        self,
+        processor: Any,
+        backbone: Backbone,
+        *,
+        max_length: int = 256,
+        profile: str | None = None,
+        media_policy: MediaPolicy = DEFAULT_POLICY,
     ) -> None:
         self.processor = processor
+        self.media_policy = media_policy
+        """Limits on reading images, videos and PDF pages (mme5.media_policy)."""
         self.backbone = backbone
         self.max_length = max_length
         self.profile = check_profile(profile or DEFAULT_PROFILE, backbone)
@@ -98,15 +107,18 @@ class Preprocessor:
         backbone: str | None = None,
         max_length: int = 256,
         profile: str | None = None,
+        media_policy: MediaPolicy = DEFAULT_POLICY,
     ) -> Preprocessor:
         """The processor side of a model folder or hub id, without its weights (CPU workers)."""
         spec = resolve_backbone(model_name_or_path, backbone)
         processor = spec.processor_class().from_pretrained(str(model_name_or_path))
-        return cls(processor, spec, max_length=max_length, profile=profile)
+        return cls(processor, spec, max_length=max_length, profile=profile, media_policy=media_policy)
 
     def with_profile(self, profile: str | None) -> Preprocessor:
         """The same processor under another formatting profile (checked for this backbone)."""
-        return Preprocessor(self.processor, self.backbone, max_length=self.max_length, profile=profile)
+        return Preprocessor(
+            self.processor, self.backbone, max_length=self.max_length, profile=profile, media_policy=self.media_policy
+        )
 
     @property
     def video_mode(self) -> str:
@@ -208,7 +220,7 @@ class Preprocessor:
         n = len(items)
         where = list(where) if where is not None else [f"item {i}" for i in range(n)]
         fits = list(formatted) if formatted is not None else self.format(items)
-        items, videos = apply_fallback(items, self.backbone, where)
+        items, videos = apply_fallback(items, self.backbone, where, self.media_policy)
         if lockstep:
             pads = [Item(text="-"), Item(text="-", image=_blank_image(self.backbone.min_image_side))]
             items += pads
@@ -250,7 +262,7 @@ class Preprocessor:
     def _image(self, item: Item, where: str) -> Image.Image | None:
         if item.image is None or not item.has_image:
             return None
-        img = load_image(item.image, where)
+        img = load_image(item.image, where, self.media_policy)
         side = self.backbone.min_image_side
         if img.width < side or img.height < side:
             img = img.resize((max(img.width, side), max(img.height, side)))

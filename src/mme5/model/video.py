@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from ..media import load_frames, page_item
+from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import InputError, Item
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,14 @@ def video_text(backbone: Any) -> str:
     return backbone.video_text if backbone.video_text is not None else backbone.image_text
 
 
-def frames_for(item: Item, where: str) -> list[Image.Image] | None:
+def frames_for(item: Item, where: str, policy: MediaPolicy = DEFAULT_POLICY) -> list[Image.Image] | None:
     """The sampled frames of a video item (None without a video); an image and a video together
     are refused (no MMEB task or training row has both)."""
     if not item.has_video:
         return None
     if item.has_image:
         raise InputError(f"{where}: an item takes an image or a video, not both")
-    return load_frames(item.video, where)  # type: ignore[arg-type]
+    return load_frames(item.video, where, policy=policy)  # type: ignore[arg-type]
 
 
 def middle_frame_item(item: Item, frames: list[Image.Image]) -> Item:
@@ -65,13 +66,14 @@ _warned: set[str] = set()
 
 
 def apply_fallback(
-    items: Sequence[Item], backbone: Any, where: Sequence[str]
+    items: Sequence[Item], backbone: Any, where: Sequence[str], policy: MediaPolicy = DEFAULT_POLICY
 ) -> tuple[list[Item], list[list[Image.Image] | None]]:
     """Media the processor cannot take as they are -> (items for the formatter, frames per item):
     PDF page items get their rendered page as the image; native backbones keep their videos,
-    image-only ones get the middle frame as the image (logged once per backbone as off-protocol)."""
-    items = [page_item(item, where[i]) if item.pdf is not None else item for i, item in enumerate(items)]
-    frames = [frames_for(item, where[i]) for i, item in enumerate(items)]
+    image-only ones get the middle frame as the image (logged once per backbone as off-protocol).
+    Media are read within `policy` (mme5.media_policy)."""
+    items = [page_item(item, where[i], policy=policy) if item.pdf is not None else item for i, item in enumerate(items)]
+    frames = [frames_for(item, where[i], policy) for i, item in enumerate(items)]
     if video_mode(backbone) == VIDEO_NATIVE or not any(f is not None for f in frames):
         return list(items), frames
     if backbone.name not in _warned:

@@ -152,7 +152,7 @@ def create_app(
 
         def parse() -> list[tuple[int, int | None, Item]]:  # (input index, PDF page or None, item)
             items = [to_item(elements[0], policy, "input")] if single else to_items(elements, policy)
-            return expand_pdfs(items)
+            return expand_pdfs(items, policy=policy.media)
 
         # decoding (or fetching) images, frames and pages runs off the event loop; checking texts is cheap
         images = any(isinstance(e, ItemIn) and (e.image or e.video or e.pdf) for e in elements)
@@ -220,7 +220,7 @@ def create_app(
 
 def _one_query(query: str | ItemIn, policy: InputPolicy) -> Item:
     """A search query is one item: a PDF query must have exactly one page."""
-    rows = expand_pdfs([to_item(query, policy, "query")], ["query.pdf"])
+    rows = expand_pdfs([to_item(query, policy, "query")], ["query.pdf"], policy.media)
     if len(rows) != 1:
         raise RequestError(
             400, f"query.pdf has {len(rows)} pages; a search query is one item: send one page", param="query.pdf"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config import ConfigError
+from ..media_policy import MediaPolicy
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,13 @@ class ServerSettings:
     # input limits
     max_request_bytes: int = 8 * 1024 * 1024
     max_items: int = 256
-    max_image_pixels: int = 4096 * 4096
     max_request_pixels: int = 64 * 1024 * 1024
-    """Decoded pixels summed over a request's images (~4 bytes each once decoded: 256 MiB by default),
-    checked from the image headers before any is decoded."""
+    """Decoded pixels summed over a request's images, frames and pages (~4 bytes each once decoded:
+    256 MiB by default), checked from the headers before any is decoded, and again as videos decode."""
+    media: MediaPolicy = field(default_factory=MediaPolicy)
+    """Limits on each image, video and PDF (bytes, pixels per decoded frame, frames, pages, page area,
+    decode time): the same MediaPolicy, and the same defaults, as `mme5 embed` and `mme5 index build`.
+    Set with `--set media.max_frames=2000`."""
     max_text_chars: int = 16384
 
     # input policy
@@ -62,7 +66,6 @@ class ServerSettings:
             "request_timeout_s": self.request_timeout_s,
             "max_request_bytes": self.max_request_bytes,
             "max_items": self.max_items,
-            "max_image_pixels": self.max_image_pixels,
             "max_request_pixels": self.max_request_pixels,
             "max_text_chars": self.max_text_chars,
             "remote_timeout_s": self.remote_timeout_s,
