@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mme5.index.build import IndexOptions, build_index, held_out
+from mme5.index.build import build_index
+from mme5.index.sinks import IndexOptions, held_out
 
 from .conftest import corpus_vectors, exact_top_k
 from .test_ann import NoEncode, ids, overlap
@@ -44,7 +45,7 @@ def test_serve_searches_a_lance_index(lance_index, embedder):
     from fastapi.testclient import TestClient
 
     from mme5.serving import ServerSettings, create_app
-    from mme5.serving.index import VectorIndex
+    from mme5.index.search import VectorIndex
 
     out, _ = lance_index
     index = VectorIndex.load(out)  # what `mme5 serve --index DIR` does

@@ -16,7 +16,7 @@ def test_folder_of_pdfs_is_indexed_page_by_page(tiny_dirs, tiny_embedder, tmp_pa
     import pypdfium2 as pdfium
 
     from mme5.cli.main import main
-    from mme5.serving.index import VectorIndex
+    from mme5.index.search import VectorIndex
 
     docs = tmp_path / "docs"
     (docs / "sub").mkdir(parents=True)

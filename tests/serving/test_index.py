@@ -7,8 +7,10 @@ import httpx
 import numpy as np
 import pytest
 
+from mme5.index.build import build_index
+from mme5.index.corpus import base_dir, open_corpus, to_item
+from mme5.index.search import VectorIndex
 from mme5.index.shards import SHARDS_DIR
-from mme5.serving.index import VectorIndex, build_index, read_corpus
 from mme5.types import InputError, Item
 
 from .conftest import data_url, running_server
@@ -24,6 +26,13 @@ def corpus(tmp_path, assets):
     path = tmp_path / "corpus.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def read_corpus(path):
+    """A corpus -> its items (as the engines parse them) and records, every row validated."""
+    corpus = open_corpus(path)
+    records = corpus.records(0, len(corpus))
+    return [to_item(r, base_dir(corpus), f"{path}: item {i}") for i, r in enumerate(records)], records
 
 
 def brute_force(query: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

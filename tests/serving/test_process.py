@@ -27,7 +27,7 @@ def free_port() -> int:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_mme5_serve_process(tiny_dirs, embedder, assets, tmp_path):
-    from mme5.serving.index import build_index
+    from mme5.index.build import build_index
 
     model = tiny_dirs("mllama")
     corpus = tmp_path / "corpus.jsonl"

@@ -122,7 +122,7 @@ def test_limits_and_bad_media(url, item, status, needle) -> None:
 
 def test_search_with_video_and_pdf_queries(qwen, media_root, tmp_path) -> None:
     from mme5.serving import ServerSettings, create_app
-    from mme5.serving.index import build_index
+    from mme5.index.build import build_index
 
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(f'{{"text": "page {k}"}}\n' for k in range(3)))

@@ -148,7 +148,7 @@ def _build(args) -> int:
 
 
 def _search(args) -> int:
-    from ..serving.index import VectorIndex
+    from ..index.search import VectorIndex
     from ..types import InputError, Item
 
     if not (args.text or args.image or args.instruction):

@@ -102,8 +102,8 @@ def settings_from_args(args) -> ServerSettings:
 def run(args) -> int:
     import uvicorn
 
+    from ..index.search import VectorIndex
     from ..serving import create_app
-    from ..serving.index import VectorIndex
     from ..serving.inputs import InputPolicy
 
     settings = settings_from_args(args)

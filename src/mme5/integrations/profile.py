@@ -14,10 +14,26 @@ from ..types import MissingFileError
 
 PROFILE_FILE = "mme5_embedding.json"
 PROFILE_VERSION = 1
-TRAINING_CODE_URL = "https://github.com/mme5/mme5"
-"""Where the training code lives (the model card and mteb's ModelMeta link it)."""
+SOURCE_URL_LABELS = ("source", "repository", "code", "homepage")
+"""`[project.urls]` labels (pyproject.toml) that name where the training code lives, in order of preference."""
 INSTRUCTION_TEMPLATE = "{instruction} {text}\n"
 """The mmE5 join (`mme5.model.formatting.join_instruction`), recorded for readers of the file."""
+
+
+def training_code_url() -> str | None:
+    """Where the training code lives, as the installed package declares it (`[project.urls]`), or
+    None: the model card and mteb's ModelMeta then leave it out rather than print a placeholder."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        entries = metadata("mme5").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        return None
+    urls = {}
+    for entry in entries:
+        label, _, url = entry.partition(",")
+        urls[label.strip().lower()] = url.strip()
+    return next((urls[label] for label in SOURCE_URL_LABELS if urls.get(label)), None)
 
 
 def task_prompts() -> dict[str, str]:

@@ -19,11 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from ..index.search import VectorIndex
 from ..media import expand_pdfs
 from ..types import Encoder, InputError, Item
 from .batcher import DynamicBatcher
 from .errors import RequestError, validation_message
-from .index import VectorIndex
 from .inputs import InputPolicy, to_item, to_items
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware, error_body

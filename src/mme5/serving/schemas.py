@@ -104,14 +104,3 @@ class ModelCard(_Strict):
 class ModelList(_Strict):
     object: Literal["list"] = "list"
     data: list[ModelCard]
-
-
-class ErrorBody(_Strict):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(_Strict):
-    error: ErrorBody

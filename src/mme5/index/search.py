@@ -1,8 +1,9 @@
 """A built index loaded for search: faiss (any type) or a LanceDB table, plus the corpus records,
 behind one `search(queries, top_k, nprobe=, ef_search=)`.
 
-Vectors are L2-normalised, so inner product = cosine. Building lives in `mme5.index.build`
-(re-exported here: `build_index`); the records are read from the build's vector shards.
+Vectors are L2-normalised, so inner product = cosine. `build.build_index` writes the folder; this
+module reads it (the server and `mme5 index search` import it from here); the records are read
+from the build's vector shards.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ..index.build import INDEX_FILE, INFO_FILE, build_index  # noqa: F401  (the build entry point)
-from ..index.corpus import RESERVED, open_corpus  # noqa: F401
-from ..index.shards import SHARDS_DIR, read_shard
 from ..types import InputError, MissingFileError
+from .ann import search_params
+from .lance import LanceSearcher
+from .shards import SHARDS_DIR, read_shard
+from .sinks import INDEX_FILE
 
+INFO_FILE = "index.json"
 KNOBS = ("nprobe", "ef_search")
 
 
@@ -27,15 +30,6 @@ KNOBS = ("nprobe", "ef_search")
 class Hit:
     index: int
     score: float
-
-
-def read_corpus(path: str | Path) -> tuple[list[Any], list[dict[str, Any]]]:
-    """A corpus (JSONL, parquet, media folder) -> its items and records, every row validated."""
-    from ..index.corpus import base_dir, to_item
-
-    corpus = open_corpus(path)
-    records = corpus.records(0, len(corpus))
-    return [to_item(r, base_dir(corpus), f"{path}: item {i}") for i, r in enumerate(records)], records
 
 
 class ShardRecords:
@@ -73,8 +67,6 @@ class FaissSearcher:
         self.dim = int(self.faiss_index.d)
 
     def search(self, queries: np.ndarray, k: int, knob: int | None) -> tuple[np.ndarray, np.ndarray]:
-        from ..index.ann import search_params
-
         return self.faiss_index.search(queries, k, params=search_params(self.kind, knob, self.faiss_index))
 
 
@@ -83,8 +75,6 @@ def _faiss(folder: Path, info: dict[str, Any]) -> Any:
 
 
 def _lance(folder: Path, info: dict[str, Any]) -> Any:
-    from ..index.lance import LanceSearcher
-
     return LanceSearcher(folder, info)
 
 
