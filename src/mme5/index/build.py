@@ -17,6 +17,8 @@ from ..types import Encoder
 from .corpus import open_corpus
 from .engines import EmbedderSpec, Engine, EngineOptions, LocalEngine
 from .lance import lance_sink
+from .model import model_record, prompts_of
+from .prompts import index_prompts, with_document_prompts
 from .ray_engine import RayEngine
 from .search import INFO_FILE, VectorIndex
 from .shards import ShardStore, iter_vectors, plan_shards
@@ -58,7 +60,11 @@ def build_index(
     model: str = "",
 ) -> VectorIndex:
     """Embed every corpus item (resuming from shards already written) and index the vectors in
-    `out_dir`. `embedder`: a loaded encoder (local engine) or an EmbedderSpec (any engine)."""
+    `out_dir`. `embedder`: a loaded encoder (local engine) or an EmbedderSpec (any engine); `model`:
+    the folder or hub id a loaded encoder came from (recorded, so searches can load it again).
+
+    Folder corpora are embedded with the model's document prompt per kind; index.json records the
+    model and the prompts (the query instruction searches apply by default): see `index.prompts`."""
     opts = index or IndexOptions()
     if opts.sink not in SINKS:
         raise ConfigError(f"--sink {opts.sink!r}: choose one of {', '.join(SINKS)}")
@@ -66,11 +72,15 @@ def build_index(
     source = open_corpus(corpus, stride=shard_size)
     runner = make_engine(engine, embedder, engine_options or EngineOptions())
     fingerprint = runner.fingerprint()
+    loaded = getattr(runner, "embedder", None)  # the local engine's model (Ray actors load their own)
+    prompts = index_prompts(prompts_of(embedder, loaded, model), source)
+    source = with_document_prompts(source, prompts)
     state = {
         "fingerprint": fingerprint,
         "corpus_sha256": source.digest(),
         "shard_size": shard_size,
         "count": len(source),
+        "document_prompts": prompts["document"],
     }
     store = ShardStore(out, state)
     shards = plan_shards(len(source), shard_size)
@@ -81,13 +91,10 @@ def build_index(
         raise RuntimeError(f"{len(store.pending(shards))} shard(s) missing after the {engine} engine finished")
     dim = next(iter_vectors(store, shards[:1])).shape[1]
     result = SINKS[opts.sink](Vectors(store, shards, dim), opts, out)
-    model_info = {"name": model, "fingerprint": fingerprint, "dim": int(dim)}
-    backbone = getattr(getattr(embedder, "backbone", None), "name", None)
-    if backbone:
-        model_info["backbone"] = backbone
     info = provenance(
         config,
-        model=model_info,
+        model=model_record(embedder, loaded, fingerprint, dim, model),
+        prompts=prompts,
         corpus={"path": str(Path(corpus).resolve()), "sha256": state["corpus_sha256"], "count": len(source)},
         engine={
             "name": engine,

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..model.backbones import Backbone, get_backbone
 from ..model.formatting import FORMAT_VERSION
+from ..prompts import default_prompts
 from ..types import MissingFileError
 
 PROFILE_FILE = "mme5_embedding.json"
@@ -34,22 +35,6 @@ def training_code_url() -> str | None:
         label, _, url = entry.partition(",")
         urls[label.strip().lower()] = url.strip()
     return next((urls[label] for label in SOURCE_URL_LABELS if urls.get(label)), None)
-
-
-def task_prompts() -> dict[str, str]:
-    """Named instructions (prompt name -> instruction) an exported model ships with: the mmE5
-    instructions of `mme5.prompts`, under names that say which side of which task they belong to."""
-    from .. import prompts as p
-
-    return {
-        "t2i_query": p.FIND_IMAGE_FOR_CAPTION,  # caption -> image (MSCOCO t2i, XTD)
-        "image_target": p.REPRESENT_IMAGE,  # an image candidate / gallery image
-        "vqa_query": p.REPRESENT_IMAGE_WITH_QUESTION,  # image + question
-        "image_text_target": p.REPRESENT_IMAGE_WITH_TEXT,  # image + text candidate
-        "classification_query": p.REPRESENT_IMAGE_FOR_CLASSIFICATION,  # image -> class label
-        "visdoc_query": p.V2_VISDOC_QUERY,  # text -> document page
-        "visdoc_page": p.V2_VISDOC_PAGE,
-    }
 
 
 @dataclass(frozen=True)
@@ -98,7 +83,7 @@ class EmbeddingProfile:
             no_image_text=backbone.no_image_text,
             processor_text_prefix=processor_text_prefix,
             formatting_profile=formatting_profile,
-            prompts=dict(task_prompts() if prompts is None else prompts),
+            prompts=dict(default_prompts(formatting_profile) if prompts is None else prompts),
             source=dict(source or {}),
         )
 
