@@ -181,13 +181,13 @@ def _search(args) -> int:
     from ..index.search import RECORDED, VectorIndex, describe_item
     from ..types import InputError, Item
 
-    if not (args.text or args.image):
-        raise InputError("give a query: --text and/or --image")
+    if not (args.text or args.image or args.instruction):
+        raise InputError("give a query: --text, --image and/or --instruction")
     index = VectorIndex.load(args.index)
     embedder = load_for_index(index, args)
     # no --instruction: the query instruction the index records; --instruction "": none
     instruction = RECORDED if args.instruction is None else args.instruction
-    query = Item(text=args.text, image=args.image)
+    query = Item(text=args.text, image=args.image, instruction=args.instruction or None)
     hits = index.search_items(
         embedder, [query], args.top_k, instruction=instruction, nprobe=args.nprobe, ef_search=args.ef_search
     )[0]
