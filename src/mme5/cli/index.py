@@ -6,7 +6,7 @@ or a LanceDB table) with its recall@10 measured; `mme5 index search` queries one
 
 from __future__ import annotations
 
-from .options import add_model_args
+from .options import INDEX_MODEL_DEFAULT, add_model_args
 
 NAME = "index"
 HELP = "build (and query) a vector index over a corpus"
@@ -87,12 +87,7 @@ def register(p) -> None:
     )
     search.add_argument("--top-k", type=int, default=5)
     add_knob_args(search)
-    add_model_args(search)
-    for action in search._actions:  # argparse has no public way to reword a shared flag's help
-        if action.dest == "model":
-            action.help = (
-                "model folder or hub id (default: the model index.json records, with its adapter, dtype, max length)"
-            )
+    add_model_args(search, model_default=INDEX_MODEL_DEFAULT)
 
 
 def run(args) -> int:

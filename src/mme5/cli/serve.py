@@ -7,7 +7,14 @@ import os
 from typing import TYPE_CHECKING
 
 from .index import add_knob_args, load_for_index
-from .options import add_config_args, add_model_args, config_from_args, embedder_from_args
+from .options import (
+    INDEX_MODEL_DEFAULT,
+    TINY_DEFAULT,
+    add_config_args,
+    add_model_args,
+    config_from_args,
+    embedder_from_args,
+)
 
 if TYPE_CHECKING:
     from ..serving.settings import ServerSettings
@@ -22,6 +29,7 @@ def register(p) -> None:
         batch_size_default=None,
         batch_size_help="most items per model forward; larger requests are encoded in chunks "
         "(ServerSettings.max_batch_size)",
+        model_default=f"with --index, {INDEX_MODEL_DEFAULT}; else {TINY_DEFAULT}",
     )
     p.add_argument("--model-name", help="id clients send as `model` (default: the model folder's name, or mme5-tiny)")
     p.add_argument(
