@@ -213,3 +213,12 @@ def test_one_kind_folder_gets_that_kinds_query_prompt(tmp_path, embedder):
     index = build_index(embedder, docs, tmp_path / "index", model="")
     assert index.query_instruction == P.V2_VISDOC_QUERY and index.info["prompts"]["query_prompt"] == "visdoc_query"
     assert index.info["prompts"]["document"] == {"pdf": P.V2_VISDOC_PAGE}
+
+
+def test_an_index_from_before_the_model_record_still_names_its_model():
+    from mme5.index.model import spec_from_record
+
+    assert spec_from_record({"name": "mme5-tiny", "fingerprint": "f"}, "old").model is None
+    assert spec_from_record({"name": "runs/mine", "fingerprint": "f"}, "old").model == "runs/mine"
+    with pytest.raises(InputError, match="pass --model"):
+        spec_from_record({"name": "", "fingerprint": "f"}, "old")

@@ -77,6 +77,8 @@ def how_to_load(record: dict[str, Any]) -> str:
 
 def spec_from_record(record: dict[str, Any], where: str, device: str | None = None) -> EmbedderSpec:
     """The EmbedderSpec that loads the model an index records; a clear error when it names none."""
+    if "path" not in record and record.get("name"):  # written before `path` was: `name` was --model as given
+        record = {**record, "path": None if record["name"] == TINY_NAME else record["name"]}
     if "path" not in record:
         raise InputError(
             f"{where} does not record which model built it (built from a loaded model with no name); "
