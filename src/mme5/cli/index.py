@@ -163,6 +163,11 @@ def load_for_index(index, args):
 
     named = args.model is not None or args.adapter is not None
     embedder = (_spec(args) if named else index.model_spec(device=args.device)).load()
+    profile = index.info.get("model", {}).get("profile")
+    if profile and profile != embedder.profile:  # the index was embedded with another formatting profile
+        from ..model.profiles import set_profile
+
+        set_profile(embedder, profile)
     if embedder.fingerprint != index.fingerprint:
         fix = how_to_load(index.info.get("model", {})) if named else "rebuild the index (the model's files changed)"
         raise InputError(
