@@ -185,3 +185,17 @@ def test_the_circle_finder_finds_one():
 def test_stand_ins_stay_out_of_the_package():
     assert "mme5.synthesis.stub_server" not in MODULES
     assert (Path(__file__).parent / "fixtures" / "stub_server.py").is_file()
+
+
+def test_the_packages_form_layers():
+    """Between top-level packages and modules (model, index, serving, ...) the arrows never form a
+    circle: each package can be read knowing only those below it."""
+    packages: dict[str, set[str]] = {}
+    for module, edges in GRAPH.items():
+        a = ".".join(module.split(".")[:2])
+        for target, _, local in edges:
+            b = ".".join(target.split(".")[:2])
+            if a != b and (module, target) not in ALLOWED_CIRCLE_EDGES:
+                packages.setdefault(a, set()).add(b)
+    assert packages["mme5.serving"] >= {"mme5.index"} and "mme5.serving" not in packages["mme5.index"]
+    assert not _circles(packages), _circles(packages)
