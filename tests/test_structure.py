@@ -193,7 +193,7 @@ def test_the_packages_form_layers():
     packages: dict[str, set[str]] = {}
     for module, edges in GRAPH.items():
         a = ".".join(module.split(".")[:2])
-        for target, _, local in edges:
+        for target, _, _ in edges:
             b = ".".join(target.split(".")[:2])
             if a != b and (module, target) not in ALLOWED_CIRCLE_EDGES:
                 packages.setdefault(a, set()).add(b)
