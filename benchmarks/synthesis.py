@@ -8,7 +8,7 @@ pipeline at all (one connection pool, as a plain client; and pools of 8 connecti
 backend), which is the transport's own ceiling on this machine. Target: throughput >= 0.8 x
 concurrency / latency, with exactly the requested samples written, no duplicate id and none lost.
 
-The server is `mme5.synthesis.stub_server` (a stand-in for a remote API) in its own process,
+The server is `tests/fixtures/stub_server.py` (a stand-in for a remote API) in its own process,
 so its threads do not compete with the client for the GIL.
 
     .venv/bin/python benchmarks/synthesis.py [--latency 0.5] [--repeats 5] [--out benchmarks/results/synthesis.json]
@@ -28,13 +28,15 @@ import time
 from pathlib import Path
 
 from mme5.config import load_config
-from mme5.synthesis.config import SynthesisConfig
 from mme5.synthesis.backends import make_backend
+from mme5.synthesis.config import SynthesisConfig
 from mme5.synthesis.runner import Synthesizer
+
+STUB_SERVER = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "stub_server.py"  # not in the package
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "mme5.synthesis.stub_server", "--latency", str(latency)],
+    proc = subprocess.Popen([sys.executable, str(STUB_SERVER), "--latency", str(latency)],
                             stdout=subprocess.PIPE, text=True)
     return proc, proc.stdout.readline().strip()
 

@@ -11,6 +11,9 @@ placeholder `<|image_1|>\\n`, which each backbone's formatter rewrites.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from .types import HUB_IMAGE_PLACEHOLDER
 
 # ---- the mmE5 instructions (wording of the mmE5 / MMEB training data) -------------------------
@@ -142,3 +145,72 @@ V2_VISRAG_TARGET = {  # VisRAG in-domain: the page description per row `source`
     "MP-DocVQA": "A page from a multi-page document with text or tables.",
     "ChartQA": "A statistical chart comparing values or analyzing trends.",
 }
+
+
+# ---- a model's default prompts, by role (the sentence-transformers `prompts` convention) ----------
+PROMPTS_FILE = "mme5_prompts.json"
+"""Written beside the weights by `init-tiny`, `mme5 train` and every export: `{"prompts": {name:
+instruction}, "default_prompt_name": null}`, the keys of sentence-transformers'
+`config_sentence_transformers.json`. A value is an mme5 instruction (joined as `join_instruction` does)."""
+QUERY, DOCUMENT = "query", "document"
+"""The role names sentence-transformers' `encode_query` / `encode_document` look up."""
+
+MME5_PROMPTS: dict[str, str] = {
+    QUERY: FIND_IMAGE_FOR_CAPTION,  # the default query: a text looking for an image (MSCOCO t2i, XTD)
+    DOCUMENT: "",  # a text document / candidate: none (mmE5's text targets carry no instruction)
+    # queries, per task type
+    "t2i_query": FIND_IMAGE_FOR_CAPTION,
+    "vqa_query": REPRESENT_IMAGE_WITH_QUESTION,
+    "classification_query": REPRESENT_IMAGE_FOR_CLASSIFICATION,
+    "visdoc_query": V2_VISDOC_QUERY,
+    "video_query": V2_TRAIN_VIDEO_QUERY,
+    # documents / candidates, per kind
+    "image_target": REPRESENT_IMAGE,
+    "image_text_target": REPRESENT_IMAGE_WITH_TEXT,
+    "visdoc_page": V2_VISDOC_PAGE,
+    "video_target": V2_VIDEO_TARGET,
+}
+"""The prompts of a model trained the mmE5 way (the instructions of its training and evaluation data)."""
+PROFILE_PROMPTS: dict[str, dict[str, str]] = {"mme5": MME5_PROMPTS, "vlm2vec-v2": MME5_PROMPTS}
+"""Default prompts per formatting profile (mme5.model.profiles); a profile not listed uses mme5's."""
+
+DOCUMENT_PROMPT_OF_KIND = {"text": DOCUMENT, "image": "image_target", "pdf": "visdoc_page", "video": "video_target"}
+"""Which prompt embeds a corpus item of each kind (a folder corpus's images, PDF pages, videos)."""
+QUERY_PROMPT_FOR_KIND = {"text": QUERY, "image": "t2i_query", "pdf": "visdoc_query", "video": "video_query"}
+"""Which prompt embeds a text query searching a corpus of one kind (a mixed corpus: `query`)."""
+
+
+def default_prompts(profile: str | None = None) -> dict[str, str]:
+    """The built-in prompts of a formatting profile (None = mme5's)."""
+    return dict(PROFILE_PROMPTS.get(profile or "mme5", MME5_PROMPTS))
+
+
+def model_prompts(
+    model: str | Path | None, profile: str | None = None, adapter: str | Path | None = None
+) -> dict[str, str]:
+    """A model folder's default prompts by role: the `mme5_prompts.json` of its adapter or its own,
+    else the `prompts` of a sentence-transformers export (`config_sentence_transformers.json`), else
+    the profile's defaults (a hub id, or a checkpoint written before prompts were recorded)."""
+    for folder in (Path(f) for f in (adapter, model) if f is not None):
+        if not folder.is_dir():
+            continue
+        for name in (PROMPTS_FILE, "config_sentence_transformers.json"):
+            path = folder / name
+            if path.is_file():
+                recorded = json.loads(path.read_text(encoding="utf-8")).get("prompts")
+                if isinstance(recorded, dict) and recorded:
+                    return {str(k): str(v) for k, v in recorded.items()}
+    return default_prompts(profile)
+
+
+def write_prompts(folder: str | Path, prompts: dict[str, str]) -> Path:
+    """Record `prompts` in `folder/mme5_prompts.json` (sentence-transformers' keys)."""
+    path = Path(folder) / PROMPTS_FILE
+    body = {"prompts": dict(prompts), "default_prompt_name": None, "join": "{instruction} {text}\n"}
+    path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def item_kind(item: dict) -> str:
+    """The kind of a corpus item (its JSON fields): video, pdf, image or text."""
+    return next((kind for kind in ("video", "pdf", "image") if item.get(kind) not in (None, "", [])), "text")

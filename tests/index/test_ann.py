@@ -9,8 +9,9 @@ import pytest
 
 from mme5.config import ConfigError
 from mme5.index.ann import K_FACTORS, parse_bytes, plan_auto, plan_index, search_params
-from mme5.index.build import IndexOptions, build_index, held_out
-from mme5.serving.index import VectorIndex
+from mme5.index.build import build_index
+from mme5.index.sinks import IndexOptions, held_out
+from mme5.index.search import VectorIndex
 from mme5.types import InputError
 
 from .conftest import corpus_vectors, exact_top_k

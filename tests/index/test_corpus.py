@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mme5.index.build import build_index
+from mme5.prompts import REPRESENT_IMAGE
 from mme5.index.corpus import FolderCorpus, JsonlCorpus, open_corpus
 from mme5.types import InputError, Item
 
@@ -60,7 +61,9 @@ def test_folder_corpus_is_its_sorted_images(tmp_path, assets, embedder):
     assert isinstance(open_corpus(tmp_path / "pics"), FolderCorpus)
     index = build_index(embedder, tmp_path / "pics", tmp_path / "idx")
     assert [index.records[i]["id"] for i in range(2)] == ["cat.png", "sub/dog.png"]
-    expected = embedder.encode([Item(image=str(tmp_path / "pics" / "cat.png")), Item(image=str(tmp_path / "pics" / "sub" / "dog.png"))])
+    represent = REPRESENT_IMAGE  # a folder image gets the model's image document prompt
+    expected = embedder.encode([Item(image=str(tmp_path / "pics" / "cat.png"), instruction=represent),
+                                Item(image=str(tmp_path / "pics" / "sub" / "dog.png"), instruction=represent)])
     np.testing.assert_allclose(corpus_vectors(tmp_path / "idx"), expected, atol=1e-5)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no media files"):

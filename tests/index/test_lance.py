@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mme5.index.build import IndexOptions, build_index, held_out
+from mme5.index.build import build_index
+from mme5.index.sinks import IndexOptions, held_out
+from mme5.types import Item
 
 from .conftest import corpus_vectors, exact_top_k
 from .test_ann import NoEncode, ids, overlap
@@ -44,11 +46,11 @@ def test_serve_searches_a_lance_index(lance_index, embedder):
     from fastapi.testclient import TestClient
 
     from mme5.serving import ServerSettings, create_app
-    from mme5.serving.index import VectorIndex
+    from mme5.index.search import VectorIndex
 
     out, _ = lance_index
     index = VectorIndex.load(out)  # what `mme5 serve --index DIR` does
-    query = embedder.encode(["Flagge: Japan"])
+    query = embedder.encode([Item(text="Flagge: Japan", instruction=index.query_instruction)])  # as /v1/search does
     expected = index.search(query, 5)[0]
     with TestClient(create_app(embedder, ServerSettings(model_name="tiny"), index)) as client:
         body = client.post("/v1/search", json={"query": "Flagge: Japan", "top_k": 5}).json()["data"]

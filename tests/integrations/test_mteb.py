@@ -23,13 +23,13 @@ def test_model_meta_languages_code_and_instructions(exported):
     from mteb.abstasks.task_metadata import TaskMetadata  # noqa: F401  (mteb importable)
 
     from mme5.integrations.mteb import instruction_for, mme5_model_meta
-    from mme5.integrations.profile import TRAINING_CODE_URL
+    from mme5.integrations.profile import training_code_url
     from mme5.synthesis.languages import XLMR_LANGUAGES
 
     meta = mme5_model_meta(exported("qwen2_vl", "hf").out_dir)
     assert len(meta.languages) == len(XLMR_LANGUAGES) == 93
     assert {"eng-Latn", "ita-Latn", "jpn-Jpan", "zho-Hans", "mlg-Latn"} <= set(meta.languages)
-    assert meta.public_training_code == TRAINING_CODE_URL and meta.use_instructions
+    assert meta.public_training_code == training_code_url() and meta.use_instructions
     assert meta.embed_dim == exported("qwen2_vl", "hf").profile.dim and meta.n_parameters > 0
 
     class T2I:

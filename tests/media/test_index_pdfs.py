@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from mme5 import prompts as P
 from mme5.types import Item
 
 
@@ -16,7 +17,7 @@ def test_folder_of_pdfs_is_indexed_page_by_page(tiny_dirs, tiny_embedder, tmp_pa
     import pypdfium2 as pdfium
 
     from mme5.cli.main import main
-    from mme5.serving.index import VectorIndex
+    from mme5.index.search import VectorIndex
 
     docs = tmp_path / "docs"
     (docs / "sub").mkdir(parents=True)
@@ -44,7 +45,9 @@ def test_folder_of_pdfs_is_indexed_page_by_page(tiny_dirs, tiny_embedder, tmp_pa
     ids = [index.records[i]["id"] for i in range(len(index))]
     assert ids == ["a.pdf#page=1", "a.pdf#page=2", "c.png", "clip/0.jpg", "clip/1.jpg", "clip/2.jpg", "clip/3.jpg",
                    "d.mkv", "sub/b.pdf#page=1", "sub/b.pdf#page=2", "sub/b.pdf#page=3"]
-    assert index.records[9]["item"] == {"pdf": "sub/b.pdf", "page": 2} and index.records[7]["item"] == {"video": "d.mkv"}
+    page, video = P.V2_VISDOC_PAGE, P.V2_VIDEO_TARGET  # each kind's document prompt (index.json prompts.document)
+    assert index.records[9]["item"] == {"pdf": "sub/b.pdf", "page": 2, "instruction": page}
+    assert index.records[7]["item"] == {"video": "d.mkv", "instruction": video}
     # independent: render the pages with pypdfium2 here and encode them as images
     emb = tiny_embedder("qwen2_vl")
 
@@ -52,9 +55,10 @@ def test_folder_of_pdfs_is_indexed_page_by_page(tiny_dirs, tiny_embedder, tmp_pa
         doc = pdfium.PdfDocument(str(path))
         return [doc[k].render(scale=2).to_pil().convert("RGB") for k in range(len(doc))]
 
-    want = emb.encode([Item(image=p) for p in pages(docs / "a.pdf")] + [Item(image=p) for p in pages(docs / "sub" / "b.pdf")])
+    want = emb.encode([Item(image=p, instruction=page) for p in pages(docs / "a.pdf")]
+                      + [Item(image=p, instruction=page) for p in pages(docs / "sub" / "b.pdf")])
     vectors = index.faiss_index.reconstruct_n(0, len(index))
     np.testing.assert_allclose(vectors[[0, 1, 8, 9, 10]], want, atol=1e-5)
     hits = index.search(want[3:4], 1)[0]
     assert index.records[hits[0].index]["id"] == "sub/b.pdf#page=2"
-    np.testing.assert_allclose(vectors[7], emb.encode([Item(video=docs / "d.mkv")])[0], atol=1e-5)
+    np.testing.assert_allclose(vectors[7], emb.encode([Item(video=docs / "d.mkv", instruction=video)])[0], atol=1e-5)

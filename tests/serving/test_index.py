@@ -7,8 +7,10 @@ import httpx
 import numpy as np
 import pytest
 
+from mme5.index.build import build_index
+from mme5.index.corpus import base_dir, open_corpus, to_item
+from mme5.index.search import VectorIndex
 from mme5.index.shards import SHARDS_DIR
-from mme5.serving.index import VectorIndex, build_index, read_corpus
 from mme5.types import InputError, Item
 
 from .conftest import data_url, running_server
@@ -24,6 +26,13 @@ def corpus(tmp_path, assets):
     path = tmp_path / "corpus.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def read_corpus(path):
+    """A corpus -> its items (as the engines parse them) and records, every row validated."""
+    corpus = open_corpus(path)
+    records = corpus.records(0, len(corpus))
+    return [to_item(r, base_dir(corpus), f"{path}: item {i}") for i, r in enumerate(records)], records
 
 
 def brute_force(query: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +64,8 @@ def test_cli_build_then_search_equals_brute_force(corpus, tmp_path, tiny_dirs, e
     assert [h.index for h in hits] == order.tolist()
     np.testing.assert_allclose([h.score for h in hits], scores, atol=1e-5)
 
-    assert main(["index", "search", str(out), "--text", "topic 1", "--top-k", "3", "--model", str(tiny_dirs("mllama"))]) == 0
+    assert main(["index", "search", str(out), "--text", "topic 1", "--top-k", "3", "--model", str(tiny_dirs("mllama")),
+                 "--instruction", ""]) == 0  # the bare query, as above (the recorded instruction: test_index_prompts)
     printed = capsys.readouterr().out.strip().splitlines()[-3:]
     assert [line.split()[2] for line in printed] == [records[i]["id"] for i in order[:3]]
 
@@ -115,7 +125,7 @@ def test_index_from_another_model_is_refused(corpus, tmp_path, embedder):
 
     index = build_index(embedder, corpus, tmp_path / "index")
     index.info["model"]["fingerprint"] = "0123456789abcdef"
-    with pytest.raises(ValueError, match="rebuild it"):
+    with pytest.raises(ValueError, match="pass the --model"):
         create_app(embedder, index=index)
 
 
@@ -133,7 +143,8 @@ def test_search_endpoint_on_emoji_data(emoji_dir, tmp_path, embedder):
     target = rows[17]
     with running_server(create_app(embedder, ServerSettings(model_name="tiny", max_top_k=20), index)) as url:
         by_image = httpx.post(f"{url}/v1/search", json={
-            "query": {"image": data_url((emoji_dir / target["image"]).read_bytes())}, "top_k": 3}, timeout=30)
+            "query": {"image": data_url((emoji_dir / target["image"]).read_bytes()), "instruction": None},  # as indexed
+            "top_k": 3}, timeout=30)
         assert by_image.status_code == 200, by_image.text
         top = by_image.json()["data"][0]
         assert top["id"] == target["id"] and top["meta"]["emoji"] == target["emoji"]
@@ -141,7 +152,7 @@ def test_search_endpoint_on_emoji_data(emoji_dir, tmp_path, embedder):
 
         by_name = httpx.post(f"{url}/v1/search", json={"query": target["name"]["de"], "top_k": 5, "model": "tiny"}, timeout=30)
         hits = by_name.json()["data"]
-        query = embedder.encode([target["name"]["de"]])[0]
+        query = embedder.encode([Item(text=target["name"]["de"], instruction=index.query_instruction)])[0]
         order, scores = brute_force(query, vectors, 5)
         assert [h["index"] for h in hits] == order.tolist()
         np.testing.assert_allclose([h["score"] for h in hits], scores, atol=1e-5)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mme5.index.build import IndexOptions, build_index
+from mme5.types import Item
 
 from .conftest import running_server
 
@@ -29,7 +30,7 @@ def test_search_knobs_per_server_and_per_request(ivf_index, embedder):
     assert nlist > 1
     vectors = ivf_index.faiss_index.reconstruct_n(0, len(ivf_index))
     def rankings(text: str):
-        query = embedder.encode([text])
+        query = embedder.encode([Item(text=text, instruction=ivf_index.query_instruction)])  # as /v1/search does
         exact = np.argsort(-(vectors @ query[0]), kind="stable")[:10].tolist()
         return query, exact, [h.index for h in ivf_index.search(query, 10, nprobe=1)[0]]
 

@@ -27,7 +27,7 @@ def free_port() -> int:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_mme5_serve_process(tiny_dirs, embedder, assets, tmp_path):
-    from mme5.serving.index import build_index
+    from mme5.index.build import build_index
 
     model = tiny_dirs("mllama")
     corpus = tmp_path / "corpus.jsonl"
@@ -61,7 +61,7 @@ def test_mme5_serve_process(tiny_dirs, embedder, assets, tmp_path):
         expected = embedder.encode([Item(text="A cat and a dog."), Item(image=str(assets / "cat.png")),
                                     Item(image=str(assets / "cat.png"), text="What is in the image")])
         np.testing.assert_allclose(got, expected, atol=1e-6)  # another process, same weights and code
-        hits = httpx.post(f"{url}/v1/search", json={"query": "a dog", "top_k": 3}, headers=auth, timeout=30).json()["data"]
+        hits = httpx.post(f"{url}/v1/search", json={"query": {"text": "a dog", "instruction": None}, "top_k": 3}, headers=auth, timeout=30).json()["data"]
         assert len(hits) == 3 and hits[0]["id"] == "a dog" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
     finally:
         proc.send_signal(signal.SIGINT)

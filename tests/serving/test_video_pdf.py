@@ -123,7 +123,7 @@ def test_limits_and_bad_media(url, item, status, needle) -> None:
 
 def test_search_with_video_and_pdf_queries(qwen, media_root, tmp_path) -> None:
     from mme5.serving import ServerSettings, create_app
-    from mme5.serving.index import build_index
+    from mme5.index.build import build_index
 
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(f'{{"text": "page {k}"}}\n' for k in range(3)))
@@ -133,7 +133,7 @@ def test_search_with_video_and_pdf_queries(qwen, media_root, tmp_path) -> None:
     with running_server(create_app(qwen, settings, index=index)) as base:
         ok = httpx.post(f"{base}/v1/search", json={"query": {"video": "clip", "text": "find"}, "top_k": 2}, timeout=60)
         assert ok.status_code == 200, ok.text
-        want = qwen.encode([Item(video=media_root / "clip", text="find")])[0]
+        want = qwen.encode([Item(video=media_root / "clip", text="find", instruction=index.query_instruction)])[0]
         assert ok.json()["data"][0]["score"] == pytest.approx(float(np.max(vectors @ want)), abs=1e-5)
         one = httpx.post(f"{base}/v1/search", json={"query": {"pdf": data_url(_pdf_bytes(1), "application/pdf")}}, timeout=60)
         assert one.status_code == 200, one.text

@@ -16,7 +16,7 @@ from mme5.synthesis.config import SynthesisConfig
 from mme5.synthesis.plan import MODALITIES
 from mme5.synthesis.runner import SEED_STRIDE  # request seed = seed * 1_000_003 + plan_index * 31 + attempt
 from mme5.synthesis.schema import image_roles
-from mme5.synthesis.stub_server import StubReply, fill_schema
+from fixtures.stub_server import StubReply, fill_schema
 
 PHRASES = {
     "en": ("a dog runs on the beach at sunset", "two people ride bicycles in a busy street",

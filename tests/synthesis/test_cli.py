@@ -11,7 +11,7 @@ import yaml
 from mme5.cli.main import main
 from mme5.config import load_config, to_dict
 from mme5.synthesis.config import SynthesisConfig
-from mme5.synthesis.stub_server import StubChatServer, StubReply
+from fixtures.stub_server import StubChatServer, StubReply
 
 from .conftest import api_config
 

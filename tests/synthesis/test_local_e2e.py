@@ -17,7 +17,7 @@ from mme5.synthesis.plan import MODALITIES
 from mme5.data.schema import TRAINING_COLUMNS
 from mme5.synthesis.runner import Synthesizer
 from mme5.synthesis.schema import CRITERIA, ImageDescription, image_roles, json_schema, sample_model
-from mme5.synthesis.stub_server import fill_schema
+from fixtures.stub_server import fill_schema
 from mme5.types import HUB_IMAGE_PLACEHOLDER
 
 from .conftest import api_config

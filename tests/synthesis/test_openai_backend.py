@@ -13,7 +13,7 @@ from mme5.data.sources import load_examples
 from mme5.synthesis.backends import BackendError
 from mme5.synthesis.runner import Synthesizer
 from mme5.synthesis.schema import json_schema
-from mme5.synthesis.stub_server import StubChatServer, StubReply, fill_schema
+from fixtures.stub_server import StubChatServer, StubReply, fill_schema
 
 from .conftest import INSTRUCTION, PHRASES, ScriptedAPI, api_config, good_content, sample_of
 

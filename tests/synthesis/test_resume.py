@@ -15,7 +15,7 @@ import yaml
 
 from mme5.config import to_dict
 from mme5.synthesis.runner import Synthesizer
-from mme5.synthesis.stub_server import StubChatServer
+from fixtures.stub_server import StubChatServer
 
 from .conftest import ScriptedAPI, api_config
 

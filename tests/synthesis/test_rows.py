@@ -11,7 +11,7 @@ from mme5.data.schema import TRAINING_COLUMNS, row_to_example
 from mme5.synthesis.plan import MODALITIES, PlannedSample
 from mme5.synthesis.rows import sample_row
 from mme5.synthesis.schema import json_schema, output_model
-from mme5.synthesis.stub_server import fill_schema
+from fixtures.stub_server import fill_schema
 
 
 def _row(modality: str) -> dict:

@@ -7,7 +7,7 @@ import pytest
 
 from mme5.synthesis.langcheck import LanguageChecker
 from mme5.synthesis.schema import json_schema, output_model
-from mme5.synthesis.stub_server import fill_schema
+from fixtures.stub_server import fill_schema
 from mme5.synthesis.validate import Rejection, check_content, duplicate_key, normalise, parse_reply, text_key
 
 

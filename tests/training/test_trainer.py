@@ -149,6 +149,14 @@ def test_checkpoints_load_in_the_embedder(straight_run, tiny_dirs, rgb_images):
     assert {"loss", "learning_rate", "grad_norm", "examples_per_second"} <= set().union(*log)
 
 
+def test_trained_folders_record_the_base_models_prompts(straight_run, tiny_dirs):
+    from mme5.prompts import PROMPTS_FILE, model_prompts
+
+    base = model_prompts(tiny_dirs("mllama"))
+    assert (straight_run / PROMPTS_FILE).is_file() and (straight_run / "lora" / PROMPTS_FILE).is_file()
+    assert model_prompts(straight_run) == model_prompts(straight_run / "lora") == base and base["query"]
+
+
 def test_cli_tiny_recipe_runs_offline(tiny_dirs, tmp_path, capsys):
     from mme5.cli.main import main
 

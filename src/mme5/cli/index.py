@@ -6,7 +6,7 @@ or a LanceDB table) with its recall@10 measured; `mme5 index search` queries one
 
 from __future__ import annotations
 
-from .options import add_media_args, add_model_args, media_policy_from_args
+from .options import INDEX_MODEL_DEFAULT, add_media_args, add_model_args, media_policy_from_args
 
 NAME = "index"
 HELP = "build (and query) a vector index over a corpus"
@@ -81,10 +81,14 @@ def register(p) -> None:
     search.add_argument("index", help="index folder")
     search.add_argument("--text", help="query text")
     search.add_argument("--image", help="query image path")
-    search.add_argument("--instruction", help="query instruction")
+    search.add_argument(
+        "--instruction",
+        help="query instruction (default: the one the index records, see index.json `prompts.query`; "
+        '--instruction "" for none)',
+    )
     search.add_argument("--top-k", type=int, default=5)
     add_knob_args(search)
-    add_model_args(search)
+    add_model_args(search, model_default=INDEX_MODEL_DEFAULT)
 
 
 def run(args) -> int:
@@ -147,7 +151,6 @@ def _build(args) -> int:
         index=options,
         shard_size=args.shard_size,
         config=config,
-        model=args.model or "mme5-tiny",
     )
     built = index.info["index"]
     knob = "".join(f", {k}={v}" for k, v in built["search"].items())
@@ -161,26 +164,52 @@ def _build(args) -> int:
         print(f"skipped: {bad['reason']}", file=sys.stderr)
     if skipped:
         print(f"{len(skipped)} bad items left out (--skip-bad); index.json lists them under engine.skipped")
+    prompts = index.info["prompts"]
+    documents = "; ".join(f"{kind}: {text!r}" for kind, text in prompts["document"].items())
+    print(f"queries get the instruction {prompts['query']!r} (index.json prompts.query; override with --instruction)")
+    if documents:
+        print(f"documents were embedded with {documents}")
     return 0
 
 
+def load_for_index(index, args):
+    """The model a search over `index` needs: the one --model/--adapter name, else the one index.json
+    records (its path, adapter, dtype and max length); refused when the fingerprints differ."""
+    from ..index.model import how_to_load
+    from ..types import InputError
+
+    named = args.model is not None or args.adapter is not None
+    embedder = (_spec(args) if named else index.model_spec(device=args.device)).load()
+    profile = index.info.get("model", {}).get("profile")
+    if profile and profile != embedder.profile:  # the index was embedded with another formatting profile
+        from ..model.profiles import set_profile
+
+        set_profile(embedder, profile)
+    if embedder.fingerprint != index.fingerprint:
+        fix = how_to_load(index.info.get("model", {})) if named else "rebuild the index (the model's files changed)"
+        raise InputError(
+            f"{index.path} was built with model fingerprint {index.fingerprint}, the loaded model's is "
+            f"{embedder.fingerprint}; {fix}"
+        )
+    return embedder
+
+
 def _search(args) -> int:
-    from ..serving.index import VectorIndex
+    from ..index.search import RECORDED, VectorIndex, describe_item
     from ..types import InputError, Item
 
     if not (args.text or args.image or args.instruction):
         raise InputError("give a query: --text, --image and/or --instruction")
     index = VectorIndex.load(args.index)
-    embedder = _spec(args).load()
-    if index.fingerprint != embedder.fingerprint:
-        raise InputError(
-            f"{args.index} was built with another model (fingerprint {index.fingerprint}, "
-            f"this one is {embedder.fingerprint}); pass the same --model/--adapter as for the build"
-        )
-    query = embedder.encode([Item(text=args.text, image=args.image, instruction=args.instruction)])
-    for rank, hit in enumerate(index.search(query, args.top_k, nprobe=args.nprobe, ef_search=args.ef_search)[0], 1):
+    embedder = load_for_index(index, args)
+    # no --instruction: the query instruction the index records; --instruction "": none
+    instruction = RECORDED if args.instruction is None else args.instruction
+    query = Item(text=args.text, image=args.image, instruction=args.instruction or None)
+    hits = index.search_items(
+        embedder, [query], args.top_k, instruction=instruction, nprobe=args.nprobe, ef_search=args.ef_search
+    )[0]
+    for rank, hit in enumerate(hits, 1):
         record = index.records[hit.index]
         label = record["id"] if record["id"] is not None else f"row {hit.index}"
-        shown = record["item"].get("text") or record["item"].get("image")
-        print(f"{rank:>3}  {hit.score:.4f}  {label}  {shown}")
+        print(f"{rank:>3}  {hit.score:.4f}  {label}  {describe_item(record['item'])}")
     return 0

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DTYPES = "auto | float32 | bfloat16 | float16"
+TINY_DEFAULT = (
+    "the embedded tiny Mllama with RANDOM weights, built once under $MME5_CACHE: fine for trying the "
+    "command, meaningless vectors"
+)
+INDEX_MODEL_DEFAULT = "the model the index's index.json records, with its adapter, dtype and max length"
 
 # one paragraph for every command's `--help` epilog that takes a config
 SET_EPILOG = """\
@@ -30,19 +35,15 @@ def add_model_args(
     *,
     batch_size_default: int | None = 16,
     batch_size_help: str = "items per model forward",
+    model_default: str = TINY_DEFAULT,
 ) -> None:
     """Declare --model --adapter --dtype --device --max-length --batch-size on `parser`.
 
     `batch_size_default=None` means the command takes its batch size from elsewhere (its config)
-    unless the flag is given.
+    unless the flag is given; `model_default` says what runs without --model.
     """
     g = parser.add_argument_group("model")
-    g.add_argument(
-        "--model",
-        metavar="DIR_OR_HUB_ID",
-        help="model folder or hub id (default: the embedded tiny Mllama with RANDOM weights, "
-        "built once under $MME5_CACHE: fine for trying the command, meaningless vectors)",
-    )
+    g.add_argument("--model", metavar="DIR_OR_HUB_ID", help=f"model folder or hub id (default: {model_default})")
     g.add_argument("--adapter", metavar="DIR", help="LoRA adapter folder (from `mme5 train`), merged at load time")
     g.add_argument(
         "--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: bfloat16 on CUDA, float32 on CPU)"

@@ -6,8 +6,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from .index import add_knob_args
-from .options import add_config_args, add_model_args, config_from_args, embedder_from_args
+from .index import add_knob_args, load_for_index
+from .options import (
+    INDEX_MODEL_DEFAULT,
+    TINY_DEFAULT,
+    add_config_args,
+    add_model_args,
+    config_from_args,
+    embedder_from_args,
+)
 
 if TYPE_CHECKING:
     from ..serving.settings import ServerSettings
@@ -22,6 +29,7 @@ def register(p) -> None:
         batch_size_default=None,
         batch_size_help="most items per model forward; larger requests are encoded in chunks "
         "(ServerSettings.max_batch_size)",
+        model_default=f"with --index, {INDEX_MODEL_DEFAULT}; else {TINY_DEFAULT}",
     )
     p.add_argument("--model-name", help="id clients send as `model` (default: the model folder's name, or mme5-tiny)")
     p.add_argument(
@@ -32,7 +40,11 @@ def register(p) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--index", help="index folder from `mme5 index build`; enables POST /v1/search")
+    p.add_argument(
+        "--index",
+        help="index folder from `mme5 index build`; enables POST /v1/search (without --model: serves "
+        "the model index.json records)",
+    )
     add_knob_args(p)
     p.add_argument("--image-root", help="allow image paths, only under this folder (default: data URLs only)")
     p.add_argument(
@@ -108,10 +120,12 @@ def settings_from_args(args) -> ServerSettings:
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
     import uvicorn
 
+    from ..index.search import VectorIndex
     from ..serving import create_app
-    from ..serving.index import VectorIndex
     from ..serving.inputs import InputPolicy
 
     settings = settings_from_args(args)
@@ -121,9 +135,13 @@ def run(args) -> int:
 
         torch.set_num_threads(args.threads)
     index = VectorIndex.load(args.index) if args.index else None
-    embedder = embedder_from_args(args)
+    # with --index and no --model: the model index.json records (the one whose vectors it holds)
+    embedder = load_for_index(index, args) if index is not None else embedder_from_args(args)
+    recorded = index.info.get("model", {}) if index is not None and args.model is None else {}
+    if recorded.get("name") and settings.model_name == model_name(args):  # not named by --model-name/--set
+        settings = replace(settings, model_name=recorded["name"])
     app = create_app(embedder, settings, index)
-    if args.model is None:
+    if args.model is None and (index is None or recorded.get("path") is None):
         print("model: embedded tiny Mllama with RANDOM weights (vectors are not meaningful; pass --model)")
     search = f", /v1/search over {len(index)} items" if index is not None else ""
     print(

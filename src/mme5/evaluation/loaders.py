@@ -21,6 +21,7 @@ from .data import EvalData, RowsBuilder
 from .tasks import TaskSpec
 
 COLUMNS = ("qry_text", "qry_img_path", "tgt_text", "tgt_img_path")
+PARTS = ("queries", "corpus", "qrels")  # a BEIR folder (mmeb_v2/beir.py reads it)
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,25 @@ def find_local(data_dir: str | Path, config: str) -> tuple[str, list[Path]] | No
     return None
 
 
+def beir_files(folder: Path, part: str) -> list[Path]:
+    """The files holding one part of a BEIR folder (jsonl or parquet), [] when absent."""
+    for path in (folder / f"{part}.jsonl", folder / f"{part}.parquet"):
+        if path.is_file():
+            return [path]
+    sub = folder / part
+    return sorted(sub.glob("*.parquet")) + sorted(sub.glob("*.jsonl")) if sub.is_dir() else []
+
+
+def is_beir_folder(folder: Path) -> bool:
+    """True when `folder` holds queries, corpus and qrels in a readable form."""
+    return folder.is_dir() and all(beir_files(folder, part) for part in PARTS)
+
+
 def local_subsets(data_dir: str | Path) -> list[str]:
     """Names of the MMEB-format subsets found in a folder (for `mme5 eval tasks`)."""
     root = Path(data_dir)
     if not root.is_dir():
         raise MissingFileError(f"data folder not found: {root}")
-    from .mmeb_v2.beir import is_beir_folder
-
     names = {p.stem for p in root.iterdir() if p.is_file() and p.suffix in (".parquet", ".jsonl")}
     names |= {
         p.name for p in root.iterdir() if p.is_dir() and find_local(root, p.name) is not None and not is_beir_folder(p)
@@ -98,16 +111,12 @@ def local_subsets(data_dir: str | Path) -> list[str]:
 
 def local_collections(data_dir: str | Path) -> list[str]:
     """Names of the BEIR-layout folders (queries + corpus + qrels) in a folder: document collections."""
-    from .mmeb_v2.beir import is_beir_folder
-
     root = Path(data_dir)
     return sorted(p.name for p in root.iterdir() if is_beir_folder(p)) if root.is_dir() else []
 
 
 def present_locally(spec: TaskSpec, data_dir: str | Path) -> bool:
     """Whether `data_dir` holds the data of `spec` in a layout its loader reads."""
-    from .mmeb_v2.beir import is_beir_folder
-
     if spec.format.startswith("beir"):
         return is_beir_folder(Path(data_dir) / spec.name)
     if spec.format.startswith("video"):

@@ -7,134 +7,48 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..config import ConfigError
 from ..provenance import provenance, write_json
 from ..types import Encoder, InputError
-from .ann import build_faiss, plan_index, train_size, tune_faiss
 from .corpus import open_corpus
-from .engines import EmbedderSpec, EngineOptions, make_engine
-from .shards import Shard, ShardStore, iter_vectors, plan_shards, shard_size
+from .engines import EmbedderSpec, Engine, EngineOptions, LocalEngine
+from .lance import lance_sink
+from .model import model_record, prompts_of
+from .prompts import index_prompts, with_document_prompts
+from .ray_engine import RayEngine
+from .search import INFO_FILE, VectorIndex
+from .shards import ShardStore, iter_vectors, plan_shards
+from .sinks import IndexOptions, Vectors, faiss_sink
 
-INDEX_FILE, INFO_FILE = "index.faiss", "index.json"
-
-
-@dataclass(frozen=True)
-class IndexOptions:
-    """Which index to build and how hard to check it (`--index --memory-budget --sink ...`)."""
-
-    kind: str = "auto"
-    memory_budget: int = 4 * 2**30
-    sink: str = "faiss"
-    target_recall: float = 0.95
-    queries: int = 1000
-    k: int = 10
-    seed: int = 0
+SINKS: dict[str, Callable[[Vectors, IndexOptions, Path], dict[str, Any]]] = {"faiss": faiss_sink, "lance": lance_sink}
 
 
-@dataclass
-class Vectors:
-    """The written shards as one stream of vectors in corpus order, with random access by sampling.
-    Positions count the vectors stored (a shard written with `--skip-bad` may hold fewer than its
-    range), so they are the index's ids and the records' order."""
-
-    store: ShardStore
-    shards: list[Shard]
-    dim: int
-
-    def __post_init__(self) -> None:
-        sizes = [shard_size(self.store.path(s)) for s in self.shards]
-        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-
-    @property
-    def count(self) -> int:
-        return int(self.starts[-1])
-
-    def batches(self):
-        return iter_vectors(self.store, self.shards)
-
-    def rows(self, wanted: np.ndarray) -> np.ndarray:
-        """Vectors at the given (sorted) positions, read shard by shard."""
-        out = np.empty((len(wanted), self.dim), np.float32)
-        for start, end, vectors in zip(self.starts, self.starts[1:], self.batches()):
-            lo, hi = np.searchsorted(wanted, [start, end])
-            out[lo:hi] = vectors[wanted[lo:hi] - start]
-        return out
-
-    def exact_top_k(self, queries: np.ndarray, k: int) -> np.ndarray:
-        """(q, k) positions of the true top-k by inner product, one shard in memory at a time."""
-        best_ids = np.full((len(queries), 0), -1, np.int64)
-        best_scores = np.empty((len(queries), 0), np.float32)
-        for start, end, vectors in zip(self.starts, self.starts[1:], self.batches()):
-            scores = np.concatenate([best_scores, queries @ vectors.T], axis=1)
-            ids = np.concatenate(
-                [best_ids, np.broadcast_to(np.arange(start, end), (len(queries), len(vectors)))], axis=1
-            )
-            keep = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-            best_scores, best_ids = np.take_along_axis(scores, keep, 1), np.take_along_axis(ids, keep, 1)
-        return best_ids
+def _local(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
+    return LocalEngine(
+        embedder.load() if isinstance(embedder, EmbedderSpec) else embedder, options.batch_size, options.skip_bad
+    )
 
 
-def held_out(n: int, opts: IndexOptions, train: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted query rows (a tenth of the corpus, at most opts.queries; they depend only on n and the
-    seed) and up to `train` sorted training rows drawn from the others."""
-    nq = min(opts.queries, max(1, n // 10))
-    queries = np.random.default_rng(opts.seed).choice(n, size=nq, replace=False)
-    extra = np.random.default_rng(opts.seed + 1).choice(n, size=min(n, train + nq), replace=False)
-    return np.sort(queries), np.sort(extra[~np.isin(extra, queries)][:train])
+def _ray(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
+    if options.skip_bad:
+        raise ConfigError("--skip-bad works with --engine local only (the Ray engine stops at a bad item)")
+    if not isinstance(embedder, EmbedderSpec):
+        raise TypeError("the ray engine loads the model in each actor: pass an EmbedderSpec, not a loaded model")
+    return RayEngine(embedder, options)
 
 
-def faiss_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any]:
-    """Plan, train on a sample, add in bounded batches, tune the search knob, write index.faiss."""
-    import faiss
-
-    started = time.perf_counter()
-    plan = plan_index(opts.kind, vectors.count, vectors.dim, opts.memory_budget)
-    query_rows, train_rows = held_out(vectors.count, opts, train_size(plan))
-    queries = vectors.rows(query_rows)
-    index = build_faiss(plan, vectors.dim, vectors.batches, vectors.rows(train_rows))
-    built = time.perf_counter() - started
-    truth = vectors.exact_top_k(queries, min(opts.k, vectors.count))
-    limit = plan.params.get("nlist", 1 << 30)
-    chosen, curve = tune_faiss(index, plan.kind, limit, queries, truth, opts.target_recall)
-    tmp = out / (INDEX_FILE + ".tmp")
-    faiss.write_index(index, str(tmp))
-    tmp.replace(out / INDEX_FILE)
-    return {
-        "sink": "faiss",
-        **plan.to_json(),
-        "bytes": (out / INDEX_FILE).stat().st_size,
-        "search": chosen,
-        **_recall(curve, query_rows, opts),
-        "build_seconds": round(built, 3),
-        "metric": "cosine (inner product of L2-normalised vectors)",
-    }
+ENGINES: dict[str, Callable[[Encoder | EmbedderSpec, EngineOptions], Engine]] = {"local": _local, "ray": _ray}
 
 
-def _recall(curve: list[dict], query_rows: np.ndarray, opts: IndexOptions) -> dict[str, Any]:
-    # tuning stops at the first setting reaching the target: then the last row is the chosen one
-    chosen = curve[-1] if curve[-1]["recall"] >= opts.target_recall else max(curve, key=lambda r: r["recall"])
-    return {
-        f"recall_at_{opts.k}": chosen["recall"],
-        "recall_target": opts.target_recall,
-        "recall_queries": int(len(query_rows)),
-        "recall_curve": curve,
-        "recall_note": "held-out corpus vectors as queries (not in the training sample), truth = exact search",
-    }
-
-
-def _lance_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any]:
-    from .lance import lance_sink
-
-    return lance_sink(vectors, opts, out)
-
-
-SINKS: dict[str, Callable[[Vectors, IndexOptions, Path], dict[str, Any]]] = {"faiss": faiss_sink, "lance": _lance_sink}
+def make_engine(name: str, embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
+    """The engine called `name` ('local' or 'ray') around a loaded embedder or an EmbedderSpec."""
+    if name not in ENGINES:
+        raise ConfigError(f"--engine {name!r}: choose one of {', '.join(ENGINES)}")
+    return ENGINES[name](embedder, options)
 
 
 def build_index(
@@ -148,11 +62,13 @@ def build_index(
     shard_size: int = 1024,
     config: dict[str, Any] | None = None,
     model: str = "",
-) -> Any:
+) -> VectorIndex:
     """Embed every corpus item (resuming from shards already written) and index the vectors in
-    `out_dir`. `embedder`: a loaded encoder (local engine) or an EmbedderSpec (any engine)."""
-    from ..serving.index import VectorIndex
+    `out_dir`. `embedder`: a loaded encoder (local engine) or an EmbedderSpec (any engine); `model`:
+    the folder or hub id a loaded encoder came from (recorded, so searches can load it again).
 
+    Folder corpora are embedded with the model's document prompt per kind; index.json records the
+    model and the prompts (the query instruction searches apply by default): see `index.prompts`."""
     opts = index or IndexOptions()
     if opts.sink not in SINKS:
         raise ConfigError(f"--sink {opts.sink!r}: choose one of {', '.join(SINKS)}")
@@ -162,11 +78,15 @@ def build_index(
     source = open_corpus(corpus, stride=shard_size)
     runner = make_engine(engine, embedder, engine_options or EngineOptions())
     fingerprint = runner.fingerprint()
+    loaded = getattr(runner, "embedder", None)  # the local engine's model (Ray actors load their own)
+    prompts = index_prompts(prompts_of(embedder, loaded, model), source)
+    source = with_document_prompts(source, prompts)
     state = {
         "fingerprint": fingerprint,
         "corpus_sha256": source.digest(),
         "shard_size": shard_size,
         "count": len(source),
+        "document_prompts": prompts["document"],
     }
     store = ShardStore(out, state)
     shards = plan_shards(len(source), shard_size)
@@ -183,13 +103,10 @@ def build_index(
             f"no item of {corpus} could be embedded; the first: {skipped[0]['reason'] if skipped else '?'}"
         )
     result = SINKS[opts.sink](vectors, opts, out)
-    model_info = {"name": model, "fingerprint": fingerprint, "dim": int(dim)}
-    backbone = getattr(getattr(embedder, "backbone", None), "name", None)
-    if backbone:
-        model_info["backbone"] = backbone
     info = provenance(
         config,
-        model=model_info,
+        model=model_record(embedder, loaded, fingerprint, dim, model),
+        prompts=prompts,
         corpus={"path": str(Path(corpus).resolve()), "sha256": state["corpus_sha256"], "count": len(source)},
         engine={
             "name": engine,

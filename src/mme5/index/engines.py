@@ -6,7 +6,6 @@ write through one ShardStore, so their outputs are interchangeable and a build m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -136,33 +135,3 @@ class EngineOptions:
     actors: int = 2
     ray_address: str | None = None
     num_cpus: int | None = None
-
-
-def _local(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
-    return LocalEngine(
-        embedder.load() if isinstance(embedder, EmbedderSpec) else embedder, options.batch_size, options.skip_bad
-    )
-
-
-def _ray(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
-    from .ray_engine import RayEngine
-
-    if options.skip_bad:
-        from ..config import ConfigError
-
-        raise ConfigError("--skip-bad works with --engine local only (the Ray engine stops at a bad item)")
-    if not isinstance(embedder, EmbedderSpec):
-        raise TypeError("the ray engine loads the model in each actor: pass an EmbedderSpec, not a loaded model")
-    return RayEngine(embedder, options)
-
-
-ENGINES: dict[str, Callable[[Encoder | EmbedderSpec, EngineOptions], Engine]] = {"local": _local, "ray": _ray}
-
-
-def make_engine(name: str, embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
-    """The engine called `name` ('local' or 'ray') around a loaded embedder or an EmbedderSpec."""
-    from ..config import ConfigError
-
-    if name not in ENGINES:
-        raise ConfigError(f"--engine {name!r}: choose one of {', '.join(ENGINES)}")
-    return ENGINES[name](embedder, options)

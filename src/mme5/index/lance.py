@@ -16,6 +16,7 @@ import numpy as np
 
 from .ann import plan_index, tune
 from .shards import read_shard
+from .sinks import IndexOptions, Vectors, held_out, recall_summary
 
 TABLE, FOLDER = "items", "lance"
 REFINE_FACTOR = 4  # re-rank 4*k candidates with the stored full vectors (exact scores)
@@ -44,17 +45,15 @@ def _index_config(kind: str, params: dict[str, int]) -> Any:
     return configs[kind]()
 
 
-def _batches(vectors: Any):
+def _batches(vectors: Vectors):
     """The shards as Arrow record batches, in corpus order (never the whole corpus in memory)."""
     for shard in vectors.shards:
         yield from read_shard(vectors.store.path(shard)).to_batches()
 
 
-def lance_sink(vectors: Any, opts: Any, out: Path) -> dict[str, Any]:
+def lance_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any]:
     """Write the table, build the planned ANN index, tune nprobe / ef_search like the faiss sink."""
     import pyarrow as pa
-
-    from .build import _recall, held_out
 
     started = time.perf_counter()
     plan = plan_index(opts.kind, vectors.count, vectors.dim, opts.memory_budget)
@@ -84,7 +83,7 @@ def lance_sink(vectors: Any, opts: Any, out: Path) -> dict[str, Any]:
         "refine_factor": REFINE_FACTOR,
         "bytes": size,
         "search": {knob: value} if knob else {},
-        **_recall(curve, query_rows, opts),
+        **recall_summary(curve, query_rows, opts),
         "build_seconds": round(built, 3),
         "metric": "cosine (dot product of L2-normalised vectors)",
     }

@@ -138,11 +138,3 @@ def iter_vectors(store: ShardStore, shards: list[Shard]) -> Iterator[np.ndarray]
     """(n_i, dim) vectors of each shard, in corpus order."""
     for shard in shards:
         yield shard_vectors(read_shard(store.path(shard), ["vector"]))
-
-
-def iter_records(store: ShardStore, shards: list[Shard]) -> Iterator[dict[str, Any]]:
-    """The corpus records stored with the vectors, in corpus order."""
-    for shard in shards:
-        table = read_shard(store.path(shard), ["id", "item", "meta"])
-        for rid, item, meta in zip(*(table.column(c).to_pylist() for c in ("id", "item", "meta"))):
-            yield {"id": rid, "item": json.loads(item), "meta": json.loads(meta)}

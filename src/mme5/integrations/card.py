@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .profile import TRAINING_CODE_URL, EmbeddingProfile
+from .profile import EmbeddingProfile, training_code_url
 
 CARD_FILE = "README.md"
 
@@ -85,6 +85,8 @@ def build_card(
         report = markdown(run, summarize_run(run))
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     prompts = "\n".join(f"| `{name}` | {text} |" for name, text in profile.prompts.items())
+    code_url = training_code_url()
+    trained = f"with mme5 (training code: {code_url})" if code_url else "with mme5"
     lines = [
         "---",
         front.rstrip(),
@@ -93,7 +95,7 @@ def build_card(
         f"# {model_name}",
         "",
         f"A multimodal multilingual embedding model ({profile.backbone}, {profile.dim} dimensions) trained "
-        f"with mme5 (training code: {TRAINING_CODE_URL}). Vectors: the final hidden state of the last "
+        f"{trained}. Vectors: the final hidden state of the last "
         f"non-pad token, L2-normalised; inputs are formatted as `{profile.instruction_template!r}` after the "
         f"image tokens `{profile.image_text!r}` (see `mme5_embedding.json`)."
         + (

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.embedder import Embedder
+from ..prompts import model_prompts, write_prompts
 from .profile import EmbeddingProfile
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ def export_hf(
         "dtype": dtype,
         "fingerprint": embedder.fingerprint,
     }
+    prompts = model_prompts(model, profile, adapter)
+    write_prompts(out, prompts)
     EmbeddingProfile.for_backbone(
         embedder.backbone,
         dim=embedder.dim,
@@ -59,6 +62,7 @@ def export_hf(
         source=source,
         processor_text_prefix=processor_text_prefix(embedder),
         formatting_profile=profile,
+        prompts=prompts,
     ).write(out)
     log.info("merged checkpoint written to %s", out)
     return out, embedder

@@ -22,7 +22,7 @@ from mteb.models.model_meta import ModelMeta, ScoringFunction
 from .. import prompts as P
 from ..model.embedder import Embedder
 from ..types import Item
-from .profile import PROFILE_FILE, TRAINING_CODE_URL, read_profile
+from .profile import PROFILE_FILE, read_profile, training_code_url
 
 log = logging.getLogger(__name__)
 TRAINING_DATA_URL = "https://huggingface.co/datasets/intfloat/mmE5-synthetic"
@@ -182,7 +182,7 @@ def mme5_model_meta(
         embed_dim=dim,
         license=None,
         open_weights=True,
-        public_training_code=TRAINING_CODE_URL,
+        public_training_code=training_code_url(),
         public_training_data=TRAINING_DATA_URL,
         framework=["PyTorch", "Transformers"],
         similarity_fn_name=cast(Any, ScoringFunction.COSINE),

@@ -10,30 +10,31 @@ from typing import Any
 
 from ..model.backbones import Backbone, get_backbone
 from ..model.formatting import FORMAT_VERSION
+from ..prompts import default_prompts
 from ..types import MissingFileError
 
 PROFILE_FILE = "mme5_embedding.json"
 PROFILE_VERSION = 1
-TRAINING_CODE_URL = "https://github.com/mme5/mme5"
-"""Where the training code lives (the model card and mteb's ModelMeta link it)."""
+SOURCE_URL_LABELS = ("source", "repository", "code", "homepage")
+"""`[project.urls]` labels (pyproject.toml) that name where the training code lives, in order of preference."""
 INSTRUCTION_TEMPLATE = "{instruction} {text}\n"
 """The mmE5 join (`mme5.model.formatting.join_instruction`), recorded for readers of the file."""
 
 
-def task_prompts() -> dict[str, str]:
-    """Named instructions (prompt name -> instruction) an exported model ships with: the mmE5
-    instructions of `mme5.prompts`, under names that say which side of which task they belong to."""
-    from .. import prompts as p
+def training_code_url() -> str | None:
+    """Where the training code lives, as the installed package declares it (`[project.urls]`), or
+    None: the model card and mteb's ModelMeta then leave it out rather than print a placeholder."""
+    from importlib.metadata import PackageNotFoundError, metadata
 
-    return {
-        "t2i_query": p.FIND_IMAGE_FOR_CAPTION,  # caption -> image (MSCOCO t2i, XTD)
-        "image_target": p.REPRESENT_IMAGE,  # an image candidate / gallery image
-        "vqa_query": p.REPRESENT_IMAGE_WITH_QUESTION,  # image + question
-        "image_text_target": p.REPRESENT_IMAGE_WITH_TEXT,  # image + text candidate
-        "classification_query": p.REPRESENT_IMAGE_FOR_CLASSIFICATION,  # image -> class label
-        "visdoc_query": p.V2_VISDOC_QUERY,  # text -> document page
-        "visdoc_page": p.V2_VISDOC_PAGE,
-    }
+    try:
+        entries = metadata("mme5").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        return None
+    urls = {}
+    for entry in entries:
+        label, _, url = entry.partition(",")
+        urls[label.strip().lower()] = url.strip()
+    return next((urls[label] for label in SOURCE_URL_LABELS if urls.get(label)), None)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class EmbeddingProfile:
             no_image_text=backbone.no_image_text,
             processor_text_prefix=processor_text_prefix,
             formatting_profile=formatting_profile,
-            prompts=dict(task_prompts() if prompts is None else prompts),
+            prompts=dict(default_prompts(formatting_profile) if prompts is None else prompts),
             source=dict(source or {}),
         )
 

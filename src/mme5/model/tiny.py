@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from ..prompts import default_prompts, write_prompts
 from ..types import InputError
 from .backbones import Backbone, TinySizes, get_backbone
 from .backbones.base import RealTokenizerPreset
@@ -16,8 +17,9 @@ BPE = "bpe"
 """The default tokenizer of a tiny build: a byte-level BPE trained in-process (~600 ids)."""
 
 
-BUILDER_VERSION = 2
-"""Bumped when what `build_tiny` writes changes (2: chat template), so cached builds are redone."""
+BUILDER_VERSION = 3
+"""Bumped when what `build_tiny` writes changes (2: chat template, 3: mme5_prompts.json), so cached
+builds are redone."""
 
 
 def build_tiny(
@@ -72,6 +74,7 @@ def build_tiny(
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)
+    write_prompts(out, default_prompts())
     (out / "mme5_tiny.json").write_text(
         json.dumps(
             {

@@ -19,11 +19,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from ..index.model import how_to_load
+from ..index.search import RECORDED, Recorded, VectorIndex
 from ..media import expand_pdfs
 from ..types import Encoder, InputError, Item
 from .batcher import DynamicBatcher
 from .errors import RequestError, validation_message
-from .index import VectorIndex
 from .inputs import InputPolicy, to_item, to_items
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware, error_body
@@ -69,7 +70,7 @@ def create_app(
     if index is not None and index.fingerprint != embedder.fingerprint:
         raise InputError(
             f"the index was built with model fingerprint {index.fingerprint!r} but the served model is "
-            f"{embedder.fingerprint!r}; rebuild it with `mme5 index build --model <the served model>`"
+            f"{embedder.fingerprint!r}; {how_to_load(index.info.get('model', {}))}"
         )
     metrics = Metrics()
     batcher = DynamicBatcher(
@@ -195,6 +196,7 @@ def create_app(
             )
         with batcher.receiving():
             item = await run_in_threadpool(_one_query, body.query, policy)  # may decode an image or render a page
+        item = index.query_item(item, _query_instruction(body.query))
         vectors, _ = await embed(request, [item])
         knobs = {"nprobe": body.nprobe, "ef_search": body.ef_search}  # one for another index type is a 400
         if index.knob is not None and knobs[index.knob] is None:
@@ -216,6 +218,14 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)  # outermost: counts 413s too
     return app
+
+
+def _query_instruction(query: str | ItemIn) -> str | None | Recorded:
+    """The request's choice of query instruction: one it names, none (`"instruction": null`), or
+    (field absent, or a plain-string query) the one the index records."""
+    if isinstance(query, ItemIn) and "instruction" in query.model_fields_set:
+        return query.instruction
+    return RECORDED
 
 
 def _one_query(query: str | ItemIn, policy: InputPolicy) -> Item:

@@ -66,6 +66,8 @@ class EmbeddingsResponse(_Strict):
 
 class SearchRequest(_Strict):
     query: str | ItemIn
+    """A text or an item. Its instruction: the one it names, none with `"instruction": null`, else the
+    query instruction the index records (index.json `prompts.query`)."""
     top_k: int = Field(default=10, ge=1)
     model: str | None = None
     nprobe: int | None = Field(default=None, ge=1)
@@ -104,14 +106,3 @@ class ModelCard(_Strict):
 class ModelList(_Strict):
     object: Literal["list"] = "list"
     data: list[ModelCard]
-
-
-class ErrorBody(_Strict):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(_Strict):
-    error: ErrorBody

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..config import ConfigError, diff_configs, to_dict
+from ..prompts import model_prompts, write_prompts
 from ..provenance import write_json
 from .config import RESUME_SAFE_KEYS, TrainConfig
 from .losses import info_nce
@@ -236,9 +237,13 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     trainer.save_model(str(final))  # every rank (DeepSpeed's state-dict call is collective); rank 0 writes
     replaced = trainer.replaced_examples_total()  # collective too
     if trainer.is_world_process_zero():
+        base = resolve_model_path(cfg.model.name_or_path)
+        prompts = model_prompts(base)  # the base model's prompts travel with what was trained from it
+        write_prompts(final, prompts)
         if model.is_peft and cfg.save_merged:
-            export_merged(resolve_model_path(cfg.model.name_or_path), final, out, resolve_dtype(cfg.model.dtype))
+            export_merged(base, final, out, resolve_dtype(cfg.model.dtype))
             write_config(out, run_config)
+            write_prompts(out, prompts)
         write_json(
             out / "train_summary.json",
             {

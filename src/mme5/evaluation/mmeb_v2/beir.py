@@ -17,27 +17,12 @@ from typing import Any
 
 from ... import prompts as P
 from ...types import InputError, Item, MissingFileError
-from ..loaders import DataSource, _jsonl, register_loader
+from ..loaders import DataSource, _jsonl, beir_files, register_loader
 from ..tasks import TaskSpec
 from .data import PoolBuilder, RankData
 from .rows import column
 
 log = logging.getLogger(__name__)
-PARTS = ("queries", "corpus", "qrels")
-
-
-def beir_files(folder: Path, part: str) -> list[Path]:
-    """The files holding one part of a BEIR folder (jsonl or parquet), [] when absent."""
-    for path in (folder / f"{part}.jsonl", folder / f"{part}.parquet"):
-        if path.is_file():
-            return [path]
-    sub = folder / part
-    return sorted(sub.glob("*.parquet")) + sorted(sub.glob("*.jsonl")) if sub.is_dir() else []
-
-
-def is_beir_folder(folder: Path) -> bool:
-    """True when `folder` holds queries, corpus and qrels in a readable form."""
-    return folder.is_dir() and all(beir_files(folder, part) for part in PARTS)
 
 
 def _part(spec: TaskSpec, source: DataSource, part: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -8,9 +8,8 @@ from the text; the rows are otherwise those of `TIGER-Lab/MMEB-eval`), scored by
 
 from __future__ import annotations
 
-from ..tasks import TaskSpec, get_task, register_benchmark, register_task
+from ..tasks import TaskSpec, benchmarks, get_task, register_benchmark, register_task
 
-IMAGE_V2_HUB_ID = "ziyjiang/MMEB_Test_Instruct"
 MODALITIES = ("image", "video", "visdoc")
 MODALITY_METRIC = {"image": "hit@1", "video": "hit@1", "visdoc": "ndcg_linear@5"}
 V1_TO_V2_META = {"classification": "I-CLS", "vqa": "I-QA", "retrieval": "I-RET", "grounding": "I-VG"}
@@ -145,8 +144,6 @@ LEADERBOARD_KEYS = {"ViDoSeek-page": "ViDoSeek-page-fixed", "MMLongBench-page": 
 
 def image_tasks() -> list[TaskSpec]:
     """The 36 image tasks (the MMEB V1 registrations) in the leaderboard's order."""
-    from ..tasks import benchmarks
-
     return [get_task(name) for name in benchmarks()["mmeb"]]
 
 

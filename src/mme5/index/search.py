@@ -1,41 +1,47 @@
 """A built index loaded for search: faiss (any type) or a LanceDB table, plus the corpus records,
 behind one `search(queries, top_k, nprobe=, ef_search=)`.
 
-Vectors are L2-normalised, so inner product = cosine. Building lives in `mme5.index.build`
-(re-exported here: `build_index`); the records are read from the build's vector shards.
+Vectors are L2-normalised, so inner product = cosine. `build.build_index` writes the folder; this
+module reads it (the server and `mme5 index search` import it from here); the records are read
+from the build's vector shards.
 """
 
 from __future__ import annotations
 
+import enum
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..index.build import INDEX_FILE, INFO_FILE, build_index  # noqa: F401  (the build entry point)
-from ..index.corpus import RESERVED, open_corpus  # noqa: F401
-from ..index.shards import SHARDS_DIR, read_shard
-from ..types import InputError, MissingFileError
+from ..types import Encoder, InputError, Item, MissingFileError, parse_item
+from .ann import search_params
+from .engines import EmbedderSpec
+from .lance import LanceSearcher
+from .model import spec_from_record
+from .shards import SHARDS_DIR, read_shard
+from .sinks import INDEX_FILE
 
+INFO_FILE = "index.json"
 KNOBS = ("nprobe", "ef_search")
+
+
+class Recorded(enum.Enum):
+    """The default of a query's `instruction`: the one index.json records (distinct from None = none)."""
+
+    RECORDED = "recorded"
+
+
+RECORDED = Recorded.RECORDED
 
 
 @dataclass(frozen=True)
 class Hit:
     index: int
     score: float
-
-
-def read_corpus(path: str | Path) -> tuple[list[Any], list[dict[str, Any]]]:
-    """A corpus (JSONL, parquet, media folder) -> its items and records, every row validated."""
-    from ..index.corpus import base_dir, to_item
-
-    corpus = open_corpus(path)
-    records = corpus.records(0, len(corpus))
-    return [to_item(r, base_dir(corpus), f"{path}: item {i}") for i, r in enumerate(records)], records
 
 
 class ShardRecords:
@@ -73,8 +79,6 @@ class FaissSearcher:
         self.dim = int(self.faiss_index.d)
 
     def search(self, queries: np.ndarray, k: int, knob: int | None) -> tuple[np.ndarray, np.ndarray]:
-        from ..index.ann import search_params
-
         return self.faiss_index.search(queries, k, params=search_params(self.kind, knob, self.faiss_index))
 
 
@@ -83,8 +87,6 @@ def _faiss(folder: Path, info: dict[str, Any]) -> Any:
 
 
 def _lance(folder: Path, info: dict[str, Any]) -> Any:
-    from ..index.lance import LanceSearcher
-
     return LanceSearcher(folder, info)
 
 
@@ -100,6 +102,7 @@ class VectorIndex:
         if searcher.size != len(records):
             raise InputError(f"index holds {searcher.size} vectors but {len(records)} corpus records")
         self.searcher, self.records, self.info = searcher, records, info
+        self.path: Path | None = None
         self.knob: str | None = {"ivf-flat": "nprobe", "ivf-pq": "nprobe", "hnsw": "ef_search"}.get(self.kind)
         tuned = info.get("index", {}).get("search", {}).get(self.knob) if self.knob else None
         override = (defaults or {}).get(self.knob) if self.knob else None
@@ -123,6 +126,41 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def query_instruction(self) -> str | None:
+        """The instruction queries get unless they name another (index.json `prompts.query`)."""
+        return self.info.get("prompts", {}).get("query") or None
+
+    def query_item(self, query: Item | dict | str, instruction: str | None | Recorded = RECORDED) -> Item:
+        """A query as the index expects it: `instruction` if given (None: none at all), else the
+        query's own instruction, else the index's recorded query instruction."""
+        item = parse_item(query, "query")
+        if instruction is RECORDED:
+            return item if item.instruction is not None else replace(item, instruction=self.query_instruction)
+        return replace(item, instruction=instruction or None)
+
+    def search_items(
+        self,
+        embedder: Encoder,
+        queries: Sequence[Item | dict | str],
+        top_k: int = 10,
+        *,
+        instruction: str | None | Recorded = RECORDED,
+        **knobs: int | None,
+    ) -> list[list[Hit]]:
+        """Embed `queries` with `embedder` (the index's model) as `query_item` says, then `search`."""
+        if embedder.fingerprint != self.fingerprint:
+            raise InputError(
+                f"{self.path or 'the index'} was built with model fingerprint {self.fingerprint}, this model's "
+                f"is {embedder.fingerprint}; load the model index.json names (VectorIndex.model_spec().load())"
+            )
+        items = [self.query_item(q, instruction) for q in queries]
+        return self.search(embedder.encode(items, show_progress=False), top_k, **knobs)
+
+    def model_spec(self, device: str | None = None) -> EmbedderSpec:
+        """How to load the model that built this index (from index.json), on `device`."""
+        return spec_from_record(self.info.get("model", {}), f"{self.path or 'this index'}/{INFO_FILE}", device)
 
     def search(self, queries: np.ndarray, top_k: int, **knobs: int | None) -> list[list[Hit]]:
         """(q, dim) L2-normalised queries -> for each, the `top_k` best rows by cosine, best first.
@@ -154,4 +192,25 @@ class VectorIndex:
         sink = info.get("index", {}).get("sink", "faiss")
         if sink not in SEARCHERS:
             raise InputError(f"{path}: unknown index sink {sink!r} in {INFO_FILE}")
-        return cls(SEARCHERS[sink](path, info.get("index", {})), ShardRecords(path), info, defaults)
+        index = cls(SEARCHERS[sink](path, info.get("index", {})), ShardRecords(path), info, defaults)
+        index.path = path
+        return index
+
+
+def describe_item(item: dict[str, Any]) -> str:
+    """What a hit is, in one line: a text, an image path, `doc.pdf page 3`, a video file or its frame
+    range (`f001.png .. f064.png (64 frames)`), with the instruction it was embedded with."""
+    parts = []
+    if item.get("pdf") is not None:
+        parts.append(f"{item['pdf']} page {item['page']}" if item.get("page") else f"{item['pdf']} (all pages)")
+    video = item.get("video")
+    if isinstance(video, list):
+        parts.append(f"{video[0]} .. {video[-1]} ({len(video)} frames)" if video else "(no frames)")
+    elif video is not None:
+        parts.append(str(video))
+    if item.get("image") is not None:
+        parts.append(str(item["image"]))
+    if item.get("text"):
+        parts.append(repr(item["text"]) if parts else str(item["text"]))
+    shown = "  ".join(parts) or "(empty)"
+    return f"{shown}  [{item['instruction']}]" if item.get("instruction") else shown
