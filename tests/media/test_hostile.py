@@ -222,7 +222,7 @@ def test_server_answers_4xx_fast_and_keeps_answering(tiny_embedder, files, tmp_p
 
 def test_index_build_skip_bad_leaves_out_bad_items_and_keeps_the_rest(tiny_dirs, tiny_embedder, files, tmp_path,
                                                                       capsys) -> None:
-    from mme5.serving.index import VectorIndex
+    from mme5.index.search import VectorIndex
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -242,9 +242,12 @@ def test_index_build_skip_bad_leaves_out_bad_items_and_keeps_the_rest(tiny_dirs,
     ids = [index.records[i]["id"] for i in range(len(index))]
     assert ids == ["a.png", "b.png", "doc.pdf#page=1", "doc.pdf#page=3"]
     assert [s["row"] for s in index.info["engine"]["skipped"]] == [3, 5]
-    expected = tiny_embedder("qwen2_vl").encode([Item(image=str(corpus / "a.png")), Item(image=str(corpus / "b.png")),
-                                                 Item(pdf=str(corpus / "doc.pdf"), page=1),
-                                                 Item(pdf=str(corpus / "doc.pdf"), page=3)])
+    document = index.info["prompts"]["document"]  # folder items carry the model's document prompt per kind
+    image, page = document.get("image"), document.get("pdf")
+    expected = tiny_embedder("qwen2_vl").encode([Item(image=str(corpus / "a.png"), instruction=image),
+                                                 Item(image=str(corpus / "b.png"), instruction=image),
+                                                 Item(pdf=str(corpus / "doc.pdf"), page=1, instruction=page),
+                                                 Item(pdf=str(corpus / "doc.pdf"), page=3, instruction=page)])
     np.testing.assert_allclose(index.faiss_index.reconstruct_n(0, 4), expected, atol=1e-5)
     top = index.search(expected[3:4], 1)[0][0]
     assert index.records[top.index]["id"] == "doc.pdf#page=3"
