@@ -35,6 +35,11 @@ INSTRUCTIONS = (
 )
 
 
+DEFAULT_PROMPTS = {"query": FIND_IMAGE_FOR_CAPTION, "document": REPRESENT_IMAGE}
+"""The model's default prompts by role, in sentence-transformers' `prompts` convention: a text query
+looks for an image (mmE5's MSCOCO t2i wording), a document is an image (or page, or frame)."""
+
+
 def join_instruction(instruction: str | None, text: str | None) -> str:
     """The mmE5 convention: `"{instruction} {text}\\n"`, or `"{instruction}\\n"` without text."""
     if not instruction:

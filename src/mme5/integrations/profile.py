@@ -22,10 +22,13 @@ INSTRUCTION_TEMPLATE = "{instruction} {text}\n"
 
 def task_prompts() -> dict[str, str]:
     """Named instructions (prompt name -> instruction) an exported model ships with: the mmE5
-    instructions of `mme5.prompts`, under names that say which side of which task they belong to."""
+    instructions of `mme5.prompts`, under names that say which side of which task they belong to, and
+    the default `query` / `document` prompts (sentence-transformers' `encode_query` / `encode_document`
+    apply them)."""
     from .. import prompts as p
 
     return {
+        **p.DEFAULT_PROMPTS,
         "t2i_query": p.FIND_IMAGE_FOR_CAPTION,  # caption -> image (MSCOCO t2i, XTD)
         "image_target": p.REPRESENT_IMAGE,  # an image candidate / gallery image
         "vqa_query": p.REPRESENT_IMAGE_WITH_QUESTION,  # image + question
