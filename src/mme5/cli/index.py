@@ -1,7 +1,8 @@
-"""Vector indexes over a corpus (JSONL `{text, image, instruction, language, id?, meta?}`, a parquet
-file with those columns, or a folder of images): `mme5 index build` embeds it into vector shards
-(one process, or Ray Data with --engine ray; resumable) and an index (faiss flat / IVF / PQ / HNSW,
-or a LanceDB table) with its recall@10 measured; `mme5 index search` queries one.
+"""Vector indexes over a corpus (JSONL `{text, image, video, pdf, page, instruction, language, id?, meta?}`,
+a parquet file with those columns, or a folder of images, videos and PDFs): `mme5 index build` embeds it
+into vector shards (one process, or Ray Data with --engine ray; resumable) and an index (faiss flat / IVF /
+PQ / HNSW, or a LanceDB table; flat is exact, the others report their measured recall@10);
+`mme5 index search` queries one.
 `mme5 serve --index DIR` serves it at POST /v1/search. See docs/scale.md."""
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def register(p) -> None:
     build.add_argument(
         "--input",
         required=True,
-        help="corpus: JSONL, .parquet or a folder of images; relative image paths are relative to it",
+        help="corpus: JSONL, .parquet or a folder of images, videos and PDFs (one record per page); "
+        "relative media paths are relative to it",
     )
     build.add_argument("--output", required=True, help="index folder to write")
     build.add_argument(
@@ -83,7 +85,7 @@ def register(p) -> None:
     search.add_argument("--instruction", help="query instruction")
     search.add_argument("--top-k", type=int, default=5)
     add_knob_args(search)
-    add_model_args(search)
+    add_model_args(search, batches=False)  # one query, one forward
 
 
 def run(args) -> int:
@@ -139,10 +141,14 @@ def _build(args) -> int:
     )
     built = index.info["index"]
     knob = "".join(f", {k}={v}" for k, v in built["search"].items())
+    quality = (
+        "exact search"  # a flat index scores every vector: its recall is 1 by construction
+        if built["type"] == "flat"
+        else f"recall@10 {built['recall_at_10']:.3f} on {built['recall_queries']} held-out queries"
+    )
     print(
         f"indexed {len(index)} items (dim {index.dim}) into {args.output}: {built['sink']} {built['type']} "
-        f"({built['factory']}{knob}), recall@10 {built['recall_at_10']:.3f} on {built['recall_queries']} "
-        f"held-out queries, {built['bytes'] / 2**20:.1f} MiB"
+        f"({built['factory']}{knob}), {quality}, {built['bytes'] / 2**20:.1f} MiB"
     )
     return 0
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DTYPES = "auto | float32 | bfloat16 | float16"
+AUTO_DTYPE = "bfloat16 on CUDA, float32 on CPU"
 
 # one paragraph for every command's `--help` epilog that takes a config
 SET_EPILOG = """\
@@ -30,11 +31,14 @@ def add_model_args(
     *,
     batch_size_default: int | None = 16,
     batch_size_help: str = "items per model forward",
+    batches: bool = True,
+    auto_dtype: str = AUTO_DTYPE,
 ) -> None:
-    """Declare --model --adapter --dtype --device --max-length --batch-size on `parser`.
+    """Declare --model --adapter --dtype --device --max-length [--batch-size] on `parser`.
 
     `batch_size_default=None` means the command takes its batch size from elsewhere (its config)
-    unless the flag is given.
+    unless the flag is given; `batches=False`: the command runs no batches (no --batch-size).
+    `auto_dtype` says what `--dtype auto` means for this command.
     """
     g = parser.add_argument_group("model")
     g.add_argument(
@@ -45,7 +49,7 @@ def add_model_args(
     )
     g.add_argument("--adapter", metavar="DIR", help="LoRA adapter folder (from `mme5 train`), merged at load time")
     g.add_argument(
-        "--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: bfloat16 on CUDA, float32 on CPU)"
+        "--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: {auto_dtype})"
     )
     g.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
     g.add_argument(
@@ -55,6 +59,8 @@ def add_model_args(
         metavar="N",
         help="text tokens per item; longer texts are truncated (default: %(default)s, as mmE5)",
     )
+    if not batches:
+        return
     shown = "%(default)s" if batch_size_default is not None else "from the config"
     g.add_argument(
         "--batch-size",

@@ -5,6 +5,7 @@ recall@10 against exact search is measured on held-out corpus queries and writte
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,6 +23,7 @@ from .engines import EmbedderSpec, EngineOptions, make_engine
 from .shards import Shard, ShardStore, iter_vectors, plan_shards
 
 INDEX_FILE, INFO_FILE = "index.faiss", "index.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,10 +165,14 @@ def build_index(
     store = ShardStore(out, state)
     shards = plan_shards(len(source), shard_size)
     started = time.perf_counter()
-    runner.run(source, store.pending(shards), store)
+    todo = store.pending(shards)
+    if len(todo) < len(shards):  # only a build that finds earlier shards says it resumes
+        log.info("resuming: %d of %d vector shards already written in %s", len(shards) - len(todo), len(shards), store.dir)
+    runner.run(source, todo, store)
     embed_seconds = time.perf_counter() - started
-    if store.pending(shards):
-        raise RuntimeError(f"{len(store.pending(shards))} shard(s) missing after the {engine} engine finished")
+    missing = store.pending(shards)
+    if missing:
+        raise RuntimeError(f"{len(missing)} shard(s) missing after the {engine} engine finished")
     dim = next(iter_vectors(store, shards[:1])).shape[1]
     result = SINKS[opts.sink](Vectors(store, shards, dim), opts, out)
     model_info = {"name": model, "fingerprint": fingerprint, "dim": int(dim)}
