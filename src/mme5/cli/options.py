@@ -48,9 +48,7 @@ def add_model_args(
         "built once under $MME5_CACHE: fine for trying the command, meaningless vectors)",
     )
     g.add_argument("--adapter", metavar="DIR", help="LoRA adapter folder (from `mme5 train`), merged at load time")
-    g.add_argument(
-        "--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: {auto_dtype})"
-    )
+    g.add_argument("--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: {auto_dtype})")
     g.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
     g.add_argument(
         "--max-length",

@@ -167,7 +167,9 @@ def build_index(
     started = time.perf_counter()
     todo = store.pending(shards)
     if len(todo) < len(shards):  # only a build that finds earlier shards says it resumes
-        log.info("resuming: %d of %d vector shards already written in %s", len(shards) - len(todo), len(shards), store.dir)
+        log.info(
+            "resuming: %d of %d vector shards already written in %s", len(shards) - len(todo), len(shards), store.dir
+        )
     runner.run(source, todo, store)
     embed_seconds = time.perf_counter() - started
     missing = store.pending(shards)
