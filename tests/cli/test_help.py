@@ -21,6 +21,7 @@ OTHER_MODEL_FLAG = {("quickstart",): "--model is the checkpoint to fine-tune (Qu
 NO_BATCHES = {("export",): "export merges and saves; it encodes nothing", ("index", "search"): "one query"}
 # commands whose `--dtype auto` means something else than add_model_args' default, and what
 AUTO_DTYPE = {("export",): "float32 on every device"}
+DEFAULT_DEVICE = {("export",): "cpu"}  # export merges on the CPU unless told otherwise
 
 
 def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
@@ -65,6 +66,9 @@ def test_help_exits_zero_and_documents_the_shared_flags(path, capsys):
         for flag, help_text in _reference_helps().items():
             if flag == "--dtype" and path in AUTO_DTYPE:
                 assert f"(default auto: {AUTO_DTYPE[path]}" in flags[flag].help, f"mme5 {' '.join(path)} --dtype"
+                continue
+            if flag == "--device" and path in DEFAULT_DEVICE:
+                assert flags[flag].help.endswith(f"(default: {DEFAULT_DEVICE[path]})"), f"mme5 {' '.join(path)} --device"
                 continue
             assert flags[flag].help == help_text, f"mme5 {' '.join(path)} {flag}: declared outside add_model_args"
         assert all(flag in text for flag in wanted)

@@ -23,7 +23,9 @@ def register(p) -> None:
     from ..integrations.export import TARGETS
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the usage lines of the docstring
-    add_model_args(p, batches=False, auto_dtype="float32 on every device; bfloat16 halves the files")
+    add_model_args(
+        p, batches=False, auto_dtype="float32 on every device; bfloat16 halves the files", default_device="cpu"
+    )
     p.add_argument("out_dir", metavar="OUT", help="folder to write (created; existing files are overwritten)")
     p.add_argument("--to", dest="target", required=True, choices=list(TARGETS), help="the tool to export for")
     p.add_argument(

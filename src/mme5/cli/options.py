@@ -33,12 +33,14 @@ def add_model_args(
     batch_size_help: str = "items per model forward",
     batches: bool = True,
     auto_dtype: str = AUTO_DTYPE,
+    default_device: str = "cuda if available, else cpu",
 ) -> None:
     """Declare --model --adapter --dtype --device --max-length [--batch-size] on `parser`.
 
     `batch_size_default=None` means the command takes its batch size from elsewhere (its config)
     unless the flag is given; `batches=False`: the command runs no batches (no --batch-size).
-    `auto_dtype` says what `--dtype auto` means for this command.
+    `auto_dtype` says what `--dtype auto` means for this command, `default_device` where it runs
+    without --device.
     """
     g = parser.add_argument_group("model")
     g.add_argument(
@@ -49,7 +51,7 @@ def add_model_args(
     )
     g.add_argument("--adapter", metavar="DIR", help="LoRA adapter folder (from `mme5 train`), merged at load time")
     g.add_argument("--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: {auto_dtype})")
-    g.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
+    g.add_argument("--device", help=f"cpu | cuda | cuda:N (default: {default_device})")
     g.add_argument(
         "--max-length",
         type=_positive,
