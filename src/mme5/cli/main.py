@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 QUIET_LOGGERS = ("DeepSpeed",)
 """Libraries whose logger writes to stdout through its own handler (not the root's): only their errors
 pass by default (DeepSpeed warns "Setting accelerator to CPU" when transformers merely probes for it)."""
-QUIET_ENVIRONMENT = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "RAY_BACKEND_LOG_LEVEL": "error"}
+QUIET_ENVIRONMENT = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 """Set unless --verbose (a value already in the environment wins): transformers' weight loading and
-saving bars, and Ray's C++ core-worker INFO/WARNING lines on stderr."""
+saving bars. (Ray's Python loggers are quieted by `mme5.index.ray_engine`.)"""
 
 
 def setup_logging(verbose: bool) -> None:
