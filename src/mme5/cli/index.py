@@ -25,7 +25,7 @@ def add_knob_args(p) -> None:
 
 
 def register(p) -> None:
-    from ..index.ann import KINDS
+    from ..index.ann import FLAT_MAX, KINDS
 
     sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     build = sub.add_parser("build", help="embed a corpus into an index folder (resumes an interrupted build)")
@@ -62,9 +62,12 @@ def register(p) -> None:
         "--index",
         default="auto",
         choices=[*KINDS, "auto"],
-        help="index type; auto picks type and parameters from size, dim and --memory-budget",
+        help="index type; auto (default) picks type and parameters from size, dim and --memory-budget "
+        f"(flat, i.e. exact search, up to {FLAT_MAX:,} items)",
     )
-    build.add_argument("--memory-budget", default="4G", help="most memory the index may take (e.g. 512M, 16G)")
+    build.add_argument(
+        "--memory-budget", default="4G", help="most memory the index may take (e.g. 512M, 16G; default: %(default)s)"
+    )
     build.add_argument(
         "--sink",
         default="faiss",
@@ -75,7 +78,8 @@ def register(p) -> None:
         "--target-recall",
         type=float,
         default=0.95,
-        help="recall@10 the search setting (nprobe / ef_search) is tuned to reach",
+        help="recall@10 the search setting (nprobe / ef_search) is tuned to reach (default: %(default)s; "
+        "flat indexes are exact)",
     )
     add_model_args(build)  # --batch-size: items per forward, per model replica with --engine ray
     search = sub.add_parser("search", help="query an index from the command line")
