@@ -63,7 +63,7 @@ def register(p) -> None:
         default="auto",
         choices=[*KINDS, "auto"],
         help="index type; auto (default) picks type and parameters from size, dim and --memory-budget "
-        f"(flat, i.e. exact search, up to {FLAT_MAX:,} items)",
+        f"(flat, i.e. exact search, for up to {FLAT_MAX:,} items that fit it)",
     )
     build.add_argument(
         "--memory-budget", default="4G", help="most memory the index may take (e.g. 512M, 16G; default: %(default)s)"
