@@ -91,6 +91,7 @@ def test_sentence_transformer_alone_equals_mme5_embed(backbone, native_exports, 
     folder = native_exports[backbone]
     modules = json.loads((folder / "modules.json").read_text())
     assert all(m["type"].startswith("sentence_transformers.") for m in modules)
+    assert "model = SentenceTransformer('.')" in (folder / "README.md").read_text()  # the card says how
     p = json.loads((folder / "config_sentence_transformers.json").read_text())["prompts"]
     assert p["query"] == prompts.FIND_IMAGE_FOR_CAPTION and p["document"] == prompts.REPRESENT_IMAGE
     imgs = [str(x) for x in image_files]
