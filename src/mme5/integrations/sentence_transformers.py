@@ -155,10 +155,15 @@ def export_sentence_transformers(embedder: Embedder, out_dir: str | Path, profil
     refusal = native_refusal(profile)
     if refusal is None:
         write_native(out_dir, profile)
+        mixed = (
+            "; Mllama: encode texts and images in separate calls (a batch mixing them differs, docs/export.md)"
+            if profile.backbone == "mllama"
+            else ""
+        )
         return (
             f"sentence-transformers: SentenceTransformer('{out_dir}') (its own Transformer module and the "
             "folder's chat template; no mme5 import needed); prompts = mmE5 instructions: "
-            "encode(texts, prompt_name='t2i_query'), encode_query / encode_document"
+            f"encode(texts, prompt_name='t2i_query'), encode_query / encode_document{mixed}"
         )
     _write_input_module_stack(embedder, out_dir, profile.prompts)
     return (
