@@ -2,7 +2,9 @@
 (`mme5 export --to sentence-transformers`), same items, batch size and threads; and onnxruntime vs
 torch for the text path (`mme5 export --to onnx`).
 
-The sentence-transformers side is the exported stack (MME5Input + Pooling + Normalize): the same
+The sentence-transformers side is the exported stack: for Qwen2-VL mme5's input module (MME5Input +
+Pooling + Normalize), for Mllama sentence-transformers' own Transformer module and the exported chat
+template (docs/export.md; the figures in RESULTS.md P8 predate that path). Either way the same
 processor and forward per batch, sentence-transformers' own batching (it sorts by character
 length / pixel count; mme5 by processed sequence length, cut by padding: `mme5.model.planning`)
 and its pooling/normalise modules. Each repeat runs

@@ -157,7 +157,7 @@ QUERY, DOCUMENT = "query", "document"
 
 MME5_PROMPTS: dict[str, str] = {
     QUERY: FIND_IMAGE_FOR_CAPTION,  # the default query: a text looking for an image (MSCOCO t2i, XTD)
-    DOCUMENT: "",  # a text document / candidate: none (mmE5's text targets carry no instruction)
+    DOCUMENT: REPRESENT_IMAGE,  # the default document: an image (the default query looks for one)
     # queries, per task type
     "t2i_query": FIND_IMAGE_FOR_CAPTION,
     "vqa_query": REPRESENT_IMAGE_WITH_QUESTION,
@@ -165,6 +165,7 @@ MME5_PROMPTS: dict[str, str] = {
     "visdoc_query": V2_VISDOC_QUERY,
     "video_query": V2_TRAIN_VIDEO_QUERY,
     # documents / candidates, per kind
+    "text_target": "",  # a text candidate: none (mmE5's text targets carry no instruction)
     "image_target": REPRESENT_IMAGE,
     "image_text_target": REPRESENT_IMAGE_WITH_TEXT,
     "visdoc_page": V2_VISDOC_PAGE,
@@ -174,7 +175,12 @@ MME5_PROMPTS: dict[str, str] = {
 PROFILE_PROMPTS: dict[str, dict[str, str]] = {"mme5": MME5_PROMPTS, "vlm2vec-v2": MME5_PROMPTS}
 """Default prompts per formatting profile (mme5.model.profiles); a profile not listed uses mme5's."""
 
-DOCUMENT_PROMPT_OF_KIND = {"text": DOCUMENT, "image": "image_target", "pdf": "visdoc_page", "video": "video_target"}
+DOCUMENT_PROMPT_OF_KIND = {
+    "text": "text_target",
+    "image": "image_target",
+    "pdf": "visdoc_page",
+    "video": "video_target",
+}
 """Which prompt embeds a corpus item of each kind (a folder corpus's images, PDF pages, videos)."""
 QUERY_PROMPT_FOR_KIND = {"text": QUERY, "image": "t2i_query", "pdf": "visdoc_query", "video": "video_query"}
 """Which prompt embeds a text query searching a corpus of one kind (a mixed corpus: `query`)."""

@@ -17,6 +17,11 @@ from mme5.cli.main import build_parser, commands, main
 MODEL_FLAGS = ("--model", "--adapter", "--dtype", "--device", "--max-length", "--batch-size")
 # commands whose --model is not an encoder they load, and why
 OTHER_MODEL_FLAG = {("quickstart",): "--model is the checkpoint to fine-tune (QuickstartConfig.base_model)"}
+# commands that run no batches, so declare no --batch-size (add_model_args(batches=False)), and why
+NO_BATCHES = {("export",): "export merges and saves; it encodes nothing", ("index", "search"): "one query"}
+# commands whose `--dtype auto` means something else than add_model_args' default, and what
+AUTO_DTYPE = {("export",): "float32 on every device"}
+DEFAULT_DEVICE = {("export",): "cpu"}  # export merges on the CPU unless told otherwise
 
 
 def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
@@ -55,14 +60,22 @@ def test_help_exits_zero_and_documents_the_shared_flags(path, capsys):
     parser = LEAVES[path]
     flags = parser._option_string_actions
     if "--model" in flags and path not in OTHER_MODEL_FLAG:  # a command that loads a model declares all model flags through add_model_args
-        assert all(flag in flags for flag in MODEL_FLAGS), f"mme5 {' '.join(path)}: use cli.options.add_model_args"
+        wanted = [f for f in MODEL_FLAGS if not (f == "--batch-size" and path in NO_BATCHES)]
+        assert all(flag in flags for flag in wanted), f"mme5 {' '.join(path)}: use cli.options.add_model_args"
+        assert ("--batch-size" in flags) == (path not in NO_BATCHES), f"mme5 {' '.join(path)}: unused --batch-size"
         for flag, help_text in _reference_helps().items():
+            if flag == "--dtype" and path in AUTO_DTYPE:
+                assert f"(default auto: {AUTO_DTYPE[path]}" in flags[flag].help, f"mme5 {' '.join(path)} --dtype"
+                continue
+            if flag == "--device" and path in DEFAULT_DEVICE:
+                assert flags[flag].help.endswith(f"(default: {DEFAULT_DEVICE[path]})"), f"mme5 {' '.join(path)} --device"
+                continue
             if flag == "--model":  # what runs without --model is the command's to say (model_default)
                 help_text = help_text.split("(default: ")[0]
                 assert flags[flag].help.startswith(help_text), f"mme5 {' '.join(path)} --model: declared outside add_model_args"
                 continue
             assert flags[flag].help == help_text, f"mme5 {' '.join(path)} {flag}: declared outside add_model_args"
-        assert all(flag in text for flag in MODEL_FLAGS)
+        assert all(flag in text for flag in wanted)
     takes_config = "--config" in flags or any(a.dest == "config" and not a.option_strings for a in parser._actions)
     if takes_config or "--set" in flags:  # one override syntax: --set KEY=VALUE, documented in the epilog
         assert takes_config and "--set" in flags, f"mme5 {' '.join(path)}: use cli.options.add_config_args"

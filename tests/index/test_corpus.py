@@ -68,3 +68,52 @@ def test_folder_corpus_is_its_sorted_images(tmp_path, assets, embedder):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no media files"):
         open_corpus(tmp_path / "empty")
+
+
+def _pdf(path, colors) -> None:
+    from PIL import Image
+
+    pages = [Image.new("RGB", (80, 100), c) for c in colors]
+    pages[0].save(path, save_all=True, append_images=pages[1:], resolution=72)
+
+
+def test_jsonl_whole_pdf_line_is_one_record_per_page(tmp_path, embedder):
+    """`{"pdf": "x.pdf"}` in a JSONL corpus expands to its pages, as in a folder corpus and `mme5 embed`;
+    ranges that start inside a PDF's pages seek to the right page."""
+    pytest.importorskip("pypdfium2")
+    _pdf(tmp_path / "a.pdf", [(200, 30, 30), (30, 200, 30)])
+    _pdf(tmp_path / "b.pdf", [(30, 30, 200), (200, 200, 30), (90, 90, 90)])
+    rows = [{"text": "first", "id": "t"}, {"pdf": "a.pdf", "id": "a"}, {"text": "middle"},
+            {"pdf": "b.pdf", "instruction": "Represent the given image.", "meta": {"k": 1}}]
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    corpus = JsonlCorpus(path, stride=2)
+    records = corpus.records(0, len(corpus))
+    assert [r["id"] for r in records] == ["t", "a#page=1", "a#page=2", None, None, None, None]
+    assert [r["item"].get("page") for r in records] == [None, 1, 2, None, 1, 2, 3]
+    assert records[5] == {"id": None, "item": {"pdf": "b.pdf", "instruction": "Represent the given image.", "page": 2},
+                          "meta": {"k": 1}}
+    for start in range(0, len(corpus), 2):  # every stride range equals the slice of the whole
+        assert corpus.records(start, start + 2) == records[start:start + 2]
+    index = build_index(embedder, path, tmp_path / "idx", shard_size=2)
+    want = embedder.encode([Item(text="first"), Item(pdf=str(tmp_path / "a.pdf"), page=1),
+                            Item(pdf=str(tmp_path / "a.pdf"), page=2), Item(text="middle")]
+                           + [Item(pdf=str(tmp_path / "b.pdf"), page=n, instruction="Represent the given image.")
+                              for n in (1, 2, 3)])
+    assert len(index) == 7
+    np.testing.assert_allclose(corpus_vectors(tmp_path / "idx"), want, atol=1e-5)
+
+
+def test_jsonl_bad_pdf_line_is_refused_before_the_model_loads(tmp_path, capsys):
+    from mme5.cli.main import main
+
+    (tmp_path / "broken.pdf").write_bytes(b"not a pdf")
+    for line, error in ((json.dumps({"pdf": "missing.pdf"}), "c.jsonl:2: PDF file not found"),
+                        (json.dumps({"pdf": "broken.pdf"}), "c.jsonl:2: cannot open PDF")):
+        (tmp_path / "c.jsonl").write_text(json.dumps({"text": "fine"}) + "\n" + line + "\n")
+        # a model folder that does not exist: the corpus error must come first
+        code = main(["index", "build", "--input", str(tmp_path / "c.jsonl"), "--output", str(tmp_path / "idx"),
+                     "--model", str(tmp_path / "no-such-model")])
+        assert code == 2
+        assert error in capsys.readouterr().err
+        assert not (tmp_path / "idx").exists()

@@ -64,21 +64,27 @@ def test_sentence_transformers_encode_matches_mme5(backbone, exported, reference
     mixed = [{"text": "a dog", "image": images[0]}, "plain text", images[1], {"text": "only text"}]
     want = ref.encode([Item(text="a dog", image=images[0]), Item(text="plain text"), Item(image=images[1]),
                        Item(text="only text")])
-    np.testing.assert_allclose(st.encode(mixed, batch_size=4), want, atol=1e-5)
+    if backbone == "mllama":  # native: one batch mixing text-only and image rows is one Mllama forward
+        np.testing.assert_allclose(st.encode(mixed, batch_size=1), want, atol=1e-5)
+        gap = np.abs(st.encode(mixed, batch_size=4) - want).max()
+        assert 1e-4 < gap < 0.1, f"the mixed-batch gap docs/export.md states changed: {gap}"
+    else:  # mme5's input module splits the batch as mme5 does
+        np.testing.assert_allclose(st.encode(mixed, batch_size=4), want, atol=1e-5)
 
 
 def test_sentence_transformers_files_and_errors(exported):
-    from sentence_transformers import SentenceTransformer
-
     from mme5.integrations.sentence_transformers import load_sentence_transformer
 
-    out = exported("mllama", "sentence-transformers").out_dir
-    modules = json.loads((out / "modules.json").read_text())
-    assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["MME5Input", "Pooling", "Normalize"]
-    assert json.loads((out / "1_Pooling" / "config.json").read_text())["pooling_mode"] == "lasttoken"
-    assert not list(out.rglob("*.py")), "the export must hold no code"
-    with pytest.raises(ValueError, match="trust_remote_code"):  # sentence-transformers >= 6 asks for the flag
-        SentenceTransformer(str(out))
+    native = exported("mllama", "sentence-transformers").out_dir
+    modules = json.loads((native / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
+    assert json.loads((native / "1_Pooling" / "config.json").read_text())["pooling_mode"] == "lasttoken"
+    assert json.loads((native / "tokenizer_config.json").read_text())["padding_side"] == "right"
+    out = exported("qwen2_vl", "sentence-transformers").out_dir
+    assert [m["type"].rsplit(".", 1)[-1] for m in json.loads((out / "modules.json").read_text())] == [
+        "MME5Input", "Pooling", "Normalize"]
+    for folder in (native, out):
+        assert not list(folder.rglob("*.py")), "the export must hold no code"
     st = load_sentence_transformer(out, device="cpu")
     with pytest.raises(InputError, match="unknown key"):
         st.encode([{"txt": "typo"}])

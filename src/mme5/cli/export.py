@@ -1,6 +1,6 @@
 """Export a model (optionally with a LoRA/DoRA adapter merged) for another tool:
 
-  mme5 export --model DIR [--adapter DIR] --to hf|sentence-transformers|vllm|onnx OUT [--results RUN]
+  mme5 export [--model DIR] [--adapter DIR] --to hf|sentence-transformers|vllm|onnx OUT [--results RUN]
               [--push-to-hub REPO [--token TOKEN] [--private]]
 
 Every target writes the merged checkpoint, processor, tokenizer, chat template, `mme5_embedding.json`
@@ -23,7 +23,9 @@ def register(p) -> None:
     from ..integrations.export import TARGETS
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the usage lines of the docstring
-    add_model_args(p)
+    add_model_args(
+        p, batches=False, auto_dtype="float32 on every device; bfloat16 halves the files", default_device="cpu"
+    )
     p.add_argument("out_dir", metavar="OUT", help="folder to write (created; existing files are overwritten)")
     p.add_argument("--to", dest="target", required=True, choices=list(TARGETS), help="the tool to export for")
     p.add_argument(
@@ -40,13 +42,12 @@ def register(p) -> None:
 
 def run(args) -> int:
     from ..integrations.export import export
-    from ..types import InputError
+    from ..model.loading import ensure_tiny
 
-    if args.model is None:
-        raise InputError("--model is required: the base model folder or hub id to export")
+    model = args.model or ensure_tiny()  # the embedded tiny default, as for every command
     dtype = "float32" if args.dtype == "auto" else args.dtype
     result = export(
-        args.model,
+        model,
         args.out_dir,
         args.target,
         adapter=args.adapter,
@@ -57,7 +58,8 @@ def run(args) -> int:
         profile=args.profile,
         device=args.device,
     )
-    print(f"exported {args.model}{' + ' + args.adapter if args.adapter else ''} for {args.target} to {result.out_dir}")
+    name = args.model or f"the embedded tiny model ({model})"
+    print(f"exported {name}{' + ' + args.adapter if args.adapter else ''} for {args.target} to {result.out_dir}")
     for note in result.notes:
         print(f"  {note}")
     if args.push_to_hub:

@@ -1,7 +1,8 @@
-"""Vector indexes over a corpus (JSONL `{text, image, instruction, language, id?, meta?}`, a parquet
-file with those columns, or a folder of images): `mme5 index build` embeds it into vector shards
-(one process, or Ray Data with --engine ray; resumable) and an index (faiss flat / IVF / PQ / HNSW,
-or a LanceDB table) with its recall@10 measured; `mme5 index search` queries one.
+"""Vector indexes over a corpus (JSONL `{text, image, video, pdf, page, instruction, language, id?, meta?}`,
+a parquet file with those columns, or a folder of images, videos and PDFs): `mme5 index build` embeds it
+into vector shards (one process, or Ray Data with --engine ray; resumable) and an index (faiss flat / IVF /
+PQ / HNSW, or a LanceDB table; flat is exact, the others report their measured recall@10);
+`mme5 index search` queries one.
 `mme5 serve --index DIR` serves it at POST /v1/search. See docs/scale.md."""
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ def add_knob_args(p) -> None:
 
 
 def register(p) -> None:
-    from ..index.ann import KINDS
+    from ..index.ann import FLAT_MAX, KINDS
 
     sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     build = sub.add_parser("build", help="embed a corpus into an index folder (resumes an interrupted build)")
     build.add_argument(
         "--input",
         required=True,
-        help="corpus: JSONL, .parquet or a folder of images; relative image paths are relative to it",
+        help="corpus: JSONL, .parquet or a folder of images, videos and PDFs (one record per page); "
+        "relative media paths are relative to it",
     )
     build.add_argument("--output", required=True, help="index folder to write")
     build.add_argument(
@@ -60,9 +62,12 @@ def register(p) -> None:
         "--index",
         default="auto",
         choices=[*KINDS, "auto"],
-        help="index type; auto picks type and parameters from size, dim and --memory-budget",
+        help="index type; auto (default) picks type and parameters from size, dim and --memory-budget "
+        f"(flat, i.e. exact search, for up to {FLAT_MAX:,} items that fit it)",
     )
-    build.add_argument("--memory-budget", default="4G", help="most memory the index may take (e.g. 512M, 16G)")
+    build.add_argument(
+        "--memory-budget", default="4G", help="most memory the index may take (e.g. 512M, 16G; default: %(default)s)"
+    )
     build.add_argument(
         "--sink",
         default="faiss",
@@ -73,7 +78,8 @@ def register(p) -> None:
         "--target-recall",
         type=float,
         default=0.95,
-        help="recall@10 the search setting (nprobe / ef_search) is tuned to reach",
+        help="recall@10 the search setting (nprobe / ef_search) is tuned to reach (default: %(default)s; "
+        "flat indexes are exact)",
     )
     add_media_args(build)
     add_model_args(build)  # --batch-size: items per forward, per model replica with --engine ray
@@ -88,7 +94,7 @@ def register(p) -> None:
     )
     search.add_argument("--top-k", type=int, default=5)
     add_knob_args(search)
-    add_model_args(search, model_default=INDEX_MODEL_DEFAULT)
+    add_model_args(search, model_default=INDEX_MODEL_DEFAULT, batches=False)  # one query, one forward
 
 
 def run(args) -> int:
@@ -154,10 +160,14 @@ def _build(args) -> int:
     )
     built = index.info["index"]
     knob = "".join(f", {k}={v}" for k, v in built["search"].items())
+    quality = (
+        "exact search"  # a flat index scores every vector: its recall is 1 by construction
+        if built["type"] == "flat"
+        else f"recall@10 {built['recall_at_10']:.3f} on {built['recall_queries']} held-out queries"
+    )
     print(
         f"indexed {len(index)} items (dim {index.dim}) into {args.output}: {built['sink']} {built['type']} "
-        f"({built['factory']}{knob}), recall@10 {built['recall_at_10']:.3f} on {built['recall_queries']} "
-        f"held-out queries, {built['bytes'] / 2**20:.1f} MiB"
+        f"({built['factory']}{knob}), {quality}, {built['bytes'] / 2**20:.1f} MiB"
     )
     skipped = index.info["engine"].get("skipped", [])
     for bad in skipped:

@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="A mistake in what you asked for (a bad config key, a missing file, an unusable input) prints "
         "`mme5 COMMAND: error: ...` and exits 2; anything else is a bug and shows its traceback (exit 1).",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging, with the libraries' INFO lines and progress bars (default: mme5's own progress "
+        "and everyone's warnings, on stderr)",
+    )
     parser.add_argument(
         "--debug",
         action="store_true",
@@ -52,6 +58,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+QUIET_LOGGERS = ("DeepSpeed",)
+"""Libraries whose logger writes to stdout through its own handler (not the root's): only their errors
+pass by default (DeepSpeed warns "Setting accelerator to CPU" when transformers merely probes for it)."""
+QUIET_ENVIRONMENT = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+"""Set unless --verbose (a value already in the environment wins): transformers' weight loading and
+saving bars. (Ray's Python loggers are quieted by `mme5.index.ray_engine`.)"""
+
+
+def setup_logging(verbose: bool) -> None:
+    """Default: mme5's own INFO lines plus every library's warnings, on stderr; third-party INFO lines
+    (faiss's loader, Ray, ...) and progress bars stay quiet, so stdout holds results only. --verbose:
+    DEBUG for everyone."""
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG, format=fmt)
+        logging.getLogger().setLevel(logging.DEBUG)
+        return
+    for key, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    logging.basicConfig(level=logging.WARNING, format=fmt)
+    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("mme5").setLevel(logging.INFO)
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if _errors_only not in logger.filters:
+            logger.addFilter(_errors_only)
+
+
+def _errors_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something impossible: reported in one line, exit 2.
 
@@ -66,9 +104,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status (2 for user errors, as argparse does for bad flags)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(args.verbose)
     try:
         return int(args._run(args) or 0)
     except user_errors() as exc:

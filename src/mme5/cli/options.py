@@ -20,6 +20,7 @@ TINY_DEFAULT = (
     "command, meaningless vectors"
 )
 INDEX_MODEL_DEFAULT = "the model the index's index.json records, with its adapter, dtype and max length"
+AUTO_DTYPE = "bfloat16 on CUDA, float32 on CPU"
 
 # one paragraph for every command's `--help` epilog that takes a config
 SET_EPILOG = """\
@@ -36,19 +37,22 @@ def add_model_args(
     batch_size_default: int | None = 16,
     batch_size_help: str = "items per model forward",
     model_default: str = TINY_DEFAULT,
+    batches: bool = True,
+    auto_dtype: str = AUTO_DTYPE,
+    default_device: str = "cuda if available, else cpu",
 ) -> None:
-    """Declare --model --adapter --dtype --device --max-length --batch-size on `parser`.
+    """Declare --model --adapter --dtype --device --max-length [--batch-size] on `parser`.
 
     `batch_size_default=None` means the command takes its batch size from elsewhere (its config)
-    unless the flag is given; `model_default` says what runs without --model.
+    unless the flag is given; `model_default` says what runs without --model; `batches=False`: the
+    command runs no batches (no --batch-size). `auto_dtype` says what `--dtype auto` means for this
+    command, `default_device` where it runs without --device.
     """
     g = parser.add_argument_group("model")
     g.add_argument("--model", metavar="DIR_OR_HUB_ID", help=f"model folder or hub id (default: {model_default})")
     g.add_argument("--adapter", metavar="DIR", help="LoRA adapter folder (from `mme5 train`), merged at load time")
-    g.add_argument(
-        "--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: bfloat16 on CUDA, float32 on CPU)"
-    )
-    g.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
+    g.add_argument("--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: {auto_dtype})")
+    g.add_argument("--device", help=f"cpu | cuda | cuda:N (default: {default_device})")
     g.add_argument(
         "--max-length",
         type=_positive,
@@ -56,6 +60,8 @@ def add_model_args(
         metavar="N",
         help="text tokens per item; longer texts are truncated (default: %(default)s, as mmE5)",
     )
+    if not batches:
+        return
     shown = "%(default)s" if batch_size_default is not None else "from the config"
     g.add_argument(
         "--batch-size",

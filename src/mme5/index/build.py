@@ -5,6 +5,7 @@ recall@10 against exact search is measured on held-out corpus queries and writte
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -25,6 +26,7 @@ from .shards import ShardStore, iter_vectors, plan_shards
 from .sinks import IndexOptions, Vectors, faiss_sink
 
 SINKS: dict[str, Callable[[Vectors, IndexOptions, Path], dict[str, Any]]] = {"faiss": faiss_sink, "lance": lance_sink}
+log = logging.getLogger(__name__)
 
 
 def _local(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
@@ -91,10 +93,16 @@ def build_index(
     store = ShardStore(out, state)
     shards = plan_shards(len(source), shard_size)
     started = time.perf_counter()
-    runner.run(source, store.pending(shards), store)
+    todo = store.pending(shards)
+    if len(todo) < len(shards):  # only a build that finds earlier shards says it resumes
+        log.info(
+            "resuming: %d of %d vector shards already written in %s", len(shards) - len(todo), len(shards), store.dir
+        )
+    runner.run(source, todo, store)
     embed_seconds = time.perf_counter() - started
-    if store.pending(shards):
-        raise RuntimeError(f"{len(store.pending(shards))} shard(s) missing after the {engine} engine finished")
+    missing = store.pending(shards)
+    if missing:
+        raise RuntimeError(f"{len(missing)} shard(s) missing after the {engine} engine finished")
     skipped = [{"row": b.row, "where": b.where, "reason": b.reason} for b in getattr(runner, "skipped", [])]
     dim = next(iter_vectors(store, shards[:1])).shape[1]
     vectors = Vectors(store, shards, dim)

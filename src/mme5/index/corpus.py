@@ -47,14 +47,34 @@ def _record(row: dict[str, Any], where: str, base_dir: Path) -> dict[str, Any]:
     return {"id": None if rid is None else str(rid), "item": fields, "meta": row.get("meta")}
 
 
+def _page_records(record: dict[str, Any], where: str, base_dir: Path) -> list[dict[str, Any]]:
+    """A whole-PDF record (`pdf` without `page`) -> one record per page, as a folder corpus gives
+    (id `ID#page=N`); the PDF is opened now, so a missing or broken file is named with `where`.
+    Any other record -> itself."""
+    item = record["item"]
+    if not item.get("pdf") or item.get("page") is not None:
+        return [record]
+    from ..media import pdf_page_count
+
+    pdf = Path(item["pdf"])
+    count = pdf_page_count(pdf if pdf.is_absolute() else base_dir / pdf, where)
+    rid = record["id"]
+    return [
+        {"id": None if rid is None else f"{rid}#page={n}", "item": {**item, "page": n}, "meta": record["meta"]}
+        for n in range(1, count + 1)
+    ]
+
+
 @dataclass
 class JsonlCorpus:
-    """One JSON object per non-blank line. One scan validates every row and notes where each
-    `stride`-th record starts, so `records(start, end)` seeks instead of re-reading the file."""
+    """One JSON object per non-blank line; a whole-PDF line is one record per page. One scan validates
+    every row and notes where each `stride`-th record starts, so `records(start, end)` seeks instead
+    of re-reading the file."""
 
     path: Path
     stride: int = 1024
-    _marks: list[tuple[int, int]] = field(default_factory=list)  # (byte offset, line number) per stride
+    # per stride: (byte offset, line number, records of that line before the stride's first record)
+    _marks: list[tuple[int, int, int]] = field(default_factory=list)
     _count: int = 0
     _sha: str = ""
 
@@ -64,16 +84,16 @@ class JsonlCorpus:
             for lineno, raw in enumerate(fh, 1):
                 sha.update(raw)
                 if raw.strip():
-                    if count % self.stride == 0:
-                        self._marks.append((offset, lineno))
-                    self._parse(raw, lineno)
-                    count += 1
+                    n = len(self._parse(raw, lineno))
+                    for boundary in range(-(-count // self.stride) * self.stride, count + n, self.stride):
+                        self._marks.append((offset, lineno, boundary - count))
+                    count += n
                 offset += len(raw)
         self._count, self._sha = count, sha.hexdigest()
         if not count:
             raise InputError(f"{self.path}: no items (the file is empty)")
 
-    def _parse(self, raw: bytes, lineno: int) -> dict[str, Any]:
+    def _parse(self, raw: bytes, lineno: int) -> list[dict[str, Any]]:
         where = f"{self.path}:{lineno}"
         try:
             row = json.loads(raw)
@@ -81,7 +101,7 @@ class JsonlCorpus:
             raise InputError(f"{where}: invalid JSON ({getattr(exc, 'msg', exc)})") from None
         if not isinstance(row, dict):
             raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        return _record(row, where, self.path.parent)
+        return _page_records(_record(row, where, self.path.parent), where, self.path.parent)
 
     def __len__(self) -> int:
         return self._count
@@ -92,7 +112,7 @@ class JsonlCorpus:
     def records(self, start: int, end: int) -> list[dict[str, Any]]:
         if start % self.stride:
             raise ValueError(f"records({start}, ...): ranges start at multiples of {self.stride}")
-        offset, first_line = self._marks[start // self.stride]
+        offset, first_line, skip = self._marks[start // self.stride]
         out: list[dict[str, Any]] = []
         with self.path.open("rb") as fh:
             fh.seek(offset)
@@ -100,8 +120,9 @@ class JsonlCorpus:
                 if len(out) >= end - start:
                     break
                 if raw.strip():
-                    out.append(self._parse(raw, lineno))
-        return out
+                    out.extend(self._parse(raw, lineno)[skip:])
+                    skip = 0
+        return out[: end - start]
 
 
 @dataclass

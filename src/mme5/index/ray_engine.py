@@ -104,6 +104,15 @@ class _EmbedActor:
         return pa.table({**out, "error": errors, "vector": flat})
 
 
+def _quiet_ray() -> None:
+    """Ray's and Ray Data's own Python loggers print INFO and WARNING lines (execution plans, token
+    auth notices, disabled progress bars) through their own handlers: errors only, unless the root
+    logger is at DEBUG (`mme5 --verbose`)."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @dataclass
 class RayEngine:
     """Ray Data over a local in-process Ray (default) or the cluster at --ray-address / RAY_ADDRESS."""
@@ -118,6 +127,7 @@ class RayEngine:
 
         if ray.is_initialized():
             return
+        _quiet_ray()
         address = self.options.ray_address or os.environ.get("RAY_ADDRESS")
         if address:
             ray.init(address=address, log_to_driver=False)
@@ -158,6 +168,9 @@ class RayEngine:
         gpu = device.startswith("cuda")
         actors = self.options.actors
         threads = max(1, (os.cpu_count() or 1) // actors)
+        import ray.data
+
+        _quiet_ray()  # ray.data sets up its loggers when first imported
         ray.data.DataContext.get_current().enable_progress_bars = False
         ds: Any = ray.data.from_items(
             [{"shard": s.number, "start": s.start, "end": s.end} for s in shards], override_num_blocks=len(shards)

@@ -69,12 +69,7 @@ class ShardStore:
         return self.path(shard).is_file()
 
     def pending(self, shards: list[Shard]) -> list[Shard]:
-        todo = [s for s in shards if not self.done(s)]
-        if len(todo) < len(shards):
-            log.info(
-                "resuming: %d of %d vector shards already written in %s", len(shards) - len(todo), len(shards), self.dir
-            )
-        return todo
+        return [s for s in shards if not self.done(s)]
 
     def write(
         self,

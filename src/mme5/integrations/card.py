@@ -121,14 +121,17 @@ def build_card(
         "",
     ]
     if target == "sentence-transformers":
-        lines += [
-            "```python",
-            "from mme5.integrations.sentence_transformers import load_sentence_transformer",
-            "model = load_sentence_transformer('.')",
-            "vectors = model.encode(['a cat'], prompt_name='t2i_query')",
-            "```",
-            "",
-        ]
+        from .st_native import native_refusal
+
+        load = (
+            ["from sentence_transformers import SentenceTransformer", "model = SentenceTransformer('.')"]
+            if native_refusal(profile) is None
+            else [
+                "from mme5.integrations.sentence_transformers import load_sentence_transformer",
+                "model = load_sentence_transformer('.')",
+            ]
+        )
+        lines += ["```python", *load, "vectors = model.encode(['a cat'], prompt_name='t2i_query')", "```", ""]
     if report:
         lines += [
             "## Evaluation (mme5 eval; both tie rules and protocols)",

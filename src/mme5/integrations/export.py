@@ -32,12 +32,7 @@ def _hf(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
 def _sentence_transformers(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:
     from .sentence_transformers import export_sentence_transformers
 
-    export_sentence_transformers(embedder, out, profile.prompts)
-    return [
-        f"sentence-transformers: mme5.integrations.sentence_transformers.load_sentence_transformer('{out}') "
-        "(builds the stack from the installed mme5 module class; the folder holds no Python file); "
-        "prompts = mmE5 instructions: encode(texts, prompt_name='t2i_query')"
-    ]
+    return [export_sentence_transformers(embedder, out, profile)]
 
 
 def _vllm(embedder: Embedder, out: Path, profile: EmbeddingProfile) -> list[str]:

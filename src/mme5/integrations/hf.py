@@ -47,6 +47,7 @@ def export_hf(
     merged.save_pretrained(out)
     embedder.processor.save_pretrained(out)
     restore_stock_processor_class(out)
+    record_padding_side(out, embedder.backbone.padding_side)
     source: dict[str, Any] = {
         "model": str(model),
         "adapter": str(adapter) if adapter else None,
@@ -78,6 +79,16 @@ def processor_text_prefix(embedder: Embedder) -> str:
     if len(with_processor) <= len(alone) or with_processor[-len(alone) :] != alone:
         return ""
     return embedder.tokenizer.decode(with_processor[: len(with_processor) - len(alone)], skip_special_tokens=False)
+
+
+def record_padding_side(folder: Path, side: str) -> None:
+    """Write the backbone's padding side into tokenizer_config.json (transformers does not save it), so
+    tools that batch with the stock tokenizer (sentence-transformers) pad the rows as mme5 does."""
+    path = folder / "tokenizer_config.json"
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["padding_side"] = side
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def restore_stock_processor_class(folder: Path) -> list[str]:

@@ -1,15 +1,15 @@
 """`--to sentence-transformers`: the folder loads as a SentenceTransformer whose `encode` returns
 mme5's vectors for texts, images and image+text inputs, with mmE5's instructions as named prompts.
 
-The stack is [MME5Input, Pooling("lasttoken"), Normalize()]. Pooling and Normalize are
-sentence-transformers' own modules. The input module is ours because sentence-transformers'
-`Transformer` cannot express mme5's formatting exactly: the prompt is an mmE5 instruction
-(`"{instruction} {text}\\n"`, a trailing newline it never appends), images need each backbone's
-image tokens (Mllama's `<|image|><|begin_of_text|>`, Qwen's vision tokens) where it applies the chat
-template, Mllama's text-only and image rows must run as separate forwards (a text row padded
-beside image rows reads padded tiles), and the Qwen-VL processors cannot be built through
-`AutoProcessor` without torchvision. MME5Input runs mme5's own `Embedder.prepare` and the inner
-model, and hands sentence-transformers token embeddings + attention mask, so nothing is re-implemented.
+Two paths, chosen per export (`mme5.integrations.st_native.native_refusal`):
+- native (Mllama, Idefics3, LLaVA-NeXT): sentence-transformers' own modules and a chat template that
+  renders mme5's input string (`mme5.integrations.st_native`); `SentenceTransformer(OUT)` loads it.
+- mme5's input module (the Qwen-VL families, and any non-default formatting profile): the stack is
+  [MME5Input, Pooling("lasttoken"), Normalize()]. MME5Input runs mme5's own `Embedder.prepare` and the
+  inner model and hands sentence-transformers token embeddings + attention mask, because the Qwen-VL
+  processors cannot be built through `AutoProcessor` without torchvision. sentence-transformers >= 6
+  loads a module class from outside its package only with `trust_remote_code=True`, so
+  `load_sentence_transformer` builds that stack directly.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sentence_transformers.base.modules.input_module import InputModule
 
 from ..model.embedder import Embedder, Prepared, inner_model
 from ..types import InputError, Item
+from .profile import EmbeddingProfile
 
 INPUT_MODULE_CLASS = "mme5.integrations.sentence_transformers.MME5Input"
 CONFIG_FILE = "mme5_st_config.json"
@@ -141,9 +142,35 @@ def to_item(x: Any, prompt: str | None, where: str) -> Item:
     )
 
 
-def export_sentence_transformers(embedder: Embedder, out_dir: str | Path, prompts: dict[str, str]) -> Path:
-    """Write modules.json, the module configs and the named prompts into `out_dir` (which already holds
-    the merged checkpoint, see `mme5.integrations.hf.export_hf`)."""
+def export_sentence_transformers(embedder: Embedder, out_dir: str | Path, profile: EmbeddingProfile) -> str:
+    """Write the sentence-transformers files into `out_dir` (which already holds the merged checkpoint,
+    see `mme5.integrations.hf.export_hf`): the native stack where `native_refusal` allows it, else mme5's
+    input module. Returns a note saying which and how to load it."""
+    from .st_native import native_refusal, write_native
+
+    refusal = native_refusal(profile)
+    if refusal is None:
+        write_native(out_dir, profile)
+        mixed = (
+            "; Mllama: encode texts and images in separate calls (a batch mixing them differs, docs/export.md)"
+            if profile.backbone == "mllama"
+            else ""
+        )
+        return (
+            f"sentence-transformers: SentenceTransformer('{out_dir}') (its own Transformer module and the "
+            "folder's chat template; no mme5 import needed); prompts = mmE5 instructions: "
+            f"encode(texts, prompt_name='t2i_query'), encode_query / encode_document{mixed}"
+        )
+    _write_input_module_stack(embedder, out_dir, profile.prompts)
+    return (
+        f"sentence-transformers: mme5.integrations.sentence_transformers.load_sentence_transformer('{out_dir}') "
+        f"(mme5's input module, because {refusal}); prompts = mmE5 instructions: "
+        "encode(texts, prompt_name='t2i_query')"
+    )
+
+
+def _write_input_module_stack(embedder: Embedder, out_dir: str | Path, prompts: dict[str, str]) -> None:
+    """modules.json, the module configs and the prompts of the [MME5Input, Pooling, Normalize] stack."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
@@ -156,21 +183,24 @@ def export_sentence_transformers(embedder: Embedder, out_dir: str | Path, prompt
         modules=[module, Pooling(embedder.dim, pooling_mode="lasttoken"), Normalize()], prompts=prompts, device="cpu"
     )
     stack.save(str(out_dir))
-    return Path(out_dir)
 
 
 def load_sentence_transformer(path: str | Path, device: str | None = None) -> Any:
-    """Load an exported folder as a SentenceTransformer without `trust_remote_code`: the input module
-    class is handed over directly (sentence-transformers >= 6 otherwise asks for the flag for any class
-    outside its own package, even one from an installed package)."""
+    """Load an exported folder as a SentenceTransformer without `trust_remote_code`. A native export is
+    plain `SentenceTransformer(path)`; for mme5's input module the class is handed over directly
+    (sentence-transformers >= 6 otherwise asks for the flag for any class outside its own package, even
+    one from an installed package)."""
     import json
 
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util.misc import import_from_string
 
     root = Path(path)
+    entries = json.loads((root / "modules.json").read_text(encoding="utf-8"))
+    if all(entry["type"] != INPUT_MODULE_CLASS for entry in entries):
+        return SentenceTransformer(str(root), device=device)
     modules = []
-    for entry in json.loads((root / "modules.json").read_text(encoding="utf-8")):
+    for entry in entries:
         kind = entry["type"]
         if kind == INPUT_MODULE_CLASS:
             cls: Any = MME5Input

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..types import InputError
+from .chat_template import embedding_chat_template
 from .profile import EmbeddingProfile
 
 VLLM_BACKBONES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
@@ -23,33 +24,6 @@ REQUEST_FILE = "vllm_request_example.json"
 POOLER_CONFIG = {"pooling_type": "LAST", "use_activation": True}
 """vLLM >= 0.12: `use_activation` is the embedding normalisation (older releases call it `normalize`)."""
 LEGACY_POOLER_CONFIG = {"pooling_type": "LAST", "normalize": True}
-
-
-def _jinja_string(text: str) -> str:
-    """A Jinja string literal for `text` (JSON escapes are valid Jinja escapes)."""
-    return json.dumps(text, ensure_ascii=True)
-
-
-def embedding_chat_template(profile: EmbeddingProfile) -> str:
-    """A chat template whose rendering of (system = instruction, user = [image], text) is exactly
-    `mme5.model.formatting.format_text` for the profile's backbone."""
-    return (
-        "{%- set ns = namespace(instruction='', text='', image=false) -%}"
-        "{%- for m in messages -%}"
-        "{%- if m['content'] is string -%}{%- set parts = [{'type': 'text', 'text': m['content']}] -%}"
-        "{%- else -%}{%- set parts = m['content'] -%}{%- endif -%}"
-        "{%- for c in parts -%}"
-        "{%- if c['type'] in ('image', 'image_url', 'image_pil') -%}{%- set ns.image = true -%}"
-        "{%- elif c['type'] == 'text' and m['role'] == 'system' -%}{%- set ns.instruction = ns.instruction + c['text'] -%}"
-        "{%- elif c['type'] == 'text' -%}{%- set ns.text = ns.text + c['text'] -%}"
-        "{%- endif -%}"
-        "{%- endfor -%}"
-        "{%- endfor -%}"
-        "{%- if ns.image -%}{{ " + _jinja_string(profile.image_text) + " }}{%- endif -%}"
-        "{%- if ns.instruction and ns.text -%}{{ ns.instruction + ' ' + ns.text + '\\n' }}"
-        "{%- elif ns.instruction -%}{{ ns.instruction + '\\n' }}"
-        "{%- else -%}{{ ns.text }}{%- endif -%}"
-    )
 
 
 def request_messages(instruction: str | None, text: str | None, image_url: str | None) -> list[dict[str, Any]]:
