@@ -18,7 +18,8 @@ def test_init_tiny_records_the_default_prompts(tmp_path, capsys):
     body = json.loads((out / PROMPTS_FILE).read_text())
     assert set(body) >= {"prompts", "default_prompt_name"} and body["default_prompt_name"] is None
     assert body["prompts"] == default_prompts() == model_prompts(out)
-    assert body["prompts"]["query"] == P.FIND_IMAGE_FOR_CAPTION and body["prompts"]["document"] == ""
+    assert body["prompts"]["query"] == P.FIND_IMAGE_FOR_CAPTION and body["prompts"]["document"] == P.REPRESENT_IMAGE
+    assert body["prompts"]["text_target"] == ""  # text candidates carry no instruction
     assert body["prompts"]["visdoc_page"] == P.V2_VISDOC_PAGE and body["prompts"]["video_target"] == P.V2_VIDEO_TARGET
 
 

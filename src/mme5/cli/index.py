@@ -176,9 +176,12 @@ def _build(args) -> int:
         print(f"{len(skipped)} bad items left out (--skip-bad); index.json lists them under engine.skipped")
     prompts = index.info["prompts"]
     documents = "; ".join(f"{kind}: {text!r}" for kind, text in prompts["document"].items())
-    print(f"queries get the instruction {prompts['query']!r} (index.json prompts.query; override with --instruction)")
+    print(
+        f"queries get the instruction {prompts['query']!r} (index.json prompts.query; override with --instruction)",
+        file=sys.stderr,
+    )
     if documents:
-        print(f"documents were embedded with {documents}")
+        print(f"documents were embedded with {documents}", file=sys.stderr)
     return 0
 
 
