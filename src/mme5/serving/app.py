@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from ..media import expand_pdfs
+from ..quantize import truncate
 from ..types import Encoder, InputError, Item
 from .batcher import DynamicBatcher
 from .errors import RequestError, validation_message
@@ -226,12 +227,6 @@ def _one_query(query: str | ItemIn, policy: InputPolicy) -> Item:
             400, f"query.pdf has {len(rows)} pages; a search query is one item: send one page", param="query.pdf"
         )
     return rows[0][2]
-
-
-def truncate(vectors: np.ndarray, dimensions: int) -> np.ndarray:
-    """(n, dim) -> (n, dimensions): keep the leading coordinates and L2-normalise again."""
-    cut = vectors[:, :dimensions]
-    return cut / np.maximum(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12)
 
 
 def _encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | str:
