@@ -13,7 +13,9 @@ exactly as the compact vectors would be searched (int8: the dequantised values; 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,33 @@ def truncate(vectors: np.ndarray, dim: int | None) -> np.ndarray:
         raise ValueError(f"dim must be >= 1, got {dim}")
     cut = vectors[:, :dim]
     return cut / np.maximum(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12)
+
+
+def trained_dims(folders: Sequence[str | Path | None], full_dim: int) -> tuple[int, ...] | None:
+    """The prefix lengths a model was trained to serve, read from the `train_config.yaml` that
+    `mme5 train` writes beside its weights (the first of `folders` holding one: adapter, then
+    model): its `matryoshka_dims` (`full` = full_dim), else (full_dim,) alone. None when no folder
+    holds one (a model not trained here: nothing is known, every length is allowed)."""
+    import yaml
+
+    for folder in folders:
+        path = Path(folder) / "train_config.yaml" if folder else None
+        if path is not None and path.is_file():
+            dims = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("matryoshka_dims") or []
+            return tuple(sorted({full_dim if d == "full" else min(int(d), full_dim) for d in dims} | {full_dim}))
+    return None
+
+
+def untrained_dim_error(dim: int, trained: tuple[int, ...] | None, full_dim: int) -> str | None:
+    """Why `dim` should be refused (a prefix length the model was not trained for), or None."""
+    if dim > full_dim:
+        return f"{dim} exceeds the model's {full_dim} dimensions"
+    if trained is None or dim in trained:
+        return None
+    return (
+        f"{dim} is not a trained prefix length; this model was trained for {', '.join(map(str, trained))} "
+        "(matryoshka_dims in its train_config.yaml) and an untrained prefix loses much more recall"
+    )
 
 
 @dataclass(frozen=True)
