@@ -18,7 +18,38 @@ def register(p) -> None:
     p.add_argument("--pdf", action="append", default=[], help="a PDF to embed, one row per page (repeatable)")
     p.add_argument("--instruction", help="instruction applied to --text/--image/--video/--pdf items")
     p.add_argument("--output", required=True, help="where to write the (n, dim) float32 .npy")
+    add_compact_args(p)
     add_model_args(p)
+
+
+def add_compact_args(p) -> None:
+    """--dim / --quantize / --force-dim: compact vectors (see mme5.quantize)."""
+    p.add_argument("--dim", type=int, help="keep the first DIM coordinates, L2-normalised again (Matryoshka prefix)")
+    p.add_argument(
+        "--quantize",
+        choices=["none", "int8", "binary"],
+        default="none",
+        help="int8: one byte per coordinate (ranges in <output>.quant.json); binary: sign bits packed "
+        "8 per byte (np.packbits, uint8)",
+    )
+    p.add_argument(
+        "--force-dim", action="store_true", help="accept a --dim the model was not trained for (see matryoshka_dims)"
+    )
+
+
+def compact_dim(args, embedder) -> int | None:
+    """--dim checked against the prefix lengths the model was trained for (InputError if untrained)."""
+    from ..quantize import trained_dims, untrained_dim_error
+    from ..types import InputError
+
+    if args.dim is None:
+        return None
+    if args.dim < 1:
+        raise InputError(f"--dim must be >= 1, got {args.dim}")
+    error = untrained_dim_error(args.dim, trained_dims([args.adapter, args.model], embedder.dim), embedder.dim)
+    if error and (args.dim > embedder.dim or not args.force_dim):
+        raise InputError(f"--dim {error}" + ("" if args.dim > embedder.dim else "; pass --force-dim to use it anyway"))
+    return args.dim
 
 
 def run(args) -> int:
@@ -29,6 +60,7 @@ def run(args) -> int:
 
     from ..jsonl import read_items_jsonl
     from ..media import expand_pdfs
+    from ..quantize import Int8Codec, encode, truncate
     from ..types import InputError, Item, MissingFileError
 
     items, wheres = read_items_jsonl(args.input) if args.input else ([], [])
@@ -53,9 +85,20 @@ def run(args) -> int:
     rows = expand_pdfs(items, wheres)  # a PDF -> one item per page
     embedder = embedder_from_args(args)
     row_wheres = [wheres[i] if page is None else f"{wheres[i]} page {page}" for i, page, _ in rows]
+    dim = compact_dim(args, embedder)  # before encoding: a refused --dim costs nothing
     vectors = embedder.encode([item for _, _, item in rows], batch_size=args.batch_size, where=row_wheres)
+    vectors = truncate(vectors, dim)
+    what = f"{vectors.shape[1]}-dim float32"
+    if args.quantize == "int8":
+        codec = Int8Codec.fixed(vectors.shape[1])
+        what, vectors = f"{vectors.shape[1]}-dim int8", codec.encode(vectors)
+        sidecar = Path(args.output).with_name(Path(args.output).name.removesuffix(".npy") + ".quant.json")
+        sidecar.write_text(json.dumps({"format": "int8", "dim": vectors.shape[1], **codec.to_json()}))
+        print(f"int8 ranges (value = low + step * (code + 128)) in {sidecar}")
+    elif args.quantize == "binary":  # one bit per coordinate, np.packbits of the sign
+        what, vectors = f"{vectors.shape[1]}-dim binary (uint8 packed)", encode(vectors, "ubinary")
     np.save(args.output, vectors)
-    print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 vectors to {args.output}")
+    print(f"wrote {vectors.shape[0]} {what} vectors ({vectors.shape[1]} bytes each) to {args.output}")
     if any(page is not None for _, page, _ in rows):
         out = Path(args.output)
         mapping = out.with_name(out.name.removesuffix(".npy") + ".rows.jsonl")
