@@ -35,6 +35,18 @@ class IndexOptions:
     queries: int = 1000
     k: int = 10
     seed: int = 0
+    dim: int | None = None
+    """Compact indexes: the Matryoshka prefix length searched (None = the full vector)."""
+    quantize: str = "none"
+    """none: a float index; binary / int8: a compact index with a rescoring stage (index/compact.py)."""
+    rescore: str = "float"
+    """Compact indexes: re-rank the shortlist with float32 or int8 vectors on disk, or not (none)."""
+    rescore_factor: int | None = None
+    """Shortlist = k x this; None: the smallest reaching target_recall."""
+    model_dirs: tuple[str, ...] = ()
+    """Where the model's train_config.yaml may be (adapter, model): `dim` must be a trained prefix..."""
+    force_dim: bool = False
+    """... unless this is set."""
 
 
 @dataclass
@@ -89,6 +101,10 @@ def faiss_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any
 
     started = time.perf_counter()
     plan = plan_index(opts.kind, vectors.count, vectors.dim, opts.memory_budget)
+    if plan.quantize != "none":  # auto: full vectors do not fit the budget
+        from .compact import compact_sink
+
+        return compact_sink(vectors, opts, out, plan)
     query_rows, train_rows = held_out(vectors.count, opts, train_size(plan))
     queries = vectors.rows(query_rows)
     index = build_faiss(plan, vectors.dim, vectors.batches, vectors.rows(train_rows))
@@ -128,6 +144,12 @@ def _lance_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, An
     return lance_sink(vectors, opts, out)
 
 
+def _compact_sink(vectors: Vectors, opts: IndexOptions, out: Path) -> dict[str, Any]:
+    from .compact import compact_sink
+
+    return compact_sink(vectors, opts, out)
+
+
 SINKS: dict[str, Callable[[Vectors, IndexOptions, Path], dict[str, Any]]] = {"faiss": faiss_sink, "lance": _lance_sink}
 
 
@@ -150,6 +172,10 @@ def build_index(
     opts = index or IndexOptions()
     if opts.sink not in SINKS:
         raise ConfigError(f"--sink {opts.sink!r}: choose one of {', '.join(SINKS)}")
+    if opts.quantize != "none" and opts.sink != "faiss":
+        raise ConfigError(
+            f"--quantize {opts.quantize} builds a faiss compact index: it does not apply to --sink {opts.sink}"
+        )
     out = Path(out_dir)
     source = open_corpus(corpus, stride=shard_size)
     runner = make_engine(engine, embedder, engine_options or EngineOptions())
@@ -168,7 +194,8 @@ def build_index(
     if store.pending(shards):
         raise RuntimeError(f"{len(store.pending(shards))} shard(s) missing after the {engine} engine finished")
     dim = next(iter_vectors(store, shards[:1])).shape[1]
-    result = SINKS[opts.sink](Vectors(store, shards, dim), opts, out)
+    sink = _compact_sink if opts.quantize != "none" else SINKS[opts.sink]
+    result = sink(Vectors(store, shards, dim), opts, out)
     model_info = {"name": model, "fingerprint": fingerprint, "dim": int(dim)}
     backbone = getattr(getattr(embedder, "backbone", None), "name", None)
     if backbone:
