@@ -115,3 +115,13 @@ def test_rescoring_pads_short_shortlists():
     scores, ids = rescore(queries, np.array([[3, -1, 5]]), corpus, 4)
     assert ids[0, 2:].tolist() == [-1, -1] and sorted(ids[0, :2].tolist()) == [3, 5]
     assert np.isneginf(scores[0, 2:]).all()
+
+
+def test_views_parse_and_combine():
+    from mme5.quantize import views
+
+    assert View.parse("64-binary") == View(64, "binary") and View.parse("full-float") == View()
+    assert [v.name for v in views([16, 32], ["none", "binary"])] == ["16-float", "16-binary", "32-float", "32-binary"]
+    assert [v.name for v in views([], ["binary"])] == ["full-binary"] and views([], []) == ()
+    with pytest.raises(ValueError, match="DIM-FORMAT"):
+        View.parse("big-binary")

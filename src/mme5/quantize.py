@@ -158,6 +158,21 @@ class View:
         """e.g. `full-float`, `64-binary`."""
         return f"{self.dim or 'full'}-{'float' if self.quantize == 'none' else self.quantize}"
 
+    @classmethod
+    def parse(cls, name: str) -> View:
+        """The inverse of `name`."""
+        dim, _, quantize = name.partition("-")
+        try:
+            return cls(None if dim == "full" else int(dim), "none" if quantize == "float" else quantize)
+        except ValueError:
+            raise ValueError(f"vector view {name!r}: expected DIM-FORMAT, e.g. 64-binary, full-int8, 128-float") from None
+
+
+def views(dims: Sequence[int] = (), quantize: Sequence[str] = ()) -> tuple[View, ...]:
+    """Every (dim, quantization) pair of `--dim D... --quantize Q...` but the full float vector."""
+    pairs = [View(d, q) for d in (list(dims) or [None]) for q in (list(quantize) or ["none"])]
+    return tuple(v for v in dict.fromkeys(pairs) if v != View())
+
 
 def similarity_view(vectors: np.ndarray, view: View, codec: Int8Codec | None = None) -> np.ndarray:
     """Float vectors whose inner products equal the compact search's scores (see module docstring).
