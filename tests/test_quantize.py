@@ -123,5 +123,7 @@ def test_views_parse_and_combine():
     assert View.parse("64-binary") == View(64, "binary") and View.parse("full-float") == View()
     assert [v.name for v in views([16, 32], ["none", "binary"])] == ["16-float", "16-binary", "32-float", "32-binary"]
     assert [v.name for v in views([], ["binary"])] == ["full-binary"] and views([], []) == ()
+    assert [v.name for v in views([8], ["binary"], 4)] == ["8-binary", "8-binary+rescore4"]
+    assert View.parse("32-binary+rescore4") == View(32, "binary", 4)
     with pytest.raises(ValueError, match="DIM-FORMAT"):
         View.parse("big-binary")

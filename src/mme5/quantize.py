@@ -142,35 +142,49 @@ def bytes_per_vector(dim: int, quantize: str) -> int:
 
 @dataclass(frozen=True)
 class View:
-    """A compact view of float vectors: a prefix length (None = all) and a quantization."""
+    """A compact view of float vectors: a prefix length (None = all), a quantization, and a rescore
+    factor (0 = none; else the top k x factor by the compact score are re-ranked by the full float
+    vectors, as a compact index with a rescoring stage serves them)."""
 
     dim: int | None = None
     quantize: str = "none"
+    rescore: int = 0
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZE:
             raise ValueError(f"quantize {self.quantize!r}: choose one of {', '.join(QUANTIZE)}")
         if self.dim is not None and self.dim < 1:
             raise ValueError(f"dim must be >= 1, got {self.dim}")
+        if self.rescore < 0 or (self.rescore and self.quantize == "none" and self.dim is None):
+            raise ValueError(f"rescore {self.rescore}: a factor >= 1 over a prefix or quantized view")
 
     @property
     def name(self) -> str:
-        """e.g. `full-float`, `64-binary`."""
-        return f"{self.dim or 'full'}-{'float' if self.quantize == 'none' else self.quantize}"
+        """e.g. `full-float`, `64-binary`, `full-binary+rescore4`."""
+        base = f"{self.dim or 'full'}-{'float' if self.quantize == 'none' else self.quantize}"
+        return base + (f"+rescore{self.rescore}" if self.rescore else "")
 
     @classmethod
     def parse(cls, name: str) -> View:
         """The inverse of `name`."""
-        dim, _, quantize = name.partition("-")
+        head, _, factor = name.partition("+rescore")
+        dim, _, quantize = head.partition("-")
         try:
-            return cls(None if dim == "full" else int(dim), "none" if quantize == "float" else quantize)
+            return cls(
+                None if dim == "full" else int(dim), "none" if quantize == "float" else quantize, int(factor or 0)
+            )
         except ValueError:
-            raise ValueError(f"vector view {name!r}: expected DIM-FORMAT, e.g. 64-binary, full-int8, 128-float") from None
+            raise ValueError(
+                f"vector view {name!r}: expected DIM-FORMAT[+rescoreN], e.g. 64-binary, full-int8, 32-binary+rescore4"
+            ) from None
 
 
-def views(dims: Sequence[int] = (), quantize: Sequence[str] = ()) -> tuple[View, ...]:
-    """Every (dim, quantization) pair of `--dim D... --quantize Q...` but the full float vector."""
+def views(dims: Sequence[int] = (), quantize: Sequence[str] = (), rescore: int = 0) -> tuple[View, ...]:
+    """Every (dim, quantization) pair of `--dim D... --quantize Q...` but the full float vector;
+    with `rescore`, each compact one also with that rescore factor."""
     pairs = [View(d, q) for d in (list(dims) or [None]) for q in (list(quantize) or ["none"])]
+    if rescore:
+        pairs += [View(v.dim, v.quantize, rescore) for v in pairs if v != View()]
     return tuple(v for v in dict.fromkeys(pairs) if v != View())
 
 

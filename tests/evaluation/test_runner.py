@@ -122,7 +122,7 @@ def test_vector_views_are_scored_from_the_cached_float_vectors(counted, mmeb_dir
     first = Runner(embedder, base, tmp_path / "run").run(resolve_tasks(["MSCOCO_t2i"]))[0]
     assert "views" not in first
     calls["rows"] = 0
-    views = ("8-float", "8-binary", "full-int8")
+    views = ("8-float", "8-binary", "full-int8", "8-binary+rescore1")
     result = Runner(embedder, EvalConfig(**{**base.__dict__, "views": views}), tmp_path / "run").run(
         resolve_tasks(["MSCOCO_t2i"])
     )[0]
@@ -139,6 +139,9 @@ def test_vector_views_are_scored_from_the_cached_float_vectors(counted, mmeb_dir
         ties = [bool((c[3 * i + 1 : 3 * i + 3] @ q[i] < c[3 * i] @ q[i] - 1e-6).all()) for i in range(len(q))]
         assert result["views"][name]["score"] == pytest.approx(100 * np.mean(hits)), name
         assert result["views"][name]["score_tie_aware"] == pytest.approx(100 * np.mean(ties)), name
+    # 3 candidates per row, a shortlist of 10: rescoring re-ranks all of them by the float vectors
+    rescored = result["views"]["8-binary+rescore1"]
+    assert (rescored["score"], rescored["score_tie_aware"]) == (first["score"], first["score_tie_aware"])
     assert result["views"]["8-binary"]["bytes_per_vector"] == 1
     assert result["views"]["full-int8"]["bytes_per_vector"] == embedder.dim
     report = write_report(tmp_path / "run", chart=False)

@@ -97,6 +97,11 @@ def _common(s) -> None:
         choices=["none", "int8", "binary"],
         help="also score these quantizations (at every --dim, else the full vector); report: one table",
     )
+    s.add_argument(
+        "--rescore-factor",
+        type=int,
+        help="also score each quantized / prefix view with its top 10 x N re-ranked by the full float vectors",
+    )
     add_model_args(s, batch_size_default=None)  # under torchrun, --device defaults to cuda:LOCAL_RANK
     add_config_args(s, what="EvalConfig", examples=("batch_size=64", "data.max_rows=100", "ks=[1,10]"))
 
@@ -123,7 +128,7 @@ def _config(args):
         "cache_dir": args.cache_dir,
         "protocols": tuple(args.protocol) if args.protocol else None,
         "cache": False if args.no_cache else None,
-        "views": tuple(v.name for v in views(args.dim or (), args.quantize or ())) or None,
+        "views": tuple(v.name for v in views(args.dim or (), args.quantize or (), args.rescore_factor or 0)) or None,
     }
     flags["data"] = replace(config.data, **{k: v for k, v in data.items() if v is not None})
     return replace(config, **{k: v for k, v in flags.items() if v is not None})

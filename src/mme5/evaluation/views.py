@@ -13,7 +13,9 @@ import numpy as np
 
 from ..quantize import View, similarity_view
 from .data import EvalData
-from .metrics import rank_positives, summarize_ranks
+from .metrics import Ranks, candidate_scores, rank_positives, ranks_from_scores, summarize_ranks
+
+BLOCK_ROWS = 1024  # queries per block of candidate scores
 
 
 def score_views(data: EvalData, vectors: np.ndarray, views: tuple[str, ...], metric: str, tie_tol: float) -> dict:
@@ -26,16 +28,40 @@ def score_views(data: EvalData, vectors: np.ndarray, views: tuple[str, ...], met
             out[name] = {"error": f"dim {view.dim} exceeds the model's {vectors.shape[1]}"}
             continue
         seen = similarity_view(vectors, view)
-        ranks = rank_positives(seen, data.query_ids, ranking.candidate_ids, ranking.positive, tie_tol)
+        if view.rescore:
+            ranks = _rescored_ranks(vectors, seen, data, 10 * view.rescore, tie_tol)
+        else:
+            ranks = rank_positives(seen, data.query_ids, ranking.candidate_ids, ranking.positive, tie_tol)
         summary = summarize_ranks(ranks, (1, 10))
         out[name] = {
             "score": summary["original"][metric],
             "score_tie_aware": summary["tie_aware"][metric],
             "recall@10": summary["original"]["recall@10"],
+            "recall@10_tie_aware": summary["tie_aware"]["recall@10"],
             "tied_rows": summary["tied_rows"],
             "bytes_per_vector": _bytes(view, vectors.shape[1]),
         }
     return out
+
+
+def _rescored_ranks(vectors: np.ndarray, seen: np.ndarray, data: EvalData, shortlist: int, tie_tol: float) -> Ranks:
+    """Ranks when each query's `shortlist` best candidates by the compact score (ties: list order)
+    are re-ranked by the float score and every other candidate stays below them, in compact order."""
+    ranking = data.rankings["row"]
+    parts = []
+    for s in range(0, len(data.query_ids), BLOCK_ROWS):
+        rows = slice(s, s + BLOCK_ROWS)
+        compact = candidate_scores(seen, data.query_ids[rows], ranking.candidate_ids[rows])
+        exact = candidate_scores(vectors, data.query_ids[rows], ranking.candidate_ids[rows])
+        top = np.argsort(-compact, axis=1, kind="stable")[:, :shortlist]
+        kept = np.zeros(compact.shape, dtype=bool)
+        np.put_along_axis(kept, top, True, axis=1)
+        # compact scores lie in [-1, 1]: shifted by -4 they stay below every rescored one
+        combined = np.where(kept, exact, compact - 4).astype(np.float32)
+        parts.append(ranks_from_scores(combined, ranking.positive[rows], tie_tol))
+    return Ranks(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("first", "tie_aware", "tied", "n_candidates"))
+    )
 
 
 def _bytes(view: View, dim: int) -> int:
