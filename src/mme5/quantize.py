@@ -182,7 +182,8 @@ class View:
 def views(dims: Sequence[int] = (), quantize: Sequence[str] = (), rescore: int = 0) -> tuple[View, ...]:
     """Every (dim, quantization) pair of `--dim D... --quantize Q...` but the full float vector;
     with `rescore`, each compact one also with that rescore factor."""
-    pairs = [View(d, q) for d in (list(dims) or [None]) for q in (list(quantize) or ["none"])]
+    lengths: list[int | None] = list(dims) or [None]
+    pairs = [View(d, q) for d in lengths for q in (list(quantize) or ["none"])]
     if rescore:
         pairs += [View(v.dim, v.quantize, rescore) for v in pairs if v != View()]
     return tuple(v for v in dict.fromkeys(pairs) if v != View())

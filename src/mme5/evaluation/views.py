@@ -21,7 +21,7 @@ BLOCK_ROWS = 1024  # queries per block of candidate scores
 def score_views(data: EvalData, vectors: np.ndarray, views: tuple[str, ...], metric: str, tie_tol: float) -> dict:
     """{view name: {score, score_tie_aware, recall@10, tied_rows}} over the row protocol."""
     ranking = data.rankings["row"]
-    out = {}
+    out: dict[str, dict] = {}
     for name in views:
         view = View.parse(name)
         if view.dim is not None and view.dim > vectors.shape[1]:

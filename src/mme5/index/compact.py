@@ -110,12 +110,12 @@ def build_compact(plan: IndexPlan, sample: np.ndarray, codec: Int8Codec | None) 
 
     dim = int(plan.params["dim"])
     if plan.quantize == "binary":
-        index = faiss.index_binary_factory(dim, plan.factory)
-        if not index.is_trained:
-            index.train(pack_bits(sample))
-        return index
+        binary: Any = faiss.index_binary_factory(dim, plan.factory)
+        if not binary.is_trained:
+            binary.train(pack_bits(sample))
+        return binary
     assert codec is not None
-    index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    index: Any = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
     # faiss decodes vmin + (c + 0.5) / 255 * vdiff: our low + step * c with these two
     trained = np.concatenate([codec.low - codec.step / 2, codec.step * 255]).astype(np.float32)
     faiss.copy_array_to_vector(trained, index.sq.trained)
@@ -204,12 +204,12 @@ def tune_compact(searcher: CompactSearcher, queries: np.ndarray, truth: np.ndarr
     knob, chosen, curve = SEARCH_KNOB[searcher.kind], {}, []
     if knob is not None:
         limit = int(searcher.info["params"].get("nlist", 1 << 30))
-        for value in [v for v in KNOB_GRID[knob] if v <= limit]:
-            curve.append({knob: value, **top, "recall": recall(value, factors[-1])})
+        for tried in [v for v in KNOB_GRID[knob] if v <= limit]:
+            curve.append({knob: tried, **top, "recall": recall(tried, factors[-1])})
             if curve[-1]["recall"] >= target:
                 break
         chosen[knob] = int(best(curve)[knob])
-    value = chosen.get(knob) if knob else None
+    value: int | None = chosen.get(knob) if knob else None
     if rescoring:
         sweep = []
         for factor in factors:
