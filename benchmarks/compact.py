@@ -26,10 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import synthetic, timed_qps  # noqa: E402  (the P9 corpus, the same QPS timing)
 
 from mme5.index.ann import recall_at_k  # noqa: E402
-from mme5.index.compact import RESCORE_FACTORS, CompactSearcher, build_compact, plan_compact  # noqa: E402
+from mme5.index.compact import CompactSearcher, build_compact, plan_compact  # noqa: E402
 from mme5.quantize import Int8Codec, bytes_per_vector, pack_bits, truncate  # noqa: E402
 
 K = 10
+FACTORS = (1, 4, 16, 64, 256, 1024)  # shortlist = K x factor, until the target recall is reached
 
 
 def searcher(vectors: np.ndarray, prefix: int, quantize: str, rescore: str, work: Path, sample: np.ndarray):
@@ -73,11 +74,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--target", type=float, default=0.95, help="recall@10 the rescore factor is chosen for")
+    parser.add_argument("--noise", type=float, default=1.0, help="per-coordinate noise x 1/sqrt(dim) (P9: 1.0)")
     parser.add_argument("--out", default="benchmarks/results/compact.json")
     args = parser.parse_args()
     prefix = args.prefix or args.dim
     t0 = time.perf_counter()
-    vectors = synthetic(args.vectors, args.dim)
+    vectors = synthetic(args.vectors, args.dim, noise=args.noise)
     rng = np.random.default_rng(1)
     query_rows = np.sort(rng.choice(len(vectors), args.queries, replace=False))
     queries = vectors[query_rows]
@@ -101,7 +103,7 @@ def main() -> None:
             s, code = searcher(vectors, prefix, quantize, rescore, work, sample)
             assert code == bytes_per_vector(prefix, quantize)
             name = f"{quantize} {prefix}d" + ("" if rescore == "none" else f" + {rescore} rescore")
-            for factor in RESCORE_FACTORS if rescore != "none" else (None,):
+            for factor in FACTORS if rescore != "none" else (None,):
                 found = s.search(queries, K, None, rescore_factor=factor, rescored=rescore != "none")[1]
                 row = {
                     "config": name + (f" (x{factor})" if factor else ""),
@@ -130,6 +132,7 @@ def main() -> None:
         "vectors": args.vectors,
         "dim": args.dim,
         "prefix": prefix,
+        "noise": args.noise,
         "queries": args.queries,
         "qps_batch": len(batch),
         "faiss_threads": faiss.omp_get_max_threads(),

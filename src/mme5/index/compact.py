@@ -22,7 +22,8 @@ from .ann import HNSW_M, ID_BYTES, KNOB_GRID, SEARCH_KNOB, IndexPlan, _nlist, re
 
 CODES_FILE, RESCORE_FILE = "index.compact", "rescore.npy"
 BINARY_FLAT_MAX = 1_000_000  # auto: above this a binary flat scan per query gets slow; IVF lists instead
-RESCORE_FACTORS = (1, 2, 4, 8, 16, 32, 64)
+RESCORE_FACTORS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+"""Shortlists tried by the build (k x factor rows re-ranked); sign bits of noisy vectors need hundreds."""
 CALIBRATION_ROWS = 20_000  # int8 ranges are fitted on this many corpus vectors (at most)
 KINDS = {"binary": ("flat", "hnsw", "ivf-flat"), "int8": ("flat",)}
 
