@@ -102,6 +102,8 @@ def test_bad_compact_options(from_shards, names_corpus, embedder, tmp_path):
         build_index(
             NoEncode(embedder), names_corpus, out, shard_size=500, index=IndexOptions(kind="hnsw", quantize="int8")
         )
+    with pytest.raises(ConfigError, match="add --quantize binary or int8"):
+        build_index(NoEncode(embedder), names_corpus, out, index=IndexOptions(dim=16))
     with pytest.raises(ConfigError, match="does not apply to --sink lance"):
         build_index(NoEncode(embedder), names_corpus, out, index=IndexOptions(quantize="binary", sink="lance"))
     model = tmp_path / "model"

@@ -172,6 +172,8 @@ def build_index(
     opts = index or IndexOptions()
     if opts.sink not in SINKS:
         raise ConfigError(f"--sink {opts.sink!r}: choose one of {', '.join(SINKS)}")
+    if opts.quantize == "none" and (opts.dim is not None or opts.rescore_factor is not None):
+        raise ConfigError("--dim and --rescore-factor build a compact index: add --quantize binary or int8")
     if opts.quantize != "none" and opts.sink != "faiss":
         raise ConfigError(
             f"--quantize {opts.quantize} builds a faiss compact index: it does not apply to --sink {opts.sink}"
