@@ -146,14 +146,16 @@ def engine_part(args, work: Path) -> dict:
     }
 
 
-def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:
+def synthetic(n: int, dim: int, seed: int = 0, noise: float = 1.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((CLUSTERS, dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
-        block = centres[rng.integers(0, CLUSTERS, m)] + rng.standard_normal((m, dim), dtype=np.float32) / np.sqrt(dim)
+        block = centres[rng.integers(0, CLUSTERS, m)] + noise * rng.standard_normal(
+            (m, dim), dtype=np.float32
+        ) / np.sqrt(dim)
         out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 

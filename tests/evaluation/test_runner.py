@@ -112,3 +112,37 @@ def test_skipped_rows_are_counted_in_the_result_and_the_report(tiny_embedder, tm
     assert any("skipped 1 of 3 rows" in w for w in result["warnings"])
     table = write_report(tmp_path / "run", chart=False)
     assert "| ImageNet-1K | Class. | IND | 2 |" in table and table.split("| ImageNet-1K |")[1].split("\n")[0].endswith("| 1 |")
+
+
+def test_vector_views_are_scored_from_the_cached_float_vectors(counted, mmeb_dir, tmp_path):
+    from mme5.evaluation.report import write_report
+
+    embedder, calls = counted
+    base = EvalConfig(data=DataSource(str(mmeb_dir)), cache_dir=str(tmp_path / "cache"))
+    first = Runner(embedder, base, tmp_path / "run").run(resolve_tasks(["MSCOCO_t2i"]))[0]
+    assert "views" not in first
+    calls["rows"] = 0
+    views = ("8-float", "8-binary", "full-int8", "8-binary+rescore1")
+    result = Runner(embedder, EvalConfig(**{**base.__dict__, "views": views}), tmp_path / "run").run(
+        resolve_tasks(["MSCOCO_t2i"])
+    )[0]
+    assert calls["rows"] == 0 and result["encoding"]["cache_hits"] == result["encoding"]["unique_items"]
+    assert result["protocols"] == first["protocols"]
+    # independently: the per-row loop of the parity test above, on prefix / sign vectors
+    rows = mmeb_rows([str(mmeb_dir / f"imgs/{i}.png") for i in range(6)])["MSCOCO_t2i"]
+    queries = embedder.encode([Item(text=r["qry_text"]) for r in rows])
+    cands = embedder.encode([Item(text=t, image=p) for r in rows for t, p in zip(r["tgt_text"], r["tgt_img_path"])])
+    for name, view in (("8-float", lambda v: v[:, :8] / np.linalg.norm(v[:, :8], axis=1, keepdims=True)),
+                       ("8-binary", lambda v: np.where(v[:, :8] > 0, 1.0, -1.0))):
+        q, c = view(queries), view(cands)
+        hits = [np.argmax(c[3 * i : 3 * i + 3] @ q[i]) == 0 for i in range(len(q))]
+        ties = [bool((c[3 * i + 1 : 3 * i + 3] @ q[i] < c[3 * i] @ q[i] - 1e-6).all()) for i in range(len(q))]
+        assert result["views"][name]["score"] == pytest.approx(100 * np.mean(hits)), name
+        assert result["views"][name]["score_tie_aware"] == pytest.approx(100 * np.mean(ties)), name
+    # 3 candidates per row, a shortlist of 10: rescoring re-ranks all of them by the float vectors
+    rescored = result["views"]["8-binary+rescore1"]
+    assert (rescored["score"], rescored["score_tie_aware"]) == (first["score"], first["score_tie_aware"])
+    assert result["views"]["8-binary"]["bytes_per_vector"] == 1
+    assert result["views"]["full-int8"]["bytes_per_vector"] == embedder.dim
+    report = write_report(tmp_path / "run", chart=False)
+    assert "Scores by vector size" in report and "8-binary (1 B)" in report

@@ -110,14 +110,14 @@ def test_pq_rerank_scores_exactly_and_k_factor_matters(from_shards, names_corpus
     assert overlap(search(1)[1], truth) < overlap(rows, truth)  # PQ order alone loses neighbours
 
 
-def test_auto_under_a_tight_budget_picks_pq_that_fits(from_shards, names_corpus, embedder):
-    out = from_shards("auto")
-    budget = 200_000  # flat alone needs 2000 x 64 x 4 = 512,000 bytes
+def test_pq_under_a_tight_budget_takes_a_code_that_fits(from_shards, names_corpus, embedder):
+    out = from_shards("pq-budget")
+    budget = 200_000  # flat alone needs 2000 x 64 x 4 = 512,000 bytes (auto picks binary codes: test_compact)
     index = build_index(
-        NoEncode(embedder), names_corpus, out, shard_size=500, index=IndexOptions(kind="auto", memory_budget=budget)
+        NoEncode(embedder), names_corpus, out, shard_size=500, index=IndexOptions(kind="ivf-pq", memory_budget=budget)
     )
     info = index.info["index"]
-    assert info["type"] == "ivf-pq" and info["reason"].startswith("auto:")
+    assert info["type"] == "ivf-pq" and "no exact re-rank" in info["reason"]
     assert info["bytes_estimate"] <= budget and info["bytes"] <= budget
     assert info["params"]["refine"] == 0 and "search" in info and "k_factor" not in info["search"]
     assert 0 < info["recall_at_10"] <= 1
@@ -131,7 +131,7 @@ def test_auto_under_a_tight_budget_picks_pq_that_fits(from_shards, names_corpus,
         (300_000, 256, int(300_000 * (1024 + 150)), "hnsw", {"hnsw_m": 16, "ef_construction": 80}),
         (1_000_000, 256, 4 * GiB, "ivf-flat", {"nlist": 4096}),
         (100_000_000, 4096, 8 * GiB, "ivf-pq", {"nlist": 32768, "pq_bytes": 64, "pq_m": 64, "pq_bits": 8, "refine": 0}),
-        (2_000, 64, 200_000, "ivf-pq", {"nlist": 32, "pq_bytes": 8, "pq_m": 16, "pq_bits": 4, "refine": 0}),
+        (2_000, 64, 200_000, "flat", {"dim": 64}),  # binary codes (quantize: test_compact)
     ],
 )
 def test_auto_rules(n, dim, budget, kind, params):

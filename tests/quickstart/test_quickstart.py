@@ -98,9 +98,15 @@ def test_reported_numbers_are_recomputed_from_the_checkpoint(fast_run):
         reported = metrics["trained"]["b_heldout_images"][lang]
         assert reported["queries"] == len(ids) and reported["gallery"] == len(gallery_ids)
         assert reported["chance_R@10"] == pytest.approx(10 / len(gallery_ids))
+        positives = [gallery_ids.index(i) for i in ids]
         for k in (1, 10):
-            expected = _recall_brute_force(q, g, [gallery_ids.index(i) for i in ids], k)
+            expected = _recall_brute_force(q, g, positives, k)
             assert reported[f"R@{k}"] == pytest.approx(expected, abs=1.01 / len(ids))
+        # the compact views: a 16-dim prefix, and sign bits (ties count against the positive)
+        prefix = [v[:, :16] / np.linalg.norm(v[:, :16], axis=1, keepdims=True) for v in (q, g)]
+        assert reported["views"]["16-float"] == pytest.approx(_recall_brute_force(*prefix, positives, 10), abs=1.01 / len(ids))
+        signs = [np.where(v > 0, 1.0, -1.0) for v in (q, g)]
+        assert reported["views"]["full-binary"] == pytest.approx(_recall_brute_force(*signs, positives, 10), abs=1e-9)
     # the untrained model differs from the trained one: both were measured, not copied
     assert metrics["untrained"] != metrics["trained"]
 
@@ -158,6 +164,7 @@ def test_printed_table_and_refusals(fast_run, capsys):
     en = metrics["trained"]["a_heldout_pairs"]["en"]
     line = next(x for x in table.splitlines() if x.startswith("en "))
     assert f"{100 * en['R@10']:.1f}" in line and "FAILED" in table and line == en_line
+    assert "compact vectors: mean R@10" in table and "bin+rescore" in table
 
 
 def test_resume_continues_exactly(fast_run, tmp_path):

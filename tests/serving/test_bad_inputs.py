@@ -58,7 +58,7 @@ BAD = {  # name -> (request body, status, fragment of the message)
     "wrong model": ({"input": "a", "model": "gpt-4"}, 404, "'gpt-4' is not served here"),
     "unknown item field": ({"input": [{"txt": "a"}]}, 400, "input[0].txt: Extra inputs"),
     "token ids": ({"input": [1, 2, 3]}, 400, "input[0] must be a string or an item object"),
-    "bad encoding_format": ({"input": "a", "encoding_format": "int8"}, 400, "encoding_format"),
+    "bad encoding_format": ({"input": "a", "encoding_format": "int4"}, 400, "encoding_format"),
     "request too large": ({"input": "y" * 300_000}, 413, "at most 262144 bytes"),
 }
 

@@ -22,11 +22,43 @@ def register(p) -> None:
     p.add_argument("--pdf", action="append", default=[], help="a PDF to embed, one row per page (repeatable)")
     p.add_argument("--instruction", help="instruction applied to --text/--image/--video/--pdf items")
     p.add_argument("--output", required=True, help="where to write the (n, dim) float32 .npy")
+    add_compact_args(p)
     add_media_args(p)
     add_model_args(p)
 
 
+def add_compact_args(p) -> None:
+    """--dim / --quantize / --force-dim: compact vectors (see mme5.quantize)."""
+    p.add_argument("--dim", type=int, help="keep the first DIM coordinates, L2-normalised again (Matryoshka prefix)")
+    p.add_argument(
+        "--quantize",
+        choices=["none", "int8", "binary"],
+        default="none",
+        help="int8: one byte per coordinate (ranges in <output>.quant.json); binary: sign bits packed "
+        "8 per byte (np.packbits, uint8)",
+    )
+    p.add_argument(
+        "--force-dim", action="store_true", help="accept a --dim the model was not trained for (see matryoshka_dims)"
+    )
+
+
+def compact_dim(args, embedder) -> int | None:
+    """--dim checked against the prefix lengths the model was trained for (InputError if untrained)."""
+    from ..quantize import trained_dims, untrained_dim_error
+    from ..types import InputError
+
+    if args.dim is None:
+        return None
+    if args.dim < 1:
+        raise InputError(f"--dim must be >= 1, got {args.dim}")
+    error = untrained_dim_error(args.dim, trained_dims([args.adapter, args.model], embedder.dim), embedder.dim)
+    if error and (args.dim > embedder.dim or not args.force_dim):
+        raise InputError(f"--dim {error}" + ("" if args.dim > embedder.dim else "; pass --force-dim to use it anyway"))
+    return args.dim
+
+
 def run(args) -> int:
+    import json
     import sys
     from pathlib import Path
 
@@ -35,6 +67,7 @@ def run(args) -> int:
     from ..encode_rows import StoppedAt, encode_rows
     from ..jsonl import read_items_jsonl
     from ..media import expand_pdfs
+    from ..quantize import Int8Codec, encode, truncate
     from ..types import InputError, Item, MissingFileError
 
     policy = media_policy_from_args(args)
@@ -67,6 +100,7 @@ def run(args) -> int:
             skipped.append(str(exc))
     embedder = embedder_from_args(args)
     embedder.media_policy = policy
+    dim = compact_dim(args, embedder)  # before encoding: a refused --dim costs nothing
     row_wheres = [wheres[i] if page is None else f"{wheres[i]} page {page}" for i, page, _ in rows]
     unit = "page" if rows and all(page is not None for _, page, _ in rows) else "row"
     out = Path(args.output)
@@ -86,8 +120,18 @@ def run(args) -> int:
     skipped += [f"{b.reason}" for b in bad]
     if rows and not kept:
         raise InputError(f"every input was bad; the first: {skipped[0]}")
+    vectors = truncate(vectors, dim)
+    what = f"{vectors.shape[1]}-dim float32"
+    if args.quantize == "int8":
+        codec = Int8Codec.fixed(vectors.shape[1])
+        what, vectors = f"{vectors.shape[1]}-dim int8", codec.encode(vectors)
+        sidecar = out.with_name(out.name.removesuffix(".npy") + ".quant.json")
+        sidecar.write_text(json.dumps({"format": "int8", "dim": vectors.shape[1], **codec.to_json()}))
+        print(f"int8 ranges (value = low + step * (code + 128)) in {sidecar}")
+    elif args.quantize == "binary":  # one bit per coordinate, np.packbits of the sign
+        what, vectors = f"{vectors.shape[1]}-dim binary (uint8 packed)", encode(vectors, "ubinary")
     np.save(out, vectors)
-    print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 vectors to {out}")
+    print(f"wrote {vectors.shape[0]} {what} vectors ({vectors.shape[1]} bytes each) to {out}")
     for reason in skipped:
         print(f"skipped: {reason}", file=sys.stderr)
     if skipped or any(page is not None for _, page, _ in rows):

@@ -85,6 +85,23 @@ def _common(s) -> None:
         help="input formatting profile: mme5 (default) or vlm2vec-v2 "
         "(VLM2Vec-V2.0's Qwen2-VL convention, to score its weights as published)",
     )
+    s.add_argument(
+        "--dim",
+        type=int,
+        nargs="+",
+        help="also score Matryoshka prefixes of these lengths, from the same float vectors (no re-encoding)",
+    )
+    s.add_argument(
+        "--quantize",
+        nargs="+",
+        choices=["none", "int8", "binary"],
+        help="also score these quantizations (at every --dim, else the full vector); report: one table",
+    )
+    s.add_argument(
+        "--rescore-factor",
+        type=int,
+        help="also score each quantized / prefix view with its top 10 x N re-ranked by the full float vectors",
+    )
     add_model_args(s, batch_size_default=None)  # under torchrun, --device defaults to cuda:LOCAL_RANK
     add_config_args(s, what="EvalConfig", examples=("batch_size=64", "data.max_rows=100", "ks=[1,10]"))
 
@@ -93,7 +110,12 @@ def _config(args):
     from dataclasses import replace
 
     from ..evaluation.runner import EvalConfig
+    from ..quantize import views
 
+    if any(d < 1 for d in args.dim or ()):
+        from ..types import InputError
+
+        raise InputError(f"--dim must be >= 1, got {min(args.dim)}")
     config = config_from_args(EvalConfig, args)
     data = {
         "data_dir": args.data_dir,
@@ -106,6 +128,7 @@ def _config(args):
         "cache_dir": args.cache_dir,
         "protocols": tuple(args.protocol) if args.protocol else None,
         "cache": False if args.no_cache else None,
+        "views": tuple(v.name for v in views(args.dim or (), args.quantize or (), args.rescore_factor or 0)) or None,
     }
     flags["data"] = replace(config.data, **{k: v for k, v in data.items() if v is not None})
     return replace(config, **{k: v for k, v in flags.items() if v is not None})

@@ -81,6 +81,25 @@ def register(p) -> None:
         help="recall@10 the search setting (nprobe / ef_search) is tuned to reach (default: %(default)s; "
         "flat indexes are exact)",
     )
+    build.add_argument("--dim", type=int, help="index the first DIM coordinates (a Matryoshka prefix; compact indexes)")
+    build.add_argument(
+        "--quantize",
+        choices=["none", "int8", "binary"],
+        default="none",
+        help="binary / int8: a compact index (shortlist in memory, rescored from vectors on disk); see docs/scale.md",
+    )
+    build.add_argument(
+        "--rescore",
+        choices=["float", "int8", "none"],
+        default="float",
+        help="compact indexes: re-rank the shortlist with the full vectors as float32 or int8, memory-mapped",
+    )
+    build.add_argument(
+        "--rescore-factor",
+        type=int,
+        help="compact indexes: shortlist k x N rows (default: the smallest N reaching --target-recall)",
+    )
+    build.add_argument("--force-dim", action="store_true", help="accept a --dim the model was not trained for")
     add_media_args(build)
     add_model_args(build)  # --batch-size: items per forward, per model replica with --engine ray
     search = sub.add_parser("search", help="query an index from the command line")
@@ -117,6 +136,7 @@ def _spec(args):
 def _build(args) -> int:
     import sys
 
+    from ..config import ConfigError
     from ..index.ann import parse_bytes
     from ..index.build import IndexOptions, build_index
     from ..index.engines import EngineOptions
@@ -140,10 +160,27 @@ def _build(args) -> int:
             "target_recall",
             "media_limit",
             "skip_bad",
+            "dim",
+            "quantize",
+            "rescore",
+            "rescore_factor",
         )
     }
+    if args.rescore_factor is not None and args.rescore_factor < 1:
+        raise ConfigError(f"--rescore-factor must be >= 1, got {args.rescore_factor}")
+    if args.dim is not None and args.dim < 1:
+        raise ConfigError(f"--dim must be >= 1, got {args.dim}")
     options = IndexOptions(
-        kind=args.index, memory_budget=parse_bytes(args.memory_budget), sink=args.sink, target_recall=args.target_recall
+        kind=args.index,
+        memory_budget=parse_bytes(args.memory_budget),
+        sink=args.sink,
+        target_recall=args.target_recall,
+        dim=args.dim,
+        quantize=args.quantize,
+        rescore=args.rescore,
+        rescore_factor=args.rescore_factor,
+        model_dirs=tuple(str(p) for p in (args.adapter, args.model) if p),
+        force_dim=args.force_dim,
     )
     engine = EngineOptions(
         batch_size=args.batch_size, actors=args.actors, ray_address=args.ray_address, skip_bad=args.skip_bad

@@ -58,6 +58,12 @@ def register(p) -> None:
         default=os.environ.get("MME5_API_KEY"),
         help="require 'Authorization: Bearer KEY' on /v1/* (default: $MME5_API_KEY; unset = open)",
     )
+    p.add_argument(
+        "--allow-untrained-dims",
+        action="store_true",
+        default=None,
+        help="serve `dimensions` the model was not trained for (default: only its matryoshka_dims)",
+    )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.epilog = _settings_epilog()
     add_config_args(p, what="ServerSettings", examples=("max_wait_ms=2", "max_items=64"))
@@ -115,6 +121,7 @@ def settings_from_args(args) -> ServerSettings:
         "max_batch_size": args.batch_size,
         "nprobe": args.nprobe,
         "ef_search": args.ef_search,
+        "allow_untrained_dims": args.allow_untrained_dims,
     }
     return replace(settings, **{k: v for k, v in flags.items() if v is not None})
 
@@ -125,6 +132,7 @@ def run(args) -> int:
     import uvicorn
 
     from ..index.search import VectorIndex
+    from ..quantize import trained_dims
     from ..serving import create_app
     from ..serving.inputs import InputPolicy
 
@@ -140,7 +148,10 @@ def run(args) -> int:
     recorded = index.info.get("model", {}) if index is not None and args.model is None else {}
     if recorded.get("name") and settings.model_name == model_name(args):  # not named by --model-name/--set
         settings = replace(settings, model_name=recorded["name"])
-    app = create_app(embedder, settings, index)
+    trained = trained_dims(
+        [args.adapter, args.model or (recorded.get("path") if index is not None else None)], embedder.dim
+    )
+    app = create_app(embedder, replace(settings, trained_dims=trained), index)
     if args.model is None and (index is None or recorded.get("path") is None):
         print("model: embedded tiny Mllama with RANDOM weights (vectors are not meaningful; pass --model)")
     search = f", /v1/search over {len(index)} items" if index is not None else ""

@@ -25,6 +25,7 @@ from .metrics import rank_positives, summarize_ranks
 from .mmeb_v2.data import RankData, from_eval_data
 from .mmeb_v2.scoring import score as score_v2
 from .tasks import TaskSpec
+from .views import score_views
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class EvalConfig:
     cache_dir: str | None = None
     block_bytes: int = 256 << 20
     """Memory of one block of query x corpus scores when ranking a whole corpus (MMEB-V2 global tasks)."""
+    views: tuple[str, ...] = ()
+    """Also score these vector views of the same float vectors, e.g. [64-float, 64-binary, full-int8]
+    (`--dim`/`--quantize`; see evaluation/views.py). Not for MMEB-V2's ranked tasks."""
 
 
 def task_file(out_dir: str | Path, task: str) -> Path:
@@ -171,6 +175,8 @@ class Runner:
             "score_tie_aware": main["tie_aware"][spec.metric],
             "protocols": protocols,
         }
+        if cfg.views:
+            scores["views"] = score_views(data, vectors, cfg.views, spec.metric, cfg.tie_tol)
         return self._record(spec, data, scores, warnings)
 
     def _record(self, spec: TaskSpec, data: EvalData | RankData, scores: dict, warnings: list[str]) -> dict:
@@ -216,6 +222,8 @@ class Runner:
             profile=self.profile,
         )
         warnings = [f"task {spec.name}: {note}" for note in core.pop("notes")]
+        if cfg.views:
+            warnings.append(f"task {spec.name}: vector views ({', '.join(cfg.views)}) are not scored on ranked tasks")
         tied = core["protocols"]["row"]["tied_rows"]
         if tied:
             warnings.append(
@@ -255,6 +263,9 @@ class Runner:
                 f"{path} holds results of another model (fingerprint {fp}, this one is "
                 f"{self.embedder.fingerprint}); use another --output or pass --overwrite"
             )
+        if set(self.config.views) - set(old.get("views", {})):
+            log.info("task %s: scoring the new vector views (the float vectors come from the cache)", spec.name)
+            return None
         now = {k: v for k, v in to_dict(self.config).items() if k in RESULT_KEYS}
         before = {k: v for k, v in old.get("config", {}).items() if k in RESULT_KEYS}
         changed = diff_configs(before, now)

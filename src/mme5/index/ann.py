@@ -59,6 +59,8 @@ class IndexPlan:
     params: dict[str, int] = field(default_factory=dict)
     bytes_estimate: int = 0
     reason: str = ""
+    quantize: str = "none"
+    """none: a float faiss index; binary / int8: a compact index (mme5.index.compact)."""
 
     @property
     def knob(self) -> str | None:
@@ -134,6 +136,12 @@ PLANNERS: dict[str, Callable[[int, int, int], IndexPlan]] = {
 }
 
 
+def _binary(n: int, dim: int, budget: int) -> IndexPlan:
+    from .compact import plan_compact
+
+    return plan_compact("auto", n, dim, "binary", budget)
+
+
 def plan_auto(n: int, dim: int, budget: int) -> IndexPlan:
     """autofaiss-style: exact while small; HNSW while its graph fits and inserts stay cheap; then
     IVF-Flat if full vectors fit the budget; else IVF-PQ with the largest code that fits."""
@@ -147,12 +155,15 @@ def plan_auto(n: int, dim: int, budget: int) -> IndexPlan:
         (n <= HNSW_MAX, _hnsw, "vectors + graph fit; HNSW answers fastest at this size"),
         (n <= HNSW_MAX, lambda n, dim, budget: _hnsw(n, dim, budget, m=16), "vectors + a smaller graph fit"),
         (True, _ivf_flat, "full vectors fit; IVF trains on a sample"),
+        (True, _binary, "full vectors do not fit: binary codes in memory, rescored from float vectors on disk"),
         (True, lambda n, dim, budget: _ivf_pq(n, dim, budget, refine=False), "full vectors do not fit: PQ codes"),
     ]
     for allowed, planner, why in chain:
         plan = planner(n, dim, budget)
         if allowed and fits(plan):
-            return IndexPlan(plan.kind, plan.factory, plan.params, plan.bytes_estimate, f"auto: {why} ({size})")
+            return IndexPlan(
+                plan.kind, plan.factory, plan.params, plan.bytes_estimate, f"auto: {why} ({size})", plan.quantize
+            )
     smallest = _ivf_pq(n, dim, 0, refine=False)
     raise ConfigError(
         f"--memory-budget too small: {size}; the smallest index (IVF-PQ, "

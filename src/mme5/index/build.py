@@ -9,12 +9,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
 from ..provenance import provenance, write_json
 from ..types import Encoder, InputError
+from .ann import plan_index
+from .compact import compact_sink
 from .corpus import open_corpus
 from .engines import EmbedderSpec, Engine, EngineOptions, LocalEngine
 from .lance import lance_sink
@@ -44,6 +47,18 @@ def _ray(embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
 
 
 ENGINES: dict[str, Callable[[Encoder | EmbedderSpec, EngineOptions], Engine]] = {"local": _local, "ray": _ray}
+
+
+def _sink(opts: IndexOptions, vectors: Vectors) -> Callable[[Vectors, IndexOptions, Path], dict[str, Any]]:
+    """The sink that builds the index: a compact one for `--quantize`, or when `--index auto` finds
+    that full vectors do not fit the memory budget (index/compact.py); else the `--sink`."""
+    if opts.quantize != "none":
+        return compact_sink
+    if opts.sink == "faiss":
+        plan = plan_index(opts.kind, vectors.count, vectors.dim, opts.memory_budget)
+        if plan.quantize != "none":
+            return partial(compact_sink, plan=plan)
+    return SINKS[opts.sink]
 
 
 def make_engine(name: str, embedder: Encoder | EmbedderSpec, options: EngineOptions) -> Engine:
@@ -76,6 +91,12 @@ def build_index(
         raise ConfigError(f"--sink {opts.sink!r}: choose one of {', '.join(SINKS)}")
     if engine_options is not None and engine_options.skip_bad and opts.sink != "faiss":
         raise ConfigError("--skip-bad works with --sink faiss only (a LanceDB table's ids are corpus rows)")
+    if opts.quantize == "none" and (opts.dim is not None or opts.rescore_factor is not None):
+        raise ConfigError("--dim and --rescore-factor build a compact index: add --quantize binary or int8")
+    if opts.quantize != "none" and opts.sink != "faiss":
+        raise ConfigError(
+            f"--quantize {opts.quantize} builds a faiss compact index: it does not apply to --sink {opts.sink}"
+        )
     out = Path(out_dir)
     source = open_corpus(corpus, stride=shard_size)
     runner = make_engine(engine, embedder, engine_options or EngineOptions())
@@ -110,7 +131,7 @@ def build_index(
         raise InputError(
             f"no item of {corpus} could be embedded; the first: {skipped[0]['reason'] if skipped else '?'}"
         )
-    result = SINKS[opts.sink](vectors, opts, out)
+    result = _sink(opts, vectors)(vectors, opts, out)
     info = provenance(
         config,
         model=model_record(embedder, loaded, fingerprint, dim, model),

@@ -90,7 +90,13 @@ def _lance(folder: Path, info: dict[str, Any]) -> Any:
     return LanceSearcher(folder, info)
 
 
-SEARCHERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {"faiss": _faiss, "lance": _lance}
+def _compact(folder: Path, info: dict[str, Any]) -> Any:
+    from ..index.compact import CompactSearcher
+
+    return CompactSearcher.load(folder, info)
+
+
+SEARCHERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {"faiss": _faiss, "lance": _lance, "compact": _compact}
 
 
 class VectorIndex:

@@ -31,6 +31,18 @@ class IndexOptions:
     queries: int = 1000
     k: int = 10
     seed: int = 0
+    dim: int | None = None
+    """Compact indexes: the Matryoshka prefix length searched (None = the full vector)."""
+    quantize: str = "none"
+    """none: a float index; binary / int8: a compact index with a rescoring stage (index/compact.py)."""
+    rescore: str = "float"
+    """Compact indexes: re-rank the shortlist with float32 or int8 vectors on disk, or not (none)."""
+    rescore_factor: int | None = None
+    """Shortlist = k x this; None: the smallest reaching target_recall."""
+    model_dirs: tuple[str, ...] = ()
+    """Where the model's train_config.yaml may be (adapter, model): `dim` must be a trained prefix..."""
+    force_dim: bool = False
+    """... unless this is set."""
 
 
 @dataclass

@@ -23,8 +23,10 @@ def train_overrides(train_cfg: TrainConfig) -> list[str]:
     return [f"{key}={json.dumps(_compact(key, _get(now, key)), ensure_ascii=False)}" for key in diff_configs(base, now)]
 
 
-def equivalent_commands(train_cfg: TrainConfig, task_names: list[str], out: Path) -> list[str]:
-    """[`mme5 train ...`, `mme5 eval tasks ...`] for this run folder."""
+def equivalent_commands(
+    train_cfg: TrainConfig, task_names: list[str], out: Path, views: tuple[str, ...] = ()
+) -> list[str]:
+    """[`mme5 train ...`, `mme5 eval tasks ...`] for this run folder (`views`: evaluation.views)."""
     every = [task_name(letter, lang) for letter in SPLITS for lang in XTD_LANGUAGES]
     tasks = ["emoji"] if sorted(task_names) == sorted(every) else task_names
     train = ["mme5", "train", RECIPE_PATH, *(arg for o in train_overrides(train_cfg) for arg in ("--set", o))]
@@ -39,6 +41,7 @@ def equivalent_commands(train_cfg: TrainConfig, task_names: list[str], out: Path
         str(out),
         "--output",
         str(out / "eval" / "cli"),
+        *(["--set", f"views=[{','.join(views)}]"] if views else []),
     ]
     return [shlex.join(train), shlex.join(evaluate)]
 

@@ -83,7 +83,12 @@ class QuickstartConfig:
     train: TrainConfig = field(default_factory=recipe)
     """The training stage's config; output_dir, model.name_or_path and data.sources are set to the
     run folder's paths when the quickstart runs."""
-    evaluation: EvalConfig = field(default_factory=lambda: EvalConfig(batch_size=256, ks=(1, 10)))
+    evaluation: EvalConfig = field(
+        default_factory=lambda: EvalConfig(
+            batch_size=256, ks=(1, 10), views=("16-float", "32-float", "full-binary", "full-binary+rescore4")
+        )
+    )
     """The evaluation stage's config; data.data_dir is the run folder and cache_dir (if null) the run's
-    eval/cache when the quickstart runs."""
+    eval/cache when the quickstart runs. `views`: R@10 of the same vectors at 16 / 32 dimensions (the
+    recipe trains those prefixes: matryoshka_dims), as binary codes, and binary + float rescoring."""
     check: CheckConfig = field(default_factory=CheckConfig)

@@ -63,9 +63,36 @@ def format_table(trained: dict, untrained: dict, check: dict) -> str:
             f"{len(passed)}/{len(langs)}"
         )
         lines.append("")
+    lines += _views_lines(trained, untrained)
     verdict = "PASSED" if check["passed"] else "FAILED"
     lines.append(f"learning check {verdict}: {check['rule']} (recalls in %, ties count against the positive)")
     return "\n".join(lines)
+
+
+def _views_lines(trained: dict, untrained: dict) -> list[str]:
+    """Mean R@10 over languages of the same vectors at other sizes (evaluation.views), untrained ->
+    trained, per split; nothing when the run scored no views."""
+    first = next(iter(next(iter(trained.values())).values()))
+    names = list(first.get("views", {}))
+    if not names:
+        return []
+    dim = {"16-float": "16 dims", "32-float": "32 dims", "full-binary": "binary", "full-binary+rescore4": "bin+rescore"}
+    labels = [dim.get(n, n) for n in names]
+    lines = [
+        "compact vectors: mean R@10 (%) untrained -> trained, the same vectors as Matryoshka prefixes "
+        "(float), sign bits (binary, 1 bit per dim) and binary with the top 40 rescored by the float vectors",
+        f"{'split':<8}{'full float':>16}" + "".join(f"{label:>16}" for label in labels),
+    ]
+    for split in trained:
+        cells = [f"{_mean(untrained[split], n):.1f} -> {_mean(trained[split], n):.1f}" for n in (None, *names)]
+        lines.append(f"{split[:1] + ')':<8}" + "".join(f"{c:>16}" for c in cells))
+    return [*lines, ""]
+
+
+def _mean(langs: dict, view: str | None) -> float:
+    """Mean R@10 (%) over languages: of the full float vectors (None) or of a view."""
+    values = [m["R@10"] if view is None else m["views"][view] for m in langs.values()]
+    return 100 * sum(values) / len(values)
 
 
 def write_chart(

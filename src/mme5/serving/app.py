@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
 import logging
 import time
@@ -19,9 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from .. import quantize
 from ..index.model import how_to_load
 from ..index.search import RECORDED, Recorded, VectorIndex
 from ..media import expand_pdfs
+from ..quantize import truncate, untrained_dim_error
 from ..types import Encoder, InputError, Item
 from .batcher import DynamicBatcher
 from .errors import RequestError, validation_message
@@ -144,10 +145,12 @@ def create_app(
     @app.post("/v1/embeddings", response_model=EmbeddingsResponse, dependencies=[auth])
     async def embeddings(body: EmbeddingsRequest, request: Request) -> Response:
         check_model(body.model)
-        if body.dimensions is not None and body.dimensions > embedder.dim:
-            raise RequestError(
-                400, f"dimensions={body.dimensions} exceeds the model's {embedder.dim}", param="dimensions"
-            )
+        check_formats(body)
+        if body.dimensions is not None:
+            error = untrained_dim_error(body.dimensions, settings.trained_dims, embedder.dim)
+            if error and (body.dimensions > embedder.dim or not settings.allow_untrained_dims):
+                hint = "" if body.dimensions > embedder.dim else " (the server allows it with --allow-untrained-dims)"
+                raise RequestError(400, f"dimensions={error}{hint}", param="dimensions")
         single = not isinstance(body.input, list)
         elements: list[InputElement] = body.input if isinstance(body.input, list) else [body.input]
 
@@ -167,9 +170,9 @@ def create_app(
                 "object": "embedding",
                 "index": i,
                 **({"page": page} if page is not None else {}),
-                "embedding": _encode_vector(v, body.encoding_format),
+                **payload,
             }
-            for (i, page, _), v in zip(rows, vectors)
+            for (i, page, _), payload in zip(rows, encoded_rows(vectors, body))
         ]
         used = int(tokens.sum())
         return JSONResponse(
@@ -238,16 +241,30 @@ def _one_query(query: str | ItemIn, policy: InputPolicy) -> Item:
     return rows[0][2]
 
 
-def truncate(vectors: np.ndarray, dimensions: int) -> np.ndarray:
-    """(n, dim) -> (n, dimensions): keep the leading coordinates and L2-normalise again."""
-    cut = vectors[:, :dimensions]
-    return cut / np.maximum(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12)
+def check_formats(body: EmbeddingsRequest) -> None:
+    if body.embedding_types and body.encoding_format not in ("float", "base64"):
+        raise RequestError(
+            400,
+            f"encoding_format={body.encoding_format!r} with embedding_types: give the types in embedding_types "
+            "and encoding_format float (lists) or base64 (each type's bytes)",
+            param="encoding_format",
+        )
 
 
-def _encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | str:
-    if encoding_format == "base64":  # OpenAI's convention: little-endian float32 bytes
-        return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode("ascii")
-    return vector.tolist()
+def encoded_rows(vectors: np.ndarray, body: EmbeddingsRequest) -> list[dict[str, Any]]:
+    """Each row's `embedding` (encoding_format) or `embeddings` (one entry per embedding_types)."""
+    as_base64 = body.encoding_format == "base64"
+    if not body.embedding_types:
+        fmt = "float" if as_base64 else body.encoding_format
+        return [{"embedding": v} for v in _encoded(vectors, fmt, as_base64)]
+    by_type = {t: _encoded(vectors, t, as_base64) for t in body.embedding_types}
+    return [{"embeddings": {t: values[r] for t, values in by_type.items()}} for r in range(len(vectors))]
+
+
+def _encoded(vectors: np.ndarray, fmt: str, as_base64: bool) -> list[Any]:
+    """int8 / uint8 use the fixed ranges of `Int8Codec.fixed` (one request at a time: no calibration)."""
+    rows = quantize.encode(vectors, fmt)
+    return [quantize.to_base64(r) for r in rows] if as_base64 else rows.tolist()
 
 
 def _encode_fn(embedder: UsageEncoder, batch_size: int) -> Callable[[list[Item]], tuple[np.ndarray, np.ndarray]]:

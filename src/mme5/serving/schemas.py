@@ -38,7 +38,14 @@ InputElement = str | ItemIn
 class EmbeddingsRequest(_Strict):
     input: str | ItemIn | list[InputElement]
     model: str | None = None
-    encoding_format: Literal["float", "base64"] = "float"
+    encoding_format: Literal["float", "base64", "int8", "uint8", "binary", "ubinary"] = "float"
+    """float / base64 (float32 bytes, OpenAI's); int8 / uint8 (one byte per coordinate, the server's
+    fixed ranges: docs/serving.md); binary / ubinary (sign bits packed 8 per byte, as int8 / uint8)."""
+    embedding_types: list[Literal["float", "int8", "uint8", "binary", "ubinary"]] | None = Field(
+        default=None, min_length=1
+    )
+    """Cohere's: several formats at once, returned in each item's `embeddings` (then
+    `encoding_format` may only be float, or base64 for every type's bytes)."""
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
     """Accepted for OpenAI client compatibility; not used."""
@@ -49,7 +56,9 @@ class Embedding(_Strict):
     index: int
     page: int | None = None
     """For a PDF input: the page (from 1) this vector encodes; `index` is still the input's."""
-    embedding: list[float] | str
+    embedding: list[float] | list[int] | str | None = None
+    embeddings: dict[str, list[float] | list[int] | str] | None = None
+    """With `embedding_types`: one entry per requested type."""
 
 
 class Usage(_Strict):

@@ -52,6 +52,12 @@ class ServerSettings:
     api_key: str | None = None
     """If set, `/v1/*` requires `Authorization: Bearer <api_key>`."""
 
+    # vector sizes
+    trained_dims: tuple[int, ...] | None = None
+    """Prefix lengths the model was trained for (its matryoshka_dims); `dimensions` must be one of them
+    unless allow_untrained_dims. None: unknown (a model not trained by mme5), any length is served."""
+    allow_untrained_dims: bool = False
+
     # search
     max_top_k: int = 100
     nprobe: int | None = None

@@ -48,6 +48,12 @@ class TrainConfig:
     """examples per GradCache chunk; None = plain forward/backward of the whole micro-batch."""
     temperature: float = 0.02
     symmetric_loss: bool = False
+    matryoshka_dims: tuple[int | Literal["full"], ...] = ()
+    """Matryoshka training: the contrastive loss on each L2-normalised prefix of these lengths
+    (`full` = the whole vector), summed; e.g. [64, 128, 256, full]. Empty = the full vector only.
+    The checkpoint records them (train_config.yaml); `--dim` / `dimensions` accept only these."""
+    matryoshka_weights: tuple[float, ...] = ()
+    """One weight per matryoshka_dims entry; empty = 1 each."""
     learning_rate: float = 1e-5
     lr_scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
     """decay after warmup: linear or cosine (half a cosine wave) to 0 at the last step, or constant."""

@@ -8,6 +8,8 @@ step undoes by scaling the loss (see `gradcache.contrastive_step`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -88,4 +90,32 @@ def info_nce(
             raise ValueError("symmetric loss needs one positive per query (targets >= queries)")
         reverse = all_target[labels] @ all_query.T
         loss = (loss + F.cross_entropy(reverse / temperature, torch.arange(len(labels), device=query.device))) / 2
+    return loss
+
+
+def matryoshka(
+    loss_fn: Callable[..., torch.Tensor], dims: Sequence[int | None], weights: Sequence[float] | None = None
+) -> Callable[..., torch.Tensor]:
+    """Matryoshka representation learning (Kusupati et al. 2022): `loss_fn` applied to every
+    L2-normalised prefix of the query, target and hard-negative vectors (None = the whole vector),
+    summed with `weights` (default 1 each). The prefixes then serve as smaller embeddings."""
+    weights = list(weights) if weights else [1.0] * len(dims)
+    if len(weights) != len(dims):
+        raise ValueError(f"{len(weights)} matryoshka weights for {len(dims)} dims")
+
+    def prefix(x: torch.Tensor | None, dim: int | None) -> torch.Tensor | None:
+        if x is None or dim is None or dim >= x.shape[-1]:
+            return x
+        return F.normalize(x[..., :dim], dim=-1)
+
+    def loss(query: torch.Tensor, target: torch.Tensor, hard_negatives: torch.Tensor | None = None, **kwargs):
+        for dim in dims:
+            if dim is not None and dim > query.shape[-1]:
+                raise ValueError(f"matryoshka dim {dim} exceeds the embedding dim {query.shape[-1]}")
+        parts = [
+            w * loss_fn(prefix(query, d), prefix(target, d), prefix(hard_negatives, d), **kwargs)
+            for d, w in zip(dims, weights)
+        ]
+        return torch.stack(parts).sum()
+
     return loss

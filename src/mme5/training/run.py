@@ -15,7 +15,7 @@ from ..config import ConfigError, diff_configs, to_dict
 from ..prompts import model_prompts, write_prompts
 from ..provenance import write_json
 from .config import RESUME_SAFE_KEYS, TrainConfig
-from .losses import info_nce
+from .losses import info_nce, matryoshka
 from .trainer import CONFIG_FILE, LOG_FILE, ContrastiveTrainer, JsonlLogger, write_config
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,11 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.epochs > 0, "epochs must be > 0"),
         (cfg.data.negative_ratio >= 0, "data.negative_ratio must be >= 0"),
         (cfg.deepspeed is None or Path(cfg.deepspeed).is_file(), f"deepspeed: config file not found: {cfg.deepspeed}"),
+        (all(d == "full" or d >= 1 for d in cfg.matryoshka_dims), "matryoshka_dims: each must be >= 1 or full"),
+        (
+            not cfg.matryoshka_weights or len(cfg.matryoshka_weights) == len(cfg.matryoshka_dims),
+            f"matryoshka_weights: {len(cfg.matryoshka_weights)} weights for {len(cfg.matryoshka_dims)} matryoshka_dims",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -158,6 +163,18 @@ def training_arguments(cfg: TrainConfig, steps: int):
     )
 
 
+def loss_function(cfg: TrainConfig, dim: int):
+    """InfoNCE with the config's temperature and direction, on Matryoshka prefixes when asked."""
+    loss = partial(info_nce, temperature=cfg.temperature, symmetric=cfg.symmetric_loss)
+    if not cfg.matryoshka_dims:
+        return loss
+    dims = [None if d == "full" else int(d) for d in cfg.matryoshka_dims]
+    too_long = [d for d in dims if d is not None and d > dim]
+    if too_long:
+        raise ConfigError(f"matryoshka_dims {too_long} exceed the model's embedding dim {dim}")
+    return matryoshka(loss, dims, cfg.matryoshka_weights or None)
+
+
 def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     """Run (or resume) a training run; returns the output folder holding the final model."""
     from transformers import set_seed
@@ -218,7 +235,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         data_collator=collator,
         callbacks=[JsonlLogger(out / LOG_FILE), *callbacks],
         run_config=run_config,
-        loss_fn=partial(info_nce, temperature=cfg.temperature, symmetric=cfg.symmetric_loss),
+        loss_fn=loss_function(cfg, model.embedder.dim),
         examples_per_step=examples_per_step,
     )
     if trainer.is_world_process_zero():
