@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import synthetic, timed_qps  # noqa: E402  (the P9 corpus, the same QPS timing)
 
 from mme5.index.ann import recall_at_k  # noqa: E402
-from mme5.index.compact import CompactSearcher, build_compact, plan_compact  # noqa: E402
+from mme5.index.ann import plan_compact  # noqa: E402
+from mme5.index.compact import CompactSearcher, build_compact  # noqa: E402
 from mme5.quantize import Int8Codec, bytes_per_vector, pack_bits, truncate  # noqa: E402
 
 K = 10

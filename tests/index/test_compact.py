@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from mme5.config import ConfigError
-from mme5.index.build import IndexOptions, build_index, held_out
+from mme5.index.build import IndexOptions, build_index
+from mme5.index.sinks import held_out
 from mme5.quantize import Int8Codec, truncate
-from mme5.serving.index import VectorIndex
+from mme5.index.search import VectorIndex
 
 from .conftest import corpus_vectors, exact_top_k
 from .test_ann import NoEncode, ids, overlap

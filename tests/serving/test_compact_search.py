@@ -8,7 +8,7 @@ import json
 import httpx
 import numpy as np
 
-from mme5.serving.index import VectorIndex
+from mme5.index.search import VectorIndex
 from mme5.types import Item
 
 from .conftest import running_server
@@ -48,5 +48,9 @@ def test_cli_compact_build_then_search_equals_brute_force(corpus, tmp_path, tiny
     assert [h.index for h in hits] == order.tolist()
     np.testing.assert_allclose([h.score for h in hits], scores, atol=1e-5)
     with running_server(create_app(embedder, ServerSettings(model_name="tiny"), index)) as url:
-        found = httpx.post(f"{url}/v1/search", json={"query": "topic 1", "top_k": 5}, timeout=60).json()["data"]
+        response = httpx.post(
+            f"{url}/v1/search", json={"query": {"text": "topic 1", "instruction": None}, "top_k": 5}, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        found = response.json()["data"]
     assert [h["index"] for h in found] == order[:5].tolist()

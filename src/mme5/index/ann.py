@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError
+from ..quantize import bytes_per_vector
 
 KINDS = ("flat", "ivf-flat", "ivf-pq", "hnsw")
 ADD_BATCH = 65_536  # vectors per faiss add() call: bounded extra memory during the build
@@ -136,9 +137,48 @@ PLANNERS: dict[str, Callable[[int, int, int], IndexPlan]] = {
 }
 
 
-def _binary(n: int, dim: int, budget: int) -> IndexPlan:
-    from .compact import plan_compact
+BINARY_FLAT_MAX = 1_000_000  # auto: above this a binary flat scan per query gets slow; IVF lists instead
+COMPACT_KINDS = {"binary": ("flat", "hnsw", "ivf-flat"), "int8": ("flat",)}
+"""The searched structures a compact index (index/compact.py) can use, per quantization."""
 
+
+def plan_compact(kind: str, n: int, dim: int, quantize: str, budget: int) -> IndexPlan:
+    """The searched structure for `quantize` (binary / int8) over `dim`-long prefixes."""
+    if quantize not in COMPACT_KINDS:
+        raise ConfigError(f"--quantize {quantize!r}: choose binary or int8 (or none for a float index)")
+    if kind == "auto":
+        kind = "flat" if quantize == "int8" or n <= BINARY_FLAT_MAX else "ivf-flat"
+    if kind not in COMPACT_KINDS[quantize]:
+        raise ConfigError(
+            f"--index {kind} with --quantize {quantize}: choose {' or '.join(COMPACT_KINDS[quantize])} or auto"
+        )
+    code = bytes_per_vector(dim, quantize)
+    why = f"{quantize} codes of {dim} dims, {code} bytes per vector"
+    if quantize == "int8":
+        return IndexPlan("flat", "SQ8", {"dim": dim}, n * code, why, quantize)
+    if kind == "hnsw":
+        return IndexPlan(
+            "hnsw",
+            f"BHNSW{HNSW_M}",
+            {"dim": dim, "hnsw_m": HNSW_M},
+            int(n * (code + 2 * HNSW_M * 4 * 1.1)),
+            why,
+            quantize,
+        )
+    if kind == "ivf-flat":
+        nlist = _nlist(n)
+        return IndexPlan(
+            "ivf-flat",
+            f"BIVF{nlist}",
+            {"dim": dim, "nlist": nlist},
+            n * (code + ID_BYTES) + nlist * code,
+            why,
+            quantize,
+        )
+    return IndexPlan("flat", "BFlat", {"dim": dim}, n * code, why, quantize)
+
+
+def _binary(n: int, dim: int, budget: int) -> IndexPlan:
     return plan_compact("auto", n, dim, "binary", budget)
 
 

@@ -17,50 +17,14 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError
-from ..quantize import Int8Codec, bytes_per_vector, pack_bits, rescore, trained_dims, truncate, untrained_dim_error
-from .ann import HNSW_M, ID_BYTES, KNOB_GRID, SEARCH_KNOB, IndexPlan, _nlist, recall_at_k, search_params, train_size
+from ..quantize import Int8Codec, pack_bits, rescore, trained_dims, truncate, untrained_dim_error
+from .ann import KNOB_GRID, SEARCH_KNOB, IndexPlan, plan_compact, recall_at_k, search_params, train_size
 from .sinks import IndexOptions, Vectors, held_out
 
 CODES_FILE, RESCORE_FILE = "index.compact", "rescore.npy"
-BINARY_FLAT_MAX = 1_000_000  # auto: above this a binary flat scan per query gets slow; IVF lists instead
 RESCORE_FACTORS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 """Shortlists tried by the build (k x factor rows re-ranked); sign bits of noisy vectors need hundreds."""
 CALIBRATION_ROWS = 20_000  # int8 ranges are fitted on this many corpus vectors (at most)
-KINDS = {"binary": ("flat", "hnsw", "ivf-flat"), "int8": ("flat",)}
-
-
-def plan_compact(kind: str, n: int, dim: int, quantize: str, budget: int) -> IndexPlan:
-    """The searched structure for `quantize` (binary / int8) over `dim`-long prefixes."""
-    if quantize not in KINDS:
-        raise ConfigError(f"--quantize {quantize!r}: choose binary or int8 (or none for a float index)")
-    if kind == "auto":
-        kind = "flat" if quantize == "int8" or n <= BINARY_FLAT_MAX else "ivf-flat"
-    if kind not in KINDS[quantize]:
-        raise ConfigError(f"--index {kind} with --quantize {quantize}: choose {' or '.join(KINDS[quantize])} or auto")
-    code = bytes_per_vector(dim, quantize)
-    why = f"{quantize} codes of {dim} dims, {code} bytes per vector"
-    if quantize == "int8":
-        return IndexPlan("flat", "SQ8", {"dim": dim}, n * code, why, quantize)
-    if kind == "hnsw":
-        return IndexPlan(
-            "hnsw",
-            f"BHNSW{HNSW_M}",
-            {"dim": dim, "hnsw_m": HNSW_M},
-            int(n * (code + 2 * HNSW_M * 4 * 1.1)),
-            why,
-            quantize,
-        )
-    if kind == "ivf-flat":
-        nlist = _nlist(n)
-        return IndexPlan(
-            "ivf-flat",
-            f"BIVF{nlist}",
-            {"dim": dim, "nlist": nlist},
-            n * (code + ID_BYTES) + nlist * code,
-            why,
-            quantize,
-        )
-    return IndexPlan("flat", "BFlat", {"dim": dim}, n * code, why, quantize)
 
 
 class CompactSearcher:
