@@ -1,5 +1,6 @@
 """Serve OpenAI-style multimodal embeddings over HTTP: POST /v1/embeddings (text, image, image+text),
-POST /v1/search (with --index), GET /v1/models, /health, /metrics. See docs/serving.md."""
+POST /v1/search (with --index), POST /v1/rerank (with --reranker), GET /v1/models, /health, /metrics.
+See docs/serving.md and docs/rerank.md."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import os
 from typing import TYPE_CHECKING
 
 from .index import add_knob_args
-from .options import add_config_args, add_model_args, config_from_args, embedder_from_args
+from .options import (
+    add_config_args,
+    add_model_args,
+    add_reranker_args,
+    config_from_args,
+    embedder_from_args,
+    reranker_from_args,
+)
 
 if TYPE_CHECKING:
     from ..serving.settings import ServerSettings
@@ -34,6 +42,8 @@ def register(p) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--index", help="index folder from `mme5 index build`; enables POST /v1/search")
     add_knob_args(p)
+    add_reranker_args(p)
+    p.add_argument("--reranker-name", help="id clients send as the rerank `model` (default: the folder's name)")
     p.add_argument("--image-root", help="allow image paths, only under this folder (default: data URLs only)")
     p.add_argument(
         "--allow-remote-images",
@@ -69,14 +79,17 @@ def _settings_epilog() -> str:
 
 def model_name(args) -> str:
     """What `/v1/models` lists: --model-name, else the folder's name or hub id, else mme5-tiny."""
-    from pathlib import Path
-
     if args.model_name:
         return args.model_name
-    if args.model is None:
-        return "mme5-tiny"
-    path = Path(args.model)
-    return path.resolve().name if path.is_dir() else str(args.model)
+    return "mme5-tiny" if args.model is None else _name_of(args.model)
+
+
+def _name_of(model: str) -> str:
+    """A folder's name, or the hub id as given."""
+    from pathlib import Path
+
+    path = Path(model)
+    return path.resolve().name if path.is_dir() else str(model)
 
 
 def settings_from_args(args) -> ServerSettings:
@@ -114,10 +127,17 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     index = VectorIndex.load(args.index) if args.index else None
     embedder = embedder_from_args(args)
-    app = create_app(embedder, settings, index)
+    reranker = None
+    if args.reranker:
+        from ..serving.rerank import RerankService
+
+        name = args.reranker_name or _name_of(args.reranker)
+        reranker = RerankService(reranker_from_args(args), name, settings.max_batch_size)
+    app = create_app(embedder, settings, index, reranker)
     if args.model is None:
         print("model: embedded tiny Mllama with RANDOM weights (vectors are not meaningful; pass --model)")
     search = f", /v1/search over {len(index)} items" if index is not None else ""
+    search += f", /v1/rerank with {reranker.name!r}" if reranker is not None else ""
     print(
         f"serving {settings.model_name!r} ({embedder.backbone.name}, dim {embedder.dim}{search}) "
         f"on http://{args.host}:{args.port}",
