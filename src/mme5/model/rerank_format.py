@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
-from ..types import Item
+from ..types import HUB_IMAGE_PLACEHOLDER, Item
 
 SYSTEM_PROMPT = (
     "Judge whether the Document meets the requirements based on the Query and the Instruct provided. "
@@ -74,14 +74,17 @@ def detect_format(model_name_or_path: str | Path, backbone: Any, fmt: str | None
 
 def side_parts(item: Item) -> list[Part]:
     """One side's content parts in the published order: video, image, text; `NULL` when empty.
-    (The item's instruction is not content: the query's becomes the `<Instruct>` line.)"""
+    (The item's instruction is not content: the query's becomes the `<Instruct>` line. The hub
+    datasets' `<|image_1|>\n` placeholder is dropped: the image part stands for it.)"""
     parts: list[Part] = []
     if item.has_video:
         parts.append({"type": "video"})
     if item.has_image:
         parts.append({"type": "image"})
-    if item.text:
-        parts.append({"type": "text", "text": item.text})
+    text = item.text or ""
+    text = text[len(HUB_IMAGE_PLACEHOLDER) :] if text.startswith(HUB_IMAGE_PLACEHOLDER) else text
+    if text:
+        parts.append({"type": "text", "text": text})
     return parts or [{"type": "text", "text": "NULL"}]
 
 
