@@ -37,8 +37,28 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class RerankSettings:
+    """`task: rerank`: how a yes/no reranker learns from the same rows (mme5.training.rerank)."""
+
+    loss: Literal["listwise", "pointwise"] = "listwise"
+    """listwise: softmax cross-entropy over the positive and its negatives; pointwise: binary
+    cross-entropy on each pair's yes/no logit (positive 1, negatives 0)."""
+    negatives: int = 3
+    """negatives per query: its `neg_*` hard negatives first, then other rows' positives of the batch."""
+    format: Literal["qwen3-vl-reranker", "mme5"] | None = None
+    """pair format (mme5.model.rerank_format); None: the model's (qwen3-vl-reranker on qwen3_vl)."""
+    instruction: str | None = None
+    """the `<Instruct>` line; None: each query's instruction, else the format's default."""
+    max_length: int = 10240
+    """tokens a pair keeps before its generation prompt (special tokens always kept)."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     output_dir: str = "runs/train"
+    task: Literal["embed", "rerank"] = "embed"
+    """embed: a contrastive embedder; rerank: a yes/no reranker from the same rows (`rerank` section)."""
+    rerank: RerankSettings = field(default_factory=RerankSettings)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     seed: int = 42
@@ -88,4 +108,12 @@ RESUME_SAFE_KEYS = (
     "save_merged",
 )
 
-__all__ = ["DataConfig", "LoraSettings", "ModelConfig", "RESUME_SAFE_KEYS", "SourceConfig", "TrainConfig"]
+__all__ = [
+    "DataConfig",
+    "LoraSettings",
+    "ModelConfig",
+    "RESUME_SAFE_KEYS",
+    "RerankSettings",
+    "SourceConfig",
+    "TrainConfig",
+]

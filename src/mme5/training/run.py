@@ -159,6 +159,10 @@ def training_arguments(cfg: TrainConfig, steps: int):
 
 def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     """Run (or resume) a training run; returns the output folder holding the final model."""
+    if cfg.task == "rerank":
+        from .rerank import train_reranker
+
+        return train_reranker(cfg)
     from transformers import set_seed
 
     from ..data.collate import ContrastiveCollator, MicroBatches
