@@ -54,6 +54,11 @@ def write_declaration(folder: str | Path, backbone: Any, fmt: str | None = None)
     return path
 
 
+def is_reranker(model_name_or_path: str | Path) -> bool:
+    """A folder declared a reranker, or a checkpoint named like the published Qwen3-VL rerankers."""
+    return (Path(model_name_or_path) / DECLARATION_FILE).is_file() or bool(_QWEN_NAME.search(str(model_name_or_path)))
+
+
 def detect_format(model_name_or_path: str | Path, backbone: Any, fmt: str | None = None) -> str:
     """The format to score with: `fmt` if given, else the folder's declaration, else
     `qwen3-vl-reranker` for a Qwen3-VL checkpoint named like the published rerankers, else `mme5`."""
@@ -103,12 +108,14 @@ def conversation(query: Item, document: Item, instruction: str | None) -> list[d
     ]
 
 
+def render_parts(parts: list[Part]) -> str:
+    """Content parts in Qwen3-VL's markup (texts as they are, media as their pad tokens)."""
+    return "".join(p["text"] if p["type"] == "text" else _QWEN_MARKUP[p["type"]] for p in parts)
+
+
 def render_qwen(messages: list[dict[str, Any]]) -> str:
     """Qwen3-VL's chat markup with the generation prompt, as its template renders these turns."""
-    out = []
-    for message in messages:
-        body = "".join(p["text"] if p["type"] == "text" else _QWEN_MARKUP[p["type"]] for p in message["content"])
-        out.append(f"<|im_start|>{message['role']}\n{body}<|im_end|>\n")
+    out = [f"<|im_start|>{m['role']}\n{render_parts(m['content'])}<|im_end|>\n" for m in messages]
     return "".join(out) + "<|im_start|>assistant\n"
 
 
