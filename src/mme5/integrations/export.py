@@ -101,8 +101,8 @@ def export(
     if target == "vllm" and is_reranker(model):
         from .vllm_rerank import export_vllm_reranker
 
-        written = export_vllm_reranker(model, out_dir, adapter=adapter, dtype=dtype, device=device)
-        return ExportResult(written.out_dir, target, None, written.notes)
+        reranker = export_vllm_reranker(model, out_dir, adapter=adapter, dtype=dtype, device=device)
+        return ExportResult(reranker.out_dir, target, None, reranker.notes)
 
     if target == "vllm" and Path(model).is_dir():  # refuse before the (long) merge
         from ..model.backbones import detect_backbone
