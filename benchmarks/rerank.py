@@ -1,0 +1,92 @@
+"""P11 rerank: pairs/s of `Reranker.score_pairs` (length-bucketed, left-padded batches) vs one pair
+per forward (the publishers' `Qwen3VLReranker.process` loop) on a mixed stream, tiny and mid-size.
+
+The stream mixes text/text, text/image and image+text/text pairs with 8-240-token documents, as
+a first stage's top K does. Both paths run the same Reranker code (`prepare` + `logits`), so the
+ratio measures batching alone; the largest score difference between them is reported too.
+
+    .venv/bin/python benchmarks/rerank.py [--pairs 48] [--repeats 3] [--out benchmarks/results/rerank.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mme5 import Item, Reranker
+from mme5.model.backbones import TinySizes
+from mme5.model.tiny import build_tiny
+
+MID = TinySizes(text_hidden=512, text_layers=4, heads=8, kv_heads=4, intermediate=1376,
+                vision_hidden=64, vision_layers=2, image_size=56, vocab_size=32000)
+WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes".split()
+
+
+def stream(n: int, seed: int = 0) -> list[tuple[Item, Item]]:
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i in range(n):
+        doc_text = " ".join(rng.choice(WORDS, int(rng.integers(8, 240))))
+        img = Image.fromarray(rng.integers(0, 255, (int(rng.integers(40, 160)), int(rng.integers(40, 160)), 3), dtype=np.uint8))
+        kind = i % 3
+        query = Item(text="a dog under a tree") if kind != 2 else Item(text="what is this?", image=img)
+        doc = Item(text=doc_text) if kind != 1 else Item(image=img, text=doc_text[:40])
+        pairs.append((query, doc))
+    return pairs
+
+
+def one_per_forward(reranker: Reranker, pairs) -> np.ndarray:
+    with torch.no_grad():
+        return np.array([torch.sigmoid(reranker.logits(reranker.prepare([p], [None]))).item() for p in pairs])
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=48)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--out", default="benchmarks/results/rerank.json")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    pairs = stream(args.pairs)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, sizes in (("tiny", TinySizes()), ("mid", MID)):
+            folder = build_tiny("qwen3_vl", Path(tmp) / name, sizes=sizes, reranker=True)
+            reranker = Reranker.from_pretrained(folder, device="cpu")
+            reranker.score_pairs(pairs[:4])  # warm-up
+            single_s, single = timed(lambda: one_per_forward(reranker, pairs), args.repeats)
+            batched_s, batched = timed(lambda: reranker.score_pairs(pairs, batch_size=args.batch_size), args.repeats)
+            params = sum(p.numel() for p in reranker.model.parameters())
+            rows.append({
+                "model": name, "parameters": params, "pairs": len(pairs), "batch_size": args.batch_size,
+                "one_per_forward_pairs_per_s": len(pairs) / single_s, "batched_pairs_per_s": len(pairs) / batched_s,
+                "ratio": single_s / batched_s, "max_abs_score_diff": float(np.abs(np.asarray(batched) - np.asarray(single)).max()),
+            })
+            print(json.dumps(rows[-1]))
+    record = {"machine": f"{platform.system()} {platform.machine()}, torch {torch.__version__}, 1 thread",
+              "repeats": args.repeats, "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
