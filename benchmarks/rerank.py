@@ -26,8 +26,17 @@ from mme5 import Item, Reranker
 from mme5.model.backbones import TinySizes
 from mme5.model.tiny import build_tiny
 
-MID = TinySizes(text_hidden=512, text_layers=4, heads=8, kv_heads=4, intermediate=1376,
-                vision_hidden=64, vision_layers=2, image_size=56, vocab_size=32000)
+MID = TinySizes(
+    text_hidden=512,
+    text_layers=4,
+    heads=8,
+    kv_heads=4,
+    intermediate=1376,
+    vision_hidden=64,
+    vision_layers=2,
+    image_size=56,
+    vocab_size=32000,
+)
 WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes".split()
 
 
@@ -36,7 +45,9 @@ def stream(n: int, seed: int = 0) -> list[tuple[Item, Item]]:
     pairs = []
     for i in range(n):
         doc_text = " ".join(rng.choice(WORDS, int(rng.integers(8, 240))))
-        img = Image.fromarray(rng.integers(0, 255, (int(rng.integers(40, 160)), int(rng.integers(40, 160)), 3), dtype=np.uint8))
+        img = Image.fromarray(
+            rng.integers(0, 255, (int(rng.integers(40, 160)), int(rng.integers(40, 160)), 3), dtype=np.uint8)
+        )
         kind = i % 3
         query = Item(text="a dog under a tree") if kind != 2 else Item(text="what is this?", image=img)
         doc = Item(text=doc_text) if kind != 1 else Item(image=img, text=doc_text[:40])
@@ -73,17 +84,29 @@ def main() -> None:
             folder = build_tiny("qwen3_vl", Path(tmp) / name, sizes=sizes, reranker=True)
             reranker = Reranker.from_pretrained(folder, device="cpu")
             reranker.score_pairs(pairs[:4])  # warm-up
-            single_s, single = timed(lambda: one_per_forward(reranker, pairs), args.repeats)
-            batched_s, batched = timed(lambda: reranker.score_pairs(pairs, batch_size=args.batch_size), args.repeats)
+            single_s, single = timed(lambda r=reranker: one_per_forward(r, pairs), args.repeats)
+            batched_s, batched = timed(
+                lambda r=reranker: r.score_pairs(pairs, batch_size=args.batch_size), args.repeats
+            )
             params = sum(p.numel() for p in reranker.model.parameters())
-            rows.append({
-                "model": name, "parameters": params, "pairs": len(pairs), "batch_size": args.batch_size,
-                "one_per_forward_pairs_per_s": len(pairs) / single_s, "batched_pairs_per_s": len(pairs) / batched_s,
-                "ratio": single_s / batched_s, "max_abs_score_diff": float(np.abs(np.asarray(batched) - np.asarray(single)).max()),
-            })
+            rows.append(
+                {
+                    "model": name,
+                    "parameters": params,
+                    "pairs": len(pairs),
+                    "batch_size": args.batch_size,
+                    "one_per_forward_pairs_per_s": len(pairs) / single_s,
+                    "batched_pairs_per_s": len(pairs) / batched_s,
+                    "ratio": single_s / batched_s,
+                    "max_abs_score_diff": float(np.abs(np.asarray(batched) - np.asarray(single)).max()),
+                }
+            )
             print(json.dumps(rows[-1]))
-    record = {"machine": f"{platform.system()} {platform.machine()}, torch {torch.__version__}, 1 thread",
-              "repeats": args.repeats, "rows": rows}
+    record = {
+        "machine": f"{platform.system()} {platform.machine()}, torch {torch.__version__}, 1 thread",
+        "repeats": args.repeats,
+        "rows": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
 
