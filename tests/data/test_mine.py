@@ -77,6 +77,14 @@ def test_mined_negatives_are_the_best_ranked_other_positives(tmp_path, tiny_dirs
     example = row_to_example(plain[0], where="x", source="s", image_root=None, negative_ratio=2)
     assert [n.text for n in example.hard_negatives] == json.loads(plain[0]["neg_text"])
 
+    taught = run("--reranker", str(tiny_reranker), "--teacher-scores")  # logits of [positive, *negatives]
+    for r, out in zip(rows, taught):
+        docs = [Item(text=t) for t in [r["pos_text"], *json.loads(out["neg_text"])]]
+        raw = reranker.score_pairs([(Item(text=r["qry"]), d) for d in docs], raw=True)
+        assert out["teacher_scores"] == pytest.approx(raw.tolist(), abs=1e-5)
+    read = row_to_example(taught[0], where="x", source="s", image_root=None, negative_ratio=2)
+    assert read.teacher_scores == pytest.approx(taught[0]["teacher_scores"])
+
 
 def test_mine_refusals(tmp_path, capsys) -> None:
     (tmp_path / "rows.jsonl").write_text(json.dumps(_rows()[0]) + "\n")

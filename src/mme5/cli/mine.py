@@ -32,6 +32,12 @@ def register(p) -> None:
     p.add_argument(
         "--max-reranker-score", type=float, metavar="P", help="drop candidates the reranker gives P(yes) above P"
     )
+    p.add_argument(
+        "--teacher-scores",
+        action="store_true",
+        help="also write teacher_scores (the reranker's logits of the positive and each negative) for "
+        "`mme5 train` with distill_weight > 0",
+    )
 
 
 def run(args) -> int:
@@ -41,7 +47,7 @@ def run(args) -> int:
     from ..jsonl import iter_jsonl_objects
     from ..types import InputError
 
-    options = MineOptions(args.top_k, args.negatives, args.skip_top, args.max_reranker_score)
+    options = MineOptions(args.top_k, args.negatives, args.skip_top, args.max_reranker_score, args.teacher_scores)
     options.check()  # before any model loads
     if not Path(args.input).is_file():
         raise InputError(f"input file not found: {args.input}")

@@ -31,6 +31,8 @@ class MineOptions:
     negatives: int = 3
     skip_top: int = 0
     max_reranker_score: float | None = None
+    teacher_scores: bool = False
+    """Also write `teacher_scores`: the reranker's logits of [positive, *negatives] (distillation)."""
 
     def check(self) -> None:
         if self.top_k < 1 or self.negatives < 1 or self.skip_top < 0:
@@ -51,8 +53,8 @@ def mine(
 ) -> list[dict[str, Any]]:
     """The rows with mined `neg_text` / `neg_image_path` (JSON lists), in input order."""
     options.check()
-    if options.max_reranker_score is not None and reranker is None:
-        raise InputError("--max-reranker-score needs --reranker")
+    if (options.max_reranker_score is not None or options.teacher_scores) and reranker is None:
+        raise InputError("--max-reranker-score and --teacher-scores need --reranker")
     examples = [
         row_to_example(r, where=w, source="mine", image_root=image_root, negative_ratio=0) for r, w in zip(rows, wheres)
     ]
@@ -72,11 +74,13 @@ def mine(
             p_yes = reranker.score_pairs([(example.query, examples[j].positive) for j in picked], batch_size=batch_size)
             picked = [j for j, p in zip(picked, p_yes) if p <= options.max_reranker_score]
         picked = picked[: options.negatives]
-        out.append(
-            {
-                **rows[i],
-                "neg_text": json.dumps([rows[j]["pos_text"] or "" for j in picked], ensure_ascii=False),
-                "neg_image_path": json.dumps([rows[j]["pos_image_path"] or "" for j in picked], ensure_ascii=False),
-            }
-        )
+        row = {
+            **rows[i],
+            "neg_text": json.dumps([rows[j]["pos_text"] or "" for j in picked], ensure_ascii=False),
+            "neg_image_path": json.dumps([rows[j]["pos_image_path"] or "" for j in picked], ensure_ascii=False),
+        }
+        if options.teacher_scores:
+            pairs = [(example.query, examples[j].positive) for j in [i, *picked]]
+            row["teacher_scores"] = reranker.score_pairs(pairs, batch_size=batch_size, raw=True).tolist()
+        out.append(row)
     return out

@@ -204,9 +204,11 @@ class Reranker:
         *,
         batch_size: int = 16,
         show_progress: bool = False,
+        raw: bool = False,
     ) -> np.ndarray:
         """(n,) float64 scores of many pairs (e.g. every query's candidates): length-bucketed
-        batches of `batch_size`, each score independent of its batch neighbours."""
+        batches of `batch_size`, each score independent of its batch neighbours. `raw`: the
+        logits h . (W[yes] - W[no]) instead of P(yes) (distillation targets)."""
         if isinstance(instructions, str) or instructions is None:
             instructions = [instructions] * len(pairs)
         if len(instructions) != len(pairs):
@@ -219,7 +221,8 @@ class Reranker:
         for idx in tqdm(batches, desc="rerank", unit="batch", disable=not show_progress):
             batch = self.prepare([pairs[i] for i in idx], [instructions[i] for i in idx], [f"pair {i}" for i in idx])
             truncated += batch.truncated
-            out[idx] = torch.sigmoid(self.logits(batch).float()).cpu().numpy()
+            logits = self.logits(batch).float()
+            out[idx] = (logits if raw else torch.sigmoid(logits)).cpu().numpy()
         if truncated:
             self.truncated_total += truncated
             log.warning(

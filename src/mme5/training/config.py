@@ -68,6 +68,11 @@ class TrainConfig:
     """examples per GradCache chunk; None = plain forward/backward of the whole micro-batch."""
     temperature: float = 0.02
     symmetric_loss: bool = False
+    distill_weight: float = 0.0
+    """> 0: add this x KL(reranker softmax || embedder softmax) over each query's [positive, hard
+    negatives], from the rows' `teacher_scores` (`mme5 mine --teacher-scores`)."""
+    distill_temperature: float = 1.0
+    """temperature of the teacher's (reranker) logits in the distillation term."""
     learning_rate: float = 1e-5
     lr_scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
     """decay after warmup: linear or cosine (half a cosine wave) to 0 at the last step, or constant."""

@@ -14,7 +14,7 @@ import torch
 from ..config import ConfigError, diff_configs, to_dict
 from ..provenance import write_json
 from .config import RESUME_SAFE_KEYS, TrainConfig
-from .losses import info_nce
+from .losses import info_nce_with_distillation
 from .trainer import CONFIG_FILE, LOG_FILE, ContrastiveTrainer, JsonlLogger, write_config
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,11 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.warmup_steps is None or cfg.warmup_steps >= 0, "warmup_steps must be >= 0 or null"),
         (cfg.data.image_cache_mb >= 0, "data.image_cache_mb must be >= 0"),
         (cfg.temperature > 0, "temperature must be > 0"),
+        (cfg.distill_weight >= 0 and cfg.distill_temperature > 0, "distill_weight >= 0, distill_temperature > 0"),
+        (
+            cfg.distill_weight == 0 or cfg.data.negative_ratio > 0,
+            "distill_weight > 0 needs data.negative_ratio > 0 (the teacher scores the hard negatives)",
+        ),
         (cfg.max_steps is None or cfg.max_steps >= 1, "max_steps must be >= 1 or null"),
         (cfg.epochs > 0, "epochs must be > 0"),
         (cfg.data.negative_ratio >= 0, "data.negative_ratio must be >= 0"),
@@ -221,7 +226,13 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         data_collator=collator,
         callbacks=[JsonlLogger(out / LOG_FILE), *callbacks],
         run_config=run_config,
-        loss_fn=partial(info_nce, temperature=cfg.temperature, symmetric=cfg.symmetric_loss),
+        loss_fn=partial(
+            info_nce_with_distillation,
+            temperature=cfg.temperature,
+            symmetric=cfg.symmetric_loss,
+            distill_weight=cfg.distill_weight,
+            teacher_temperature=cfg.distill_temperature,
+        ),
         examples_per_step=examples_per_step,
     )
     if trainer.is_world_process_zero():
