@@ -168,3 +168,23 @@ def test_format_detection(tmp_path, reranker) -> None:
     assert detect_format(tmp_path, qwen3) == "mme5"
     with pytest.raises(ConfigError, match="qwen3_vl"):
         detect_format(tmp_path, qwen2, "qwen3-vl-reranker")
+
+
+@pytest.mark.parametrize("backbone", ["qwen2_vl", "mllama"])
+def test_mme5_format_on_other_backbones(tmp_path, backbone) -> None:
+    """Any registry backbone: the conversation through its own chat template, scores independent
+    of the batch (Mllama's text-only pairs never share a batch with image pairs)."""
+    from mme5.model.rerank_format import conversation
+    from mme5.model.reranker import Reranker
+    from mme5.model.tiny import build_tiny
+
+    reranker = Reranker.from_pretrained(build_tiny(backbone, tmp_path / backbone, reranker=True), device="cpu")
+    assert reranker.format == "mme5"
+    query, doc = Item(text="a cat"), Item(text="a photo", image=_image(64, 64, 3))
+    expected = reranker.processor.apply_chat_template(
+        conversation(query, doc, None), add_generation_prompt=True, tokenize=False
+    )
+    assert reranker.pair_text(query, doc) == expected
+    pairs = [(q, d) for q in (QUERY_TEXT, QUERY_IMAGE) for d in DOCS[:3]]
+    alone = np.array([reranker.score_pairs([p])[0] for p in pairs])
+    assert np.abs(reranker.score_pairs(pairs, batch_size=4) - alone).max() < 1e-5

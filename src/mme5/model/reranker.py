@@ -236,13 +236,16 @@ class Reranker:
     def plan_batches(
         self, pairs: Sequence[Pair], instructions: Sequence[str | None], batch_size: int
     ) -> list[list[int]]:
-        """Pair indices in batches that pad alike: grouped by their media, then by text length."""
-
-        def key(i: int) -> tuple:
-            query, document = pairs[i]
+        """Pair indices in batches that pad alike: one media signature per batch (which sides
+        carry an image or a video; Mllama's text-only rows must never share a batch with image
+        rows, see `Prepared`), sorted by text length within it."""
+        groups: dict[tuple, list[tuple[int, int]]] = {}
+        for i, (query, document) in enumerate(pairs):
             media = tuple((s.has_image or s.pdf is not None, s.has_video) for s in (query, document))
             text = self.pair_text(query, document, instructions[i])
-            return media, len(self.tokenizer(text, add_special_tokens=False).input_ids)
-
-        order = sorted(range(len(pairs)), key=key)
-        return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+            groups.setdefault(media, []).append((len(self.tokenizer(text, add_special_tokens=False).input_ids), i))
+        batches = []
+        for media in sorted(groups):
+            order = [i for _, i in sorted(groups[media])]
+            batches += [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        return batches
