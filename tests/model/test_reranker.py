@@ -188,3 +188,21 @@ def test_mme5_format_on_other_backbones(tmp_path, backbone) -> None:
     pairs = [(q, d) for q in (QUERY_TEXT, QUERY_IMAGE) for d in DOCS[:3]]
     alone = np.array([reranker.score_pairs([p])[0] for p in pairs])
     assert np.abs(reranker.score_pairs(pairs, batch_size=4) - alone).max() < 1e-5
+
+
+def test_a_pdf_page_scores_as_its_rendered_image(reranker, tmp_path) -> None:
+    import pypdfium2 as pdfium
+
+    pages = [Image.new("RGB", (120, 160), (40 * k, 200 - 40 * k, 90)) for k in range(2)]
+    pages[0].save(tmp_path / "doc.pdf", save_all=True, append_images=pages[1:], resolution=72)
+    rendered = pdfium.PdfDocument(str(tmp_path / "doc.pdf"))[1].render(scale=2).to_pil().convert("RGB")
+    by_page = reranker.score(QUERY_TEXT, [Item(pdf=str(tmp_path / "doc.pdf"), page=2)])
+    assert by_page[0] == pytest.approx(_reference(reranker, QUERY_TEXT, Item(image=_qwen_sized(rendered))), abs=1e-5)
+
+
+def _qwen_sized(image: Image.Image) -> Image.Image:
+    """The published pre-resize, for an image that is not already a multiple of 32."""
+    from mme5.model.rerank_inputs import MAX_PIXELS, MIN_PIXELS, smart_resize
+
+    h, w = smart_resize(image.height, image.width, 32, MIN_PIXELS, MAX_PIXELS)
+    return image.resize((w, h), Image.Resampling.BICUBIC)
