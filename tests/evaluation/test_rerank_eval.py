@@ -56,3 +56,36 @@ def test_two_stage_eval(capsys, tiny_dirs, tiny_reranker, mmeb_dir, tmp_path) ->
     assert json.loads((run / "tasks" / "MSCOCO_t2i.json").read_text())["rerank"]["seconds"] == seconds
     assert main([*args, "--rerank", str(tiny_reranker), "--rerank-top-k", "3"]) == 0  # another depth: redone
     assert json.loads((run / "tasks" / "MSCOCO_t2i.json").read_text())["rerank"]["top_k"] == 3
+
+
+def test_two_stage_on_a_global_graded_pool(capsys, tiny_dirs, tiny_reranker, tmp_path_factory, tmp_path) -> None:
+    """A visdoc task (BEIR layout, whole pool, graded qrels): the reranked NDCG@5 recomputed here
+    from the reranked top 3 followed by the first stage's remaining order."""
+    from mme5 import Reranker
+    from mme5.evaluation.loaders import DataSource, load_task
+    from mme5.evaluation.tasks import resolve_tasks
+
+    from .mini_v2 import write_beir_jsonl
+    from .test_v2_e2e import _ndcg5
+
+    mini = tmp_path_factory.mktemp("mini")
+    write_beir_jsonl(mini)
+    run = tmp_path / "run"
+    args = ["eval", "mmeb-v2", "ViDoRe_arxivqa", "--model", str(tiny_dirs("qwen2_vl")), "--data-dir", str(mini)]
+    args += ["--output", str(run), "--no-chart", "--no-cache", "--rerank", str(tiny_reranker), "--rerank-top-k", "3"]
+    assert main(args) == 0
+    first = [json.loads(x) for x in (run / "visdoc" / "ViDoRe_arxivqa_pred.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (run / "visdoc" / "ViDoRe_arxivqa_rerank_pred.jsonl").read_text().splitlines()]
+    score = json.loads((run / "visdoc" / "ViDoRe_arxivqa_rerank_score.json").read_text())
+    data = load_task(resolve_tasks(["ViDoRe_arxivqa"])[0], DataSource(data_dir=str(mini)))
+    pool = {key: data.items[int(i)] for key, i in zip(data.pool_keys, data.pool_items)}
+    reranker = Reranker.from_pretrained(tiny_reranker)
+    ndcgs = []
+    for i, (row, before) in enumerate(zip(rows, first)):
+        assert row["retrieved"] == before["prediction"][:3]
+        expected = reranker.score(data.items[int(data.query_ids[i])], [pool[k] for k in row["retrieved"]])
+        reranked = [row["retrieved"][j] for j in np.argsort(-np.asarray(expected), kind="stable")]
+        assert row["prediction"] == reranked
+        grades = dict(zip(row["label"], row["rel_scores"]))
+        ndcgs.append(_ndcg5(reranked + before["prediction"][3:], grades))
+    assert score["ndcg_linear@5"] == pytest.approx(np.mean(ndcgs), abs=1e-6)
