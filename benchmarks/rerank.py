@@ -6,6 +6,10 @@ a first stage's top K does. Both paths run the same Reranker code (`prepare` + `
 ratio measures batching alone; the largest score difference between them is reported too.
 
     .venv/bin/python benchmarks/rerank.py [--pairs 48] [--repeats 3] [--out benchmarks/results/rerank.json]
+    .venv/bin/python benchmarks/rerank.py --two-stage [--queries 10] [--pool 120]   # eval cost at top-k 100
+
+`--two-stage` times `mme5 eval tasks` on a generated BEIR-layout page collection with the tiny
+Qwen2-VL embedder, alone and with `--rerank` (tiny reranker, top 100), from the task JSON's seconds.
 """
 
 from __future__ import annotations
@@ -69,14 +73,59 @@ def timed(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def two_stage_cost(queries: int, pool: int, top_k: int = 100) -> dict:
+    """Seconds of the first stage (load + encode + score) and of the rerank stage of one task."""
+    from mme5.cli.main import main as mme5
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        folder = root / "data" / "pages_task"
+        (folder / "pages").mkdir(parents=True)
+        for i in range(pool):
+            Image.fromarray(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8)).save(folder / "pages" / f"p{i}.png")
+        lines = {
+            "corpus.jsonl": [{"corpus-id": i, "image": f"pages/p{i}.png"} for i in range(pool)],
+            "queries.jsonl": [
+                {"query-id": f"q{i}", "query": f"page {i} about {WORDS[i % len(WORDS)]}"} for i in range(queries)
+            ],
+            "qrels.jsonl": [{"query-id": f"q{i}", "corpus-id": i, "score": 1} for i in range(queries)],
+        }
+        for name, rows in lines.items():
+            (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        embedder = build_tiny("qwen2_vl", root / "emb")
+        reranker = build_tiny("qwen3_vl", root / "rr", reranker=True)
+        base = ["eval", "tasks", "--model", str(embedder), "--data-dir", str(root / "data"), "--no-cache", "--no-chart"]
+        assert (
+            mme5([*base, "--output", str(root / "run"), "--rerank", str(reranker), "--rerank-top-k", str(top_k)]) == 0
+        )
+        result = json.loads(next((root / "run" / "tasks").glob("*.json")).read_text())
+    first = sum(result["seconds"].values())
+    return {
+        "queries": queries,
+        "pool": pool,
+        "top_k": top_k,
+        "first_stage_s": first,
+        "rerank_s": result["rerank"]["seconds"],
+        "pairs": result["rerank"]["pairs"],
+        "two_stage_over_first": (first + result["rerank"]["seconds"]) / first,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--two-stage", action="store_true")
+    ap.add_argument("--queries", type=int, default=10)
+    ap.add_argument("--pool", type=int, default=120)
     ap.add_argument("--pairs", type=int, default=48)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", default="benchmarks/results/rerank.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.two_stage:
+        print(json.dumps(two_stage_cost(args.queries, args.pool)))
+        return
     pairs = stream(args.pairs)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
