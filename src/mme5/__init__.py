@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .model.embedder import Embedder, load_embedder
+    from .model.reranker import Reranker
 
 
 def __getattr__(name: str):
@@ -18,6 +19,10 @@ def __getattr__(name: str):
         from .model.embedder import Embedder
 
         return Embedder
+    if name == "Reranker":  # P(yes) of (query, document) pairs: mme5.model.reranker
+        from .model.reranker import Reranker
+
+        return Reranker
     if name == "load_embedder":  # None -> the embedded tiny default, else a folder or hub id
         from .model.embedder import load_embedder
 
@@ -25,4 +30,4 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["ContrastiveExample", "Embedder", "InputError", "Item", "load_embedder", "__version__"]
+__all__ = ["ContrastiveExample", "Embedder", "InputError", "Item", "Reranker", "load_embedder", "__version__"]

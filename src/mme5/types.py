@@ -113,6 +113,9 @@ class ContrastiveExample:
     positive: Item
     hard_negatives: tuple[Item, ...] = field(default_factory=tuple)
     source: str = ""
+    teacher_scores: tuple[float, ...] = ()
+    """A reranker's logits of [positive, *hard_negatives] (`mme5 mine --teacher-scores`), for
+    distillation; empty = none."""
 
 
 def load_image(image: ImageLike, where: str = "", policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image:

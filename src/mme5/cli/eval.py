@@ -5,6 +5,7 @@ and report a finished run.
   mme5 eval xtd   [LANG|xtd|xtd-11 ...] --model DIR --data-dir XTD_DIR --output RUN_DIR
   mme5 eval mmeb-v2 [TASK|BENCHMARK ...] --model DIR --data-dir DIR --image-dir MEDIA --output RUN_DIR [--profile vlm2vec-v2]
   mme5 eval tasks [NAME ...] --model DIR --data-dir DIR --output RUN_DIR
+  mme5 eval ... --rerank RERANKER [--rerank-top-k 100]   (two-stage: docs/rerank.md)
   mme5 eval report RUN_DIR [--compare-published] [--leaderboard-json FILE]
   mme5 eval list
 
@@ -101,6 +102,15 @@ def _common(s) -> None:
         "--rescore-factor",
         type=int,
         help="also score each quantized / prefix view with its top 10 x N re-ranked by the full float vectors",
+    )
+    s.add_argument(
+        "--rerank",
+        metavar="RERANKER",
+        help="two-stage: rerank each query's first-stage top K with this yes/no reranker (folder or hub id); "
+        "writes <Task>_rerank_score.json / <Task>_rerank_pred.jsonl and a reranked column in the report",
+    )
+    s.add_argument(
+        "--rerank-top-k", type=int, default=100, metavar="K", help="candidates reranked per query (default: 100)"
     )
     add_model_args(s, batch_size_default=None)  # under torchrun, --device defaults to cuda:LOCAL_RANK
     add_config_args(s, what="EvalConfig", examples=("batch_size=64", "data.max_rows=100", "ks=[1,10]"))
@@ -223,7 +233,10 @@ def run(args) -> int:
     if args.model is None and is_main():
         print("model: embedded tiny Mllama with RANDOM weights (numbers are not meaningful; pass --model)")
     out = Path(args.output)
-    runner = Runner(embedder, config, out, model_name=args.model or "tiny-mllama (random)", overwrite=args.overwrite)
+    rerank = _rerank_stage(args, config, device) if args.rerank else None
+    runner = Runner(
+        embedder, config, out, model_name=args.model or "tiny-mllama (random)", overwrite=args.overwrite, rerank=rerank
+    )
     if is_main():
         write_json(
             out / "run.json",
@@ -238,6 +251,9 @@ def run(args) -> int:
                 max_length=args.max_length,
                 backbone=embedder.backbone.name,
                 dim=embedder.dim,
+                rerank={"model": args.rerank, "top_k": args.rerank_top_k, "fingerprint": rerank.fingerprint}
+                if rerank
+                else None,
             ),
         )
     runner.run(specs)
@@ -248,6 +264,18 @@ def run(args) -> int:
             + ("" if args.no_chart else f", {out / 'chart.png'}")
         )
     return 0
+
+
+def _rerank_stage(args, config, device):
+    """The second stage `--rerank` names (its dtype and device are the embedder's)."""
+    from ..evaluation.rerank import RerankStage
+    from ..model.reranker import Reranker
+    from ..types import InputError
+
+    if args.rerank_top_k < 1:
+        raise InputError(f"--rerank-top-k must be >= 1, got {args.rerank_top_k}")
+    reranker = Reranker.from_pretrained(args.rerank, dtype=args.dtype, device=device or args.device)
+    return RerankStage(reranker, name=args.rerank, top_k=args.rerank_top_k, batch_size=config.batch_size)
 
 
 def _cuda() -> bool:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from ..model.embedder import Embedder
+    from ..model.reranker import Reranker
 
 T = TypeVar("T")
 
@@ -84,6 +85,31 @@ def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -
         max_length=args.max_length,
         profile=getattr(args, "profile", None),
     )
+
+
+def add_reranker_args(parser: argparse.ArgumentParser, flag: str = "--reranker", *, required: bool = False) -> None:
+    """Declare the reranker flag (`flag`) and --rerank-format; dtype and device are the model flags'."""
+    parser.add_argument(
+        flag,
+        dest="reranker",
+        required=required,
+        metavar="DIR_OR_HUB_ID",
+        help="yes/no reranker folder or hub id (Qwen3-VL-Reranker, `mme5 init-tiny --reranker`, `mme5 train` "
+        "with task: rerank)",
+    )
+    parser.add_argument(
+        "--rerank-format",
+        choices=("qwen3-vl-reranker", "mme5"),
+        help="how pairs are written (default: the folder's mme5_reranker.json, qwen3-vl-reranker for "
+        "Qwen3-VL-Reranker checkpoints, else mme5; docs/rerank.md)",
+    )
+
+
+def reranker_from_args(args: argparse.Namespace) -> Reranker:
+    """Load the Reranker the reranker flags name, with the model flags' dtype and device."""
+    from ..model.reranker import Reranker
+
+    return Reranker.from_pretrained(args.reranker, fmt=args.rerank_format, dtype=args.dtype, device=args.device)
 
 
 def add_config_args(

@@ -1,5 +1,6 @@
 """Serve OpenAI-style multimodal embeddings over HTTP: POST /v1/embeddings (text, image, image+text),
-POST /v1/search (with --index), GET /v1/models, /health, /metrics. See docs/serving.md."""
+POST /v1/search (with --index), POST /v1/rerank (with --reranker), GET /v1/models, /health, /metrics.
+See docs/serving.md and docs/rerank.md."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from .options import (
     TINY_DEFAULT,
     add_config_args,
     add_model_args,
+    add_reranker_args,
     config_from_args,
     embedder_from_args,
+    reranker_from_args,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +49,8 @@ def register(p) -> None:
         "the model index.json records)",
     )
     add_knob_args(p)
+    add_reranker_args(p)
+    p.add_argument("--reranker-name", help="id clients send as the rerank `model` (default: the folder's name)")
     p.add_argument("--image-root", help="allow image paths, only under this folder (default: data URLs only)")
     p.add_argument(
         "--allow-remote-images",
@@ -95,14 +100,17 @@ def _settings_epilog() -> str:
 
 def model_name(args) -> str:
     """What `/v1/models` lists: --model-name, else the folder's name or hub id, else mme5-tiny."""
-    from pathlib import Path
-
     if args.model_name:
         return args.model_name
-    if args.model is None:
-        return "mme5-tiny"
-    path = Path(args.model)
-    return path.resolve().name if path.is_dir() else str(args.model)
+    return "mme5-tiny" if args.model is None else _name_of(args.model)
+
+
+def _name_of(model: str) -> str:
+    """A folder's name, or the hub id as given."""
+    from pathlib import Path
+
+    path = Path(model)
+    return path.resolve().name if path.is_dir() else str(model)
 
 
 def settings_from_args(args) -> ServerSettings:
@@ -151,10 +159,17 @@ def run(args) -> int:
     trained = trained_dims(
         [args.adapter, args.model or (recorded.get("path") if index is not None else None)], embedder.dim
     )
-    app = create_app(embedder, replace(settings, trained_dims=trained), index)
+    reranker = None
+    if args.reranker:
+        from ..serving.rerank import RerankService
+
+        name = args.reranker_name or _name_of(args.reranker)
+        reranker = RerankService(reranker_from_args(args), name, settings.max_batch_size)
+    app = create_app(embedder, replace(settings, trained_dims=trained), index, reranker)
     if args.model is None and (index is None or recorded.get("path") is None):
         print("model: embedded tiny Mllama with RANDOM weights (vectors are not meaningful; pass --model)")
     search = f", /v1/search over {len(index)} items" if index is not None else ""
+    search += f", /v1/rerank with {reranker.name!r}" if reranker is not None else ""
     print(
         f"serving {settings.model_name!r} ({embedder.backbone.name}, dim {embedder.dim}{search}) "
         f"on http://{args.host}:{args.port}",

@@ -37,6 +37,8 @@ class Chunk:
     positive: Prepared
     negatives: Prepared | None
     negative_mask: torch.Tensor
+    teacher: torch.Tensor | None = None
+    """(c, 1 + K) teacher logits of [positive, negative slots] for distillation (NaN = none), or None."""
 
     @property
     def size(self) -> int:
@@ -148,4 +150,10 @@ class ContrastiveCollator:
             items += negs
             where += [f"{w} hard_negatives[{j}]" for j in range(len(negs))]
         negatives = prepare(items, where=where) if items or (self.lockstep and k > 0) else None
-        return Chunk(query=query, positive=positive, negatives=negatives, negative_mask=mask)
+        teacher = None
+        if any(e.teacher_scores for e in examples):
+            teacher = torch.full((len(examples), 1 + max(k, 0)), float("nan"))
+            for row, e in enumerate(examples):
+                scores = e.teacher_scores[: 1 + int(mask[row].sum())]
+                teacher[row, : len(scores)] = torch.tensor(scores)
+        return Chunk(query=query, positive=positive, negatives=negatives, negative_mask=mask, teacher=teacher)

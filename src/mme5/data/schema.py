@@ -17,10 +17,11 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..types import ContrastiveExample, InputError, Item
 
+T = TypeVar("T")
 REQUIRED_COLUMNS = ("qry", "qry_image_path", "pos_text", "pos_image_path")
 NEGATIVE_COLUMNS = ("neg_text", "neg_image_path")
 TRAINING_COLUMNS = (*REQUIRED_COLUMNS, *NEGATIVE_COLUMNS, "modality")
@@ -137,7 +138,7 @@ def _parse_list_literal(text: str, where: str) -> list:
     return parsed
 
 
-def fit_negatives(negatives: list[str], ratio: int) -> list[str]:
+def fit_negatives(negatives: list[T], ratio: int) -> list[T]:
     """Truncate to `ratio` or pad by repeating the last one (the original's rule); `[]` stays `[]`."""
     if ratio <= 0 or not negatives:
         return []
@@ -219,7 +220,29 @@ def row_to_example(
             for i, (t, p) in enumerate(zip(texts, images))
             if t or p
         )
+        kept = [i for i, (t, p) in enumerate(zip(texts, images)) if t or p]
+        teacher = _teacher_scores(row.get("teacher_scores"), max(len(all_texts), len(all_images)), where)
+        if teacher:  # aligned with the negatives as they were truncated, padded and kept
+            neg_scores = fit_negatives(teacher[1:], negative_ratio)
+            teacher = [teacher[0], *(neg_scores[i] for i in kept)]
+        return ContrastiveExample(query, positive, negatives, source, tuple(teacher))
     return ContrastiveExample(query=query, positive=positive, hard_negatives=negatives, source=source)
+
+
+def _teacher_scores(value: Any, negatives: int, where: str) -> list[float]:
+    """The optional `teacher_scores` column: a list (or JSON list) of 1 + one per negative numbers."""
+    if value is None or value == "":
+        return []
+    scores = json.loads(value) if isinstance(value, str) else value
+    if (
+        not isinstance(scores, list)
+        or len(scores) != 1 + negatives
+        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in scores)
+    ):
+        raise InputError(
+            f"{where}: teacher_scores must be a list of {1 + negatives} numbers (positive, then each negative)"
+        )
+    return [float(x) for x in scores]
 
 
 def example_images(example: ContrastiveExample) -> list[tuple[str, str]]:

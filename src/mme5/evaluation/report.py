@@ -14,6 +14,7 @@ from ..types import MissingFileError
 from .aggregate import summarize_run
 from .catalog import XTD_MME5_LANGUAGES
 from .published import MMEB_PUBLISHED, XTD_PUBLISHED
+from .report_rerank import rerank_lines
 from .report_v2 import v2_summary_lines, v2_task_lines
 from .tasks import META_LABELS, META_TASKS, all_tasks
 from .views import views_lines
@@ -92,6 +93,7 @@ def markdown(results: list[dict], summary: dict, compare_published: bool = False
     if "xtd" in summary:
         lines += _xtd_lines(results, summary, compare_published)
     lines += views_lines(results)
+    lines += rerank_lines(results, compare_published)
     warnings = [w for r in results for w in r.get("warnings", [])]
     if warnings:
         lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]

@@ -24,6 +24,7 @@ from .loaders import DataSource, load_task
 from .metrics import rank_positives, summarize_ranks
 from .mmeb_v2.data import RankData, from_eval_data
 from .mmeb_v2.scoring import score as score_v2
+from .rerank import RerankStage
 from .tasks import TaskSpec
 from .views import score_views
 
@@ -72,8 +73,11 @@ class Runner:
         *,
         model_name: str = "",
         overwrite: bool = False,
+        rerank: RerankStage | None = None,
     ) -> None:
         self.embedder = embedder
+        self.rerank = rerank
+        """A second stage (`mme5 eval ... --rerank MODEL`): each task also gets a `rerank` section."""
         self.config = config
         self.out_dir = Path(out_dir)
         self.model_name = model_name
@@ -124,6 +128,11 @@ class Runner:
                     profile=self.profile,
                 )
                 result["v2"] = {k: v2[k] for k in ("v2_group", "v2_meta", "score_file", "protocols")}
+        if self.rerank is not None and is_main():
+            ranked = data if isinstance(data, RankData) else from_eval_data(data)
+            result["rerank"] = self.rerank.evaluate(
+                spec, ranked, vectors, tie_tol=cfg.tie_tol, block_bytes=cfg.block_bytes, out_dir=self.out_dir
+            )
         result["encoding"] = {
             "occurrences": data.occurrences,
             "unique_items": len(data.items),
@@ -274,4 +283,6 @@ class Runner:
                 f"{path} was computed with different settings ({', '.join(changed)}); "
                 "use another --output or pass --overwrite"
             )
+        if self.rerank is not None and not self.rerank.matches(old):
+            return None  # first stage again (from the embedding cache), then this reranker
         return old

@@ -67,7 +67,8 @@ class ExportResult:
 
     out_dir: Path
     target: str
-    profile: EmbeddingProfile
+    profile: EmbeddingProfile | None
+    """None for a reranker export (it has no embedding profile)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,8 +89,15 @@ def export(
     default the folder name)."""
     if target not in TARGETS:
         raise InputError(f"unknown export target {target!r}; choose one of: {', '.join(TARGETS)}")
+    from ..model.rerank_format import is_reranker
     from .card import write_model_card
     from .hf import export_hf
+
+    if target == "vllm" and is_reranker(model):
+        from .vllm_rerank import export_vllm_reranker
+
+        reranker = export_vllm_reranker(model, out_dir, adapter=adapter, dtype=dtype, device=device)
+        return ExportResult(reranker.out_dir, target, None, reranker.notes)
 
     if target == "vllm" and Path(model).is_dir():  # refuse before the (long) merge
         from ..model.backbones import detect_backbone

@@ -30,8 +30,12 @@ def build_tiny(
     sizes: TinySizes | None = None,
     corpus: Iterable[str] | None = None,
     tokenizer: str = BPE,
+    reranker: bool = False,
 ) -> Path:
     """Write config, seeded random weights, an offline tokenizer and the processor to `out_dir`.
+
+    `reranker`: the tokenizer gets `yes` / `no` as single tokens and the folder a reranker
+    declaration (`mme5.model.rerank_format.write_declaration`), so it loads as a `Reranker`.
 
     `tokenizer`: "bpe" (trained in-process) or a real tokenizer the family offers
     (`tokenizer_choices`), which also brings the hub checkpoint's image-processor settings.
@@ -43,7 +47,12 @@ def build_tiny(
     sizes = sizes or TinySizes()
     preset = real_tokenizer_preset(spec, tokenizer)
     if preset is None:
-        from .tokenizer import train_bpe_tokenizer
+        from .tokenizer import default_corpus, train_bpe_tokenizer
+
+        if reranker:  # frequent enough that BPE makes `yes` and `no` single tokens, as real vocabularies have
+            from .rerank_format import ANSWER_TOKENS
+
+            corpus = [*(default_corpus() if corpus is None else corpus), *ANSWER_TOKENS * 64]
 
         tok: Any = train_bpe_tokenizer(
             spec.tiny.special_tokens,
@@ -82,11 +91,16 @@ def build_tiny(
                 "seed": seed,
                 "sizes": asdict(sizes),
                 "tokenizer": tokenizer,
+                "reranker": reranker,
                 "builder": BUILDER_VERSION,
             },
             indent=2,
         )
     )
+    if reranker:
+        from .rerank_format import write_declaration
+
+        write_declaration(out, spec)
     return out
 
 

@@ -29,6 +29,7 @@ from .errors import RequestError, validation_message
 from .inputs import InputPolicy, to_item, to_items
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware, error_body
+from .rerank import RerankService, install_rerank, rerank_hits
 from .schemas import (
     EmbeddingsRequest,
     EmbeddingsResponse,
@@ -55,7 +56,7 @@ class UsageEncoder(Encoder, Protocol):
 
 
 log = logging.getLogger(__name__)
-ENDPOINTS = {"/v1/embeddings", "/v1/search", "/v1/models", "/health", "/metrics"}
+ENDPOINTS = {"/v1/embeddings", "/v1/search", "/v1/rerank", "/v1/models", "/health", "/metrics"}
 
 
 class ClientGone(Exception):
@@ -63,9 +64,13 @@ class ClientGone(Exception):
 
 
 def create_app(
-    embedder: UsageEncoder, settings: ServerSettings | None = None, index: VectorIndex | None = None
+    embedder: UsageEncoder,
+    settings: ServerSettings | None = None,
+    index: VectorIndex | None = None,
+    reranker: RerankService | None = None,
 ) -> FastAPI:
-    """Build the app around a loaded Embedder (and optionally a vector index for /v1/search)."""
+    """Build the app around a loaded Embedder (and optionally a vector index for /v1/search and a
+    reranker for /v1/rerank and search's `rerank` option: mme5.serving.rerank)."""
     settings = settings or ServerSettings()
     policy = InputPolicy.from_settings(settings)
     if index is not None and index.fingerprint != embedder.fingerprint:
@@ -99,6 +104,8 @@ def create_app(
     app.state.settings, app.state.batcher, app.state.metrics, app.state.index = settings, batcher, metrics, index
     _install_error_handlers(app)
     auth = Depends(_auth_dependency(settings.api_key))
+    if reranker is not None:
+        install_rerank(app, reranker, settings, auth)
 
     def check_model(model: str | None) -> None:
         if model is not None and model != settings.model_name:
@@ -193,10 +200,9 @@ def create_app(
                 "no index is loaded: start the server with --index DIR (build one with `mme5 index build`)",
                 code="no_index",
             )
-        if body.top_k > settings.max_top_k:
-            raise RequestError(
-                400, f"top_k={body.top_k} exceeds this server's limit of {settings.max_top_k}", param="top_k"
-            )
+        for name, k in (("top_k", body.top_k), ("rerank.top_k", body.rerank.top_k if body.rerank else 0)):
+            if k > settings.max_top_k:
+                raise RequestError(400, f"{name}={k} exceeds this server's limit of {settings.max_top_k}", param=name)
         with batcher.receiving():
             item = await run_in_threadpool(_one_query, body.query, policy)  # may decode an image or render a page
         item = index.query_item(item, _query_instruction(body.query))
@@ -204,7 +210,8 @@ def create_app(
         knobs = {"nprobe": body.nprobe, "ef_search": body.ef_search}  # one for another index type is a 400
         if index.knob is not None and knobs[index.knob] is None:
             knobs[index.knob] = getattr(settings, index.knob)  # the server's --nprobe / --ef-search, if set
-        hits = (await run_in_threadpool(index.search, vectors, body.top_k, **knobs))[0]
+        k = max(body.top_k, body.rerank.top_k) if body.rerank else body.top_k
+        hits = (await run_in_threadpool(index.search, vectors, k, **knobs))[0]
         data = [
             {
                 "rank": rank,
@@ -216,6 +223,8 @@ def create_app(
             }
             for rank, h in enumerate(hits, 1)
         ]
+        if body.rerank is not None:
+            data = (await rerank_hits(reranker, body.rerank, item, data, index.info))[: body.top_k]
         return JSONResponse({"object": "list", "data": data, "model": settings.model_name})
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -73,11 +73,19 @@ class EmbeddingsResponse(_Strict):
     usage: Usage
 
 
+class SearchRerank(_Strict):
+    """Rescore the first `top_k` vector hits with the served reranker (`mme5 serve --reranker`)."""
+
+    top_k: int = Field(default=100, ge=1)
+    model: str | None = None
+
+
 class SearchRequest(_Strict):
     query: str | ItemIn
     """A text or an item. Its instruction: the one it names, none with `"instruction": null`, else the
     query instruction the index records (index.json `prompts.query`)."""
     top_k: int = Field(default=10, ge=1)
+    rerank: SearchRerank | None = None
     model: str | None = None
     nprobe: int | None = Field(default=None, ge=1)
     """IVF indexes: lists scanned for this request (default: the server's --nprobe, else the tuned value)."""
@@ -91,6 +99,8 @@ class SearchHit(_Strict):
     """Row of the corpus file the index was built from (0-based, non-empty lines)."""
     score: float
     """Cosine similarity (inner product of L2-normalised vectors)."""
+    rerank_score: float | None = None
+    """With `rerank`: the reranker's P(yes) (hits past `rerank.top_k` have none)."""
     id: str | None = None
     item: dict[str, Any]
     meta: Any = None

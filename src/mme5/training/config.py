@@ -37,8 +37,28 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class RerankSettings:
+    """`task: rerank`: how a yes/no reranker learns from the same rows (mme5.training.rerank)."""
+
+    loss: Literal["listwise", "pointwise"] = "listwise"
+    """listwise: softmax cross-entropy over the positive and its negatives; pointwise: binary
+    cross-entropy on each pair's yes/no logit (positive 1, negatives 0)."""
+    negatives: int = 3
+    """negatives per query: its `neg_*` hard negatives first, then other rows' positives of the batch."""
+    format: Literal["qwen3-vl-reranker", "mme5"] | None = None
+    """pair format (mme5.model.rerank_format); None: the model's (qwen3-vl-reranker on qwen3_vl)."""
+    instruction: str | None = None
+    """the `<Instruct>` line; None: each query's instruction, else the format's default."""
+    max_length: int = 10240
+    """tokens a pair keeps before its generation prompt (special tokens always kept)."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     output_dir: str = "runs/train"
+    task: Literal["embed", "rerank"] = "embed"
+    """embed: a contrastive embedder; rerank: a yes/no reranker from the same rows (`rerank` section)."""
+    rerank: RerankSettings = field(default_factory=RerankSettings)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     seed: int = 42
@@ -54,6 +74,11 @@ class TrainConfig:
     The checkpoint records them (train_config.yaml); `--dim` / `dimensions` accept only these."""
     matryoshka_weights: tuple[float, ...] = ()
     """One weight per matryoshka_dims entry; empty = 1 each."""
+    distill_weight: float = 0.0
+    """> 0: add this x KL(reranker softmax || embedder softmax) over each query's [positive, hard
+    negatives], from the rows' `teacher_scores` (`mme5 mine --teacher-scores`)."""
+    distill_temperature: float = 1.0
+    """temperature of the teacher's (reranker) logits in the distillation term."""
     learning_rate: float = 1e-5
     lr_scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
     """decay after warmup: linear or cosine (half a cosine wave) to 0 at the last step, or constant."""
@@ -94,4 +119,12 @@ RESUME_SAFE_KEYS = (
     "save_merged",
 )
 
-__all__ = ["DataConfig", "LoraSettings", "ModelConfig", "RESUME_SAFE_KEYS", "SourceConfig", "TrainConfig"]
+__all__ = [
+    "DataConfig",
+    "LoraSettings",
+    "ModelConfig",
+    "RESUME_SAFE_KEYS",
+    "RerankSettings",
+    "SourceConfig",
+    "TrainConfig",
+]

@@ -170,6 +170,10 @@ def dry_run(cfg: TrainConfig) -> list[str]:
     validate(cfg)
     hub = Hub()
     lines = [check_model(cfg, hub)]
+    if cfg.task == "rerank":
+        from .rerank import validate_rerank
+
+        lines.append(validate_rerank(cfg))
     for source in cfg.data.sources:
         lines += check_source(
             source.path, source.subsets, cfg.data.negative_ratio, source.image_root, hub, source.builder

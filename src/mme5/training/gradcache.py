@@ -70,6 +70,9 @@ def assemble(chunks: Sequence[Chunk], outputs: Sequence[Sequence[torch.Tensor]])
 
 def batch_loss(chunks: Sequence[Chunk], outputs, loss_fn: LossFn) -> torch.Tensor:
     query, positive, negatives, mask = assemble(chunks, outputs)
+    if all(c.teacher is not None for c in chunks):  # distillation targets (mme5 mine --teacher-scores)
+        teacher = torch.cat([c.teacher for c in chunks]).to(query.device)  # type: ignore[misc]
+        return loss_fn(query, positive, negatives, hard_negative_mask=mask, teacher=teacher)
     return loss_fn(query, positive, negatives, hard_negative_mask=mask)
 
 

@@ -119,3 +119,71 @@ def matryoshka(
         return torch.stack(parts).sum()
 
     return loss
+
+
+def distill_kl(
+    query: torch.Tensor,
+    positive: torch.Tensor,
+    hard_negatives: torch.Tensor,
+    hard_negative_mask: torch.Tensor,
+    teacher: torch.Tensor,
+    *,
+    temperature: float = DEFAULT_TEMPERATURE,
+    teacher_temperature: float = 1.0,
+) -> torch.Tensor:
+    """KL(teacher || embedder) over each query's own candidates [positive, hard negatives], mean
+    over the queries that have teacher scores (NaN rows have none).
+
+    query, positive (n, d); hard_negatives (n, k, d); hard_negative_mask (n, k); teacher (n, 1 + k)
+    reranker logits. Embedder logits are cosine / `temperature`, teacher logits / `teacher_temperature`.
+    """
+    student = torch.cat(
+        [(query * positive).sum(-1, keepdim=True), torch.einsum("qd,qkd->qk", query, hard_negatives)], 1
+    )
+    valid = torch.cat([torch.ones_like(hard_negative_mask[:, :1]), hard_negative_mask], 1) & ~teacher.isnan()
+    rows = valid[:, 0]
+    if not rows.any():
+        return query.sum() * 0.0
+    log_student = F.log_softmax((student / temperature).masked_fill(~valid, float("-inf")), dim=1)
+    log_teacher = F.log_softmax(
+        (teacher.nan_to_num(0.0) / teacher_temperature).masked_fill(~valid, float("-inf")), dim=1
+    )
+    terms = torch.where(valid, log_teacher.exp() * (log_teacher - log_student), torch.zeros_like(student))
+    return terms.sum(1)[rows].mean()
+
+
+def info_nce_with_distillation(
+    query: torch.Tensor,
+    target: torch.Tensor,
+    hard_negatives: torch.Tensor | None = None,
+    *,
+    hard_negative_mask: torch.Tensor | None = None,
+    teacher: torch.Tensor | None = None,
+    distill_weight: float = 0.0,
+    teacher_temperature: float = 1.0,
+    temperature: float = DEFAULT_TEMPERATURE,
+    symmetric: bool = False,
+) -> torch.Tensor:
+    """`info_nce` + `distill_weight` x `distill_kl` (when the batch carries teacher scores). The
+    KL term is computed on this rank's queries (each against its own candidates)."""
+    loss = info_nce(
+        query,
+        target,
+        hard_negatives,
+        hard_negative_mask=hard_negative_mask,
+        temperature=temperature,
+        symmetric=symmetric,
+    )
+    if teacher is None or distill_weight == 0 or hard_negatives is None or hard_negative_mask is None:
+        return loss
+    positive = target[positive_index(query.shape[0], target.shape[0], query.device)]
+    kl = distill_kl(
+        query,
+        positive,
+        hard_negatives,
+        hard_negative_mask,
+        teacher,
+        temperature=temperature,
+        teacher_temperature=teacher_temperature,
+    )
+    return loss + distill_weight * kl

@@ -67,9 +67,19 @@ def build_model(cfg: ModelConfig, *, seed: int = 0, weights: str | None = None) 
 
 
 def make_trainable(embedder: Embedder, cfg: ModelConfig, *, seed: int = 0) -> ContrastiveModel:
-    """A loaded Embedder -> the model the trainer steps: no KV cache, gradient checkpointing,
-    an adapter with mmE5's defaults (or every weight trainable for `finetune: full`)."""
-    model: Any = embedder.model  # a transformers model (typed as a plain Module on the Embedder)
+    """A loaded Embedder -> the model the trainer steps (`trainable_model`), wrapped."""
+    embedder.model = trainable_model(embedder.model, embedder.backbone.lora_targets, cfg, seed=seed)
+    wrapped = ContrastiveModel(embedder)
+    n_train = sum(p.numel() for p in wrapped.trainable_parameters().values())
+    n_all = sum(p.numel() for p in wrapped.parameters())
+    log.info("trainable parameters: %d of %d (%.2f%%)", n_train, n_all, 100 * n_train / max(n_all, 1))
+    return wrapped
+
+
+def trainable_model(model: Any, lora_targets: tuple[str, ...], cfg: ModelConfig, *, seed: int = 0) -> Any:
+    """A loaded transformers model -> the model to train: no KV cache, gradient checkpointing,
+    an adapter with the config's settings on `lora.targets` (default: the backbone's
+    `lora_targets`), or every weight trainable for `finetune: full`. Embedders and rerankers alike."""
     for config in (model.config, model.config.get_text_config()):
         config.use_cache = False
     if cfg.gradient_checkpointing:
@@ -79,7 +89,7 @@ def make_trainable(embedder: Embedder, cfg: ModelConfig, *, seed: int = 0) -> Co
         from peft import LoraConfig, get_peft_model
 
         lora = cfg.lora
-        targets = list(lora.targets or embedder.backbone.lora_targets)
+        targets = list(lora.targets or lora_targets)
         torch.manual_seed(seed)  # the gaussian init of the adapter is part of the run's seed
         model = get_peft_model(
             model,
@@ -95,12 +105,7 @@ def make_trainable(embedder: Embedder, cfg: ModelConfig, *, seed: int = 0) -> Co
     else:
         model.requires_grad_(True)
     model.train()
-    embedder.model = model
-    wrapped = ContrastiveModel(embedder)
-    n_train = sum(p.numel() for p in wrapped.trainable_parameters().values())
-    n_all = sum(p.numel() for p in wrapped.parameters())
-    log.info("trainable parameters: %d of %d (%.2f%%)", n_train, n_all, 100 * n_train / max(n_all, 1))
-    return wrapped
+    return model
 
 
 def _lora_init(init: str) -> Any:

@@ -15,7 +15,7 @@ from ..config import ConfigError, diff_configs, to_dict
 from ..prompts import model_prompts, write_prompts
 from ..provenance import write_json
 from .config import RESUME_SAFE_KEYS, TrainConfig
-from .losses import info_nce, matryoshka
+from .losses import info_nce_with_distillation, matryoshka
 from .trainer import CONFIG_FILE, LOG_FILE, ContrastiveTrainer, JsonlLogger, write_config
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,11 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.warmup_steps is None or cfg.warmup_steps >= 0, "warmup_steps must be >= 0 or null"),
         (cfg.data.image_cache_mb >= 0, "data.image_cache_mb must be >= 0"),
         (cfg.temperature > 0, "temperature must be > 0"),
+        (cfg.distill_weight >= 0 and cfg.distill_temperature > 0, "distill_weight >= 0, distill_temperature > 0"),
+        (
+            cfg.distill_weight == 0 or cfg.data.negative_ratio > 0,
+            "distill_weight > 0 needs data.negative_ratio > 0 (the teacher scores the hard negatives)",
+        ),
         (cfg.max_steps is None or cfg.max_steps >= 1, "max_steps must be >= 1 or null"),
         (cfg.epochs > 0, "epochs must be > 0"),
         (cfg.data.negative_ratio >= 0, "data.negative_ratio must be >= 0"),
@@ -164,8 +169,15 @@ def training_arguments(cfg: TrainConfig, steps: int):
 
 
 def loss_function(cfg: TrainConfig, dim: int):
-    """InfoNCE with the config's temperature and direction, on Matryoshka prefixes when asked."""
-    loss = partial(info_nce, temperature=cfg.temperature, symmetric=cfg.symmetric_loss)
+    """InfoNCE with the config's temperature and direction (plus the distillation term when
+    `distill_weight` > 0), on Matryoshka prefixes when asked (distillation included)."""
+    loss = partial(
+        info_nce_with_distillation,
+        temperature=cfg.temperature,
+        symmetric=cfg.symmetric_loss,
+        distill_weight=cfg.distill_weight,
+        teacher_temperature=cfg.distill_temperature,
+    )
     if not cfg.matryoshka_dims:
         return loss
     dims = [None if d == "full" else int(d) for d in cfg.matryoshka_dims]
@@ -177,6 +189,10 @@ def loss_function(cfg: TrainConfig, dim: int):
 
 def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     """Run (or resume) a training run; returns the output folder holding the final model."""
+    if cfg.task == "rerank":
+        from .rerank import train_reranker
+
+        return train_reranker(cfg)
     from transformers import set_seed
 
     from ..data.collate import ContrastiveCollator, MicroBatches

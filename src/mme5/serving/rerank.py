@@ -1,0 +1,135 @@
+"""Reranking over HTTP: `POST /v1/rerank` in the Cohere / Jina / SGLang shape, and the `rerank`
+option of `/v1/search` (retrieve by vector, then rescore the first `rerank.top_k` with the reranker).
+
+The request's query and documents pass the server's input checks (item count, image and request
+pixels, text length, image policy) like `/v1/embeddings` inputs. Scoring runs on one worker
+thread, so rerank requests queue behind each other and never run the reranker concurrently; each
+request's pairs are batched by length (`Reranker.score_pairs`), which does not change a score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI
+from pydantic import Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+
+from ..types import Item, parse_item
+from .errors import RequestError
+from .inputs import InputPolicy, to_item, to_items
+from .schemas import InputElement, ItemIn, SearchRerank, _Strict
+from .settings import ServerSettings
+
+
+class RerankRequest(_Strict):
+    query: str | ItemIn
+    documents: list[InputElement]
+    model: str | None = None
+    instruction: str | None = None
+    """The `<Instruct>` line (default: the query item's instruction, else the model's default)."""
+    top_n: int | None = Field(default=None, ge=1)
+    """Return only the best `top_n` results (default: all)."""
+    return_documents: bool = False
+
+
+class RerankResult(_Strict):
+    index: int
+    """Position of the document in the request's `documents`."""
+    relevance_score: float
+    """P(yes): the reranker's probability that the document meets the query, in [0, 1]."""
+    document: dict[str, Any] | None = None
+
+
+class RerankResponse(_Strict):
+    model: str
+    results: list[RerankResult]
+    """Best first (ties keep the documents' order)."""
+
+
+class RerankService:
+    """A loaded Reranker, its served name and the single worker thread it runs on."""
+
+    def __init__(self, reranker: Any, name: str, batch_size: int = 16) -> None:
+        self.reranker, self.name, self.batch_size = reranker, name, batch_size
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerank")
+
+    def check_model(self, model: str | None, param: str = "model") -> None:
+        if model is not None and model != self.name:
+            raise RequestError(
+                404, f"reranker {model!r} is not served here; this server reranks with {self.name!r}", param=param
+            )
+
+    async def score(self, query: Item, documents: list[Item], instruction: str | None) -> np.ndarray:
+        """P(yes) of every document, computed on the worker thread."""
+        pairs = [(query, d) for d in documents]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._worker, lambda: self.reranker.score_pairs(pairs, instruction, batch_size=self.batch_size)
+        )
+
+
+def ranked(scores: np.ndarray, top_n: int | None = None) -> list[int]:
+    """Indices by score, best first; equal scores keep their input order."""
+    order = np.argsort(-scores, kind="stable").tolist()
+    return order[:top_n] if top_n is not None else order
+
+
+def _echo(element: InputElement) -> dict[str, Any]:
+    """A document as Cohere returns it: `{"text": ...}` for a string, else the item's given fields."""
+    return {"text": element} if isinstance(element, str) else element.model_dump(exclude_none=True)
+
+
+def install_rerank(app: FastAPI, service: RerankService, settings: ServerSettings, auth: Any) -> None:
+    """Add `POST /v1/rerank` to the app."""
+    policy = InputPolicy.from_settings(settings)
+
+    @app.post("/v1/rerank", response_model=RerankResponse, dependencies=[auth])
+    async def rerank(body: RerankRequest) -> JSONResponse:
+        service.check_model(body.model)
+
+        def parse() -> tuple[Item, list[Item]]:  # may decode images, frames and pages: off the event loop
+            return to_item(body.query, policy, "query"), to_items(body.documents, policy, "documents")
+
+        query, documents = await run_in_threadpool(parse)
+        scores = await service.score(query, documents, body.instruction)
+        results = [
+            {
+                "index": i,
+                "relevance_score": float(scores[i]),
+                **({"document": _echo(body.documents[i])} if body.return_documents else {}),
+            }
+            for i in ranked(scores, body.top_n)
+        ]
+        return JSONResponse({"model": service.name, "results": results})
+
+
+async def rerank_hits(
+    service: RerankService | None, options: SearchRerank, query: Item, hits: list[dict[str, Any]], info: dict
+) -> list[dict[str, Any]]:
+    """`/v1/search` hits (best first by cosine) with the first `options.top_k` reordered by the
+    reranker; each carries `rerank_score` (the cosine stays in `score`) and its new `rank`."""
+    if service is None:
+        raise RequestError(
+            400, "this server holds no reranker: start it with --reranker MODEL", param="rerank", code="no_reranker"
+        )
+    service.check_model(options.model, "rerank.model")
+    head, rest = hits[: options.top_k], hits[options.top_k :]
+    base = _corpus_base(info)
+    items = [parse_item(h["item"], f"index row {h['index']}", base) for h in head]
+    scores = await service.score(query, items, None)
+    reordered = [{**head[i], "rerank_score": float(scores[i])} for i in ranked(scores)]
+    return [{**h, "rank": r} for r, h in enumerate(reordered + rest, 1)]
+
+
+def _corpus_base(info: dict) -> Path | None:
+    """Where the index's corpus resolves relative media paths (its folder, or the file's parent)."""
+    path = info.get("corpus", {}).get("path")
+    if not path:
+        return None
+    return Path(path) if Path(path).is_dir() else Path(path).parent
