@@ -25,7 +25,7 @@ def reranker(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory, assets, embedder):
-    from mme5.serving.index import build_index
+    from mme5.index.build import build_index
 
     root = tmp_path_factory.mktemp("corpus")
     (root / "cat.png").write_bytes((assets / "cat.png").read_bytes())
@@ -39,7 +39,7 @@ def index_dir(tmp_path_factory, assets, embedder):
 @pytest.fixture(scope="module")
 def server(embedder, reranker, index_dir):
     from mme5.serving import ServerSettings, create_app
-    from mme5.serving.index import VectorIndex
+    from mme5.index.search import VectorIndex
     from mme5.serving.rerank import RerankService
 
     settings = ServerSettings(model_name="emb", max_items=6, max_queue_items=64, max_top_k=20)
@@ -84,7 +84,9 @@ def test_rerank_refusals_name_the_field(server, change, status, says) -> None:
 
 
 def test_search_with_rerank_reorders_the_vector_hits(server, reranker, embedder, index_dir) -> None:
-    from mme5.serving.index import VectorIndex, read_corpus
+    from mme5.index.search import VectorIndex
+
+    from .test_index import read_corpus
 
     plain = httpx.post(f"{server}/v1/search", json={"query": "topic 3", "top_k": 5}, timeout=60).json()["data"]
     body = {"query": "topic 3", "top_k": 3, "rerank": {"top_k": 5, "model": "rr"}}
@@ -103,7 +105,7 @@ def test_search_with_rerank_reorders_the_vector_hits(server, reranker, embedder,
 
 def test_search_rerank_needs_a_reranker(embedder, index_dir) -> None:
     from mme5.serving import ServerSettings, create_app
-    from mme5.serving.index import VectorIndex
+    from mme5.index.search import VectorIndex
 
     app = create_app(embedder, ServerSettings(model_name="emb"), VectorIndex.load(index_dir))
     with running_server(app) as url:

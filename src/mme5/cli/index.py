@@ -234,7 +234,7 @@ def load_for_index(index, args):
     if profile and profile != embedder.profile:  # the index was embedded with another formatting profile
         from ..model.profiles import set_profile
 
-        set_profile(embedder, profile)
+        embedder = set_profile(embedder, profile)
     if embedder.fingerprint != index.fingerprint:
         fix = how_to_load(index.info.get("model", {})) if named else "rebuild the index (the model's files changed)"
         raise InputError(

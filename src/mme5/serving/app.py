@@ -204,8 +204,8 @@ def create_app(
             if k > settings.max_top_k:
                 raise RequestError(400, f"{name}={k} exceeds this server's limit of {settings.max_top_k}", param=name)
         with batcher.receiving():
-            item = await run_in_threadpool(_one_query, body.query, policy)  # may decode an image or render a page
-        item = index.query_item(item, _query_instruction(body.query))
+            query = await run_in_threadpool(_one_query, body.query, policy)  # may decode an image or render a page
+        item = index.query_item(query, _query_instruction(body.query))  # the embedder's query instruction
         vectors, _ = await embed(request, [item])
         knobs = {"nprobe": body.nprobe, "ef_search": body.ef_search}  # one for another index type is a 400
         if index.knob is not None and knobs[index.knob] is None:
@@ -224,7 +224,8 @@ def create_app(
             for rank, h in enumerate(hits, 1)
         ]
         if body.rerank is not None:
-            data = (await rerank_hits(reranker, body.rerank, item, data, index.info))[: body.top_k]
+            # the reranker reads the query as sent: its own instruction, not the embedder's
+            data = (await rerank_hits(reranker, body.rerank, query, data, index.info))[: body.top_k]
         return JSONResponse({"object": "list", "data": data, "model": settings.model_name})
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

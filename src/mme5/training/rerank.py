@@ -98,10 +98,8 @@ def train_reranker(cfg: TrainConfig) -> Path:
     from ..model.rerank_format import write_declaration
     from ..model.reranker import Reranker
     from .model import resolve_model_path, trainable_model
-    from .run import validate
 
-    validate(cfg)
-    validate_rerank(cfg)
+    validate_rerank(cfg)  # the common checks ran in `run.train`, which dispatches here
     r = cfg.rerank
     set_seed(cfg.seed)
     data = load_mixture(cfg.data, seed=cfg.seed)

@@ -192,6 +192,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     if cfg.task == "rerank":
         from .rerank import train_reranker
 
+        validate(cfg)
         return train_reranker(cfg)
     from transformers import set_seed
 
