@@ -19,7 +19,7 @@ from .formatting import format_text
 from .loading import load_weights, resolve_backbone, resolve_device, resolve_dtype
 from .ordering import encode_order
 from .pooling import last_token_pool, normalize
-from .profiles import profile_inputs
+from .profiles import check_profile, detect_profile, get_profile, profile_inputs
 from .video import apply_fallback, video_mode
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Embedder:
     """Encode items (instruction + text + image) into L2-normalised vectors."""
 
     profile: str = "mme5"
-    """Input formatting profile (mme5.model.profiles); `set_profile` switches it."""
+    """Input formatting profile (mme5.model.profiles): chosen at load time; `set_profile` switches it."""
 
     def __init__(
         self,
@@ -74,8 +74,10 @@ class Embedder:
         *,
         max_length: int = 256,
         fingerprint: str = "",
+        profile: str = "mme5",
     ) -> None:
         self.model = model
+        self.profile = profile
         self.processor = processor
         self.backbone = backbone
         self.max_length = max_length
@@ -94,12 +96,17 @@ class Embedder:
         backbone: str | None = None,
         dtype: str | torch.dtype | None = None,
         device: str | None = None,
-        max_length: int = 256,
+        max_length: int | None = None,
         attn_implementation: str | None = "sdpa",
+        profile: str | None = None,
     ) -> Embedder:
         """Load a local folder or hub id (real `from_pretrained`), optionally merging a LoRA adapter
-        (`mme5.model.loading`: backbone detection, folder checks, dtype; fingerprint from the files)."""
+        (`mme5.model.loading`: backbone detection, folder checks, dtype; fingerprint from the files).
+        `profile` None: the one the checkpoint calls for (`detect_profile`); `max_length` None: the
+        profile's (256 for mme5's, 8,192 for qwen3-vl-embedding)."""
         spec = resolve_backbone(model_name_or_path, backbone)
+        chosen = check_profile(profile or detect_profile(model_name_or_path, spec.name), spec.name)
+        max_length = max_length or chosen.max_length
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
         model, processor = load_weights(
@@ -111,18 +118,24 @@ class Embedder:
             attn_implementation=attn_implementation,
         )
         fp = fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
-        return cls(model, processor, spec, max_length=max_length, fingerprint=fp)
+        return cls(model, processor, spec, max_length=max_length, fingerprint=fp, profile=chosen.name)
 
     @classmethod
     def preparer(
-        cls, model_name_or_path: str | Path, *, backbone: str | None = None, max_length: int = 256
+        cls,
+        model_name_or_path: str | Path,
+        *,
+        backbone: str | None = None,
+        max_length: int | None = None,
+        profile: str | None = None,
     ) -> Embedder:
         """An Embedder without weights: it plans batches and runs `prepare` (formatting, media
         decoding, the processor) but cannot `forward`. CPU workers (the Ray engine's prepare tasks)
         use it, so the model replicas only run the model."""
         spec = resolve_backbone(model_name_or_path, backbone)
+        chosen = check_profile(profile or detect_profile(model_name_or_path, spec.name), spec.name)
         processor = spec.processor_class().from_pretrained(str(model_name_or_path))
-        return cls(cast(Any, None), processor, spec, max_length=max_length)
+        return cls(cast(Any, None), processor, spec, max_length=max_length or chosen.max_length, profile=chosen.name)
 
     @property
     def device(self) -> torch.device:
@@ -154,6 +167,11 @@ class Embedder:
         (index -1) are dropped from the output."""
         items = list(items)
         n = len(items)
+        if (own := get_profile(self.profile).prepare) is not None:  # the profile owns the processor call
+            names = [where[i] if where else f"item {i}" for i in range(n)]
+            inputs = own(self.processor, items, names, self.max_length)
+            cut = int((inputs["attention_mask"].sum(dim=1) >= self.max_length).sum())
+            return Prepared(parts=[(list(range(n)), inputs)], size=n, truncated=cut)
         items, videos = apply_fallback(items, self.backbone, [where[i] if where else f"item {i}" for i in range(n)])
         if lockstep:
             items += [Item(text="-"), Item(text="-", image=_blank_image(self.backbone.min_image_side))]
@@ -269,7 +287,9 @@ class Embedder:
 
     # ---- helpers -------------------------------------------------------------------------
     def _length(self, item: Item) -> int:
-        return len(self.tokenizer(format_text(item, self.backbone, self.profile), add_special_tokens=False).input_ids)
+        chat = get_profile(self.profile).chat
+        text = chat(self.processor, item) if chat is not None else format_text(item, self.backbone, self.profile)
+        return len(self.tokenizer(text, add_special_tokens=False).input_ids)
 
     def _truncate(self, text: str) -> tuple[str, int]:
         """Fit the text into `max_length` ids with the special tokens the processor adds; returns

@@ -10,12 +10,17 @@ newline. Without `<|vision_start|>` the old `get_rope_index` found no images, so
 visual ones included, got plain sequential 1-D positions on all three M-RoPE axes; transformers 5
 marks visual tokens itself (`mm_token_type_ids`), so this profile passes those 1-D positions
 explicitly. Use it to score `VLM2Vec/VLM2Vec-V2.0` weights as published.
+
+`qwen3-vl-embedding` is Qwen3-VL-Embedding's protocol (mme5.model.qwen3_vl_embedding: chat template
+with a system-turn instruction, media resized before the processor, right padding, 8,192 tokens);
+`Embedder.from_pretrained` selects it by itself for those checkpoints (`detect_profile`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
@@ -48,6 +53,27 @@ class Profile:
     format: Callable[[Item, Any], str] | None = None
     sequential_positions: bool = False
     backbones: tuple[str, ...] = ()
+    chat: Callable[[Any, Item], str] | None = None
+    """(processor, item) -> the text a chat-template profile renders; its batches go through `prepare`."""
+    prepare: Callable[[Any, Sequence[Item], Sequence[str], int], dict[str, Any]] | None = None
+    """(processor, items, where, max_length) -> the processor's tensors for one batch, where the profile
+    owns media handling and the processor call (resizing, padding side, truncation)."""
+    max_length: int = 256
+    """Tokens per item when the user gives no --max-length."""
+
+
+def _qwen3_vl_embedding() -> Profile:
+    from . import qwen3_vl_embedding as q
+
+    return Profile(
+        q.NAME,
+        "Qwen3-VL-Embedding's protocol: instruction in the system turn (default \"Represent the user's input.\"), "
+        "video, image, text parts in the chat template, media resized as qwen-vl-utils, right padding, 8,192 tokens",
+        backbones=("qwen3_vl",),
+        chat=q.chat_text,
+        prepare=q.processor_inputs,
+        max_length=q.MAX_LENGTH,
+    )
 
 
 PROFILES: dict[str, Profile] = {
@@ -62,6 +88,7 @@ PROFILES: dict[str, Profile] = {
             sequential_positions=True,
             backbones=("qwen2_vl",),
         ),
+        _qwen3_vl_embedding(),
     )
 }
 
@@ -74,16 +101,30 @@ def get_profile(name: str | None) -> Profile:
     return PROFILES[key]
 
 
-def set_profile(embedder: Any, name: str | None) -> Any:
-    """Switch `embedder` to profile `name`, checking that its backbone supports it."""
+def detect_profile(model_name_or_path: str | Path, backbone: str) -> str:
+    """The profile a checkpoint's own files call for: `qwen3-vl-embedding` for Qwen3-VL-Embedding
+    checkpoints on the qwen3_vl backbone, else the default."""
+    from . import qwen3_vl_embedding
+
+    if backbone == "qwen3_vl" and qwen3_vl_embedding.is_checkpoint(model_name_or_path):
+        return qwen3_vl_embedding.NAME
+    return DEFAULT_PROFILE
+
+
+def check_profile(name: str | None, backbone: str) -> Profile:
+    """The profile `name`, refused with a ConfigError when it is not defined for `backbone`."""
     profile = get_profile(name)
-    backbone = embedder.backbone.name
     if profile.backbones and backbone not in profile.backbones:
         raise ConfigError(
             f"formatting profile {profile.name!r} is defined for {', '.join(profile.backbones)}, "
             f"not for this {backbone} model"
         )
-    embedder.profile = profile.name
+    return profile
+
+
+def set_profile(embedder: Any, name: str | None) -> Any:
+    """Switch `embedder` to profile `name`, checking that its backbone supports it."""
+    embedder.profile = check_profile(name, embedder.backbone.name).name
     return embedder
 
 

@@ -16,8 +16,9 @@ BPE = "bpe"
 """The default tokenizer of a tiny build: a byte-level BPE trained in-process (~600 ids)."""
 
 
-BUILDER_VERSION = 2
-"""Bumped when what `build_tiny` writes changes (2: chat template), so cached builds are redone."""
+BUILDER_VERSION = 3
+"""Bumped when what `build_tiny` writes changes (2: chat template; 3: Qwen3-VL's own template, video
+processor file and 0.5 mean/std), so cached builds are redone."""
 
 
 def build_tiny(
@@ -72,6 +73,8 @@ def build_tiny(
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)
+    for name, contents in spec.tiny.files.items():
+        (out / name).write_text(json.dumps(contents, indent=2))
     (out / "mme5_tiny.json").write_text(
         json.dumps(
             {
