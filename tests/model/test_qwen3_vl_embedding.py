@@ -230,3 +230,54 @@ def _edit_json(path, **changes) -> None:
     data = json.loads(path.read_text())
     data.update(changes)
     path.write_text(json.dumps(data))
+
+
+def test_cli_selects_and_forces_the_profile(tiny_dirs, tmp_path) -> None:
+    """`mme5 embed` of a Qwen3-VL-Embedding checkpoint applies the profile by itself and names it;
+    `--profile mme5` forces mme5's convention (different vectors)."""
+    import subprocess
+    import sys
+
+    from mme5 import Embedder
+
+    named = shutil.copytree(tiny_dirs("qwen3_vl"), tmp_path / "Qwen3-VL-Embedding-tiny")
+    runs = {}
+    for flag in ([], ["--profile", "mme5"]):
+        out = tmp_path / f"v{len(flag)}.npy"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mme5.cli.main",
+            "embed",
+            "--model",
+            str(named),
+            "--text",
+            "a cat",
+            "--output",
+            str(out),
+        ]
+        done = subprocess.run([*cmd, *flag], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        runs[flag[-1] if flag else "auto"] = (np.load(out), done.stdout)
+    assert "input profile qwen3-vl-embedding" in runs["auto"][1] and "input profile mme5" in runs["mme5"][1]
+    want = Embedder.from_pretrained(named, device="cpu").encode([Item(text="a cat")])
+    np.testing.assert_allclose(runs["auto"][0], want, atol=1e-6)
+    assert np.abs(runs["auto"][0] - runs["mme5"][0]).max() > 1e-3
+
+
+def test_saved_and_exported_models_keep_the_profile(tiny_dirs, tmp_path) -> None:
+    """A folder mme5 writes (training checkpoint, merge, export) records the profile, so it reloads
+    with it whatever the folder is called; the vectors survive the export."""
+    from mme5 import Embedder
+    from mme5.integrations.hf import export_hf
+    from mme5.model.profiles import PROFILE_MARKER
+
+    named = shutil.copytree(tiny_dirs("qwen3_vl"), tmp_path / "Qwen3-VL-Embedding-tiny")
+    out, source = export_hf(named, tmp_path / "exported")
+    assert json.loads((out / PROFILE_MARKER).read_text()) == {"profile": PROFILE}
+    reloaded = Embedder.from_pretrained(out, device="cpu")
+    assert (reloaded.profile, reloaded.max_length) == (PROFILE, 8192)
+    items = [Item(text="a cat", instruction="Find it"), Item(image=_image(70, 40, 3))]
+    np.testing.assert_allclose(reloaded.encode(items), source.encode(items), atol=1e-5)
+    plain, _ = export_hf(named, tmp_path / "plain", profile="mme5")  # forced: recorded as absent
+    assert not (plain / PROFILE_MARKER).exists() and Embedder.from_pretrained(plain, device="cpu").profile == "mme5"

@@ -55,13 +55,16 @@ def run(args) -> int:
     row_wheres = [wheres[i] if page is None else f"{wheres[i]} page {page}" for i, page, _ in rows]
     vectors = embedder.encode([item for _, _, item in rows], batch_size=args.batch_size, where=row_wheres)
     np.save(args.output, vectors)
-    print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 vectors to {args.output}")
+    print(
+        f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 vectors to {args.output} "
+        f"(input profile {embedder.profile})"
+    )
     if any(page is not None for _, page, _ in rows):
         out = Path(args.output)
         mapping = out.with_name(out.name.removesuffix(".npy") + ".rows.jsonl")
         mapping.write_text(
             "".join(
-                json.dumps({"row": r, "input": i, "where": wheres[i], "page": page}) + "\n"
+                json.dumps({"row": r, "input": i, "where": wheres[i], "page": page, "profile": embedder.profile}) + "\n"
                 for r, (i, page, _) in enumerate(rows)
             )
         )

@@ -3,7 +3,7 @@ and report a finished run.
 
   mme5 eval mmeb  [TASK|BENCHMARK ...] --model DIR --data-dir MMEB_DIR --output RUN_DIR
   mme5 eval xtd   [LANG|xtd|xtd-11 ...] --model DIR --data-dir XTD_DIR --output RUN_DIR
-  mme5 eval mmeb-v2 [TASK|BENCHMARK ...] --model DIR --data-dir DIR --image-dir MEDIA --output RUN_DIR [--profile vlm2vec-v2]
+  mme5 eval mmeb-v2 [TASK|BENCHMARK ...] --model DIR --data-dir DIR --image-dir MEDIA --output RUN_DIR [--profile NAME]
   mme5 eval tasks [NAME ...] --model DIR --data-dir DIR --output RUN_DIR
   mme5 eval report RUN_DIR [--compare-published] [--leaderboard-json FILE]
   mme5 eval list
@@ -79,12 +79,6 @@ def _common(s) -> None:
     s.add_argument("--overwrite", action="store_true", help="recompute tasks already finished in --output")
     s.add_argument("--compare-published", action="store_true", help="print the published numbers side by side")
     s.add_argument("--no-chart", action="store_true")
-    s.add_argument(
-        "--profile",
-        default="mme5",
-        help="input formatting profile: mme5 (default) or vlm2vec-v2 "
-        "(VLM2Vec-V2.0's Qwen2-VL convention, to score its weights as published)",
-    )
     add_model_args(s, batch_size_default=None)  # under torchrun, --device defaults to cuda:LOCAL_RANK
     add_config_args(s, what="EvalConfig", examples=("batch_size=64", "data.max_rows=100", "ks=[1,10]"))
 
@@ -197,10 +191,6 @@ def run(args) -> int:
     specs = _select(args, config)
     device = args.device or (f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if distributed and _cuda() else None)
     embedder = embedder_from_args(args, device=device)
-    if args.profile != "mme5":
-        from ..model.profiles import set_profile
-
-        set_profile(embedder, args.profile)
     if args.model is None and is_main():
         print("model: embedded tiny Mllama with RANDOM weights (numbers are not meaningful; pass --model)")
     out = Path(args.output)
@@ -215,8 +205,8 @@ def run(args) -> int:
                 model=args.model,
                 adapter=args.adapter,
                 fingerprint=embedder.fingerprint,
-                profile=args.profile,
-                max_length=args.max_length,
+                profile=embedder.profile,
+                max_length=embedder.max_length,
                 backbone=embedder.backbone.name,
                 dim=embedder.dim,
             ),

@@ -94,7 +94,12 @@ def _spec(args):
     from ..index.engines import EmbedderSpec
 
     return EmbedderSpec(
-        model=args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, max_length=args.max_length
+        model=args.model,
+        adapter=args.adapter,
+        dtype=args.dtype,
+        device=args.device,
+        max_length=args.max_length,
+        profile=args.profile,
     )
 
 
@@ -112,6 +117,7 @@ def _build(args) -> int:
             "adapter",
             "dtype",
             "max_length",
+            "profile",
             "batch_size",
             "shard_size",
             "engine",

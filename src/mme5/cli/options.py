@@ -31,7 +31,7 @@ def add_model_args(
     batch_size_default: int | None = 16,
     batch_size_help: str = "items per model forward",
 ) -> None:
-    """Declare --model --adapter --dtype --device --max-length --batch-size on `parser`.
+    """Declare --model --adapter --profile --dtype --device --max-length --batch-size on `parser`.
 
     `batch_size_default=None` means the command takes its batch size from elsewhere (its config)
     unless the flag is given.
@@ -45,15 +45,23 @@ def add_model_args(
     )
     g.add_argument("--adapter", metavar="DIR", help="LoRA adapter folder (from `mme5 train`), merged at load time")
     g.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="input formatting profile: mme5, vlm2vec-v2 or qwen3-vl-embedding (default: the one the checkpoint "
+        "calls for: qwen3-vl-embedding for Qwen3-VL-Embedding checkpoints, the profile mme5 recorded beside a "
+        "model it trained or exported, else mme5)",
+    )
+    g.add_argument(
         "--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: bfloat16 on CUDA, float32 on CPU)"
     )
     g.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
     g.add_argument(
         "--max-length",
         type=_positive,
-        default=256,
+        default=None,
         metavar="N",
-        help="text tokens per item; longer texts are truncated (default: %(default)s, as mmE5)",
+        help="tokens per item; longer inputs are truncated (default: the profile's: 256 as mmE5, "
+        "8192 for qwen3-vl-embedding)",
     )
     shown = "%(default)s" if batch_size_default is not None else "from the config"
     g.add_argument(
@@ -70,7 +78,12 @@ def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -
     from ..model.loading import load_embedder
 
     return load_embedder(
-        args.model, adapter=args.adapter, dtype=args.dtype, device=device or args.device, max_length=args.max_length
+        args.model,
+        adapter=args.adapter,
+        dtype=args.dtype,
+        device=device or args.device,
+        max_length=args.max_length,
+        profile=args.profile,
     )
 
 

@@ -173,6 +173,11 @@ def build_index(
     backbone = getattr(getattr(embedder, "backbone", None), "name", None)
     if backbone:
         model_info["backbone"] = backbone
+    model_info["profile"] = (  # the input formatting profile
+        embedder.resolved_profile()[0]
+        if isinstance(embedder, EmbedderSpec)
+        else str(getattr(embedder, "profile", "mme5"))
+    )
     info = provenance(
         config,
         model=model_info,

@@ -28,13 +28,21 @@ class EmbedderSpec:
     adapter: str | None = None
     dtype: str = "auto"
     device: str | None = None
-    max_length: int = 256
+    max_length: int | None = None
+    """None: the profile's."""
+    profile: str | None = None
+    """None: the one the checkpoint calls for (`mme5.model.profiles.detect_profile`)."""
 
     def load(self, device: str | None = None) -> Encoder:
         from ..model.loading import load_embedder
 
         return load_embedder(
-            self.model, adapter=self.adapter, dtype=self.dtype, device=device or self.device, max_length=self.max_length
+            self.model,
+            adapter=self.adapter,
+            dtype=self.dtype,
+            device=device or self.device,
+            max_length=self.max_length,
+            profile=self.profile,
         )
 
     def load_preparer(self) -> Any:
@@ -42,16 +50,29 @@ class EmbedderSpec:
         from ..model.embedder import Embedder
         from ..model.loading import ensure_tiny
 
-        return Embedder.preparer(self.model or ensure_tiny(), max_length=self.max_length)
+        return Embedder.preparer(self.model or ensure_tiny(), max_length=self.max_length, profile=self.profile)
 
     def fingerprint(self, device: str) -> str:
         """The fingerprint the loaded model will have on `device`, without loading its weights."""
         from ..model.fingerprint import fingerprint_model
         from ..model.loading import ensure_tiny, resolve_dtype
+        from ..model.profiles import profiled_fingerprint
 
-        return fingerprint_model(
-            self.model or ensure_tiny(), self.adapter, resolve_dtype(self.dtype, device), self.max_length
+        profile, max_length = self.resolved_profile()
+        plain = fingerprint_model(
+            self.model or ensure_tiny(), self.adapter, resolve_dtype(self.dtype, device), max_length
         )
+        return profiled_fingerprint(plain, profile)
+
+    def resolved_profile(self) -> tuple[str, int]:
+        """(profile name, max_length) the loaded model will have, without loading its weights."""
+        from ..model.loading import ensure_tiny, resolve_backbone
+        from ..model.profiles import resolve_profile
+
+        model = self.model or ensure_tiny()
+        backbone = resolve_backbone(model).name
+        profile, max_length = resolve_profile(model, backbone, self.profile, self.max_length, self.adapter)
+        return profile.name, max_length
 
 
 class Engine(Protocol):

@@ -83,10 +83,10 @@ def export(
     *,
     adapter: str | Path | None = None,
     dtype: str = "float32",
-    max_length: int = 256,
+    max_length: int | None = None,
     results: str | Path | None = None,
     model_name: str | None = None,
-    profile: str = "mme5",
+    profile: str | None = None,
     device: str | None = None,
 ) -> ExportResult:
     """Merge + save (`hf`), then the target's files and the model card (README.md; titled `model_name`,
@@ -102,7 +102,7 @@ def export(
 
         check_vllm_backbone(detect_backbone(model).name)
 
-    if profile != "mme5" and target in ONLY_MME5_PROFILE:
+    if profile not in (None, "mme5") and target in ONLY_MME5_PROFILE:
         raise InputError(
             f"--to {target} reproduces the mme5 formatting profile only ({ONLY_MME5_PROFILE[target]}); "
             f"export the {profile!r} profile with --to hf or --to sentence-transformers"

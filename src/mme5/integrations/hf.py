@@ -23,27 +23,32 @@ def export_hf(
     *,
     adapter: str | Path | None = None,
     dtype: str = "float32",
-    max_length: int = 256,
+    max_length: int | None = None,
     backbone: str | None = None,
-    profile: str = "mme5",
+    profile: str | None = None,
     device: str | None = "cpu",
 ) -> tuple[Path, Embedder]:
     """Merge `adapter` (LoRA or DoRA) into `model`, save weights + processor + profile to `out_dir`.
 
     Returns the folder and the merged Embedder (so further targets need not load it again)."""
     out = Path(out_dir)
-    embedder = Embedder.from_pretrained(
-        model, adapter=adapter, backbone=backbone, dtype=dtype, device=device or "cpu", max_length=max_length
-    )
-    if profile != "mme5":
-        from ..model.profiles import set_profile
+    from ..model.profiles import write_profile_marker
 
-        set_profile(embedder, profile)
+    embedder = Embedder.from_pretrained(
+        model,
+        adapter=adapter,
+        backbone=backbone,
+        dtype=dtype,
+        device=device or "cpu",
+        max_length=max_length,
+        profile=profile,
+    )
     out.mkdir(parents=True, exist_ok=True)
     merged: Any = embedder.model
     merged.save_pretrained(out)
     embedder.processor.save_pretrained(out)
     restore_stock_processor_class(out)
+    write_profile_marker(out, embedder.profile)
     source: dict[str, Any] = {
         "model": str(model),
         "adapter": str(adapter) if adapter else None,
@@ -53,10 +58,10 @@ def export_hf(
     EmbeddingProfile.for_backbone(
         embedder.backbone,
         dim=embedder.dim,
-        max_length=max_length,
+        max_length=embedder.max_length,
         source=source,
         processor_text_prefix=processor_text_prefix(embedder),
-        formatting_profile=profile,
+        formatting_profile=embedder.profile,
     ).write(out)
     log.info("merged checkpoint written to %s", out)
     return out, embedder

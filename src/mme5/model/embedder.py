@@ -19,7 +19,7 @@ from .formatting import format_text
 from .loading import load_weights, resolve_backbone, resolve_device, resolve_dtype
 from .ordering import encode_order
 from .pooling import last_token_pool, normalize
-from .profiles import check_profile, detect_profile, get_profile, profile_inputs
+from .profiles import get_profile, profile_inputs, profiled_fingerprint, resolve_profile
 from .video import apply_fallback, video_mode
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,7 @@ class Embedder:
         `profile` None: the one the checkpoint calls for (`detect_profile`); `max_length` None: the
         profile's (256 for mme5's, 8,192 for qwen3-vl-embedding)."""
         spec = resolve_backbone(model_name_or_path, backbone)
-        chosen = check_profile(profile or detect_profile(model_name_or_path, spec.name), spec.name)
-        max_length = max_length or chosen.max_length
+        chosen, max_length = resolve_profile(model_name_or_path, spec.name, profile, max_length, adapter)
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
         model, processor = load_weights(
@@ -133,9 +132,9 @@ class Embedder:
         decoding, the processor) but cannot `forward`. CPU workers (the Ray engine's prepare tasks)
         use it, so the model replicas only run the model."""
         spec = resolve_backbone(model_name_or_path, backbone)
-        chosen = check_profile(profile or detect_profile(model_name_or_path, spec.name), spec.name)
+        chosen, max_length = resolve_profile(model_name_or_path, spec.name, profile, max_length)
         processor = spec.processor_class().from_pretrained(str(model_name_or_path))
-        return cls(cast(Any, None), processor, spec, max_length=max_length or chosen.max_length, profile=chosen.name)
+        return cls(cast(Any, None), processor, spec, max_length=max_length, profile=chosen.name)
 
     @property
     def device(self) -> torch.device:
@@ -144,7 +143,7 @@ class Embedder:
     @property
     def fingerprint(self) -> str:
         """Identifies weights + formatting + max_length; keys the evaluation embedding cache."""
-        return self._fingerprint if self.profile == "mme5" else f"{self._fingerprint}-{self.profile}"
+        return profiled_fingerprint(self._fingerprint, self.profile)
 
     @property
     def video_mode(self) -> str:

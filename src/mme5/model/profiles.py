@@ -18,6 +18,7 @@ with a system-turn instruction, media resized before the processor, right paddin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,14 +102,53 @@ def get_profile(name: str | None) -> Profile:
     return PROFILES[key]
 
 
-def detect_profile(model_name_or_path: str | Path, backbone: str) -> str:
-    """The profile a checkpoint's own files call for: `qwen3-vl-embedding` for Qwen3-VL-Embedding
-    checkpoints on the qwen3_vl backbone, else the default."""
+PROFILE_MARKER = "mme5_profile.json"
+"""Written beside weights mme5 saves (training checkpoints, merges, exports): `{"profile": NAME}`, so
+a trained or exported model is loaded with the profile it was made with."""
+
+
+def write_profile_marker(folder: str | Path, name: str) -> None:
+    """Record profile `name` in `folder` (nothing for the default: absent means mme5)."""
+    path = Path(folder) / PROFILE_MARKER
+    if name != DEFAULT_PROFILE:
+        path.write_text(json.dumps({"profile": name}) + "\n")
+    elif path.is_file():
+        path.unlink()
+
+
+def detect_profile(model_name_or_path: str | Path, backbone: str, adapter: str | Path | None = None) -> str:
+    """The profile a checkpoint calls for: the one mme5 recorded beside it (adapter first), else
+    `qwen3-vl-embedding` for Qwen3-VL-Embedding checkpoints on the qwen3_vl backbone, else the default."""
     from . import qwen3_vl_embedding
 
+    for folder in (adapter, model_name_or_path):
+        marker = Path(folder) / PROFILE_MARKER if folder is not None else None
+        if marker is not None and marker.is_file():
+            try:
+                return str(json.loads(marker.read_text())["profile"])
+            except (ValueError, KeyError, TypeError):
+                raise ConfigError(f'{marker} is not {{"profile": NAME}}; remove it or fix it') from None
     if backbone == "qwen3_vl" and qwen3_vl_embedding.is_checkpoint(model_name_or_path):
         return qwen3_vl_embedding.NAME
     return DEFAULT_PROFILE
+
+
+def resolve_profile(
+    model_name_or_path: str | Path,
+    backbone: str,
+    profile: str | None = None,
+    max_length: int | None = None,
+    adapter: str | Path | None = None,
+) -> tuple[Profile, int]:
+    """(profile, max_length) a model loads with: `profile` or the detected one, checked against the
+    backbone; `max_length` or the profile's."""
+    chosen = check_profile(profile or detect_profile(model_name_or_path, backbone, adapter), backbone)
+    return chosen, max_length or chosen.max_length
+
+
+def profiled_fingerprint(fingerprint: str, profile: str) -> str:
+    """A model fingerprint qualified by its formatting profile (the default adds nothing)."""
+    return fingerprint if profile == DEFAULT_PROFILE else f"{fingerprint}-{profile}"
 
 
 def check_profile(name: str | None, backbone: str) -> Profile:
