@@ -80,7 +80,7 @@ def v2_summary_lines(summary: dict, compare_published: bool) -> list[str]:
         )
     ]
     if compare_published:
-        published = {**MMEB_V2_PUBLISHED, **MMEB_V2_PUBLISHED_MODALITY}
-        rows += [[f"published: {name}"] + [_fmt(v[c]) for c in V2_COLUMNS] for name, v in published.items()]
+        for table in (MMEB_V2_PUBLISHED, MMEB_V2_PUBLISHED_MODALITY):
+            rows += [[f"published: {name}"] + [_fmt(v[c]) for c in V2_COLUMNS] for name, v in table.items()]
     lines = ["## MMEB-V2 (image/video: hit@1, visdoc: NDCG@5 linear; overall = mean over all 78 tasks)", ""]
     return lines + _table(header, rows) + [""]
