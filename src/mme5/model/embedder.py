@@ -12,6 +12,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from ..config import ConfigError
 from ..types import InputError, Item, load_image, parse_item
 from .backbones import Backbone
 from .fingerprint import fingerprint_model
@@ -167,6 +168,8 @@ class Embedder:
         items = list(items)
         n = len(items)
         if (own := get_profile(self.profile).prepare) is not None:  # the profile owns the processor call
+            if lockstep:
+                raise ConfigError(f"the {self.profile} profile does not run in lockstep (DeepSpeed ZeRO-3) yet")
             names = [where[i] if where else f"item {i}" for i in range(n)]
             inputs = own(self.processor, items, names, self.max_length)
             cut = int((inputs["attention_mask"].sum(dim=1) >= self.max_length).sum())

@@ -61,6 +61,9 @@ class Profile:
     owns media handling and the processor call (resizing, padding side, truncation)."""
     max_length: int = 256
     """Tokens per item when the user gives no --max-length."""
+    bare_candidates: bool = False
+    """Training positives / hard negatives lose their instruction (the protocol encodes candidates
+    under the default one, as its evaluation does)."""
 
 
 def _qwen3_vl_embedding() -> Profile:
@@ -74,6 +77,7 @@ def _qwen3_vl_embedding() -> Profile:
         chat=q.chat_text,
         prepare=q.processor_inputs,
         max_length=q.MAX_LENGTH,
+        bare_candidates=True,
     )
 
 
