@@ -281,3 +281,16 @@ def test_saved_and_exported_models_keep_the_profile(tiny_dirs, tmp_path) -> None
     np.testing.assert_allclose(reloaded.encode(items), source.encode(items), atol=1e-5)
     plain, _ = export_hf(named, tmp_path / "plain", profile="mme5")  # forced: recorded as absent
     assert not (plain / PROFILE_MARKER).exists() and Embedder.from_pretrained(plain, device="cpu").profile == "mme5"
+
+
+def test_vllm_export_writes_the_publishers_pooling_command(tiny_dirs, tmp_path) -> None:
+    from mme5.integrations.export import export
+
+    named = shutil.copytree(tiny_dirs("qwen3_vl"), tmp_path / "Qwen3-VL-Embedding-tiny")
+    result = export(named, tmp_path / "vllm", "vllm")
+    script = (result.out_dir / "vllm_serve.sh").read_text()
+    assert "vllm serve . --runner pooling --max-model-len 8192" in script and "--chat-template" not in script
+    request = json.loads((result.out_dir / "vllm_request_example.json").read_text())
+    assert request["messages"][0]["role"] == "system" and request["messages"][1]["role"] == "user"
+    assert result.profile.formatting_profile == PROFILE
+    assert not (result.out_dir / "mme5_embedding.jinja").exists()  # the checkpoint's own template serves
