@@ -47,7 +47,9 @@ def _page(i: int, w: int = 1240, h: int = 1754) -> Image.Image:
     page = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(page)
     for line in range(60):
-        draw.text((60, 60 + 27 * line), f"page {i} line {line}: quarterly revenue by region and segment", fill=(20, 20, 20))
+        draw.text(
+            (60, 60 + 27 * line), f"page {i} line {line}: quarterly revenue by region and segment", fill=(20, 20, 20)
+        )
     return page
 
 
