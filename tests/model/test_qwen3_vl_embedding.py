@@ -294,3 +294,13 @@ def test_vllm_export_writes_the_publishers_pooling_command(tiny_dirs, tmp_path) 
     assert request["messages"][0]["role"] == "system" and request["messages"][1]["role"] == "user"
     assert result.profile.formatting_profile == PROFILE
     assert not (result.out_dir / "mme5_embedding.jinja").exists()  # the checkpoint's own template serves
+
+
+def test_media_cut_by_max_length_is_a_clear_error(tiny_dirs) -> None:
+    from mme5 import Embedder
+    from mme5.types import InputError
+
+    emb = Embedder.from_pretrained(tiny_dirs("qwen3_vl"), device="cpu", profile=PROFILE, max_length=40)
+    with pytest.raises(InputError, match=r"item 0: the image or video tokens do not fit in max_length=40"):
+        emb.encode([Item(image=_image(200, 300, 1), text="x")])
+    assert emb.encode([Item(text="word " * 100)]).shape == (1, emb.dim)  # text alone is cut, as the protocol does

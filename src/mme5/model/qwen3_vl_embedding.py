@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from ..media import frame_files
-from ..types import HUB_IMAGE_PLACEHOLDER, Item
+from ..types import HUB_IMAGE_PLACEHOLDER, InputError, Item
 from . import qwen_vision
 
 NAME = "qwen3-vl-embedding"
@@ -136,7 +136,15 @@ def processor_inputs(
             {"fps": v.fps, "frames_indices": list(v.indices), "total_num_frames": len(v.indices)} for v in videos
         ]
         kwargs["do_sample_frames"] = False
-    inputs = dict(processor(**kwargs))
+    try:
+        inputs = dict(processor(**kwargs))
+    except ValueError as exc:  # transformers: truncation cut through an image's or a video's tokens
+        if "Mismatch in" not in str(exc):
+            raise
+        raise InputError(
+            f"{', '.join(where[:3])}{' ...' if len(where) > 3 else ''}: the image or video tokens do not fit in "
+            f"max_length={max_length}; raise --max-length (the protocol's is {MAX_LENGTH})"
+        ) from None
     inputs.pop("token_type_ids", None)
     return inputs
 
