@@ -34,3 +34,23 @@ def test_server_vectors_follow_the_profile(tiny_dirs, tmp_path) -> None:
         [Item(text="a cat", instruction="Find the photo")]
     )
     assert np.abs(plain[0] - got[0]).max() > 1e-3  # the profile, not mme5's convention
+
+
+def test_index_json_names_the_profile(tiny_dirs, tmp_path) -> None:
+    import json
+
+    from mme5 import Embedder
+    from mme5.cli.main import main
+    from mme5.index.engines import EmbedderSpec
+
+    named = shutil.copytree(tiny_dirs("qwen3_vl"), tmp_path / "Qwen3-VL-Embedding-tiny")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"text": f"document {i}", "instruction": "Represent it"}) + "\n" for i in range(3))
+    )
+    out = tmp_path / "index"
+    assert main(["index", "build", "--input", str(corpus), "--output", str(out), "--model", str(named)]) == 0
+    info = json.loads((out / "index.json").read_text())["model"]
+    emb = Embedder.from_pretrained(named, device="cpu")
+    assert info["profile"] == "qwen3-vl-embedding" and info["fingerprint"] == emb.fingerprint
+    assert EmbedderSpec(model=str(named)).fingerprint("cpu") == emb.fingerprint  # known before loading
