@@ -115,6 +115,8 @@ def test_mmeb_v2_reaches_the_model_in_qwens_form(tiny_dirs, tmp_path, monkeypatc
         assert score["profile"] == q.NAME
         preds = [json.loads(line) for line in (run / group / f"{name}_pred.jsonl").read_text().splitlines()]
         assert len(preds) == score["num_pred"] and all(p["prediction"] for p in preds)
+    imagenet = [json.loads(line) for line in (run / "image" / "ImageNet-1K_pred.jsonl").read_text().splitlines()]
+    assert all(sorted(p["prediction"]) == sorted(LABELS) for p in imagenet)  # each row's whole candidate list
 
 
 def test_rows_without_the_instruct_columns_are_refused(tiny_dirs, tmp_path, capsys) -> None:
