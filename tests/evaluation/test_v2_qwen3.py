@@ -127,3 +127,17 @@ def test_rows_without_the_instruct_columns_are_refused(tiny_dirs, tmp_path, caps
                  "--output", str(tmp_path / "run"), "--no-chart", "--no-cache"]) == 2
     err = capsys.readouterr().err
     assert "ImageNet-1K.jsonl:1: missing column(s) ['qry_inst', 'tgt_inst']" in err and "MMEB_Test_Instruct" in err
+
+
+def test_own_mmeb_format_tasks_keep_their_rows(tiny_dirs, tmp_path) -> None:
+    """`mme5 eval tasks` on your own MMEB-eval-format subset (no instruction columns) still runs
+    under the profile: the rows are read as they are."""
+    data = tmp_path / "mine"
+    rows = [{"qry_text": f"find item {i}", "qry_img_path": "", "tgt_text": [f"item {i}", "other"], "tgt_img_path": ["", ""]}
+            for i in range(2)]
+    _jsonl(data / "MyTask.jsonl", rows)
+    model = shutil.copytree(tiny_dirs("qwen3_vl"), tmp_path / "Qwen3-VL-Embedding-tiny")
+    run = tmp_path / "run"
+    assert main(["eval", "tasks", "--model", str(model), "--data-dir", str(data), "--output", str(run),
+                 "--no-chart", "--no-cache"]) == 0
+    assert json.loads((run / "tasks" / "MyTask.json").read_text())["model"]["profile"] == "qwen3-vl-embedding"

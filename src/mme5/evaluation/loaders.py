@@ -128,7 +128,8 @@ def iter_rows(spec: TaskSpec, source: DataSource) -> Iterator[tuple[str, dict[st
 
         from .mmeb_v2 import qwen_protocol
 
-        hub_id = qwen_protocol.HUB_ID if source.protocol == qwen_protocol.PROTOCOL else spec.hub_id
+        instruct = source.protocol == qwen_protocol.PROTOCOL and spec.family == "mmeb"
+        hub_id = qwen_protocol.HUB_ID if instruct else spec.hub_id
         ds = load_dataset(hub_id, spec.hub_config, split=spec.hub_split)
         yield from ((f"{hub_id}/{spec.hub_config} row {i}", r) for i, r in enumerate(ds))
         return
@@ -227,7 +228,9 @@ def load_mmeb_rows(spec: TaskSpec, source: DataSource, language: str | None = No
 
     builder = RowsBuilder(spec.name, skip_missing=source.skip_missing)
     root = source.image_root()
-    qwen = source.protocol == qwen_protocol.PROTOCOL
+    # MMEB's own tasks under Qwen3-VL-Embedding's protocol read its MMEB_Test_Instruct rows; your own
+    # MMEB-format tasks keep the MMEB-eval form (their rows carry no separate instruction)
+    qwen = source.protocol == qwen_protocol.PROTOCOL and spec.family != "custom"
     kind = qwen_protocol.row_kind(spec) if qwen else ""
     for i, (where, row) in enumerate(iter_rows(spec, source)):
         if source.max_rows is not None and i >= source.max_rows:
