@@ -27,6 +27,11 @@ the JSON is rewritten after every part):
    vision-heavy: HF Mllama's vision tower is not gradient-checkpointed and runs all 4 tile slots
    of every image (about 13 GB of activations per image, estimated): use `--chunk 1`, a small batch.
 
+4. qwen3emb: Qwen3-VL-Embedding-2B under its `qwen3-vl-embedding` profile (images, 64-frame videos
+   and pages per second, MFU from torch's FLOP count): `benchmarks/qwen3_vl_embedding_part.py`; it
+   runs only where the weights are (`--qwen3-model`, a folder or cached hub id) and records one
+   line saying why otherwise. `--smoke` runs it on the tiny offline qwen3_vl.
+
 Model FLOPs of one forward (`forward_flops`), counted for real tokens and tiles only (padding is
 not counted), as 2 x multiply-accumulates of every matmul; norms, activations, rotary, softmax
 and the embedding lookup are not counted; the LM head is not computed by the Embedder and is not
@@ -53,6 +58,7 @@ import os
 import platform
 import resource
 import statistics
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -69,10 +75,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from mme5 import Embedder, Item  # noqa: E402
 from mme5.model.backbones import TinySizes  # noqa: E402
 from mme5.model.backbones.mllama import BACKBONE  # noqa: E402
+from mme5.model.loading import ensure_tiny  # noqa: E402
 from mme5.model.tokenizer import default_corpus, train_bpe_tokenizer  # noqa: E402
 from mme5.prompts import REPRESENT_IMAGE_WITH_QUESTION  # noqa: E402
 from mme5.provenance import versions, write_json  # noqa: E402
 from mme5.types import ContrastiveExample  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import qwen3_vl_embedding_part as qwen3emb  # noqa: E402
 
 TILE = 560
 # --smoke: the same code paths at tiny sizes (the vocabulary stays full size: ids must fit it)
@@ -83,7 +93,7 @@ SMOKE_VISION = {"hidden_size": 32, "num_hidden_layers": 2, "num_global_layers": 
                 "vision_output_dim": 64}
 SMOKE_ARGS = {"peak_size": 256, "text_batch": 8, "text_tokens": 64, "image_batch": 4, "image_px": 56,
               "train_batch": 8, "chunk": 4, "train_tokens": 16}
-PARTS = ("peak", "encode_text", "encode_image", "train")
+PARTS = ("peak", "encode_text", "encode_image", "train", "qwen3emb")
 
 
 # ---- model and inputs ----------------------------------------------------------------------
@@ -285,6 +295,8 @@ def describe(name: str, r: dict) -> str:
         return f"{r['tflops']:.4g} TFLOP/s ({r['dtype']} matmul {r['size']}^3)"
     if name == "model":
         return f"{r['params'] / 1e9:.2f}B params ({r['vision_params'] / 1e9:.2f}B vision), {r['dtype']}"
+    if name == "qwen3emb":
+        return qwen3emb.describe(r)
     if name == "train":
         return (f"{r['data']} x {r['global_batch']}, chunk {r['chunk']}: {r['median_step_s']:.2f} s/step, "
                 f"{r['examples_per_s']:.1f} examples/s, peak {r['peak_memory_gb']:.1f} GB ({r['memory']})")
@@ -296,8 +308,6 @@ def describe(name: str, r: dict) -> str:
 
 
 def main() -> None:
-    import sys
-
     import transformers
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -314,6 +324,8 @@ def main() -> None:
     ap.add_argument("--train-data", choices=("text", "toy"), default="text",
                     help="text: synthetic text triples; toy: the toy image-text set (vision-heavy, slow)")
     ap.add_argument("--train-tokens", type=int, default=32, help="tokens per synthetic training text")
+    ap.add_argument("--qwen3-model", default=qwen3emb.DEFAULT_MODEL,
+                    help="qwen3emb part: a Qwen3-VL-Embedding folder or cached hub id (skipped when absent)")
     ap.add_argument("--out", default="benchmarks/results/gpu_fullsize.json")
     if "--smoke" in sys.argv[1:]:
         ap.set_defaults(**SMOKE_ARGS)
@@ -382,6 +394,11 @@ def main() -> None:
         run_part("encode_image", lambda: encode_part(embedder(), image_items(), args, device, peak()))
     if "train" in args.parts:
         run_part("train", lambda: train_part(embedder(), args, device))
+    if "qwen3emb" in args.parts:  # Qwen3-VL-Embedding-2B under its profile (benchmarks/qwen3_vl_embedding_part.py)
+        state.pop("embedder", None)
+        gc.collect()
+        tiny = str(ensure_tiny("qwen3_vl")) if args.smoke else None
+        run_part("qwen3emb", lambda: qwen3emb.run(args, device, dtype, peak(), tiny))
 
     summary = parts["model"]
     if summary["ok"]:

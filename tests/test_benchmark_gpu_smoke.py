@@ -28,9 +28,13 @@ def test_gpu_fullsize_smoke_records_all_parts(tmp_path):
     assert json.loads((tmp_path / "device_out" / "gpu.json").read_text()) == data  # the $OUT copy
     assert data["smoke"] and "Model FLOPs" in data["flops_formula"]
     parts = data["parts"]
-    for name in ("peak", "model", "encode_text", "encode_image", "train"):
+    for name in ("peak", "model", "encode_text", "encode_image", "train", "qwen3emb"):
         assert parts[name]["ok"], parts[name].get("error")
         assert positive(parts[name]["elapsed_s"])
+    q3 = parts["qwen3emb"]  # the tiny qwen3_vl under the qwen3-vl-embedding profile
+    assert q3["profile"] == "qwen3-vl-embedding"
+    for name in ("images", "videos", "pages"):
+        assert positive(q3[name]["encode"]["items_per_s"]) and positive(q3[name]["forward"]["mfu"])
 
     peak = parts["peak"]["tflops"]
     assert positive(peak) and len(parts["peak"]["times_s"]) >= 5
@@ -53,3 +57,15 @@ def test_gpu_fullsize_smoke_records_all_parts(tmp_path):
     train = parts["train"]
     assert train["global_batch"] == 8 and train["chunks"] == 2 and positive(train["trainable_params"])
     assert positive(train["median_step_s"]) and positive(train["peak_memory_gb"]) and len(train["times_s"]) >= 5
+
+
+def test_qwen3emb_part_skips_with_one_line_without_weights(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import qwen3_vl_embedding_part as part
+
+    reason = part.weights_present("Qwen/Qwen3-VL-Embedding-2B")
+    assert reason is not None and "\n" not in reason and "not in the local hub cache" in reason
+    assert part.weights_present(str(tmp_path)) == f"{tmp_path} has no config.json"

@@ -63,3 +63,14 @@ def test_leaderboard_json_layout(tmp_path):
     assert visdoc["ViDoRe_arxivqa"] == "FILE_N/A" and "ViDoSeek-page" not in visdoc
     assert board["metadata"]["data_source"] == "Self-Reported" and board["metadata"]["formatting_profile"] == "vlm2vec-v2"
     assert leaderboard_scores(board) == {"ViDoSeek-page": pytest.approx(80.0)}
+
+
+@pytest.mark.parametrize("model", ["Qwen3-VL-Embedding-2B", "Qwen3-VL-Embedding-8B"])
+def test_qwen3_vl_embedding_overall_is_the_task_weighted_mean_of_its_modalities(model):
+    from mme5.evaluation.published import MMEB_V2_PUBLISHED_MODALITY
+
+    pub = MMEB_V2_PUBLISHED_MODALITY[model]
+    counts = {m: len(names) for m, names in modality_tasks().items()}
+    mean = sum(pub[m] * counts[m] for m in ("image", "video", "visdoc")) / sum(counts.values())
+    assert mean == pytest.approx(pub["overall"], abs=0.1)  # all published to 0.1: rounding adds up to 0.1
+    assert pub["I-CLS"] is None  # meta-task scores are not published

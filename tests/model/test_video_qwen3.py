@@ -79,7 +79,7 @@ def test_pixels_follow_the_video_processor(processor) -> None:
 
     frames = _frames(8, seed=1)
     out = processor(text=["<|video_pad|>"], videos=[frames], return_tensors="pt")
-    size = Qwen3VLVideoProcessor.size  # the tiny checkpoint has no video config: class defaults
+    size = Qwen3VLVideoProcessor.size  # the tiny checkpoint carries the class default bounds
     h, w = smart_resize(8, 40, 50, factor=32, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
     assert out["video_grid_thw"].tolist() == [[4, h // 16, w // 16]]
     image = processor.image_processor(images=[frames[0]], return_tensors="np")["image_grid_thw"][0].tolist()

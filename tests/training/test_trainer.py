@@ -170,7 +170,9 @@ def test_cli_tiny_recipe_runs_offline(tiny_dirs, tmp_path, capsys):
     assert vecs.shape == (1, 64) and np.isfinite(vecs).all()
 
 
-@pytest.mark.parametrize("recipe", ["mmE5-llama-11b.yaml", "qwen2vl-2b-gradcache.yaml", "tiny.yaml"])
+@pytest.mark.parametrize(
+    "recipe", ["mmE5-llama-11b.yaml", "qwen2vl-2b-gradcache.yaml", "tiny.yaml", "qwen3-vl-embedding-2b-lora.yaml"]
+)
 def test_recipes_pass_dry_run(recipe, capsys, monkeypatch):
     from mme5.cli.main import main
 

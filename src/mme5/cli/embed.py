@@ -113,7 +113,7 @@ def run(args) -> int:
             raise InputError(f"{stop} (--skip-bad leaves bad inputs out)") from None
         partial = out.with_name(out.name.removesuffix(".npy") + ".partial.npy")
         np.save(partial, stop.vectors)
-        _write_rows(out, rows, list(range(stop.done)), wheres, partial=True)
+        _write_rows(out, rows, list(range(stop.done)), wheres, embedder.profile, partial=True)
         raise InputError(
             f"{stop}; the {stop.done} rows before it are saved in {partial} (--skip-bad leaves bad inputs out)"
         ) from None
@@ -131,17 +131,20 @@ def run(args) -> int:
     elif args.quantize == "binary":  # one bit per coordinate, np.packbits of the sign
         what, vectors = f"{vectors.shape[1]}-dim binary (uint8 packed)", encode(vectors, "ubinary")
     np.save(out, vectors)
-    print(f"wrote {vectors.shape[0]} {what} vectors ({vectors.shape[1]} bytes each) to {out}")
+    print(
+        f"wrote {vectors.shape[0]} {what} vectors ({vectors.shape[1]} bytes each) to {out} "
+        f"(input profile {embedder.profile})"
+    )
     for reason in skipped:
         print(f"skipped: {reason}", file=sys.stderr)
     if skipped or any(page is not None for _, page, _ in rows):
-        mapping = _write_rows(out, rows, kept, wheres)
+        mapping = _write_rows(out, rows, kept, wheres, embedder.profile)
         pages = sum(1 for r in kept if rows[r][1] is not None)
         print(f"{pages} rows are PDF pages, {len(skipped)} inputs or pages skipped; which input each row is: {mapping}")
     return 0
 
 
-def _write_rows(out, rows, kept: list[int], wheres: list[str], partial: bool = False):
+def _write_rows(out, rows, kept: list[int], wheres: list[str], profile: str, partial: bool = False):
     """`<output>.rows.jsonl` (or `.partial.rows.jsonl`): for every written row, its input and page."""
     import json
 
@@ -149,7 +152,10 @@ def _write_rows(out, rows, kept: list[int], wheres: list[str], partial: bool = F
     mapping = out.with_name(stem + ".rows.jsonl")
     mapping.write_text(
         "".join(
-            json.dumps({"row": r, "input": rows[k][0], "where": wheres[rows[k][0]], "page": rows[k][1]}) + "\n"
+            json.dumps(
+                {"row": r, "input": rows[k][0], "where": wheres[rows[k][0]], "page": rows[k][1], "profile": profile}
+            )
+            + "\n"
             for r, k in enumerate(kept)
         )
     )

@@ -3,7 +3,7 @@ and report a finished run.
 
   mme5 eval mmeb  [TASK|BENCHMARK ...] --model DIR --data-dir MMEB_DIR --output RUN_DIR
   mme5 eval xtd   [LANG|xtd|xtd-11 ...] --model DIR --data-dir XTD_DIR --output RUN_DIR
-  mme5 eval mmeb-v2 [TASK|BENCHMARK ...] --model DIR --data-dir DIR --image-dir MEDIA --output RUN_DIR [--profile vlm2vec-v2]
+  mme5 eval mmeb-v2 [TASK|BENCHMARK ...] --model DIR --data-dir DIR --image-dir MEDIA --output RUN_DIR [--profile NAME]
   mme5 eval tasks [NAME ...] --model DIR --data-dir DIR --output RUN_DIR
   mme5 eval ... --rerank RERANKER [--rerank-top-k 100]   (two-stage: docs/rerank.md)
   mme5 eval report RUN_DIR [--compare-published] [--leaderboard-json FILE]
@@ -80,12 +80,6 @@ def _common(s) -> None:
     s.add_argument("--overwrite", action="store_true", help="recompute tasks already finished in --output")
     s.add_argument("--compare-published", action="store_true", help="print the published numbers side by side")
     s.add_argument("--no-chart", action="store_true")
-    s.add_argument(
-        "--profile",
-        default="mme5",
-        help="input formatting profile: mme5 (default) or vlm2vec-v2 "
-        "(VLM2Vec-V2.0's Qwen2-VL convention, to score its weights as published)",
-    )
     s.add_argument(
         "--dim",
         type=int,
@@ -247,8 +241,8 @@ def run(args) -> int:
                 model=args.model,
                 adapter=args.adapter,
                 fingerprint=embedder.fingerprint,
-                profile=args.profile,
-                max_length=args.max_length,
+                profile=embedder.profile,
+                max_length=embedder.max_length,
                 backbone=embedder.backbone.name,
                 dim=embedder.dim,
                 rerank={"model": args.rerank, "top_k": args.rerank_top_k, "fingerprint": rerank.fingerprint}

@@ -28,12 +28,6 @@ def register(p) -> None:
     )
     p.add_argument("out_dir", metavar="OUT", help="folder to write (created; existing files are overwritten)")
     p.add_argument("--to", dest="target", required=True, choices=list(TARGETS), help="the tool to export for")
-    p.add_argument(
-        "--profile",
-        default="mme5",
-        help="input formatting profile the vectors are made with: mme5 (default) or vlm2vec-v2 "
-        "(hf and sentence-transformers targets only)",
-    )
     p.add_argument("--results", metavar="RUN", help="an `mme5 eval` run folder: its tables go into the model card")
     p.add_argument("--push-to-hub", metavar="REPO", help="upload OUT to this hub repository (owner/name)")
     p.add_argument("--token", help="hub token for --push-to-hub (default: HF_TOKEN / the saved login)")

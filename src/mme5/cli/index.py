@@ -130,6 +130,7 @@ def _spec(args):
         device=args.device,
         max_length=args.max_length,
         media=media_policy_from_args(args),
+        profile=args.profile,
     )
 
 
@@ -150,6 +151,7 @@ def _build(args) -> int:
             "adapter",
             "dtype",
             "max_length",
+            "profile",
             "batch_size",
             "shard_size",
             "engine",

@@ -42,7 +42,7 @@ def add_model_args(
     auto_dtype: str = AUTO_DTYPE,
     default_device: str = "cuda if available, else cpu",
 ) -> None:
-    """Declare --model --adapter --dtype --device --max-length [--batch-size] on `parser`.
+    """Declare --model --adapter --profile --dtype --device --max-length [--batch-size] on `parser`.
 
     `batch_size_default=None` means the command takes its batch size from elsewhere (its config)
     unless the flag is given; `model_default` says what runs without --model; `batches=False`: the
@@ -52,14 +52,22 @@ def add_model_args(
     g = parser.add_argument_group("model")
     g.add_argument("--model", metavar="DIR_OR_HUB_ID", help=f"model folder or hub id (default: {model_default})")
     g.add_argument("--adapter", metavar="DIR", help="LoRA adapter folder (from `mme5 train`), merged at load time")
+    g.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="input formatting profile: mme5, vlm2vec-v2 or qwen3-vl-embedding (default: the one the checkpoint "
+        "calls for: qwen3-vl-embedding for Qwen3-VL-Embedding checkpoints, the profile mme5 recorded beside a "
+        "model it trained or exported, else mme5)",
+    )
     g.add_argument("--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: {auto_dtype})")
     g.add_argument("--device", help=f"cpu | cuda | cuda:N (default: {default_device})")
     g.add_argument(
         "--max-length",
         type=_positive,
-        default=256,
+        default=None,
         metavar="N",
-        help="text tokens per item; longer texts are truncated (default: %(default)s, as mmE5)",
+        help="tokens per item; longer inputs are truncated (default: the profile's: 256 as mmE5, "
+        "8192 for qwen3-vl-embedding)",
     )
     if not batches:
         return
@@ -83,7 +91,7 @@ def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -
         dtype=args.dtype,
         device=device or args.device,
         max_length=args.max_length,
-        profile=getattr(args, "profile", None),
+        profile=args.profile,
     )
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
 from ..model.embedder import Embedder, Prepared
+from ..model.profiles import get_profile
 from ..types import ContrastiveExample, InputError, Item
 from .images import OnBadImage, image_problem
 from .prepared_cache import PreparedCache
@@ -81,6 +82,7 @@ class ContrastiveCollator:
         batches (`PreparedCache`; not with lockstep, whose padding rows change every call)."""
         # only the processor side of the Embedder travels to workers, never the model
         self.preparer = embedder.preprocessor
+        self.bare_candidates = get_profile(embedder.profile).bare_candidates
         self.examples, self.wheres = examples, wheres
         self.negative_ratio, self.chunk_size, self.on_bad_image = negative_ratio, chunk_size, on_bad_image
         self.lockstep = lockstep
@@ -130,6 +132,10 @@ class ContrastiveCollator:
                 return j
         raise InputError(f"{self.wheres[bad]}: unreadable image and no readable example left to replace it")
 
+    def _candidate(self, item: Item) -> Item:
+        """A positive / hard negative as the profile trains it (Qwen3-VL-Embedding: no instruction)."""
+        return replace(item, instruction=None) if self.bare_candidates and item.instruction else item
+
     def chunk(self, ids: Sequence[int]) -> Chunk:
         examples = [self.examples[i] for i in ids]
         wheres = [self.wheres[i] for i in ids]
@@ -139,7 +145,7 @@ class ContrastiveCollator:
             return self.cache.prepare(items, where, fn)
 
         query = prepare([e.query for e in examples], where=[f"{w} query" for w in wheres])
-        positive = prepare([e.positive for e in examples], where=[f"{w} positive" for w in wheres])
+        positive = prepare([self._candidate(e.positive) for e in examples], where=[f"{w} positive" for w in wheres])
         k = self.negative_ratio
         mask = torch.zeros(len(examples), max(k, 0), dtype=torch.bool)
         items: list[Item] = []
@@ -147,7 +153,7 @@ class ContrastiveCollator:
         for row, (e, w) in enumerate(zip(examples, wheres)):
             negs = e.hard_negatives[:k] if k > 0 else ()
             mask[row, : len(negs)] = True
-            items += negs
+            items += [self._candidate(n) for n in negs]
             where += [f"{w} hard_negatives[{j}]" for j in range(len(negs))]
         negatives = prepare(items, where=where) if items or (self.lockstep and k > 0) else None
         teacher = None

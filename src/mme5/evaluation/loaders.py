@@ -32,6 +32,10 @@ class DataSource:
     image_dir: str | None = None
     skip_missing: bool = False
     max_rows: int | None = None
+    protocol: str = "mme5"
+    """How rows become items: `mme5` (MMEB-eval form, instructions joined into the text) or
+    `qwen3-vl-embedding` (Qwen's evaluation code: mmeb_v2/qwen_protocol.py); the Runner sets it
+    from the model's profile."""
 
     def image_root(self) -> Path | None:
         if self.image_dir:
@@ -131,8 +135,12 @@ def iter_rows(spec: TaskSpec, source: DataSource) -> Iterator[tuple[str, dict[st
     if source.data_dir is None:
         from datasets import load_dataset  # the real hub path (not reachable offline)
 
-        ds = load_dataset(spec.hub_id, spec.hub_config, split=spec.hub_split)
-        yield from ((f"{spec.hub_id}/{spec.hub_config} row {i}", r) for i, r in enumerate(ds))
+        from .mmeb_v2 import qwen_protocol
+
+        instruct = source.protocol == qwen_protocol.PROTOCOL and spec.family == "mmeb"
+        hub_id = qwen_protocol.HUB_ID if instruct else spec.hub_id
+        ds = load_dataset(hub_id, spec.hub_config, split=spec.hub_split)
+        yield from ((f"{hub_id}/{spec.hub_config} row {i}", r) for i, r in enumerate(ds))
         return
     found = find_local(source.data_dir, spec.hub_config)
     if found is None:
@@ -225,11 +233,19 @@ def load_mmeb_rows(spec: TaskSpec, source: DataSource, language: str | None = No
             f"task {spec.name}: reading {spec.hub_id} from the hub needs --image-dir (the "
             "folder where the dataset's image archive was unpacked)"
         )
+    from .mmeb_v2 import qwen_protocol
+
     builder = RowsBuilder(spec.name, skip_missing=source.skip_missing)
     root = source.image_root()
+    # MMEB's own tasks under Qwen3-VL-Embedding's protocol read its MMEB_Test_Instruct rows; your own
+    # MMEB-format tasks keep the MMEB-eval form (their rows carry no separate instruction)
+    qwen = source.protocol == qwen_protocol.PROTOCOL and spec.family != "custom"
+    kind = qwen_protocol.row_kind(spec) if qwen else ""
     for i, (where, row) in enumerate(iter_rows(spec, source)):
         if source.max_rows is not None and i >= source.max_rows:
             break
-        query, cands = parse_row(f"task {spec.name}: {where}", row, root, language or spec.language)
+        at = f"task {spec.name}: {where}"
+        lang = language or spec.language
+        query, cands = qwen_protocol.instruct_row(at, row, root, lang, kind) if qwen else parse_row(at, row, root, lang)
         builder.add(i, query, cands, positive=0)
     return builder.build()

@@ -141,3 +141,13 @@ MMEB_V2_PUBLISHED: dict[str, dict[str, float]] = {
         ),
     }.items()
 }
+
+# Qwen3-VL-Embedding (spec qwen3_vl_family.md §4: the publishers' README; 8B: the leaderboard values VLM2Vec
+# reproduced). Only modality and overall scores are published; meta-task columns stay empty. x 100
+MMEB_V2_PUBLISHED_MODALITY: dict[str, dict[str, float | None]] = {
+    name: {column: dict(zip(("image", "video", "visdoc", "overall"), row)).get(column) for column in V2_COLUMNS}
+    for name, row in {
+        "Qwen3-VL-Embedding-2B": (75.0, 61.9, 79.2, 73.2),
+        "Qwen3-VL-Embedding-8B": (80.12, 67.15, 82.36, 77.8),
+    }.items()
+}

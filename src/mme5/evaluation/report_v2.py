@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .mmeb_v2.catalog import META_GROUPS, MODALITIES
-from .published import MMEB_V2_PUBLISHED, V2_COLUMNS
+from .published import MMEB_V2_PUBLISHED, MMEB_V2_PUBLISHED_MODALITY, V2_COLUMNS
 
 
 def _fmt(value: float | None) -> str:
@@ -80,6 +80,7 @@ def v2_summary_lines(summary: dict, compare_published: bool) -> list[str]:
         )
     ]
     if compare_published:
-        rows += [[f"published: {name}"] + [_fmt(v[c]) for c in V2_COLUMNS] for name, v in MMEB_V2_PUBLISHED.items()]
+        for table in (MMEB_V2_PUBLISHED, MMEB_V2_PUBLISHED_MODALITY):
+            rows += [[f"published: {name}"] + [_fmt(v[c]) for c in V2_COLUMNS] for name, v in table.items()]
     lines = ["## MMEB-V2 (image/video: hit@1, visdoc: NDCG@5 linear; overall = mean over all 78 tasks)", ""]
     return lines + _table(header, rows) + [""]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from .distributed import broadcast, is_main
 from .encoding import encode_unique
 from .loaders import DataSource, load_task
 from .metrics import rank_positives, summarize_ranks
+from .mmeb_v2 import qwen_protocol
 from .mmeb_v2.data import RankData, from_eval_data
 from .mmeb_v2.scoring import score as score_v2
 from .rerank import RerankStage
@@ -78,6 +79,8 @@ class Runner:
         self.embedder = embedder
         self.rerank = rerank
         """A second stage (`mme5 eval ... --rerank MODEL`): each task also gets a `rerank` section."""
+        if self.profile == qwen_protocol.PROTOCOL:  # MMEB-V2 as Qwen's evaluation code reads it
+            config = replace(config, data=replace(config.data, protocol=qwen_protocol.PROTOCOL))
         self.config = config
         self.out_dir = Path(out_dir)
         self.model_name = model_name
@@ -110,6 +113,8 @@ class Runner:
         t0 = time.perf_counter()
         cfg = self.config
         data = load_task(spec, cfg.data)
+        if cfg.data.protocol == qwen_protocol.PROTOCOL:
+            data = qwen_protocol.adapt(spec, data)
         t1 = time.perf_counter()
         vectors, hits = self.encode_items(data.items, desc=spec.name, max_batch=spec.max_batch_size)
         t2 = time.perf_counter()

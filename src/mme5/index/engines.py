@@ -29,7 +29,10 @@ class EmbedderSpec:
     adapter: str | None = None
     dtype: str = "auto"
     device: str | None = None
-    max_length: int = 256
+    max_length: int | None = None
+    """None: the profile's."""
+    profile: str | None = None
+    """None: the one the checkpoint calls for (`mme5.model.profiles.detect_profile`)."""
     media: MediaPolicy = DEFAULT_POLICY
     """Limits on reading the corpus's images, videos and PDF pages (`--media-limit`)."""
 
@@ -43,6 +46,7 @@ class EmbedderSpec:
             device=device or self.device,
             max_length=self.max_length,
             media_policy=self.media,
+            profile=self.profile,
         )
 
     def load_preparer(self) -> Any:
@@ -51,17 +55,30 @@ class EmbedderSpec:
         from ..model.preprocess import Preprocessor
 
         return Preprocessor.from_pretrained(
-            self.model or ensure_tiny(), max_length=self.max_length, media_policy=self.media
+            self.model or ensure_tiny(), max_length=self.max_length, profile=self.profile, media_policy=self.media
         )
 
     def fingerprint(self, device: str) -> str:
         """The fingerprint the loaded model will have on `device`, without loading its weights."""
         from ..model.fingerprint import fingerprint_model
         from ..model.loading import ensure_tiny, resolve_dtype
+        from ..model.profiles import profiled_fingerprint
 
-        return fingerprint_model(
-            self.model or ensure_tiny(), self.adapter, resolve_dtype(self.dtype, device), self.max_length
+        profile, max_length = self.resolved_profile()
+        plain = fingerprint_model(
+            self.model or ensure_tiny(), self.adapter, resolve_dtype(self.dtype, device), max_length
         )
+        return profiled_fingerprint(plain, profile)
+
+    def resolved_profile(self) -> tuple[str, int]:
+        """(profile name, max_length) the loaded model will have, without loading its weights."""
+        from ..model.loading import ensure_tiny, resolve_backbone
+        from ..model.profiles import resolve_profile
+
+        model = self.model or ensure_tiny()
+        backbone = resolve_backbone(model).name
+        profile, max_length = resolve_profile(model, backbone, self.profile, self.max_length, self.adapter)
+        return profile.name, max_length
 
 
 class Engine(Protocol):

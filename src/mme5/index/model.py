@@ -51,7 +51,10 @@ def model_record(embedder: Encoder | EmbedderSpec, loaded: Any, fingerprint: str
     if backbone is None and isinstance(embedder, EmbedderSpec):
         backbone = resolve_backbone(embedder.model or ensure_tiny()).name
     record["backbone"] = backbone
-    record["profile"] = getattr(source, "profile", None) or "mme5"
+    if loaded is None and isinstance(embedder, EmbedderSpec):  # Ray: the profile the replicas resolve
+        record["profile"] = embedder.resolved_profile()[0]
+    else:
+        record["profile"] = getattr(source, "profile", None) or "mme5"
     return record
 
 

@@ -208,7 +208,9 @@ class RayEngine:
             raise RuntimeError(f"the Ray pipeline ended with {len(pending)} shard(s) incomplete: {sorted(pending)[:5]}")
         if truncated:
             log.warning(
-                "%d texts were longer than max_length=%d tokens and were truncated", truncated, self.spec.max_length
+                "%d texts were longer than max_length=%d tokens and were truncated",
+                truncated,
+                self.spec.resolved_profile()[1],
             )
 
     @staticmethod

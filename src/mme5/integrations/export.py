@@ -55,6 +55,8 @@ TARGETS: dict[str, TargetFn] = {
 }
 
 
+PROFILE_EXCEPTIONS = {"vllm": ("qwen3-vl-embedding",)}
+"""Profiles a target reproduces besides mme5's: vLLM serves Qwen3-VL-Embedding checkpoints natively."""
 ONLY_MME5_PROFILE = {
     "vllm": "vLLM's Qwen-VL models compute M-RoPE positions themselves; vlm2vec-v2 feeds 1-D positions",
     "onnx": "the ONNX graph takes input ids and mask only, not a profile's position ids",
@@ -79,10 +81,10 @@ def export(
     *,
     adapter: str | Path | None = None,
     dtype: str = "float32",
-    max_length: int = 256,
+    max_length: int | None = None,
     results: str | Path | None = None,
     model_name: str | None = None,
-    profile: str = "mme5",
+    profile: str | None = None,
     device: str | None = None,
 ) -> ExportResult:
     """Merge + save (`hf`), then the target's files and the model card (README.md; titled `model_name`,
@@ -105,7 +107,7 @@ def export(
 
         check_vllm_backbone(detect_backbone(model).name)
 
-    if profile != "mme5" and target in ONLY_MME5_PROFILE:
+    if profile not in (None, "mme5", *PROFILE_EXCEPTIONS.get(target, ())) and target in ONLY_MME5_PROFILE:
         raise InputError(
             f"--to {target} reproduces the mme5 formatting profile only ({ONLY_MME5_PROFILE[target]}); "
             f"export the {profile!r} profile with --to hf or --to sentence-transformers"

@@ -24,15 +24,17 @@ def export_hf(
     *,
     adapter: str | Path | None = None,
     dtype: str = "float32",
-    max_length: int = 256,
+    max_length: int | None = None,
     backbone: str | None = None,
-    profile: str = "mme5",
+    profile: str | None = None,
     device: str | None = "cpu",
 ) -> tuple[Path, Embedder]:
     """Merge `adapter` (LoRA or DoRA) into `model`, save weights + processor + profile to `out_dir`.
 
     Returns the folder and the merged Embedder (so further targets need not load it again)."""
     out = Path(out_dir)
+    from ..model.profiles import write_profile_marker
+
     embedder = Embedder.from_pretrained(
         model,
         adapter=adapter,
@@ -48,6 +50,7 @@ def export_hf(
     embedder.processor.save_pretrained(out)
     restore_stock_processor_class(out)
     record_padding_side(out, embedder.backbone.padding_side)
+    write_profile_marker(out, embedder.profile)
     source: dict[str, Any] = {
         "model": str(model),
         "adapter": str(adapter) if adapter else None,
@@ -59,10 +62,10 @@ def export_hf(
     EmbeddingProfile.for_backbone(
         embedder.backbone,
         dim=embedder.dim,
-        max_length=max_length,
+        max_length=embedder.max_length,
         source=source,
         processor_text_prefix=processor_text_prefix(embedder),
-        formatting_profile=profile,
+        formatting_profile=embedder.profile,
         prompts=prompts,
     ).write(out)
     log.info("merged checkpoint written to %s", out)

@@ -58,10 +58,50 @@ def check_vllm_backbone(backbone: str) -> None:
         )
 
 
+QWEN3_PROFILE = "qwen3-vl-embedding"
+
+
+def export_vllm_qwen3(out: Path, max_model_len: int) -> list[str]:
+    """A Qwen3-VL-Embedding export: the publishers' pooling-runner command (spec qwen3_vl_family.md
+    §6, vLLM >= 0.14), which serves the checkpoint with its own chat template and last-token,
+    normalised pooling; a request puts the instruction in the system turn (default
+    "Represent the user's input.", ending in punctuation) and the video, image, text parts in the user turn."""
+    command = f"vllm serve {{model}} --runner pooling --max-model-len {max_model_len}"
+    script = (
+        "#!/bin/sh\n# Serve this Qwen3-VL-Embedding export with vLLM's pooling runner (vLLM >= 0.14, GPU),\n"
+        "# as its publishers do: the checkpoint's own chat template, last-token normalised pooling.\n"
+        f'cd "$(dirname "$0")"\n{command.format(model=".")}\n'
+    )
+    (out / SERVE_FILE).write_text(script, encoding="utf-8")
+    from ..model.qwen3_vl_embedding import DEFAULT_INSTRUCTION
+
+    example = {
+        "model": ".",
+        "encoding_format": "float",
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "Find an image that matches the given caption."}]},
+            {"role": "user", "content": [{"type": "text", "text": "a photo of a cat"}]},
+        ],
+    }
+    (out / REQUEST_FILE).write_text(json.dumps(example, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return [
+        f"vLLM: {command.format(model=str(out))}",
+        f"vLLM: POST /v1/embeddings with `messages` as in {REQUEST_FILE}: system = the instruction "
+        f"(default {DEFAULT_INSTRUCTION!r}), user = video, image, text parts",
+    ]
+
+
 def export_vllm(out_dir: str | Path, profile: EmbeddingProfile) -> list[str]:
     """Write the template, pooler config, serve script and an example request; returns notes."""
     check_vllm_backbone(profile.backbone)
     out = Path(out_dir)
+    if profile.formatting_profile == QWEN3_PROFILE:
+        return export_vllm_qwen3(out, max(profile.max_length, 1024))
+    if profile.formatting_profile != "mme5":
+        raise InputError(
+            f"--to vllm cannot reproduce the {profile.formatting_profile!r} profile (vLLM computes M-RoPE "
+            "positions itself); export it with --to hf or --to sentence-transformers"
+        )
     (out / TEMPLATE_FILE).write_text(embedding_chat_template(profile), encoding="utf-8")
     (out / POOLER_FILE).write_text(json.dumps(POOLER_CONFIG, indent=2) + "\n", encoding="utf-8")
     max_model_len = max(profile.max_length * 4, 1024)  # image tokens come on top of the text budget

@@ -20,6 +20,7 @@ from .backbones import Backbone
 from .fingerprint import fingerprint_model
 from .loading import ensure_tiny, load_weights, resolve_backbone, resolve_device, resolve_dtype
 from .preprocess import Formatted, Prepared, Preprocessor
+from .profiles import profiled_fingerprint, resolve_profile
 from .runner import ModelRunner, inner_model
 
 log = logging.getLogger(__name__)
@@ -80,16 +81,18 @@ class Embedder:
         backbone: str | None = None,
         dtype: str | torch.dtype | None = None,
         device: str | None = None,
-        max_length: int = 256,
+        max_length: int | None = None,
         attn_implementation: str | None = "sdpa",
         profile: str | None = None,
         media_policy: MediaPolicy = DEFAULT_POLICY,
     ) -> Embedder:
         """Load a local folder or hub id (real `from_pretrained`), optionally merging a LoRA adapter
         (`mme5.model.loading`: backbone detection, folder checks, dtype; fingerprint from the files),
-        under formatting profile `profile` (mme5.model.profiles; None = mme5's own), reading media
-        within `media_policy` (mme5.media_policy)."""
+        reading media within `media_policy` (mme5.media_policy). `profile` (mme5.model.profiles) None:
+        the one the checkpoint calls for (`detect_profile`); `max_length` None: the profile's (256
+        for mme5's, 8,192 for qwen3-vl-embedding)."""
         spec = resolve_backbone(model_name_or_path, backbone)
+        chosen, max_length = resolve_profile(model_name_or_path, spec.name, profile, max_length, adapter)
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
         model, processor = load_weights(
@@ -102,7 +105,13 @@ class Embedder:
         )
         fp = fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
         return cls(
-            model, processor, spec, max_length=max_length, fingerprint=fp, profile=profile, media_policy=media_policy
+            model,
+            processor,
+            spec,
+            max_length=max_length,
+            fingerprint=fp,
+            profile=chosen.name,
+            media_policy=media_policy,
         )
 
     def with_profile(self, profile: str | None) -> Embedder:
@@ -153,7 +162,7 @@ class Embedder:
     @property
     def fingerprint(self) -> str:
         """Identifies weights + formatting + max_length; keys the evaluation embedding cache."""
-        return self._fingerprint if self.profile == "mme5" else f"{self._fingerprint}-{self.profile}"
+        return profiled_fingerprint(self._fingerprint, self.profile)
 
     @property
     def video_mode(self) -> str:

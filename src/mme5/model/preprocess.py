@@ -17,13 +17,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..config import ConfigError
 from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import Item, load_image
 from .backbones import Backbone
 from .formatting import format_text
 from .loading import resolve_backbone
 from .planning import Cost, PageSizes, VisualTokens, ceil_pairs, image_size, plan, video_shape
-from .profiles import DEFAULT_PROFILE, check_profile, profile_inputs
+from .profiles import DEFAULT_PROFILE, check_profile, get_profile, profile_inputs, resolve_profile
 from .video import VIDEO_NATIVE, apply_fallback, video_mode
 
 _MEDIA = "<media>"
@@ -93,7 +94,9 @@ class Preprocessor:
         """Limits on reading images, videos and PDF pages (mme5.media_policy)."""
         self.backbone = backbone
         self.max_length = max_length
-        self.profile = check_profile(profile or DEFAULT_PROFILE, backbone)
+        self.profile = check_profile(profile or DEFAULT_PROFILE, backbone.name).name
+        self._own = get_profile(self.profile)
+        """The profile's own chat rendering / processor call, where it has them (qwen3-vl-embedding)."""
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = backbone.padding_side
         self._specials = self.tokenizer.num_special_tokens_to_add()
@@ -105,12 +108,15 @@ class Preprocessor:
         model_name_or_path: str | Path,
         *,
         backbone: str | None = None,
-        max_length: int = 256,
+        max_length: int | None = None,
         profile: str | None = None,
         media_policy: MediaPolicy = DEFAULT_POLICY,
     ) -> Preprocessor:
-        """The processor side of a model folder or hub id, without its weights (CPU workers)."""
+        """The processor side of a model folder or hub id, without its weights (CPU workers); the
+        profile and max length resolve as in `Embedder.from_pretrained`."""
         spec = resolve_backbone(model_name_or_path, backbone)
+        chosen, max_length = resolve_profile(model_name_or_path, spec.name, profile, max_length)
+        profile = chosen.name
         processor = spec.processor_class().from_pretrained(str(model_name_or_path))
         return cls(processor, spec, max_length=max_length, profile=profile, media_policy=media_policy)
 
@@ -128,9 +134,13 @@ class Preprocessor:
     # ---- text: formatted once, tokenized once --------------------------------------------
     def format(self, items: Sequence[Item]) -> list[Formatted]:
         """Each item's processor text, cut to `max_length` (one batched tokenizer call)."""
-        texts = [format_text(self._as_formatted(item), self.backbone, self.profile) for item in items]
-        if not texts:
+        if not items:
             return []
+        if self._own.chat is not None:  # the profile renders a chat and cuts it in its own `prepare`
+            texts = [self._own.chat(self.processor, item) for item in items]
+            ids = self.tokenizer(texts, add_special_tokens=False).input_ids
+            return [Formatted(text, len(row), len(row) > self.max_length) for text, row in zip(texts, ids)]
+        texts = [format_text(self._as_formatted(item), self.backbone, self.profile) for item in items]
         ids = self.tokenizer(texts, add_special_tokens=False).input_ids
         budget = max(self.max_length - self._specials, 0)
         return [self._fit(text, row, budget) for text, row in zip(texts, ids)]
@@ -219,6 +229,12 @@ class Preprocessor:
         items = list(items)
         n = len(items)
         where = list(where) if where is not None else [f"item {i}" for i in range(n)]
+        if self._own.prepare is not None:  # the profile owns media handling and the processor call
+            if lockstep:
+                raise ConfigError(f"the {self.profile} profile does not run in lockstep (DeepSpeed ZeRO-3) yet")
+            inputs = self._own.prepare(self.processor, items, where, self.max_length)
+            cut = int((inputs["attention_mask"].sum(dim=1) >= self.max_length).sum())
+            return Prepared(parts=[(list(range(n)), inputs)], size=n, truncated=cut)
         fits = list(formatted) if formatted is not None else self.format(items)
         items, videos = apply_fallback(items, self.backbone, where, self.media_policy)
         if lockstep:

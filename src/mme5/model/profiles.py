@@ -10,12 +10,18 @@ newline. Without `<|vision_start|>` the old `get_rope_index` found no images, so
 visual ones included, got plain sequential 1-D positions on all three M-RoPE axes; transformers 5
 marks visual tokens itself (`mm_token_type_ids`), so this profile passes those 1-D positions
 explicitly. Use it to score `VLM2Vec/VLM2Vec-V2.0` weights as published.
+
+`qwen3-vl-embedding` is Qwen3-VL-Embedding's protocol (mme5.model.qwen3_vl_embedding: chat template
+with a system-turn instruction, media resized before the processor, right padding, 8,192 tokens);
+`Embedder.from_pretrained` selects it by itself for those checkpoints (`detect_profile`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
@@ -48,6 +54,31 @@ class Profile:
     format: Callable[[Item, Any], str] | None = None
     sequential_positions: bool = False
     backbones: tuple[str, ...] = ()
+    chat: Callable[[Any, Item], str] | None = None
+    """(processor, item) -> the text a chat-template profile renders; its batches go through `prepare`."""
+    prepare: Callable[[Any, Sequence[Item], Sequence[str], int], dict[str, Any]] | None = None
+    """(processor, items, where, max_length) -> the processor's tensors for one batch, where the profile
+    owns media handling and the processor call (resizing, padding side, truncation)."""
+    max_length: int = 256
+    """Tokens per item when the user gives no --max-length."""
+    bare_candidates: bool = False
+    """Training positives / hard negatives lose their instruction (the protocol encodes candidates
+    under the default one, as its evaluation does)."""
+
+
+def _qwen3_vl_embedding() -> Profile:
+    from . import qwen3_vl_embedding as q
+
+    return Profile(
+        q.NAME,
+        "Qwen3-VL-Embedding's protocol: instruction in the system turn (default \"Represent the user's input.\"), "
+        "video, image, text parts in the chat template, media resized as qwen-vl-utils, right padding, 8,192 tokens",
+        backbones=("qwen3_vl",),
+        chat=q.chat_text,
+        prepare=q.processor_inputs,
+        max_length=q.MAX_LENGTH,
+        bare_candidates=True,
+    )
 
 
 PROFILES: dict[str, Profile] = {
@@ -62,6 +93,7 @@ PROFILES: dict[str, Profile] = {
             sequential_positions=True,
             backbones=("qwen2_vl",),
         ),
+        _qwen3_vl_embedding(),
     )
 }
 
@@ -74,16 +106,64 @@ def get_profile(name: str | None) -> Profile:
     return PROFILES[key]
 
 
-def check_profile(name: str | None, backbone: Any) -> str:
-    """The registered profile `name` (None = the default) if `backbone` supports it; a ConfigError
-    otherwise. Profiles are chosen when a model is loaded (`Embedder.from_pretrained(profile=)`)."""
+PROFILE_MARKER = "mme5_profile.json"
+"""Written beside weights mme5 saves (training checkpoints, merges, exports): `{"profile": NAME}`, so
+a trained or exported model is loaded with the profile it was made with."""
+
+
+def write_profile_marker(folder: str | Path, name: str) -> None:
+    """Record profile `name` in `folder` (nothing for the default: absent means mme5)."""
+    path = Path(folder) / PROFILE_MARKER
+    if name != DEFAULT_PROFILE:
+        path.write_text(json.dumps({"profile": name}) + "\n")
+    elif path.is_file():
+        path.unlink()
+
+
+def detect_profile(model_name_or_path: str | Path, backbone: str, adapter: str | Path | None = None) -> str:
+    """The profile a checkpoint calls for: the one mme5 recorded beside it (adapter first), else
+    `qwen3-vl-embedding` for Qwen3-VL-Embedding checkpoints on the qwen3_vl backbone, else the default."""
+    from . import qwen3_vl_embedding
+
+    for folder in (adapter, model_name_or_path):
+        marker = Path(folder) / PROFILE_MARKER if folder is not None else None
+        if marker is not None and marker.is_file():
+            try:
+                return str(json.loads(marker.read_text())["profile"])
+            except (ValueError, KeyError, TypeError):
+                raise ConfigError(f'{marker} is not {{"profile": NAME}}; remove it or fix it') from None
+    if backbone == "qwen3_vl" and qwen3_vl_embedding.is_checkpoint(model_name_or_path):
+        return qwen3_vl_embedding.NAME
+    return DEFAULT_PROFILE
+
+
+def resolve_profile(
+    model_name_or_path: str | Path,
+    backbone: str,
+    profile: str | None = None,
+    max_length: int | None = None,
+    adapter: str | Path | None = None,
+) -> tuple[Profile, int]:
+    """(profile, max_length) a model loads with: `profile` or the detected one, checked against the
+    backbone; `max_length` or the profile's."""
+    chosen = check_profile(profile or detect_profile(model_name_or_path, backbone, adapter), backbone)
+    return chosen, max_length or chosen.max_length
+
+
+def profiled_fingerprint(fingerprint: str, profile: str) -> str:
+    """A model fingerprint qualified by its formatting profile (the default adds nothing)."""
+    return fingerprint if profile == DEFAULT_PROFILE else f"{fingerprint}-{profile}"
+
+
+def check_profile(name: str | None, backbone: str) -> Profile:
+    """The profile `name`, refused with a ConfigError when it is not defined for `backbone`."""
     profile = get_profile(name)
-    if profile.backbones and backbone.name not in profile.backbones:
+    if profile.backbones and backbone not in profile.backbones:
         raise ConfigError(
             f"formatting profile {profile.name!r} is defined for {', '.join(profile.backbones)}, "
-            f"not for this {backbone.name} model"
+            f"not for this {backbone} model"
         )
-    return profile.name
+    return profile
 
 
 def set_profile(embedder: Any, name: str | None) -> Any:

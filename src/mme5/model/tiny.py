@@ -17,9 +17,9 @@ BPE = "bpe"
 """The default tokenizer of a tiny build: a byte-level BPE trained in-process (~600 ids)."""
 
 
-BUILDER_VERSION = 3
-"""Bumped when what `build_tiny` writes changes (2: chat template, 3: mme5_prompts.json), so cached
-builds are redone."""
+BUILDER_VERSION = 4
+"""Bumped when what `build_tiny` writes changes (2: chat template, 3: mme5_prompts.json; 4: Qwen3-VL's
+own template, video processor file and 0.5 mean/std), so cached builds are redone."""
 
 
 def build_tiny(
@@ -84,6 +84,8 @@ def build_tiny(
     model.save_pretrained(out)
     processor.save_pretrained(out)
     write_prompts(out, default_prompts())
+    for name, contents in spec.tiny.files.items():
+        (out / name).write_text(json.dumps(contents, indent=2))
     (out / "mme5_tiny.json").write_text(
         json.dumps(
             {

@@ -88,23 +88,32 @@ def target_size(frames: Sequence[Image.Image], image_processor: Any, settings: d
     )
 
 
-def timestamps(num_frames: int, temporal: int, fps: float = FPS_WITHOUT_METADATA) -> list[float]:
-    """Seconds of each temporal group: mean of its first and last frame (last frame repeated)."""
-    indices = list(range(num_frames)) + [num_frames - 1] * (-num_frames % temporal)
-    return [(indices[i] + indices[i + temporal - 1]) / 2 / fps for i in range(0, len(indices), temporal)]
+def timestamps(
+    num_frames: int, temporal: int, fps: float = FPS_WITHOUT_METADATA, indices: Sequence[int] | None = None
+) -> list[float]:
+    """Seconds of each temporal group: mean of its first and last frame (last index repeated);
+    frame indices 0..n-1 unless the video's metadata gives them."""
+    idx = list(indices) if indices is not None else list(range(num_frames))
+    idx += [idx[-1]] * (-len(idx) % temporal)
+    return [(idx[i] + idx[i + temporal - 1]) / 2 / fps for i in range(0, len(idx), temporal)]
 
 
-def video_placeholder(processor: Any, grid: Sequence[int], num_frames: int) -> str:
-    """The text one `<|video_pad|>` expands to: per group, its timestamp and its framed pads."""
+def video_placeholder(processor: Any, grid: Sequence[int], num_frames: int, metadata: Any = None) -> str:
+    """The text one `<|video_pad|>` expands to: per group, its timestamp and its framed pads
+    (`metadata`: the video's fps and frame indices, a dict or transformers' VideoMetadata)."""
     pads = processor.video_token * (int(grid[1]) * int(grid[2]) // processor.image_processor.merge_size**2)
     framed = processor.vision_start_token + pads + processor.vision_end_token
-    return "".join(
-        f"<{t:.1f} seconds>" + framed for t in timestamps(num_frames, processor.image_processor.temporal_patch_size)
-    )
+    meta = metadata if isinstance(metadata, dict) else vars(metadata) if metadata is not None else {}
+    fps = meta.get("fps") or FPS_WITHOUT_METADATA
+    times = timestamps(num_frames, processor.image_processor.temporal_patch_size, fps, meta.get("frames_indices"))
+    return "".join(f"<{t:.1f} seconds>" + framed for t in times)
 
 
-def process_videos(processor: Any, videos: Any, **_: Any) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """`ProcessorMixin._process_videos` for the torchvision-free Qwen3-VL processor."""
+def process_videos(
+    processor: Any, videos: Any, *, do_resize: bool | None = None, video_metadata: Any = None, **_: Any
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """`ProcessorMixin._process_videos` for the torchvision-free Qwen3-VL processor; with
+    `do_resize=False` the frames keep their size (already resized, e.g. by mme5.model.qwen_vision)."""
     settings = video_settings(processor)
     ip = processor.image_processor
     parts = []
@@ -112,7 +121,7 @@ def process_videos(processor: Any, videos: Any, **_: Any) -> tuple[dict[str, tor
         frames = [f.convert("RGB") for f in video]
         if not frames:
             raise InputError("a video needs at least one frame")
-        size = target_size(frames, ip, settings)
+        size = (frames[0].height, frames[0].width) if do_resize is False else target_size(frames, ip, settings)
         parts.append(
             video_patches(
                 frames,
@@ -127,5 +136,6 @@ def process_videos(processor: Any, videos: Any, **_: Any) -> tuple[dict[str, tor
         "pixel_values_videos": torch.from_numpy(np.concatenate([p for p, _ in parts])),
         "video_grid_thw": torch.tensor([g for _, g in parts], dtype=torch.long),
     }
-    texts = [video_placeholder(processor, g, len(v)) for (_, g), v in zip(parts, videos)]
+    metas = list(video_metadata) if video_metadata is not None else [None] * len(videos)
+    texts = [video_placeholder(processor, g, len(v), m) for (_, g), v, m in zip(parts, videos, metas)]
     return data, texts

@@ -28,6 +28,9 @@ class ModelConfig:
     backbone: str | None = None
     """registry name; needed for a hub id in --dry-run (no config download), else detected."""
     max_length: int = 256
+    profile: str | None = None
+    """input formatting profile (mme5.model.profiles); None: the one the checkpoint calls for
+    (qwen3-vl-embedding for Qwen3-VL-Embedding checkpoints), used alike in training and at reload."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """auto: bfloat16 on CUDA, float32 on CPU."""
     attn_implementation: str = "sdpa"

@@ -105,6 +105,26 @@ def check_model(cfg: TrainConfig, hub: Hub) -> str:
     return f"model {name}: found on the hub, backbone {get_backbone(str(model_type)).name}"
 
 
+def check_profile(cfg: TrainConfig) -> str:
+    """The input profile the run will use (`model.profile`, else the one the checkpoint calls for),
+    checked against the backbone; without a known backbone (a hub id offline) only its name."""
+    from ..model.backbones import detect_backbone, get_backbone
+    from ..model.profiles import check_profile as checked
+    from ..model.profiles import detect_profile, get_profile
+
+    name = cfg.model.name_or_path
+    if cfg.model.backbone:
+        backbone = get_backbone(cfg.model.backbone).name
+    elif name.startswith(TINY_SCHEME):
+        backbone = get_backbone(name[len(TINY_SCHEME) :] or "mllama").name
+    elif Path(name).is_dir():
+        backbone = detect_backbone(name).name
+    else:
+        return f"input profile: {get_profile(cfg.model.profile).name if cfg.model.profile else 'from the checkpoint'}"
+    profile = checked(cfg.model.profile or detect_profile(name, backbone), backbone)
+    return f"input profile: {profile.name} (max_length {cfg.model.max_length})"
+
+
 def check_source(
     path: str,
     subsets: tuple[str, ...],
@@ -169,7 +189,7 @@ def dry_run(cfg: TrainConfig) -> list[str]:
     """Report lines; raises on the first problem."""
     validate(cfg)
     hub = Hub()
-    lines = [check_model(cfg, hub)]
+    lines = [check_model(cfg, hub), check_profile(cfg)]
     if cfg.task == "rerank":
         from .rerank import validate_rerank
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..model.embedder import Embedder, Prepared
 from ..model.loading import resolve_dtype
+from ..model.profiles import write_profile_marker
 from ..types import InputError, MissingFileError
 from .config import ModelConfig
 
@@ -62,6 +63,7 @@ def build_model(cfg: ModelConfig, *, seed: int = 0, weights: str | None = None) 
         device="cpu",
         max_length=cfg.max_length,
         attn_implementation=cfg.attn_implementation,
+        profile=cfg.profile,
     )
     return make_trainable(embedder, cfg, seed=seed)
 
@@ -121,6 +123,7 @@ def save_weights(model: ContrastiveModel, out_dir: str | Path, state_dict: dict 
         state_dict = {k[len("model.") :]: v for k, v in state_dict.items() if k.startswith("model.")}
     model.model.save_pretrained(out, state_dict=state_dict)
     model.embedder.processor.save_pretrained(out)
+    write_profile_marker(out, model.embedder.profile)  # reloads (adapter or full) keep the profile
 
 
 def load_adapter(model: ContrastiveModel, ckpt_dir: str | Path) -> None:
@@ -143,4 +146,5 @@ def export_merged(base: str, adapter_dir: str | Path, out_dir: str | Path, dtype
     merged_model: Any = merged.model
     merged_model.save_pretrained(out_dir)
     merged.processor.save_pretrained(out_dir)
+    write_profile_marker(out_dir, merged.profile)
     return Path(out_dir)

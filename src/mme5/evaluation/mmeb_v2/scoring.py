@@ -21,7 +21,9 @@ from .data import RankData
 from .metrics import KS, ranking_metrics, score_keys
 from .ranking import LabelRanks, rank_global, rank_local
 
-PRED_K = 10
+PRED_K = 100
+"""Candidates kept per query in `<Task>_pred.jsonl`: the reranking stage of Qwen3-VL-Reranker's
+evaluation reads the first 100 (spec qwen3_vl_family.md §5); metrics stop at @10 regardless."""
 
 
 def rank(data: RankData, vectors: np.ndarray, tie_tol: float, block_bytes: int) -> LabelRanks:

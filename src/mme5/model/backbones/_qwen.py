@@ -50,7 +50,7 @@ def text_config(tokenizer, s, **extra) -> dict:
     }
 
 
-def image_processor(s, patch: int):
+def image_processor(s, patch: int, **extra: Any):
     from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 
     unit = patch * 2  # one merged token covers a 2x2 block of patches
@@ -61,12 +61,19 @@ def image_processor(s, patch: int):
         patch_size=patch,
         temporal_patch_size=2,
         merge_size=2,
+        **extra,
     )
 
 
-def tiny_spec(build: Any) -> TinySpec:
+def tiny_spec(build: Any, **extra: Any) -> TinySpec:
     """The tiny-build settings every Qwen-VL family shares (tokens, chat template); `build` makes the
-    family's config and image processor."""
+    family's config and image processor; `extra`: further TinySpec fields (a family's own template)."""
     return TinySpec(
-        special_tokens=SPECIAL_TOKENS, bos=None, eos="<|endoftext|>", pad="<|endoftext|>", build=build, chat=CHAT
+        special_tokens=SPECIAL_TOKENS,
+        bos=None,
+        eos="<|endoftext|>",
+        pad="<|endoftext|>",
+        build=build,
+        chat=CHAT,
+        **extra,
     )

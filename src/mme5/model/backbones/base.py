@@ -38,9 +38,15 @@ class TinySpec:
     chat: tuple[str, str, str] = ("{role}: {content}</s>", "assistant:", "<image>\n")
     # `init-tiny --tokenizer NAME`: real tokenizers this family can be built with (besides the BPE)
     real_tokenizers: dict[str, RealTokenizerPreset] = field(default_factory=dict)
+    # the released checkpoint's own chat template (Jinja), where the generic one above renders less
+    template: str | None = None
+    # further JSON files the released checkpoint carries (name -> contents), e.g. a video processor
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def chat_template(self) -> str:
         """A Jinja chat template in the family's markup, so tiny models take the chat path too."""
+        if self.template is not None:
+            return self.template
         turn, assistant, image = self.chat
         content = (
             "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"

@@ -5,6 +5,41 @@ from __future__ import annotations
 from . import _qwen
 from .base import Backbone, TinySizes
 
+QWEN_MEAN_STD = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
+"""Qwen3-VL's normalisation (images and videos), not CLIP's."""
+
+# Qwen3-VL's chat markup, as its checkpoints render a conversation: a system turn (a string or text
+# parts), then each turn's parts in order, an image as `<|vision_start|><|image_pad|><|vision_end|>`
+# and a video as `<|vision_start|><|video_pad|><|vision_end|>`; no default system prompt.
+CHAT_TEMPLATE = (
+    "{%- for m in messages %}"
+    "{{- '<|im_start|>' + m['role'] + '\\n' }}"
+    "{%- if m['content'] is string %}{{- m['content'] }}"
+    "{%- else %}{%- for c in m['content'] %}"
+    "{%- if c['type'] == 'image' or 'image' in c or 'image_url' in c %}"
+    "{{- '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{%- elif c['type'] == 'video' or 'video' in c %}"
+    "{{- '<|vision_start|><|video_pad|><|vision_end|>' }}"
+    "{%- elif 'text' in c %}{{- c['text'] }}"
+    "{%- endif %}{%- endfor %}{%- endif %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+VIDEO_PREPROCESSOR_CONFIG = {
+    "video_processor_type": "Qwen3VLVideoProcessor",
+    "processor_class": "Qwen3VLProcessor",
+    "size": {"shortest_edge": 128 * 32 * 32, "longest_edge": 768 * 32 * 32},
+    "patch_size": 16,
+    "temporal_patch_size": 2,
+    "merge_size": 2,
+    "resample": 3,
+    **QWEN_MEAN_STD,
+}
+"""The `video_preprocessor_config.json` a tiny Qwen3-VL carries: Qwen3-VL's video processor
+(patch 16, merge 2, temporal 2, bicubic, 0.5 mean/std; pixel bounds: the class defaults)."""
+
 
 def _model_class() -> type:
     from transformers import Qwen3VLForConditionalGeneration
@@ -49,7 +84,7 @@ def _build_tiny(tokenizer, s: TinySizes):
         },
         **_qwen.token_ids(tokenizer),
     )
-    return config, _qwen.image_processor(s, patch=16), {}
+    return config, _qwen.image_processor(s, patch=16, **QWEN_MEAN_STD), {}
 
 
 BACKBONE = Backbone(
@@ -64,6 +99,8 @@ BACKBONE = Backbone(
     # the processor frames every temporal group: `<t seconds><|vision_start|>pads<|vision_end|>`
     video_text="<|video_pad|>\n",
     lora_targets=_qwen.LORA_TARGETS,
-    tiny=_qwen.tiny_spec(_build_tiny),
+    tiny=_qwen.tiny_spec(
+        _build_tiny, template=CHAT_TEMPLATE, files={"video_preprocessor_config.json": VIDEO_PREPROCESSOR_CONFIG}
+    ),
     description="Qwen3-VL (Qwen3VLForConditionalGeneration), the Qwen3-VL-Embedding backbone",
 )

@@ -1,0 +1,207 @@
+"""The image and video resizing of qwen-vl-utils 0.0.14, without torchvision (spec
+qwen3_vl_family.md §3).
+
+Qwen3-VL-Embedding resizes every image and video before its processor sees them (the processor
+then runs with `do_resize=False`), through qwen-vl-utils' `process_vision_info(...,
+image_patch_size=16)`. That library imports torchvision at module level, which does not import
+beside the CPU torch here, so its arithmetic is written out again:
+
+- images: RGB (RGBA composited on white), `smart_resize` with factor 32 and the part's pixel
+  bounds, Pillow's bicubic resize;
+- frame lists: each frame through the image path with factor 64 (the release passes the factor
+  where the patch size is expected) and the default bounds, padded to an even count with the last
+  frame, then the clip resized to one `smart_resize(factor 32)` size whose per-frame budget is
+  `max(min(768*32*32, total_pixels / n * 2), int(128*32*32 * 1.05))`, bicubic with antialias on
+  the uint8 frames (rounded back to uint8); metadata fps 2.0, indices 0..n-1 (padding included);
+- video files: `fps` 1 and at most `max_frames` 64 frames picked with
+  `linspace(0, N-1, n).round()`, the real fps and indices as metadata, the same clip resize with
+  the default `total_pixels` (128,000 * 32 * 32 * 0.9; the embedder passes none for files).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..types import ImageLike, InputError
+
+FACTOR = 32
+"""patch 16 x spatial merge 2."""
+MIN_PIXELS = 4 * FACTOR * FACTOR
+MAX_PIXELS = 1800 * FACTOR * FACTOR
+"""Qwen3-VL-Embedding's image bounds: 4,096 and 1,843,200 pixels."""
+MAX_FRAMES = 64
+FPS = 1.0
+TOTAL_PIXELS = 10 * 768 * FACTOR * FACTOR
+"""7,864,320: the pixel budget of a frame-list video over all its frames."""
+MAX_RATIO = 200
+FRAME_LIST_FPS = 2.0
+"""The fps qwen-vl-utils fakes for a list of frames (timestamps derive from it)."""
+VIDEO_MIN_TOKENS, VIDEO_MAX_TOKENS = 128, 768
+IMAGE_MIN_TOKENS, IMAGE_MAX_TOKENS = 4, 16384
+MODEL_SEQ_LEN = int(float(os.environ.get("MODEL_SEQ_LEN", 128000)))
+"""qwen-vl-utils' default `total_pixels` for a video is MODEL_SEQ_LEN * factor^2 * 0.9 (same env var)."""
+
+
+def smart_resize(
+    height: int, width: int, factor: int = FACTOR, min_pixels: int | None = None, max_pixels: int | None = None
+) -> tuple[int, int]:
+    """(h, w), both multiples of `factor`, near the aspect ratio, within [min_pixels, max_pixels]
+    (defaults: 4 and 16,384 tokens of factor^2). Python's round (half to even) as the library."""
+    max_pixels = IMAGE_MAX_TOKENS * factor**2 if max_pixels is None else max_pixels
+    min_pixels = IMAGE_MIN_TOKENS * factor**2 if min_pixels is None else min_pixels
+    if max(height, width) / min(height, width) > MAX_RATIO:
+        raise InputError(f"an image's aspect ratio must be below {MAX_RATIO}, got {height}x{width}")
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h, w = math.floor(height / beta / factor) * factor, math.floor(width / beta / factor) * factor
+    elif h * w < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+    return h, w
+
+
+def open_image(image: ImageLike, where: str = "") -> Image.Image:
+    """A path, bytes or PIL image opened as it is stored (alpha kept, for `to_rgb`)."""
+    if isinstance(image, Image.Image):
+        return image
+    try:
+        img = Image.open(io.BytesIO(image) if isinstance(image, (bytes, bytearray)) else Path(image))
+        img.load()
+    except FileNotFoundError:
+        raise InputError(f"{where}: image file not found: {image!s}") from None
+    except Exception as exc:  # PIL raises many types for corrupt data
+        raise InputError(f"{where}: cannot read image: {exc}") from exc
+    return img
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB as qwen-vl-utils makes it: an RGBA image pasted on white through its alpha."""
+    if image.mode == "RGBA":
+        out = Image.new("RGB", image.size, (255, 255, 255))
+        out.paste(image, mask=image.split()[3])
+        return out
+    return image.convert("RGB")
+
+
+def resize_image(
+    image: ImageLike,
+    factor: int = FACTOR,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    where: str = "",
+) -> Image.Image:
+    """qwen-vl-utils' `fetch_image`: RGB, then `smart_resize`, then Pillow's default (bicubic) resize."""
+    rgb = to_rgb(open_image(image, where))
+    h, w = smart_resize(rgb.height, rgb.width, factor, min_pixels, max_pixels)
+    return rgb.resize((w, h))
+
+
+def frame_budget(num_frames: int, total_pixels: float = TOTAL_PIXELS, factor: int = FACTOR) -> int:
+    """Per-frame max pixels of a clip of `num_frames` (already padded to even): the worked values
+    are 245,760 for 64 frames and 786,432 for 16 or 8."""
+    min_pixels = VIDEO_MIN_TOKENS * factor * factor
+    return int(max(min(VIDEO_MAX_TOKENS * factor * factor, total_pixels / num_frames * 2), int(min_pixels * 1.05)))
+
+
+@dataclass(frozen=True)
+class Video:
+    """A resized clip as the processor gets it: uint8 (T, H, W, 3) frames and their metadata."""
+
+    frames: np.ndarray
+    fps: float
+    indices: tuple[int, ...]
+
+    def timestamps(self, merge: int = 2) -> list[float]:
+        """Seconds of each temporal group: the mean of its first and last frame's time, as
+        `Qwen3VLProcessor._calculate_timestamps` computes them (odd counts repeat the last index)."""
+        idx = list(self.indices) + [self.indices[-1]] * (-len(self.indices) % merge)
+        t = [i / self.fps for i in idx]
+        return [(t[i] + t[i + merge - 1]) / 2 for i in range(0, len(t), merge)]
+
+
+def pick_frames(frames: Sequence[ImageLike], max_frames: int = MAX_FRAMES) -> list[ImageLike]:
+    """Qwen3-VL-Embedding's frame-list sampling: `linspace(0, n-1, max_frames, dtype=int)` when
+    there are more, else all."""
+    if len(frames) <= max_frames:
+        return list(frames)
+    return [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames, dtype=int).tolist()]
+
+
+def resize_clip(video: np.ndarray, total_pixels: float, factor: int = FACTOR) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> the clip at one `smart_resize` size within the per-frame budget, bicubic
+    with antialias on float values, clamped and rounded back to uint8 (torchvision's uint8 path)."""
+    n, height, width = video.shape[:3]
+    min_pixels = VIDEO_MIN_TOKENS * factor * factor
+    h, w = smart_resize(height, width, factor, min_pixels, frame_budget(n, total_pixels, factor))
+    x = torch.from_numpy(np.ascontiguousarray(video)).permute(0, 3, 1, 2).float()
+    x = torch.nn.functional.interpolate(x, size=[h, w], mode="bicubic", align_corners=False, antialias=True)
+    return x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def frame_list_video(
+    frames: Sequence[ImageLike], total_pixels: float = TOTAL_PIXELS, max_frames: int = MAX_FRAMES, where: str = ""
+) -> Video:
+    """A list of frames as Qwen3-VL-Embedding passes it: at most `max_frames` picked, each frame
+    pre-resized (factor 64, default bounds), padded to even, the clip resized; fps 2.0, 0..n-1."""
+    if not frames:
+        raise InputError(f"{where}: a video needs at least one frame")
+    images = [
+        resize_image(f, factor=2 * FACTOR, where=f"{where} frame {i}")
+        for i, f in enumerate(pick_frames(frames, max_frames))
+    ]
+    if len({im.size for im in images}) > 1:
+        raise InputError(
+            f"{where}: the frames of a video must share one size, got {sorted({im.size for im in images})}"
+        )
+    images += images[-1:] * (len(images) % 2)
+    stacked = np.stack([np.asarray(im) for im in images])
+    return Video(resize_clip(stacked, total_pixels), FRAME_LIST_FPS, tuple(range(len(images))))
+
+
+def file_frame_count(total: int, video_fps: float, fps: float = FPS, max_frames: int = MAX_FRAMES) -> int:
+    """qwen-vl-utils' `smart_nframes` for an `fps` request: duration * fps within [4, max_frames]
+    (both to even), at most `total`, floored to even."""
+    low = math.ceil(4 / 2) * 2
+    high = math.floor(min(max_frames, total) / 2) * 2
+    n = min(min(max(total / video_fps * fps, low), high), total)
+    n = math.floor(n / 2) * 2
+    if not 2 <= n <= total:
+        raise InputError(f"a video of {total} frames is too short to sample at {fps} fps (needs 2)")
+    return n
+
+
+def video_file(
+    source: str | Path | bytes,
+    fps: float = FPS,
+    max_frames: int = MAX_FRAMES,
+    total_pixels: float = MODEL_SEQ_LEN * FACTOR * FACTOR * 0.9,
+    where: str = "",
+) -> Video:
+    """A video file as Qwen3-VL-Embedding passes it (decoded with PyAV): `file_frame_count` frames at
+    `linspace(0, N-1, n).round()`, the clip resized; metadata: the file's fps and those indices."""
+    import av
+
+    name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        with av.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)) as container:
+            stream = container.streams.video[0]
+            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            video_fps = float(stream.average_rate or 0)
+    except Exception as exc:  # PyAV raises FFmpegError subclasses, IndexError without a stream, ...
+        raise InputError(f"{where}: cannot decode video {name}: {exc}") from exc
+    if not decoded or video_fps <= 0:
+        raise InputError(f"{where}: video {name} has no frames or no frame rate")
+    n = file_frame_count(len(decoded), video_fps, fps, max_frames)
+    idx = torch.linspace(0, len(decoded) - 1, n).round().long().tolist()
+    return Video(resize_clip(np.stack([decoded[i] for i in idx]), total_pixels), video_fps, tuple(idx))
