@@ -50,7 +50,7 @@ COMMANDS = documented_commands()
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """A folder with what the examples name (cat.png, photos/, items.jsonl) and its own $MME5_CACHE."""
+    """A folder with what the examples name (cat.png, photos/, items.jsonl, rows.jsonl) and its own $MME5_CACHE."""
     root = tmp_path_factory.mktemp("cli-docs")
     assets = Path(str(resources.files("mme5").joinpath("assets")))
     shutil.copy(assets / "cat.png", root / "cat.png")
@@ -58,6 +58,9 @@ def workspace(tmp_path_factory):
     for name in ("cat.png", "dog.png", "apple.png"):
         shutil.copy(assets / name, root / "photos" / name)
     (root / "items.jsonl").write_text('{"text": "a black cat"}\n{"image": "cat.png", "instruction": "Represent the given image."}\n')
+    (root / "rows.jsonl").write_text("".join(  # training rows for `mme5 mine`
+        f'{{"qry": "a photo of {name}", "qry_image_path": "", "pos_text": "", "pos_image_path": "photos/{name}.png"}}\n'
+        for name in ("cat", "dog", "apple")))
     before = os.environ.get("MME5_CACHE")
     os.environ["MME5_CACHE"] = str(root / "cache")
     yield root

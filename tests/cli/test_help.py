@@ -16,7 +16,8 @@ from mme5.cli.main import build_parser, commands, main
 
 MODEL_FLAGS = ("--model", "--adapter", "--dtype", "--device", "--max-length", "--batch-size")
 # commands whose --model is not an encoder they load, and why
-OTHER_MODEL_FLAG = {("quickstart",): "--model is the checkpoint to fine-tune (QuickstartConfig.base_model)"}
+OTHER_MODEL_FLAG = {("quickstart",): "--model is the checkpoint to fine-tune (QuickstartConfig.base_model)",
+                    ("rerank",): "--model is the reranker (cli.options.add_reranker_model_args)"}
 # commands that run no batches, so declare no --batch-size (add_model_args(batches=False)), and why
 NO_BATCHES = {("export",): "export merges and saves; it encodes nothing", ("index", "search"): "one query"}
 # commands whose `--dtype auto` means something else than add_model_args' default, and what

@@ -126,6 +126,23 @@ def test_video_file_is_sampled_at_one_fps(tmp_path) -> None:
     assert video.timestamps() == [(0 + 16) / 2 / 10, (33 + 49) / 2 / 10]
 
 
+@pytest.mark.parametrize("name,limit", [("lying", "max_image_pixels"), ("long", "max_frames")])
+def test_hostile_video_files_stop_within_the_media_policy(name, limit) -> None:
+    """The profile's own video path (all frames counted, the picked ones decoded) keeps the limits of
+    mme5.media_policy: a header-lying clip and a 12,600-frame clip are refused fast, naming the limit."""
+    import time
+
+    from mme5.media_policy import LimitError
+
+    from media import hostile  # tests/media (the hostile files the media tests generate)
+
+    data = hostile.header_lying_video() if name == "lying" else hostile.long_video(12_600, 2896)
+    started = time.monotonic()
+    with pytest.raises(LimitError, match=limit):
+        qv.video_file(data, where="clip")
+    assert time.monotonic() - started < 5
+
+
 @pytest.mark.gpu
 def test_qwen_vl_utils_agrees() -> None:
     """The library itself, where torchvision imports (a GPU machine with qwen-vl-utils 0.0.14)."""

@@ -113,6 +113,17 @@ def add_reranker_args(parser: argparse.ArgumentParser, flag: str = "--reranker",
     )
 
 
+def add_reranker_model_args(parser: argparse.ArgumentParser) -> None:
+    """`mme5 rerank`'s model flags: the reranker as --model (with --rerank-format), --dtype, --device
+    and --batch-size (pairs per forward); a reranker takes no adapter, profile or max length flag."""
+    add_reranker_args(parser, "--model", required=True)
+    parser.add_argument("--dtype", default="auto", help=f"weights dtype: {DTYPES} (default auto: {AUTO_DTYPE})")
+    parser.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
+    parser.add_argument(
+        "--batch-size", type=_positive, default=16, metavar="N", help="pairs per forward (default: %(default)s)"
+    )
+
+
 def reranker_from_args(args: argparse.Namespace) -> Reranker:
     """Load the Reranker the reranker flags name, with the model flags' dtype and device."""
     from ..model.reranker import Reranker

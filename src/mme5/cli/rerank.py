@@ -15,9 +15,9 @@ HELP = "rerank documents against a query with a yes/no reranker"
 
 
 def register(p) -> None:
-    from .options import DTYPES, add_reranker_args
+    from .options import add_reranker_model_args
 
-    add_reranker_args(p, "--model", required=True)
+    add_reranker_model_args(p)
     p.add_argument("--query", metavar="TEXT", help="the query text")
     p.add_argument("--query-image", metavar="PATH", help="the query image (with or without --query)")
     p.add_argument("--input", metavar="JSONL", help="documents: one item object per line (text, image, video, ...)")
@@ -25,9 +25,6 @@ def register(p) -> None:
     p.add_argument("--instruction", help="the <Instruct> line (default: the model's)")
     p.add_argument("--top-n", type=int, metavar="N", help="print only the best N")
     p.add_argument("--output", metavar="FILE", help="write the JSONL here instead of stdout")
-    p.add_argument("--dtype", default="auto", help=f"weights dtype: {DTYPES}")
-    p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
-    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="pairs per forward (default: 16)")
 
 
 def run(args) -> int:

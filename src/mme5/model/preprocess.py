@@ -232,7 +232,7 @@ class Preprocessor:
         if self._own.prepare is not None:  # the profile owns media handling and the processor call
             if lockstep:
                 raise ConfigError(f"the {self.profile} profile does not run in lockstep (DeepSpeed ZeRO-3) yet")
-            inputs = self._own.prepare(self.processor, items, where, self.max_length)
+            inputs = self._own.prepare(self.processor, items, where, self.max_length, self.media_policy)
             cut = int((inputs["attention_mask"].sum(dim=1) >= self.max_length).sum())
             return Prepared(parts=[(list(range(n)), inputs)], size=n, truncated=cut)
         fits = list(formatted) if formatted is not None else self.format(items)

@@ -56,9 +56,9 @@ class Profile:
     backbones: tuple[str, ...] = ()
     chat: Callable[[Any, Item], str] | None = None
     """(processor, item) -> the text a chat-template profile renders; its batches go through `prepare`."""
-    prepare: Callable[[Any, Sequence[Item], Sequence[str], int], dict[str, Any]] | None = None
-    """(processor, items, where, max_length) -> the processor's tensors for one batch, where the profile
-    owns media handling and the processor call (resizing, padding side, truncation)."""
+    prepare: Callable[[Any, Sequence[Item], Sequence[str], int, Any], dict[str, Any]] | None = None
+    """(processor, items, where, max_length, media policy) -> the processor's tensors for one batch,
+    where the profile owns media handling and the processor call (resizing, padding side, truncation)."""
     max_length: int = 256
     """Tokens per item when the user gives no --max-length."""
     bare_candidates: bool = False

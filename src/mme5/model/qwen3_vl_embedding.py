@@ -21,14 +21,17 @@ import json
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from PIL import Image
 
 from ..media import frame_files
+from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import HUB_IMAGE_PLACEHOLDER, InputError, Item
 from . import qwen_vision
+
+if TYPE_CHECKING:
+    import torch
 
 NAME = "qwen3-vl-embedding"
 DEFAULT_INSTRUCTION = "Represent the user's input."
@@ -81,12 +84,12 @@ def processor_text(processor: Any, item: Item) -> str:
     return chat_text(processor, item).replace(VIDEO_SPAN, VIDEO_PAD)
 
 
-def item_image(item: Item, where: str) -> Image.Image | None:
+def item_image(item: Item, where: str, policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image | None:
     """The item's image (or rendered PDF page) resized as the protocol does (4,096-1,843,200 px)."""
     if item.pdf is not None and not item.has_image:
         from ..media import page_item
 
-        item = page_item(item, where)
+        item = page_item(item, where, policy=policy)
     if not item.has_image:
         return None
     return qwen_vision.resize_image(
@@ -94,31 +97,36 @@ def item_image(item: Item, where: str) -> Image.Image | None:
         min_pixels=qwen_vision.MIN_PIXELS,
         max_pixels=qwen_vision.MAX_PIXELS,
         where=where,
+        policy=policy,
     )
 
 
-def item_video(item: Item, where: str) -> qwen_vision.Video | None:
+def item_video(item: Item, where: str, policy: MediaPolicy = DEFAULT_POLICY) -> qwen_vision.Video | None:
     """The item's video: a frame list or frame folder as frames (64 at most, total_pixels
     7,864,320), a file at fps 1 with at most 64 frames."""
     video = item.video
     if not item.has_video or video is None:
         return None
     if isinstance(video, (list, tuple)):
-        return qwen_vision.frame_list_video(list(video), where=where)
+        return qwen_vision.frame_list_video(list(video), where=where, policy=policy)
     if isinstance(video, (str, Path)) and Path(video).is_dir():
-        return qwen_vision.frame_list_video(list(frame_files(video, where)), where=where)
-    return qwen_vision.video_file(video, where=where)
+        return qwen_vision.frame_list_video(list(frame_files(video, where)), where=where, policy=policy)
+    return qwen_vision.video_file(video, where=where, policy=policy)
 
 
 def processor_inputs(
-    processor: Any, items: Sequence[Item], where: Sequence[str], max_length: int = MAX_LENGTH
+    processor: Any,
+    items: Sequence[Item],
+    where: Sequence[str],
+    max_length: int = MAX_LENGTH,
+    policy: MediaPolicy = DEFAULT_POLICY,
 ) -> dict[str, torch.Tensor]:
     """One batch through the checkpoint's processor, as Qwen3VLEmbedder's `_preprocess_inputs`:
     chat texts, resized images and videos with their metadata, `do_resize=False`, right padding,
     truncation at `max_length`."""
     texts = [processor_text(processor, item) for item in items]
-    images = [img for i, item in enumerate(items) if (img := item_image(item, where[i])) is not None]
-    videos = [v for i, item in enumerate(items) if (v := item_video(item, where[i])) is not None]
+    images = [img for i, item in enumerate(items) if (img := item_image(item, where[i], policy)) is not None]
+    videos = [v for i, item in enumerate(items) if (v := item_video(item, where[i], policy)) is not None]
     kwargs: dict[str, Any] = {
         "text": texts,
         "padding": True,

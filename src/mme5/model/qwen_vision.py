@@ -26,11 +26,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
+from ..media_policy import DEFAULT_POLICY, DecodeBudget, MediaPolicy, check_bytes, check_pixels, refuse
 from ..types import ImageLike, InputError
 
 FACTOR = 32
@@ -71,15 +72,23 @@ def smart_resize(
     return h, w
 
 
-def open_image(image: ImageLike, where: str = "") -> Image.Image:
-    """A path, bytes or PIL image opened as it is stored (alpha kept, for `to_rgb`)."""
+def open_image(image: ImageLike, where: str = "", policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image:
+    """A path, bytes or PIL image opened as it is stored (alpha kept, for `to_rgb`); files within
+    `policy`'s byte and pixel limits, checked before the pixels are decoded."""
     if isinstance(image, Image.Image):
         return image
     try:
+        if isinstance(image, (bytes, bytearray)):
+            check_bytes(len(image), where, policy, "image")
+        elif Path(image).is_file():
+            check_bytes(Path(image).stat().st_size, where, policy, "image")
         img = Image.open(io.BytesIO(image) if isinstance(image, (bytes, bytearray)) else Path(image))
+        check_pixels(img.width, img.height, where, policy)
         img.load()
     except FileNotFoundError:
         raise InputError(f"{where}: image file not found: {image!s}") from None
+    except InputError:
+        raise
     except Exception as exc:  # PIL raises many types for corrupt data
         raise InputError(f"{where}: cannot read image: {exc}") from exc
     return img
@@ -100,9 +109,10 @@ def resize_image(
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     where: str = "",
+    policy: MediaPolicy = DEFAULT_POLICY,
 ) -> Image.Image:
     """qwen-vl-utils' `fetch_image`: RGB, then `smart_resize`, then Pillow's default (bicubic) resize."""
-    rgb = to_rgb(open_image(image, where))
+    rgb = to_rgb(open_image(image, where, policy))
     h, w = smart_resize(rgb.height, rgb.width, factor, min_pixels, max_pixels)
     return rgb.resize((w, h))
 
@@ -144,26 +154,31 @@ def resize_clip(video: np.ndarray, total_pixels: float, factor: int = FACTOR) ->
     n, height, width = video.shape[:3]
     min_pixels = VIDEO_MIN_TOKENS * factor * factor
     h, w = smart_resize(height, width, factor, min_pixels, frame_budget(n, total_pixels, factor))
+    import torch  # here, not at import: the CLI's parser imports the profiles without torch
+
     x = torch.from_numpy(np.ascontiguousarray(video)).permute(0, 3, 1, 2).float()
     x = torch.nn.functional.interpolate(x, size=[h, w], mode="bicubic", align_corners=False, antialias=True)
     return x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def frame_list_video(
-    frames: Sequence[ImageLike], total_pixels: float = TOTAL_PIXELS, max_frames: int = MAX_FRAMES, where: str = ""
+    frames: Sequence[ImageLike],
+    total_pixels: float = TOTAL_PIXELS,
+    max_frames: int = MAX_FRAMES,
+    where: str = "",
+    policy: MediaPolicy = DEFAULT_POLICY,
 ) -> Video:
     """A list of frames as Qwen3-VL-Embedding passes it: at most `max_frames` picked, each frame
-    pre-resized (factor 64, default bounds), padded to even, the clip resized; fps 2.0, 0..n-1."""
+    pre-resized (factor 64, default bounds), padded to even, the clip resized; fps 2.0, 0..n-1.
+    Frames that resize to another size than the first (mixed orientations, where qwen-vl-utils'
+    stack fails) are brought to the first frame's size, as mme5.media does for every video."""
     if not frames:
         raise InputError(f"{where}: a video needs at least one frame")
     images = [
-        resize_image(f, factor=2 * FACTOR, where=f"{where} frame {i}")
+        resize_image(f, factor=2 * FACTOR, where=f"{where} frame {i}", policy=policy)
         for i, f in enumerate(pick_frames(frames, max_frames))
     ]
-    if len({im.size for im in images}) > 1:
-        raise InputError(
-            f"{where}: the frames of a video must share one size, got {sorted({im.size for im in images})}"
-        )
+    images = [im if im.size == images[0].size else im.resize(images[0].size) for im in images]
     images += images[-1:] * (len(images) % 2)
     stacked = np.stack([np.asarray(im) for im in images])
     return Video(resize_clip(stacked, total_pixels), FRAME_LIST_FPS, tuple(range(len(images))))
@@ -187,21 +202,63 @@ def video_file(
     max_frames: int = MAX_FRAMES,
     total_pixels: float = MODEL_SEQ_LEN * FACTOR * FACTOR * 0.9,
     where: str = "",
+    policy: MediaPolicy = DEFAULT_POLICY,
 ) -> Video:
     """A video file as Qwen3-VL-Embedding passes it (decoded with PyAV): `file_frame_count` frames at
-    `linspace(0, N-1, n).round()`, the clip resized; metadata: the file's fps and those indices."""
+    `linspace(0, N-1, n).round()`, the clip resized; metadata: the file's fps and those indices.
+
+    Within `policy` (mme5.media_policy): bytes, frames (packets counted before any decoding), every
+    decoded frame's size before conversion, decoded pixels and time; only the picked frames are kept."""
     import av
 
     name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+    if isinstance(source, (bytes, bytearray)):
+        check_bytes(len(source), where, policy, "video")
+    elif Path(source).is_file():
+        check_bytes(Path(source).stat().st_size, where, policy, "video")
+    budget = DecodeBudget(policy, where)
     try:
         with av.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)) as container:
             stream = container.streams.video[0]
-            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            total = 0
+            for packet in container.demux(stream):
+                total += 1 if packet.size else 0
+                if total > policy.max_frames:
+                    raise refuse(where, f"the video has more than {policy.max_frames} frames", "max_frames", policy)
+                budget.tick()
             video_fps = float(stream.average_rate or 0)
+            if not total or video_fps <= 0:
+                raise InputError(f"{where}: video {name} has no frames or no frame rate")
+            idx = _pick(total, file_frame_count(total, video_fps, fps, max_frames))
+            kept, decoded = _decode(container, stream, set(idx), budget)
+            if len(kept) < len(set(idx)):  # fewer frames decode than the stream has packets: pick again
+                idx = _pick(decoded, file_frame_count(decoded, video_fps, fps, max_frames))
+                kept, _ = _decode(container, stream, set(idx), budget)
+    except InputError:
+        raise
     except Exception as exc:  # PyAV raises FFmpegError subclasses, IndexError without a stream, ...
         raise InputError(f"{where}: cannot decode video {name}: {exc}") from exc
-    if not decoded or video_fps <= 0:
-        raise InputError(f"{where}: video {name} has no frames or no frame rate")
-    n = file_frame_count(len(decoded), video_fps, fps, max_frames)
-    idx = torch.linspace(0, len(decoded) - 1, n).round().long().tolist()
-    return Video(resize_clip(np.stack([decoded[i] for i in idx]), total_pixels), video_fps, tuple(idx))
+    return Video(resize_clip(np.stack([kept[i] for i in idx]), total_pixels), video_fps, tuple(idx))
+
+
+def _decode(container: Any, stream: Any, wanted: set[int], budget: DecodeBudget) -> tuple[dict[int, np.ndarray], int]:
+    """(the wanted frames as RGB arrays, frames decoded) from the start; every decoded frame is
+    measured against the budget before it is converted, and decoding stops after the last wanted."""
+    container.seek(0)
+    kept: dict[int, np.ndarray] = {}
+    count = 0
+    for count, frame in enumerate(container.decode(stream), 1):
+        budget.spend(frame.width, frame.height)
+        if count - 1 in wanted:
+            kept[count - 1] = frame.to_ndarray(format="rgb24")
+        if len(kept) == len(wanted):
+            break
+    return kept, count
+
+
+def _pick(total: int, n: int) -> list[int]:
+    """qwen-vl-utils' frame indices: `torch.linspace(0, total - 1, n).round()` (numpy rounds some
+    differently, so torch does it, imported here: the CLI's parser imports the profiles without it)."""
+    import torch
+
+    return torch.linspace(0, total - 1, n).round().long().tolist()

@@ -73,6 +73,8 @@ def create_app(
     reranker for /v1/rerank and search's `rerank` option: mme5.serving.rerank)."""
     settings = settings or ServerSettings()
     policy = InputPolicy.from_settings(settings)
+    if hasattr(embedder, "media_policy"):  # the worker renders pages and decodes videos under the server's limits
+        embedder.media_policy = settings.media
     if index is not None and index.fingerprint != embedder.fingerprint:
         raise InputError(
             f"the index was built with model fingerprint {index.fingerprint!r} but the served model is "

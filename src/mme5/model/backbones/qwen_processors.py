@@ -30,8 +30,8 @@ class _ImageOnly:
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
-    def _process_videos(self, videos, **kwargs):
-        return type(self).video_inputs(self, [list(v) for v in videos])
+    def _process_videos(self, videos, **kwargs):  # kwargs: do_resize, video_metadata (Qwen3-VL)
+        return type(self).video_inputs(self, [list(v) for v in videos], **kwargs)
 
 
 class Qwen2VLProcessorImageOnly(_ImageOnly, Qwen2VLProcessor):
