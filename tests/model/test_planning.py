@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from mme5 import Embedder
-from mme5.model.planning import MAX_PAD_RATIO, PAD_SLACK, Cost, plan
+from mme5.model.planning import BATCH_COST, Cost, plan
 from mme5.prompts import REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION
 from mme5.types import Item
 
@@ -91,17 +91,34 @@ def test_costs_count_the_sequences_the_processor_builds(long_embedders):
         assert cost.length == int(pre.prepare([item]).token_counts()[0]), item
 
 
+def _brute_force(lengths: list[int], batch_size: int) -> float:
+    """The cheapest cut of sorted `lengths` (padded positions + BATCH_COST per batch), by trying every
+    set of cut points: the independent check of the planner's dynamic programme."""
+    from itertools import combinations
+
+    n, best = len(lengths), float("inf")
+    for k in range(n):
+        for cuts in combinations(range(1, n), k):
+            spans = list(zip((0, *cuts), (*cuts, n)))
+            if all(j - i <= batch_size for i, j in spans):
+                best = min(best, sum((j - i) * max(lengths[i:j]) + BATCH_COST for i, j in spans))
+    return best
+
+
 def test_cut_rules():
-    costs = [Cost(0, (), n) for n in (100, 100, 100, 110, 400, 410, 420, 2000, 5, 6, 7, 12)]
-    batches = plan(costs, batch_size=4)
-    # short items share a batch within the slack (5..12); 110 then 400 pad past 1.1; 4 rows at most
-    assert batches == [[8, 9, 10, 11], [0, 1, 2, 3], [4, 5, 6], [7]]
-    for batch in plan(costs, batch_size=16):
-        lengths = [costs[i].length for i in batch]
-        assert len(lengths) * max(lengths) <= max(MAX_PAD_RATIO * sum(lengths), sum(lengths) + PAD_SLACK)
-    assert all(len(b) * max(costs[i].length for i in b) <= 90 for b in plan(costs, 8, max_tokens=90) if len(b) > 1)
+    rng = np.random.default_rng(0)
+    for trial in range(30):  # the plan's cost is the optimum over every cut
+        lengths = sorted(int(x) for x in rng.integers(1, 300, size=int(rng.integers(1, 11))))
+        costs = [Cost(0, (), n) for n in rng.permutation(lengths).tolist()]
+        batches = plan(costs, batch_size=4)
+        assert sorted(i for b in batches for i in b) == list(range(len(costs)))
+        assert all(len(b) <= 4 for b in batches)
+        total = sum(len(b) * max(costs[i].length for i in b) + BATCH_COST for b in batches)
+        assert total == _brute_force(lengths, 4), (trial, lengths, batches)
+    long = [Cost(0, (), n) for n in (10, 10, 10, 10, 500, 520)]
+    assert all(len(b) * max(long[i].length for i in b) <= 600 for b in plan(long, 8, max_tokens=600) if len(b) > 1)
     split = plan([Cost(1, (2,), 5), Cost(0, (0,), 5), Cost(1, (1,), 5)], batch_size=8)
-    assert split == [[1], [2, 0]]  # groups never share a batch; within one, by key
+    assert split == [[1], [2], [0]]  # groups and keys never share a batch, in (group, key) order
 
 
 def test_image_files_are_planned_from_their_header(tiny_embedder, tmp_path, monkeypatch):

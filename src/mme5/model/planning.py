@@ -6,9 +6,9 @@ frames or PDF page expand into (Qwen-VL, Idefics3, LLaVA-NeXT: the processor's o
 image size). Mllama's image is one `<|image|>` token and its tiles go to cross-attention, always
 packed to `max_image_tiles` whatever the batch, so only the text length pads there (image and
 text-only rows form separate groups: they run as separate forwards). Items are sorted by
-(group, key) and cut greedily: a batch closes at `batch_size` rows, at `max_tokens` padded
-positions, or when the next item would pad the batch past `MAX_PAD_RATIO` of its real positions
-(and by more than `PAD_SLACK` positions).
+(group, key, length) and each run of one (group, key) is cut where the total of padded positions
+plus `BATCH_COST` per batch is smallest (an exact dynamic programme), at most `batch_size` rows and
+`max_tokens` padded positions per batch: short items share big batches, and no batch pads much.
 Sizes come from headers (image header, video stream header, PDF page box): nothing is decoded here.
 """
 
@@ -18,6 +18,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,10 @@ from PIL import Image
 
 from ..media import FRAME_SUFFIXES, PDF_DPI, SAMPLED_FRAMES
 
-MAX_PAD_RATIO = 1.10
-"""A batch is cut before its padded positions exceed this multiple of its real positions..."""
-PAD_SLACK = 32
-"""...unless they exceed them by no more than this many positions: short items would otherwise run
-in batches of one or two, and a forward costs more than a few dozen padded positions."""
+BATCH_COST = 64
+"""What one more forward costs, in padded token positions (processor call, kernel launches, Python):
+the planner weighs it against the padding a longer batch adds. Mid-size P1 model on CPU: a forward's
+fixed cost is ~10-20 positions; a tiny model's is hundreds."""
 
 
 @dataclass(frozen=True)
@@ -137,27 +137,34 @@ def plan(costs: Sequence[Cost], batch_size: int, max_tokens: int | None = None) 
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = sorted(range(len(costs)), key=lambda i: (costs[i].group, costs[i].key, costs[i].length, i))
     batches: list[list[int]] = []
-    current: list[int] = []
-    real = longest = 0
-    for i in order:
-        c = costs[i]
-        if current:
-            rows = len(current) + 1
-            padded = rows * max(longest, c.length)
-            if (
-                costs[current[0]].group != c.group
-                or rows > batch_size
-                or (max_tokens is not None and padded > max_tokens)
-                or padded > max(MAX_PAD_RATIO * (real + c.length), real + c.length + PAD_SLACK)
-            ):
-                batches.append(current)
-                current, real, longest = [], 0, 0
-        current.append(i)
-        real += c.length
-        longest = max(longest, c.length)
-    if current:
-        batches.append(current)
+    for _, members in groupby(order, key=lambda i: (costs[i].group, costs[i].key)):
+        run = list(members)  # rows of one group and key: batched apart from the others
+        batches += [run[i:j] for i, j in _partition([costs[k].length for k in run], batch_size, max_tokens)]
     return batches
+
+
+def _partition(lengths: list[int], batch_size: int, max_tokens: int | None) -> list[tuple[int, int]]:
+    """Cut sorted `lengths` into consecutive batches of at most `batch_size` rows (and `max_tokens`
+    padded positions, a single row excepted) minimising padded positions + BATCH_COST per batch:
+    an exact dynamic programme over the cut points (n x batch_size steps)."""
+    n = len(lengths)
+    best = [0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        longest = 0
+        for i in range(j - 1, max(j - batch_size, 0) - 1, -1):
+            longest = max(longest, lengths[i])
+            padded = (j - i) * longest
+            if max_tokens is not None and padded > max_tokens and j - i > 1:
+                break
+            total = best[i] + padded + BATCH_COST
+            if total < best[j]:
+                best[j], cut[j] = total, i
+    spans, j = [], n
+    while j > 0:
+        spans.append((cut[j], j))
+        j = cut[j]
+    return spans[::-1]
 
 
 def ceil_pairs(frames: int, temporal: int = 2) -> int:
