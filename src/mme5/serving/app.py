@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,6 +23,7 @@ from .. import quantize
 from ..index.model import how_to_load
 from ..index.search import RECORDED, Recorded, VectorIndex
 from ..media import expand_pdfs
+from ..model.profiles import get_profile
 from ..quantize import truncate, untrained_dim_error
 from ..types import Encoder, InputError, Item
 from .batcher import DynamicBatcher
@@ -73,6 +75,8 @@ def create_app(
     reranker for /v1/rerank and search's `rerank` option: mme5.serving.rerank)."""
     settings = settings or ServerSettings()
     policy = InputPolicy.from_settings(settings)
+    if get_profile(getattr(embedder, "profile", None)).prepare is not None:  # the profile reads videos itself
+        policy = replace(policy, sample_videos=False)
     if hasattr(embedder, "media_policy"):  # the worker renders pages and decodes videos under the server's limits
         embedder.media_policy = settings.media
     if index is not None and index.fingerprint != embedder.fingerprint:

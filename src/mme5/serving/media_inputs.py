@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..media import extract_indices, frame_files, load_frames, sample_indices
 from ..media_policy import check_pixels
+from ..model.qwen_vision import MAX_FRAMES as PROFILE_MAX_FRAMES
 from ..pdf_pages import PdfDocument
 from ..types import InputError, Item
 from .errors import RequestError
@@ -80,6 +81,8 @@ def open_video(
         return _frames_pending(frames, policy, where)
     data = read(source, where, policy, "video/")
     width, height, total = _probe_video(data, policy, where)
+    if not policy.sample_videos:  # the profile reads the file itself (its own frame count, same limits)
+        return Pending(min(total, PROFILE_MAX_FRAMES) * width * height, 1, lambda item: replace(item, video=data))
     kept = len(sample_indices(len(extract_indices(total))))
     return Pending(
         kept * width * height,
@@ -120,6 +123,8 @@ def open_pdf(
 def _frames_pending(frames: list[Image.Image], policy: InputPolicy, where: str) -> Pending:
     """Every frame sent counts into the request's pixels; only the sampled ones are decoded."""
     pixels = sum(f.width * f.height for f in frames)
+    if not policy.sample_videos:  # the profile picks its own frames from the list
+        return Pending(pixels, 1, lambda item: replace(item, video=tuple(frames)))
     return Pending(
         pixels,
         1,

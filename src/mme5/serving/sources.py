@@ -32,6 +32,9 @@ class InputPolicy:
     image_root: Path | None
     allow_remote_images: bool
     remote_timeout_s: float
+    sample_videos: bool = True
+    """Sample a video to mme5's 8 frames here (mme5.media); False: the model's profile reads the video
+    itself (qwen3-vl-embedding: a file at fps 1, up to 64 frames), within the same media limits."""
 
     @classmethod
     def from_settings(cls, s: ServerSettings) -> InputPolicy:
