@@ -55,8 +55,10 @@ bench-smoke: $(STAMP)
 	$(BENCH)/synthesis.py --latency 0.05 --repeats 1 --levels 1,4 --rounds 8 --out $(SMOKE)/synthesis.json
 	$(BENCH)/scale.py --part ann --vectors 20000 --dim 64 --repeats 1 --out $(SMOKE)/scale_ann.json
 	$(BENCH)/scale.py --part engine --items 200 --shard-size 100 --repeats 1 --out $(SMOKE)/scale_engine.json
+	$(BENCH)/compact.py --vectors 20000 --dim 64 --queries 100 --repeats 1 --out $(SMOKE)/compact.json
+	$(BENCH)/rerank.py --pairs 8 --repeats 1 --out $(SMOKE)/rerank.json
 	$(BENCH)/gpu_fullsize.py --smoke --out $(SMOKE)/gpu_fullsize.json
-	$(BENCH)/quickstart.py --runs 1 --repeats 1 --steps-per-repeat 2 --out $(SMOKE)/quickstart.json
+	$(BENCH)/quickstart.py --runs 1 --repeats 1 --steps-per-repeat 2 --extra=--steps=20 --out $(SMOKE)/quickstart.json
 	@echo "bench-smoke: every benchmark ran; figures in $(SMOKE)"
 
 clean:
