@@ -17,8 +17,7 @@ from tqdm.auto import tqdm
 from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import InputError, Item, parse_item
 from .backbones import Backbone
-from .fingerprint import fingerprint_model
-from .loading import ensure_tiny, load_weights, resolve_backbone, resolve_device, resolve_dtype
+from .loading import ensure_tiny, load_checkpoint, resolve_backbone
 from .preprocess import Formatted, Prepared, Preprocessor
 from .profiles import profiled_fingerprint, resolve_profile
 from .runner import ModelRunner, inner_model
@@ -94,17 +93,15 @@ class Embedder:
         for mme5's, 8,192 for qwen3-vl-embedding)."""
         spec = resolve_backbone(model_name_or_path, backbone)
         chosen, max_length = resolve_profile(model_name_or_path, spec.name, profile, max_length, adapter)
-        device = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, device)
-        model, processor = load_weights(
+        model, processor, fp = load_checkpoint(
             model_name_or_path,
             spec,
             adapter=adapter,
-            dtype=torch_dtype,
+            dtype=dtype,
             device=device,
             attn_implementation=attn_implementation,
+            max_length=max_length,
         )
-        fp = fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
         return cls(
             model,
             processor,

@@ -18,6 +18,7 @@ from ..config import ConfigError
 from ..paths import cache_root
 from ..types import MissingFileError
 from .backbones import Backbone, detect_backbone, get_backbone
+from .fingerprint import fingerprint_model
 from .tiny import BUILDER_VERSION, build_tiny
 
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
@@ -115,6 +116,31 @@ def load_weights(
         model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     model.to(device).eval()
     return model, spec.processor_class().from_pretrained(str(model_name_or_path))
+
+
+def load_checkpoint(
+    model_name_or_path: str | Path,
+    spec: Backbone,
+    *,
+    adapter: str | Path | None,
+    dtype: str | torch.dtype | None,
+    device: str | None,
+    attn_implementation: str | None,
+    max_length: int,
+) -> tuple[torch.nn.Module, Any, str]:
+    """(model, processor, fingerprint) of a checkpoint on the resolved device and dtype: what the
+    Embedder and the Reranker both load (fingerprint: files + adapter + dtype + max_length)."""
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    model, processor = load_weights(
+        model_name_or_path,
+        spec,
+        adapter=adapter,
+        dtype=torch_dtype,
+        device=device,
+        attn_implementation=attn_implementation,
+    )
+    return model, processor, fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
 
 
 def tiny_default_dir(backbone: str = DEFAULT_TINY_BACKBONE) -> Path:

@@ -24,8 +24,7 @@ from ..media import load_frames, page_item
 from ..types import InputError, Item, load_image, parse_item
 from .backbones import Backbone
 from .embedder import inner_model
-from .fingerprint import fingerprint_model
-from .loading import load_weights, resolve_backbone, resolve_device, resolve_dtype
+from .loading import load_checkpoint, resolve_backbone
 from .rerank_format import ANSWER_TOKENS, QWEN3_VL_RERANKER, conversation, detect_format, generation_tail, render
 from .rerank_inputs import MAX_FRAMES, MAX_LENGTH, cut_and_pad, qwen_image, special_ids
 from .video import apply_fallback
@@ -95,17 +94,15 @@ class Reranker:
         (published Qwen3-VL-Reranker checkpoints and `init-tiny --reranker` folders are recognised)."""
         spec = resolve_backbone(model_name_or_path, backbone)
         fmt = detect_format(model_name_or_path, spec, fmt)
-        device = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, device)
-        model, processor = load_weights(
+        model, processor, fp = load_checkpoint(
             model_name_or_path,
             spec,
             adapter=adapter,
-            dtype=torch_dtype,
+            dtype=dtype,
             device=device,
             attn_implementation=attn_implementation,
+            max_length=max_length,
         )
-        fp = fingerprint_model(model_name_or_path, adapter, torch_dtype, max_length)
         return cls(model, processor, spec, fmt=fmt, max_length=max_length, fingerprint=fp)
 
     @property
