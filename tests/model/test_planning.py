@@ -129,6 +129,6 @@ def test_image_files_are_planned_from_their_header(tiny_embedder, tmp_path, monk
         paths.append(tmp_path / f"{k}.png")
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(paths[-1])
     items = [Item(image=str(p)) for p in paths]
-    batches = embedder.plan_batches(items, batch_size=2)
+    batches = embedder.preprocessor.plan(items, batch_size=2)
     sizes = [{Image.open(paths[i]).size for i in b} for b in batches]
     assert all(len(s) == 1 for s in sizes), f"mixed sizes in a batch: {sizes}"

@@ -161,6 +161,15 @@ def fill_empty_texts(chosen: list[str], all_texts: list[str], positive: str, rng
     return out
 
 
+def string_column(value: Any, where: str, column: str) -> str:
+    """A row's string column, None read as empty; anything else is an InputError naming the column."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {column} must be a string, got {type(value).__name__}")
+    return value
+
+
 def resolve_image(path: Any, image_root: Path | None, where: str) -> str | None:
     """An image path column -> absolute path string, or None when the side has no image."""
     if path is None or path == "":

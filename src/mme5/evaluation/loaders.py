@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..data.schema import resolve_image
+from ..data.schema import resolve_image, string_column
 from ..types import InputError, Item, MissingFileError
 from .data import EvalData, RowsBuilder
 from .tasks import TaskSpec
@@ -195,14 +195,20 @@ def parse_row(
             f"{where}: tgt_text has {len(texts)} candidates but tgt_img_path has {len(images)}; "
             "they must pair up one to one"
         )
-    q_inst, t_inst = _text(row.get("qry_inst"), where, "qry_inst"), _text(row.get("tgt_inst"), where, "tgt_inst")
+    q_inst, t_inst = (
+        string_column(row.get("qry_inst"), where, "qry_inst"),
+        string_column(row.get("tgt_inst"), where, "tgt_inst"),
+    )
     query = Item(
-        text=_with_instruction(q_inst, _text(row["qry_text"], where, "qry_text")),
+        text=_with_instruction(q_inst, string_column(row["qry_text"], where, "qry_text")),
         image=resolve_image(row["qry_img_path"], image_root, where),
         language=language,
     )
     cands = [
-        Item(text=_with_instruction(t_inst, _text(t, where, "tgt_text")), image=resolve_image(p, image_root, where))
+        Item(
+            text=_with_instruction(t_inst, string_column(t, where, "tgt_text")),
+            image=resolve_image(p, image_root, where),
+        )
         for t, p in zip(texts, images)
     ]
     return query, cands
@@ -215,14 +221,6 @@ def _with_instruction(instruction: str, text: str) -> str:
     if not instruction:
         return text
     return f"{instruction} {text}" if text else instruction
-
-
-def _text(value: Any, where: str, column: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InputError(f"{where}: {column} must be a string, got {type(value).__name__}")
-    return value
 
 
 @register_loader("mmeb-rows")

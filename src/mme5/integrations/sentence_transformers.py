@@ -8,8 +8,8 @@ Two paths, chosen per export (`mme5.integrations.st_native.native_refusal`):
   [MME5Input, Pooling("lasttoken"), Normalize()]. MME5Input runs mme5's own `Embedder.prepare` and the
   inner model and hands sentence-transformers token embeddings + attention mask, because the Qwen-VL
   processors cannot be built through `AutoProcessor` without torchvision. sentence-transformers >= 6
-  loads a module class from outside its package only with `trust_remote_code=True`, so
-  `load_sentence_transformer` builds that stack directly.
+  loads a module class from outside its package only when told to trust remote code, which mme5
+  never asks of a user: `load_sentence_transformer` builds that stack directly.
 """
 
 from __future__ import annotations

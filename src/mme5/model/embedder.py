@@ -261,10 +261,6 @@ class Embedder:
                     pending = pool.submit(prepare, batches[k + 1])
                 yield idx, prepared
 
-    def plan_batches(self, items: Sequence[Item], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
-        """The encode batches (`Preprocessor.plan`)."""
-        return self.preprocessor.plan(items, batch_size, max_tokens)
-
 
 def load_embedder(model: str | Path | None = None, **kwargs: Any) -> Embedder:
     """`model` None -> the embedded tiny Mllama (random weights); else a local folder or hub id.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import prompts as P
-from ...data.schema import resolve_image
+from ...data.schema import resolve_image, string_column
 from ...types import InputError, Item
 from ..tasks import TaskSpec
 from .data import RankData
@@ -75,9 +75,9 @@ def instruct_row(
             f"({', '.join(INSTRUCT_COLUMNS)})"
         )
     texts, paths = _strings(row["tgt_text"], where, "tgt_text"), _strings(row["tgt_img_path"], where, "tgt_img_path")
-    instruction = _string(row["qry_inst"], where, "qry_inst").replace(PLACEHOLDER, "").strip()
+    instruction = string_column(row["qry_inst"], where, "qry_inst").replace(PLACEHOLDER, "").strip()
     query = Item(
-        text=_string(row["qry_text"], where, "qry_text"),
+        text=string_column(row["qry_text"], where, "qry_text"),
         image=resolve_image(row["qry_img_path"], image_root, where),
         instruction=instruction or None,
         language=language,
@@ -110,11 +110,3 @@ def _strings(value: Any, where: str, column: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) or v is None for v in value):
         raise InputError(f"{where}: {column} must be a list of strings, got {type(value).__name__}")
     return [v or "" for v in value]
-
-
-def _string(value: Any, where: str, column: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InputError(f"{where}: {column} must be a string, got {type(value).__name__}")
-    return value
