@@ -69,6 +69,11 @@ class PdfDocument:
 
     def page_pixels(self, number: int, where: str, policy: MediaPolicy, dpi: int = PDF_DPI) -> int:
         """Pixels page `number` (from 1) renders to, checked (area in points, then pixels) without rendering."""
+        w, h = self.rendered_size(number, where, policy, dpi)
+        return w * h
+
+    def rendered_size(self, number: int, where: str, policy: MediaPolicy, dpi: int = PDF_DPI) -> tuple[int, int]:
+        """(width, height) page `number` (from 1) renders to, checked as `page_pixels` says."""
         if not 1 <= number <= self.pages:
             raise InputError(f"{prefix(where)}page {number} does not exist: the PDF has {self.pages} pages")
         with _LOCK:
@@ -84,7 +89,7 @@ class PdfDocument:
             )
         w, h = math.ceil(width * dpi / 72), math.ceil(height * dpi / 72)
         check_pixels(w, h, where, policy, f"page {number} at {dpi} dpi")
-        return w * h
+        return w, h
 
     def render(self, number: int, where: str, policy: MediaPolicy, dpi: int = PDF_DPI) -> Image.Image:
         """Page `number` (from 1) as RGB, after `page_pixels` accepted it."""

@@ -24,7 +24,10 @@ from typing import Any
 
 from PIL import Image
 
-from ..media import FRAME_SUFFIXES, PDF_DPI, SAMPLED_FRAMES
+from ..media import FRAME_SUFFIXES, SAMPLED_FRAMES
+from ..media_policy import MediaPolicy
+from ..pdf_pages import open_pdf
+from ..types import InputError
 
 BATCH_COST = 64
 """What one more forward costs, in padded token positions (processor call, kernel launches, Python):
@@ -76,35 +79,14 @@ def video_shape(video: Any) -> tuple[int, int, int] | None:
         return None
 
 
-class PageSizes:
-    """Rendered (width, height) of PDF pages from their page boxes; each document opened once."""
-
-    def __init__(self, dpi: int = PDF_DPI) -> None:
-        self.dpi = dpi
-        self._docs: dict[Any, list[tuple[float, float]]] = {}
-
-    def __call__(self, pdf: Any, page: int) -> tuple[int, int] | None:
-        key = pdf if isinstance(pdf, (str, Path)) else id(pdf)
-        if key not in self._docs:
-            self._docs[key] = self._read(pdf)
-        sizes = self._docs[key]
-        if not 1 <= page <= len(sizes):
-            return None
-        w, h = sizes[page - 1]
-        return max(1, round(w * self.dpi / 72)), max(1, round(h * self.dpi / 72))
-
-    @staticmethod
-    def _read(pdf: Any) -> list[tuple[float, float]]:
-        try:
-            import pypdfium2 as pdfium
-
-            doc = pdfium.PdfDocument(bytes(pdf) if isinstance(pdf, (bytes, bytearray)) else Path(pdf))
-            try:
-                return [doc.get_page_size(i) for i in range(len(doc))]
-            finally:
-                doc.close()
-        except Exception:  # the renderer reports a bad PDF with its message later
-            return []
+def page_size(pdf: Any, page: int, policy: MediaPolicy) -> tuple[int, int] | None:
+    """(width, height) a PDF page renders to, from its page box (the document is opened once and stays
+    cached for the render, mme5.pdf_pages); None when it cannot be read or breaks a limit: the
+    renderer reports that with its message."""
+    try:
+        return open_pdf(pdf, "", policy).rendered_size(page, "", policy)
+    except InputError:
+        return None
 
 
 class VisualTokens:

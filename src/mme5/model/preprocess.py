@@ -23,7 +23,7 @@ from ..types import Item, load_image
 from .backbones import Backbone
 from .formatting import format_text
 from .loading import resolve_backbone
-from .planning import Cost, PageSizes, VisualTokens, ceil_pairs, image_size, plan, video_shape
+from .planning import Cost, VisualTokens, ceil_pairs, image_size, page_size, plan, video_shape
 from .profiles import DEFAULT_PROFILE, check_profile, get_profile, profile_inputs, resolve_profile
 from .video import VIDEO_NATIVE, apply_fallback, video_mode
 
@@ -172,14 +172,13 @@ class Preprocessor:
     # ---- batches planned by what they pad -------------------------------------------------
     def costs(self, items: Sequence[Item], formatted: Sequence[Formatted]) -> list[Cost]:
         """Each item's batch cost (mme5.model.planning), from media headers."""
-        pages = PageSizes()
-        return [self._cost(item, f, pages) for item, f in zip(items, formatted)]
+        return [self._cost(item, f) for item, f in zip(items, formatted)]
 
-    def _cost(self, item: Item, f: Formatted, pages: PageSizes) -> Cost:
+    def _cost(self, item: Item, f: Formatted) -> Cost:
         length = f.tokens + self._specials
         frames, size = 1, None
         if item.pdf is not None:
-            size = pages(item.pdf, item.page or 1)
+            size = page_size(item.pdf, item.page or 1, self.media_policy)
         elif item.has_video:
             shape = video_shape(item.video)
             if shape is not None:
