@@ -252,3 +252,42 @@ def test_index_build_skip_bad_leaves_out_bad_items_and_keeps_the_rest(tiny_dirs,
     np.testing.assert_allclose(index.faiss_index.reconstruct_n(0, 4), expected, atol=1e-5)
     top = index.search(expected[3:4], 1)[0][0]
     assert index.records[top.index]["id"] == "doc.pdf#page=3"
+
+
+def test_reranker_refuses_hostile_media_in_python_and_over_http(files, tiny_embedder, tmp_path) -> None:
+    """The reranker reads pairs under the same policy: `score` raises the one-line message, and
+    `/v1/rerank` answers the same 4xx naming `documents[0].<field>`, then keeps answering."""
+    from fastapi.testclient import TestClient
+
+    from mme5.model.reranker import Reranker
+    from mme5.model.tiny import build_tiny
+    from mme5.serving import ServerSettings, create_app
+    from mme5.serving.rerank import RerankService
+
+    reranker = Reranker.from_pretrained(build_tiny("qwen3_vl", tmp_path / "rr", reranker=True), device="cpu")
+    for name, (needle, _) in EXPECTED.items():
+        field = "pdf" if name.endswith(".pdf") else "video"
+        started = time.monotonic()
+        with pytest.raises(InputError, match=needle.replace("(", r"\(").replace(")", r"\)")) as caught:
+            page = {"page": 2 if name == "tree.pdf" else 1} if field == "pdf" else {}
+            reranker.score("a query", ["fine text", Item(**{field: str(files[name])}, **page)])
+        assert time.monotonic() - started < 5 and "\n" not in str(caught.value), name
+    app = create_app(
+        tiny_embedder("qwen2_vl"),
+        ServerSettings(model_name="tiny", max_request_pixels=1 << 40),
+        reranker=RerankService(reranker, "rr"),
+    )
+    mime = {".mkv": "video/x-matroska", ".ts": "video/mp2t", ".pdf": "application/pdf"}
+    with TestClient(app) as client:
+        for name, (needle, status) in EXPECTED.items():
+            field = "pdf" if name.endswith(".pdf") else "video"
+            url = f"data:{mime[files[name].suffix]};base64,{base64.b64encode(files[name].read_bytes()).decode()}"
+            started = time.monotonic()
+            page = {"page": 2 if name == "tree.pdf" else 1} if field == "pdf" else {}
+            response = client.post("/v1/rerank", json={"query": "q", "documents": [{field: url, **page}, "fine text"]})
+            assert time.monotonic() - started < 5, name
+            assert response.status_code == status, (name, response.text)
+            error = response.json()["error"]
+            assert error["param"] == f"documents[0].{field}" and needle in error["message"], error
+        ok = client.post("/v1/rerank", json={"query": "still answering", "documents": ["a", "b"]})
+        assert ok.status_code == 200 and len(ok.json()["results"]) == 2

@@ -49,14 +49,21 @@ def _text(query: Item, doc: Item, instruction: str | None) -> str:
 
 
 def _reference(reranker, query: Item, doc: Item, instruction: str | None = None, max_length: int = 10240) -> float:
-    """One pair per forward: processor (images already 32-multiples, so not resized), the
-    publishers' truncation written out, mm_token_type_ids from the ids, last position, head."""
+    """One pair per forward: processor (images already 32-multiples, so not resized; frame lists
+    as qwen-vl-utils passes them), the publishers' truncation written out, mm_token_type_ids from the ids, last position, head."""
     processor, model = reranker.processor, reranker.model
+    from mme5.model.qwen_vision import frame_list_video
+
     images = [s.image for s in (query, doc) if s.image is not None]
-    videos = [list(s.video) for s in (query, doc) if s.video]
-    kwargs = {"images": images, "do_resize": False} if images else {}
-    if videos:
-        kwargs["videos"] = videos
+    kwargs: dict = {"images": images, "do_resize": False} if images else {}
+    videos = [frame_list_video(list(s.video)) for s in (query, doc) if s.video]  # sized as spec §3
+    if videos:  # frame lists: fps 2.0 and indices 0..n-1 (the count padded to even), no resampling
+        kwargs["videos"] = [[Image.fromarray(f) for f in v.frames] for v in videos]
+        kwargs["video_metadata"] = [
+            {"fps": 2.0, "frames_indices": list(range(len(v.frames))), "total_num_frames": len(v.frames)}
+            for v in videos
+        ]
+        kwargs.update(do_sample_frames=False, do_resize=False)
     out = processor(text=[_text(query, doc, instruction)], return_tensors="pt", **kwargs)
     ids = out["input_ids"][0].tolist()
     tok = processor.tokenizer
@@ -142,21 +149,6 @@ def test_truncation_keeps_special_tokens_and_the_generation_prompt(reranker) -> 
     assert abs(score - _reference(reranker, query, doc, max_length=limit)) < 1e-5
 
 
-def test_smart_resize_follows_the_spec() -> None:
-    from mme5.model.rerank_inputs import MAX_PIXELS, MIN_PIXELS, smart_resize
-
-    assert smart_resize(40, 70, 32, MIN_PIXELS, MAX_PIXELS) == (64, 96)  # below 4,096 px: scaled up, ceil
-    assert smart_resize(2000, 3000, 32, MIN_PIXELS, MAX_PIXELS) == (1088, 1632)  # above: scaled down, floor
-    assert smart_resize(100, 200, 32, MIN_PIXELS, MAX_PIXELS) == (96, 192)  # round(100/32)=3, round(200/32)=6
-
-
-def test_rgba_is_composited_on_white() -> None:
-    from mme5.model.rerank_inputs import rgb_on_white
-
-    clear = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
-    assert rgb_on_white(clear, "x").getpixel((0, 0)) == (255, 255, 255)
-
-
 def test_format_detection(tmp_path, reranker) -> None:
     from mme5.config import ConfigError
     from mme5.model.backbones import get_backbone
@@ -202,7 +194,7 @@ def test_a_pdf_page_scores_as_its_rendered_image(reranker, tmp_path) -> None:
 
 def _qwen_sized(image: Image.Image) -> Image.Image:
     """The published pre-resize, for an image that is not already a multiple of 32."""
-    from mme5.model.rerank_inputs import MAX_PIXELS, MIN_PIXELS, smart_resize
+    from mme5.model.qwen_vision import MAX_PIXELS, MIN_PIXELS, smart_resize
 
     h, w = smart_resize(image.height, image.width, 32, MIN_PIXELS, MAX_PIXELS)
     return image.resize((w, h), Image.Resampling.BICUBIC)

@@ -89,6 +89,22 @@ def page_size(pdf: Any, page: int, policy: MediaPolicy) -> tuple[int, int] | Non
         return None
 
 
+def media_size(item: Any, policy: MediaPolicy) -> tuple[bool, int, tuple[int, int] | None]:
+    """(whether the item carries media, frames, (width, height) or None when unknown) from headers:
+    a PDF page as it renders, a video's sampled frames and frame size, an image's size."""
+    frames, size = 1, None
+    if item.pdf is not None:
+        size = page_size(item.pdf, item.page or 1, policy)
+    elif item.has_video:
+        shape = video_shape(item.video)
+        if shape is not None:
+            frames, size = shape[0], (shape[1], shape[2])
+    elif item.has_image:
+        size = image_size(item.image)
+    visual = size is not None or item.has_image or item.has_video or item.pdf is not None
+    return visual, frames, size
+
+
 class VisualTokens:
     """Visual positions an image of a given size adds to a sequence, as the processor counts them
     (`_get_num_multimodal_tokens`, the count vLLM uses); 0 where the processor cannot say."""

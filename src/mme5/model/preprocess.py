@@ -9,7 +9,7 @@ The model runner (mme5.model.runner) only runs forward, pooling and normalisatio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,9 @@ from ..types import Item, load_image
 from .backbones import Backbone
 from .formatting import format_text
 from .loading import resolve_backbone
-from .planning import Cost, VisualTokens, ceil_pairs, image_size, page_size, plan, video_shape
+from .planning import Cost, VisualTokens, ceil_pairs, media_size, plan
 from .profiles import DEFAULT_PROFILE, check_profile, get_profile, profile_inputs, resolve_profile
-from .video import VIDEO_NATIVE, apply_fallback, video_mode
-
-_MEDIA = "<media>"
-"""Stands in for a PDF page or a fallback video frame when formatting: the formatter sees an image."""
+from .video import VIDEO_NATIVE, apply_fallback, as_formatted, video_mode
 
 
 @dataclass(frozen=True)
@@ -140,19 +137,10 @@ class Preprocessor:
             texts = [self._own.chat(self.processor, item) for item in items]
             ids = self.tokenizer(texts, add_special_tokens=False).input_ids
             return [Formatted(text, len(row), len(row) > self.max_length) for text, row in zip(texts, ids)]
-        texts = [format_text(self._as_formatted(item), self.backbone, self.profile) for item in items]
+        texts = [format_text(as_formatted(item, self.backbone), self.backbone, self.profile) for item in items]
         ids = self.tokenizer(texts, add_special_tokens=False).input_ids
         budget = max(self.max_length - self._specials, 0)
         return [self._fit(text, row, budget) for text, row in zip(texts, ids)]
-
-    def _as_formatted(self, item: Item) -> Item:
-        """The item as the formatter sees it after media loading (`apply_fallback`), without
-        loading anything: a PDF page is an image; so is a video on an image-only backbone."""
-        if item.pdf is not None:
-            return replace(item, pdf=None, page=None, image=_MEDIA)
-        if item.has_video and self.video_mode != VIDEO_NATIVE:
-            return replace(item, video=None, image=_MEDIA)
-        return item
 
     def _fit(self, text: str, ids: list[int], budget: int) -> Formatted:
         """Backbones whose processor truncates get their text unchanged (the processor cuts the
@@ -176,18 +164,11 @@ class Preprocessor:
 
     def _cost(self, item: Item, f: Formatted) -> Cost:
         length = f.tokens + self._specials
-        frames, size = 1, None
-        if item.pdf is not None:
-            size = page_size(item.pdf, item.page or 1, self.media_policy)
-        elif item.has_video:
-            shape = video_shape(item.video)
-            if shape is not None:
-                frames, size = shape[0], (shape[1], shape[2])
-            if self.video_mode != VIDEO_NATIVE:
-                frames = 1
-        elif item.has_image:
-            size = image_size(item.image)
-        visual = size is not None or item.has_image or item.has_video or item.pdf is not None
+        visual, frames, size = media_size(item, self.media_policy)
+        if self._own.positions is not None:  # the profile sizes media itself (not the processor's rule)
+            return Cost(0, (), length + (self._own.positions(item, frames, size) if size else 0))
+        if item.has_video and self.video_mode != VIDEO_NATIVE:
+            frames = 1
         if size is not None:
             side = self.backbone.min_image_side
             size = (max(size[0], side), max(size[1], side))

@@ -59,6 +59,8 @@ class Profile:
     prepare: Callable[[Any, Sequence[Item], Sequence[str], int, Any], dict[str, Any]] | None = None
     """(processor, items, where, max_length, media policy) -> the processor's tensors for one batch,
     where the profile owns media handling and the processor call (resizing, padding side, truncation)."""
+    positions: Callable[[Item, int, tuple[int, int]], int] | None = None
+    """(item, frames, header (width, height)) -> visual positions, where the profile resizes media itself."""
     max_length: int = 256
     """Tokens per item when the user gives no --max-length."""
     bare_candidates: bool = False
@@ -76,6 +78,7 @@ def _qwen3_vl_embedding() -> Profile:
         backbones=("qwen3_vl",),
         chat=q.chat_text,
         prepare=q.processor_inputs,
+        positions=q.media_positions,
         max_length=q.MAX_LENGTH,
         bare_candidates=True,
     )

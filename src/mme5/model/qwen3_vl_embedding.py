@@ -114,6 +114,11 @@ def item_video(item: Item, where: str, policy: MediaPolicy = DEFAULT_POLICY) -> 
     return qwen_vision.video_file(video, where=where, policy=policy)
 
 
+def media_positions(item: Item, frames: int, size: tuple[int, int]) -> int:
+    """Visual positions of an item's media of header size `size` (the planner's cost, mme5.model.planning)."""
+    return qwen_vision.positions(*size, frames if item.has_video else 0)
+
+
 def processor_inputs(
     processor: Any,
     items: Sequence[Item],
@@ -127,15 +132,26 @@ def processor_inputs(
     texts = [processor_text(processor, item) for item in items]
     images = [img for i, item in enumerate(items) if (img := item_image(item, where[i], policy)) is not None]
     videos = [v for i, item in enumerate(items) if (v := item_video(item, where[i], policy)) is not None]
-    kwargs: dict[str, Any] = {
-        "text": texts,
-        "padding": True,
-        "padding_side": "right",
-        "truncation": True,
-        "max_length": max_length,
-        "do_resize": False,
-        "return_tensors": "pt",
-    }
+    try:
+        return run_processor(
+            processor, texts, images, videos, padding_side="right", truncation=True, max_length=max_length
+        )
+    except ValueError as exc:  # transformers: truncation cut through an image's or a video's tokens
+        if "Mismatch in" not in str(exc):
+            raise
+        raise InputError(
+            f"{', '.join(where[:3])}{' ...' if len(where) > 3 else ''}: the image or video tokens do not fit in "
+            f"max_length={max_length}; raise --max-length (the protocol's is {MAX_LENGTH})"
+        ) from None
+
+
+def run_processor(
+    processor: Any, texts: list[str], images: list[Image.Image], videos: list[qwen_vision.Video], **kwargs: Any
+) -> dict[str, torch.Tensor]:
+    """Texts and media already resized as qwen-vl-utils does (`do_resize=False`), videos with their
+    metadata (fps and frame indices: the timestamps) and no resampling; `kwargs`: padding and
+    truncation. Shared by the embedding profile and the Qwen3-VL-Reranker format."""
+    kwargs.update(text=texts, padding=True, do_resize=False, return_tensors="pt")
     if images:
         kwargs["images"] = images
     if videos:
@@ -144,15 +160,7 @@ def processor_inputs(
             {"fps": v.fps, "frames_indices": list(v.indices), "total_num_frames": len(v.indices)} for v in videos
         ]
         kwargs["do_sample_frames"] = False
-    try:
-        inputs = dict(processor(**kwargs))
-    except ValueError as exc:  # transformers: truncation cut through an image's or a video's tokens
-        if "Mismatch in" not in str(exc):
-            raise
-        raise InputError(
-            f"{', '.join(where[:3])}{' ...' if len(where) > 3 else ''}: the image or video tokens do not fit in "
-            f"max_length={max_length}; raise --max-length (the protocol's is {MAX_LENGTH})"
-        ) from None
+    inputs = dict(processor(**kwargs))
     inputs.pop("token_type_ids", None)
     return inputs
 

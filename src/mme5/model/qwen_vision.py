@@ -124,6 +124,21 @@ def frame_budget(num_frames: int, total_pixels: float = TOTAL_PIXELS, factor: in
     return int(max(min(VIDEO_MAX_TOKENS * factor * factor, total_pixels / num_frames * 2), int(min_pixels * 1.05)))
 
 
+def positions(width: int, height: int, frames: int = 0) -> int:
+    """Visual positions an image (`frames` 0) or a frame-list clip becomes after this resizing: one
+    per merged `FACTOR` x `FACTOR` patch, a clip one frame's worth per pair of frames (timestamps
+    not counted). The planner's estimate (mme5.model.planning); 0 for a shape the resize refuses."""
+    try:
+        if not frames:
+            h, w = smart_resize(height, width, FACTOR, MIN_PIXELS, MAX_PIXELS)
+            return h * w // FACTOR**2
+        n = frames + frames % 2
+        h, w = smart_resize(height, width, FACTOR, VIDEO_MIN_TOKENS * FACTOR**2, frame_budget(min(n, MAX_FRAMES)))
+        return min(n, MAX_FRAMES) // 2 * (h * w // FACTOR**2)
+    except InputError:
+        return 0
+
+
 @dataclass(frozen=True)
 class Video:
     """A resized clip as the processor gets it: uint8 (T, H, W, 3) frames and their metadata."""

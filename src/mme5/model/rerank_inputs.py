@@ -1,69 +1,18 @@
-"""Model inputs of reranker pairs: media as the published reranker sizes them, the processor run,
-and the special-token-preserving truncation with left padding (spec qwen3_vl_family.md §5).
+"""The reranker's special-token-preserving truncation with left padding (spec qwen3_vl_family.md
+§5), applied to a processor batch. Media are sized as for Qwen3-VL-Embedding (mme5.model.qwen_vision).
 
 Kept apart from the Reranker so the truncation and padding rules can be read (and tested) alone.
 """
 
 from __future__ import annotations
 
-import io
-import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
-
-from ..types import ImageLike, load_image
 
 MAX_LENGTH = 10240
 """Tokens a pair keeps before its generation prompt (the publishers' `max_length`)."""
-MIN_PIXELS = 4 * 32 * 32
-MAX_PIXELS = 1800 * 32 * 32
-MAX_FRAMES = 64
-
-
-def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
-    """qwen-vl-utils' `smart_resize` (spec §3): both sides multiples of `factor`, the area within
-    [min_pixels, max_pixels], the aspect ratio kept as closely as possible."""
-    if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"aspect ratio {max(height, width) / min(height, width):.0f} is over 200")
-    h = max(factor, round(height / factor) * factor)
-    w = max(factor, round(width / factor) * factor)
-    if h * w > max_pixels:
-        beta = math.sqrt(height * width / max_pixels)
-        h = math.floor(height / beta / factor) * factor
-        w = math.floor(width / beta / factor) * factor
-    elif h * w < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h = math.ceil(height * beta / factor) * factor
-        w = math.ceil(width * beta / factor) * factor
-    return h, w
-
-
-def rgb_on_white(image: ImageLike, where: str) -> Image.Image:
-    """The image as RGB, transparency composited on white (as qwen-vl-utils does)."""
-    try:
-        if isinstance(image, Image.Image):
-            img = image
-        else:
-            img = Image.open(io.BytesIO(image) if isinstance(image, (bytes, bytearray)) else Path(image))
-            img.load()
-    except Exception:  # missing or unreadable: load_image raises the one clear message for it
-        return load_image(image, where)
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def qwen_image(image: ImageLike, where: str, factor: int) -> Image.Image:
-    """An image resized as the published reranker does before its processor (`do_resize=False`)."""
-    img = rgb_on_white(image, where)
-    h, w = smart_resize(img.height, img.width, factor, MIN_PIXELS, MAX_PIXELS)
-    return img if img.size == (w, h) else img.resize((w, h), Image.Resampling.BICUBIC)
 
 
 def special_ids(tokenizer: Any) -> set[int]:
@@ -73,14 +22,10 @@ def special_ids(tokenizer: Any) -> set[int]:
     return flagged | set(tokenizer.all_special_ids)
 
 
-def truncate_ids(ids: Sequence[int], max_length: int, tail: int, special: set[int]) -> list[int]:
-    """Keep the last `tail` ids (the generation prompt) and cut the rest to `max_length`: every
-    special id stays, the latest non-special ids go first (the publishers' rule)."""
-    return [ids[i] for i in kept_positions(ids, max_length, tail, special)]
-
-
 def kept_positions(ids: Sequence[int], max_length: int, tail: int, special: set[int]) -> list[int]:
-    """Indices into `ids` that `truncate_ids` keeps."""
+    """Indices into `ids` to keep: the last `tail` ids (the generation prompt) and the rest cut to
+    `max_length`, every special id kept and the latest non-special ids dropped first (the
+    publishers' rule)."""
     body = len(ids) - tail
     if body <= max_length:
         return list(range(len(ids)))
@@ -98,7 +43,7 @@ def kept_positions(ids: Sequence[int], max_length: int, tail: int, special: set[
 def cut_and_pad(
     inputs: dict[str, torch.Tensor], tail_ids: Sequence[int], max_length: int, special: set[int], pad_id: int
 ) -> tuple[dict[str, torch.Tensor], int]:
-    """Truncate every row of a processor batch (`truncate_ids`) and left-pad the batch again.
+    """Truncate every row of a processor batch (`kept_positions`) and left-pad the batch again.
 
     Every per-token tensor (shape `(batch, seq, ...)`: ids, mask, `mm_token_type_ids`, Mllama's
     cross-attention mask) keeps the same positions as the ids. Returns (inputs, rows cut)."""

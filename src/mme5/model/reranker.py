@@ -5,8 +5,12 @@ norm) at the last position of the left-padded pair and W the LM head: the publis
 Qwen3-VL-Reranker computation (spec qwen3_vl_family.md §5), for any registry backbone. The pair's
 text comes from `mme5.model.rerank_format`, its tensors from `mme5.model.rerank_inputs`.
 
-The publishers score one pair per forward; here pairs are batched by length (fewer pad tokens)
-and left-padded, which does not change a score (tested to 1e-5).
+The publishers score one pair per forward; here each pair's text is rendered once, all are
+tokenized in one call, and the pairs are cut into batches by their processed length (text plus
+visual positions, read from media headers) with the encoder's planner (mme5.model.planning), then
+left-padded: fewer pad tokens and fewer forwards, and no score changes (tested to 1e-5). Media are
+read under one `MediaPolicy`; in the Qwen3-VL-Reranker format they are sized exactly as for
+Qwen3-VL-Embedding (frame lists at fps 2, files at fps 1, mme5.model.qwen_vision).
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..media import load_frames, page_item
+from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import InputError, Item, load_image, parse_item
+from . import qwen3_vl_embedding as qwen
 from .backbones import Backbone
 from .embedder import inner_model
 from .loading import load_checkpoint, resolve_backbone
+from .planning import Cost, VisualTokens, ceil_pairs, media_size, plan
 from .rerank_format import ANSWER_TOKENS, QWEN3_VL_RERANKER, conversation, detect_format, generation_tail, render
-from .rerank_inputs import MAX_FRAMES, MAX_LENGTH, cut_and_pad, qwen_image, special_ids
-from .video import apply_fallback
+from .rerank_inputs import MAX_LENGTH, cut_and_pad, special_ids
+from .video import VIDEO_NATIVE, apply_fallback, as_formatted, video_mode
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +60,11 @@ class Reranker:
         fmt: str = QWEN3_VL_RERANKER,
         max_length: int = MAX_LENGTH,
         fingerprint: str = "",
+        media_policy: MediaPolicy = DEFAULT_POLICY,
     ) -> None:
         self.model = model
+        self.media_policy = media_policy
+        """Limits on reading images, videos and PDF pages (mme5.media_policy)."""
         self.processor = processor
         self.backbone = backbone
         self.format = fmt
@@ -76,6 +85,7 @@ class Reranker:
         ).input_ids
         self.special_ids = special_ids(self.tokenizer)
         self.truncated_total = 0
+        self._visual = VisualTokens(processor)
 
     @classmethod
     def from_pretrained(
@@ -89,6 +99,7 @@ class Reranker:
         device: str | None = None,
         max_length: int = MAX_LENGTH,
         attn_implementation: str | None = "sdpa",
+        media_policy: MediaPolicy = DEFAULT_POLICY,
     ) -> Reranker:
         """Load a folder or hub id with its LM head; the format is chosen by `detect_format`
         (published Qwen3-VL-Reranker checkpoints and `init-tiny --reranker` folders are recognised)."""
@@ -103,7 +114,7 @@ class Reranker:
             attn_implementation=attn_implementation,
             max_length=max_length,
         )
-        return cls(model, processor, spec, fmt=fmt, max_length=max_length, fingerprint=fp)
+        return cls(model, processor, spec, fmt=fmt, max_length=max_length, fingerprint=fp, media_policy=media_policy)
 
     @property
     def device(self) -> torch.device:
@@ -113,58 +124,89 @@ class Reranker:
     def pair_text(self, query: Item, document: Item, instruction: str | None = None) -> str:
         """The exact text the model reads for a pair (before the processor expands media)."""
         instruction = instruction or query.instruction
-        return render(self.format, self.processor, self.backbone, conversation(query, document, instruction))
+        sides = (as_formatted(query, self.backbone), as_formatted(document, self.backbone))  # PDF page: an image
+        return render(self.format, self.processor, self.backbone, conversation(*sides, instruction))
 
     def prepare(
-        self, pairs: Sequence[Pair], instructions: Sequence[str | None], where: Sequence[str] | None = None
+        self,
+        pairs: Sequence[Pair],
+        instructions: Sequence[str | None],
+        where: Sequence[tuple[str, str]] | None = None,
+        texts: Sequence[str] | None = None,
     ) -> RerankBatch:
-        """Texts, media and the processor for one batch, then truncation and left padding."""
-        where = list(where) if where is not None else [f"pair {i}" for i in range(len(pairs))]
-        texts: list[str] = []
-        images: list[list] = []
-        videos: list[list] = []
-        for (query, document), instruction, name in zip(pairs, instructions, where):
-            sides, frames = self._media([query, document], [f"{name} query", f"{name} document"])
-            texts.append(self.pair_text(sides[0], sides[1], instruction))
-            images.append([self._image(s, f"{name} {n}") for s, n in zip(sides, ("query", "document")) if s.has_image])
-            videos.extend(f for f in frames if f is not None)
-        inputs = self._process(texts, images, videos)
+        """Media and the processor for one batch (`texts`: the pairs' `pair_text`, rendered here when
+        not given), then truncation and left padding. `where`: each pair's (query, document) names
+        for error messages (default `pairs[i].query` / `pairs[i].document`)."""
+        where = list(where) if where is not None else pair_names(len(pairs))
+        if texts is None:
+            texts = [self.pair_text(q, d, ins) for (q, d), ins in zip(pairs, instructions)]
+        sides = [side for pair in pairs for side in pair]
+        names = [field_name(side, name) for side, name in zip(sides, (n for pair in where for n in pair))]
+        read = self._read_qwen if self.format == QWEN3_VL_RERANKER else self._read_mme5
+        inputs = read(sides, list(texts), names)
         pad = self.tokenizer.pad_token_id
         inputs, cut = cut_and_pad(inputs, self.tail_ids, self.max_length, self.special_ids, pad)
         return RerankBatch(inputs=inputs, truncated=cut)
 
-    def _process(self, texts: list[str], images: list[list], videos: list) -> dict[str, torch.Tensor]:
+    def _read_qwen(self, sides: list[Item], texts: list[str], names: list[str]) -> dict[str, torch.Tensor]:
+        """Media as Qwen3-VL-Embedding reads them (the published reranker shares its resizing): PDF
+        pages rendered, images within 4,096-1,843,200 px, frame lists at fps 2, files at fps 1."""
+        images, videos = [], []
+        for side, name in zip(sides, names):
+            if side.has_video and (side.has_image or side.pdf is not None):
+                raise InputError(f"{name}: an item takes an image or a video, not both")
+            if (video := qwen.item_video(side, name, self.media_policy)) is not None:
+                videos.append(video)
+            if (image := qwen.item_image(side, name, self.media_policy)) is not None:
+                images.append(image)
+        return qwen.run_processor(self.processor, texts, images, videos, padding_side="left")
+
+    def _read_mme5(self, sides: list[Item], texts: list[str], names: list[str]) -> dict[str, torch.Tensor]:
+        """Media as the Embedder reads them for this backbone (native video or the middle frame)."""
+        read, frames = apply_fallback(sides, self.backbone, names, self.media_policy)
+        images = [self._image(s, n) if s.has_image else None for s, n in zip(read, names)]
+        per_pair = [[i for i in images[k : k + 2] if i is not None] for k in range(0, len(images), 2)]
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
-        if any(images):
-            kwargs["images"] = images if self.backbone.nested_images else [i for row in images for i in row]
-            if self.format == QWEN3_VL_RERANKER:
-                kwargs["do_resize"] = False  # sized as the publishers do (rerank_inputs.qwen_image)
-        if videos:
-            kwargs["videos"] = videos
+        if any(per_pair):
+            kwargs["images"] = per_pair if self.backbone.nested_images else [i for i in images if i is not None]
+        if any(f is not None for f in frames):
+            kwargs["videos"] = [f for f in frames if f is not None]
         inputs = dict(self.processor(**kwargs))
         inputs.pop("token_type_ids", None)
         return inputs
 
-    def _media(self, sides: list[Item], where: list[str]) -> tuple[list[Item], list]:
-        """PDF pages rendered, videos as frames: up to 64 frames as the publishers sample them, or
-        the Embedder's rule (native video or the middle frame) in the mme5 format."""
-        if self.format != QWEN3_VL_RERANKER:
-            return apply_fallback(sides, self.backbone, where)
-        sides = [page_item(s, w) if s.pdf is not None else s for s, w in zip(sides, where)]
-        frames = []
-        for side, name in zip(sides, where):
-            if side.has_video and side.has_image:
-                raise InputError(f"{name}: an item takes an image or a video, not both")
-            frames.append(load_frames(side.video, name, MAX_FRAMES) if side.has_video else None)  # type: ignore[arg-type]
-        return sides, frames
-
     def _image(self, item: Item, where: str):
-        if self.format == QWEN3_VL_RERANKER:
-            ip = self.processor.image_processor
-            return qwen_image(item.image, where, ip.patch_size * ip.merge_size)  # type: ignore[arg-type]
-        img = load_image(item.image, where)  # type: ignore[arg-type]
+        img = load_image(item.image, where, self.media_policy)  # type: ignore[arg-type]
         side = self.backbone.min_image_side  # the Embedder's rule for families with a minimum side
         return img if min(img.size) >= side else img.resize((max(img.width, side), max(img.height, side)))
+
+    # ---- batches planned by what they pad -------------------------------------------------
+    def costs(self, pairs: Sequence[Pair], texts: Sequence[str]) -> list[Cost]:
+        """Each pair's batch cost (mme5.model.planning): its text tokens (one batched tokenizer call)
+        plus the visual positions of both sides' media, read from headers; capped at what truncation
+        keeps. Mllama-style backbones batch pairs with and without images apart."""
+        ids = self.tokenizer(list(texts), add_special_tokens=False).input_ids if texts else []
+        cap = self.max_length + len(self.tail_ids)
+        out = []
+        for pair, row in zip(pairs, ids):
+            visual, positions = False, 0
+            for side in pair:
+                has_media, frames, size = media_size(side, self.media_policy)
+                visual |= has_media
+                positions += self._positions(side, frames, size) if size else 0
+            group = int(visual) if self.backbone.split_mixed_batches else 0
+            out.append(Cost(group, (), min(len(row) + positions, cap)))
+        return out
+
+    def _positions(self, side: Item, frames: int, size: tuple[int, int]) -> int:
+        if self.format == QWEN3_VL_RERANKER:
+            return qwen.media_positions(side, frames, size)
+        if self.backbone.split_mixed_batches:  # Mllama: tiles go to cross-attention, not the sequence
+            return 0
+        min_side = self.backbone.min_image_side
+        tokens = self._visual(max(size[0], min_side), max(size[1], min_side))
+        native = side.has_video and video_mode(self.backbone) == VIDEO_NATIVE
+        return tokens * ceil_pairs(frames) if native else tokens
 
     # ---- the model ------------------------------------------------------------------------
     def logits(self, batch: RerankBatch) -> torch.Tensor:
@@ -202,10 +244,12 @@ class Reranker:
         batch_size: int = 16,
         show_progress: bool = False,
         raw: bool = False,
+        where: Sequence[tuple[str, str]] | None = None,
     ) -> np.ndarray:
-        """(n,) float64 scores of many pairs (e.g. every query's candidates): length-bucketed
-        batches of `batch_size`, each score independent of its batch neighbours. `raw`: the
-        logits h . (W[yes] - W[no]) instead of P(yes) (distillation targets)."""
+        """(n,) float64 scores of many pairs (e.g. every query's candidates): batches of at most
+        `batch_size` pairs planned by processed length, each score independent of its neighbours. `raw`: the
+        logits h . (W[yes] - W[no]) instead of P(yes) (distillation targets). `where`: each pair's
+        (query, document) names for error messages (as `prepare`)."""
         if isinstance(instructions, str) or instructions is None:
             instructions = [instructions] * len(pairs)
         if len(instructions) != len(pairs):
@@ -213,10 +257,18 @@ class Reranker:
         out = np.empty(len(pairs), dtype=np.float64)
         from tqdm.auto import tqdm
 
-        batches = self.plan_batches(pairs, instructions, batch_size)
+        texts = [self.pair_text(q, d, ins) for (q, d), ins in zip(pairs, instructions)]
+        where = list(where) if where is not None else pair_names(len(pairs))
         truncated = 0
-        for idx in tqdm(batches, desc="rerank", unit="batch", disable=not show_progress):
-            batch = self.prepare([pairs[i] for i in idx], [instructions[i] for i in idx], [f"pair {i}" for i in idx])
+        for idx in tqdm(
+            plan(self.costs(pairs, texts), batch_size), desc="rerank", unit="batch", disable=not show_progress
+        ):
+            batch = self.prepare(
+                [pairs[i] for i in idx],
+                [instructions[i] for i in idx],
+                [where[i] for i in idx],
+                [texts[i] for i in idx],
+            )
             truncated += batch.truncated
             logits = self.logits(batch).float()
             out[idx] = (logits if raw else torch.sigmoid(logits)).cpu().numpy()
@@ -230,19 +282,14 @@ class Reranker:
             )
         return out
 
-    def plan_batches(
-        self, pairs: Sequence[Pair], instructions: Sequence[str | None], batch_size: int
-    ) -> list[list[int]]:
-        """Pair indices in batches that pad alike: one media signature per batch (which sides
-        carry an image or a video; Mllama's text-only rows must never share a batch with image
-        rows, see `Prepared`), sorted by text length within it."""
-        groups: dict[tuple, list[tuple[int, int]]] = {}
-        for i, (query, document) in enumerate(pairs):
-            media = tuple((s.has_image or s.pdf is not None, s.has_video) for s in (query, document))
-            text = self.pair_text(query, document, instructions[i])
-            groups.setdefault(media, []).append((len(self.tokenizer(text, add_special_tokens=False).input_ids), i))
-        batches = []
-        for media in sorted(groups):
-            order = [i for _, i in sorted(groups[media])]
-            batches += [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-        return batches
+
+def pair_names(n: int) -> list[tuple[str, str]]:
+    """Default names of `n` pairs' sides in error messages."""
+    return [(f"pairs[{i}].query", f"pairs[{i}].document") for i in range(n)]
+
+
+def field_name(item: Item, name: str) -> str:
+    """`name` with the media field a read can fail on (`.video`, `.pdf`, `.image`), as the server
+    names request fields."""
+    field = "video" if item.has_video else "pdf" if item.pdf is not None else "image" if item.has_image else ""
+    return f"{name}.{field}" if field else name

@@ -65,6 +65,20 @@ def middle_frame_item(item: Item, frames: list[Image.Image]) -> Item:
 _warned: set[str] = set()
 
 
+MEDIA_STANDIN = "<media>"
+"""Stands in for a PDF page or a fallback video frame when a text is formatted before media load."""
+
+
+def as_formatted(item: Item, backbone: Any) -> Item:
+    """The item as the formatter sees it after `apply_fallback`, without loading anything: a PDF
+    page is an image; so is a video on an image-only backbone."""
+    if item.pdf is not None:
+        return replace(item, pdf=None, page=None, image=MEDIA_STANDIN)
+    if item.has_video and video_mode(backbone) != VIDEO_NATIVE:
+        return replace(item, video=None, image=MEDIA_STANDIN)
+    return item
+
+
 def apply_fallback(
     items: Sequence[Item], backbone: Any, where: Sequence[str], policy: MediaPolicy = DEFAULT_POLICY
 ) -> tuple[list[Item], list[list[Image.Image] | None]]:

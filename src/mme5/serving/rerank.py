@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from ..types import Item, parse_item
+from ..model.rerank_format import QWEN3_VL_RERANKER
+from ..types import InputError, Item, parse_item
 from .errors import RequestError
 from .inputs import InputPolicy, to_item, to_items
 from .schemas import InputElement, ItemIn, SearchRerank, _Strict
 from .settings import ServerSettings
+from .sources import media_refusal
 
 
 class RerankRequest(_Strict):
@@ -65,13 +68,26 @@ class RerankService:
                 404, f"reranker {model!r} is not served here; this server reranks with {self.name!r}", param=param
             )
 
-    async def score(self, query: Item, documents: list[Item], instruction: str | None) -> np.ndarray:
-        """P(yes) of every document, computed on the worker thread."""
+    async def score(
+        self, query: Item, documents: list[Item], instruction: str | None, names: list[str] | None = None
+    ) -> np.ndarray:
+        """P(yes) of every document, computed on the worker thread. A media refusal while reading
+        the pairs (a video or page that breaks the server's limits only once decoded) is the 4xx
+        naming the field (`documents[i].video`, `query.pdf`, ...), like a refusal at parse time."""
+        names = names or [f"documents[{i}]" for i in range(len(documents))]
         pairs = [(query, d) for d in documents]
+        where = [("query", name) for name in names]
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._worker, lambda: self.reranker.score_pairs(pairs, instruction, batch_size=self.batch_size)
-        )
+        try:
+            return await loop.run_in_executor(
+                self._worker,
+                lambda: self.reranker.score_pairs(pairs, instruction, batch_size=self.batch_size, where=where),
+            )
+        except InputError as exc:
+            message = str(exc)
+            fields = [f"{n}.{f}" for n in ("query", *names) for f in ("video", "pdf", "image")]
+            param = next((f for f in fields if message.startswith(f + ":")), None)
+            raise media_refusal(exc, param, "invalid_input") from None
 
 
 def ranked(scores: np.ndarray, top_n: int | None = None) -> list[int]:
@@ -88,6 +104,9 @@ def _echo(element: InputElement) -> dict[str, Any]:
 def install_rerank(app: FastAPI, service: RerankService, settings: ServerSettings, auth: Any) -> None:
     """Add `POST /v1/rerank` to the app."""
     policy = InputPolicy.from_settings(settings)
+    if service.reranker.format == QWEN3_VL_RERANKER:  # reads videos whole, as Qwen3-VL-Embedding does
+        policy = replace(policy, sample_videos=False)
+    service.reranker.media_policy = settings.media  # pages rendered and videos decoded under the server's limits
 
     @app.post("/v1/rerank", response_model=RerankResponse, dependencies=[auth])
     async def rerank(body: RerankRequest) -> JSONResponse:
@@ -122,7 +141,7 @@ async def rerank_hits(
     head, rest = hits[: options.top_k], hits[options.top_k :]
     base = _corpus_base(info)
     items = [parse_item(h["item"], f"index row {h['index']}", base) for h in head]
-    scores = await service.score(query, items, None)
+    scores = await service.score(query, items, None, [f"index row {h['index']}" for h in head])
     reordered = [{**head[i], "rerank_score": float(scores[i])} for i in ranked(scores)]
     return [{**h, "rank": r} for r, h in enumerate(reordered + rest, 1)]
 

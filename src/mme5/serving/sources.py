@@ -54,13 +54,13 @@ class InputPolicy:
         )
 
 
-def limit_refusal(exc: LimitError, where: str) -> RequestError:
+def limit_refusal(exc: LimitError, where: str | None) -> RequestError:
     """A media limit refusal as HTTP 413 (`image_too_large` for the pixel limit, else `media_too_large`)."""
     code = "image_too_large" if exc.limit == "max_image_pixels" else "media_too_large"
     return RequestError(413, str(exc), param=where, code=code)
 
 
-def media_refusal(exc: InputError, where: str, code: str) -> RequestError:
+def media_refusal(exc: InputError, where: str | None, code: str) -> RequestError:
     """Any media InputError as an HTTP error naming the field: 413 for a limit, else 400 with `code`."""
     if isinstance(exc, LimitError):
         return limit_refusal(exc, where)
