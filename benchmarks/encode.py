@@ -25,7 +25,7 @@ from PIL import Image
 
 from mme5 import Embedder, Item
 from mme5.model.backbones import TinySizes
-from mme5.model.embedder import PaddingCounter
+from mme5.model.planning import PaddingCounter
 from mme5.model.formatting import format_text
 from mme5.model.tiny import build_tiny
 from mme5.prompts import REPRESENT_IMAGE, REPRESENT_IMAGE_WITH_QUESTION

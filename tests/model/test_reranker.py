@@ -198,3 +198,27 @@ def _qwen_sized(image: Image.Image) -> Image.Image:
 
     h, w = smart_resize(image.height, image.width, 32, MIN_PIXELS, MAX_PIXELS)
     return image.resize((w, h), Image.Resampling.BICUBIC)
+
+
+def test_pairs_are_planned_by_processed_length(reranker) -> None:
+    """Counted, not timed: a pair's planned cost is the length it really has (text and image
+    pairs: exactly), and a mixed stream runs in few forwards that pad little (scores as alone:
+    test_batch_composition_does_not_change_a_score)."""
+    rng = np.random.default_rng(0)
+    words = "a red bike on the wall near two dogs under trees".split()
+    pairs = []
+    for i in range(24):
+        doc = " ".join(rng.choice(words, int(rng.integers(2, 120))))
+        kind = i % 3
+        query = QUERY_IMAGE if kind == 2 else QUERY_TEXT
+        pairs.append((query, Item(text=doc) if kind != 1 else Item(image=_image(40 + 8 * i, 64, i), text=doc[:30])))
+    texts = [reranker.pair_text(q, d) for q, d in pairs]
+    costs = reranker.costs(pairs, texts)
+    alone = [int(reranker.prepare([p], [None]).inputs["attention_mask"].sum()) for p in pairs]
+    assert [c.length for c in costs] == alone
+    before = (reranker.padding.padded, reranker.padding.real, reranker.padding.forwards)
+    reranker.score_pairs(pairs, batch_size=8)
+    padded, real, forwards = (
+        now - b for now, b in zip((reranker.padding.padded, reranker.padding.real, reranker.padding.forwards), before)
+    )
+    assert real == sum(alone) and padded / real <= 1.15 and forwards <= len(pairs) // 3, (padded, real, forwards)

@@ -18,6 +18,7 @@ from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import InputError, Item, parse_item
 from .backbones import Backbone
 from .loading import ensure_tiny, load_checkpoint, resolve_backbone
+from .planning import PaddingCounter
 from .preprocess import Formatted, Prepared, Preprocessor
 from .profiles import profiled_fingerprint, resolve_profile
 from .runner import ModelRunner, inner_model
@@ -25,23 +26,6 @@ from .runner import ModelRunner, inner_model
 log = logging.getLogger(__name__)
 
 __all__ = ["Embedder", "Prepared", "Preprocessor", "inner_model", "load_embedder"]
-
-
-class PaddingCounter:
-    """Token positions the forwards computed (`padded`) vs needed (`real`), summed over encodes."""
-
-    def __init__(self) -> None:
-        self.padded = 0
-        self.real = 0
-
-    def add(self, prepared: Prepared) -> None:
-        padded, real = prepared.positions()
-        self.padded += padded
-        self.real += real
-
-    @property
-    def ratio(self) -> float:
-        return self.padded / self.real if self.real else 1.0
 
 
 class Embedder:
@@ -223,7 +207,7 @@ class Embedder:
         bar = tqdm(total=len(parsed), desc="encode", unit="item", disable=not progress)
         for idx, prepared in self._prepared(parsed, where, formatted, batches):
             truncated += prepared.truncated
-            self.padding.add(prepared)
+            self.padding.add(*prepared.positions(), forwards=len(prepared.parts))
             out[idx] = self.forward(prepared).cpu().numpy()
             tokens[idx] = prepared.token_counts()
             bar.update(len(idx))

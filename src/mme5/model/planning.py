@@ -45,6 +45,25 @@ class Cost:
     length: int
 
 
+class PaddingCounter:
+    """Token positions the forwards computed (`padded`) vs needed (`real`), and how many forwards
+    ran, summed over calls: what the planner saves, counted by the model that runs the batches."""
+
+    def __init__(self) -> None:
+        self.padded = 0
+        self.real = 0
+        self.forwards = 0
+
+    def add(self, padded: int, real: int, forwards: int = 1) -> None:
+        self.padded += padded
+        self.real += real
+        self.forwards += forwards
+
+    @property
+    def ratio(self) -> float:
+        return self.padded / self.real if self.real else 1.0
+
+
 def image_size(image: Any) -> tuple[int, int] | None:
     """(width, height) of a PIL image, image bytes or image file, read from the header only; None when
     it cannot be read (the item's error is raised later, by the loader, with its message)."""

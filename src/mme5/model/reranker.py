@@ -30,7 +30,7 @@ from . import qwen3_vl_embedding as qwen
 from .backbones import Backbone
 from .embedder import inner_model
 from .loading import load_checkpoint, resolve_backbone
-from .planning import Cost, VisualTokens, ceil_pairs, media_size, plan
+from .planning import Cost, PaddingCounter, VisualTokens, ceil_pairs, media_size, plan
 from .rerank_format import ANSWER_TOKENS, QWEN3_VL_RERANKER, conversation, detect_format, generation_tail, render
 from .rerank_inputs import MAX_LENGTH, cut_and_pad, special_ids
 from .video import VIDEO_NATIVE, apply_fallback, as_formatted, video_mode
@@ -85,6 +85,8 @@ class Reranker:
         ).input_ids
         self.special_ids = special_ids(self.tokenizer)
         self.truncated_total = 0
+        self.padding = PaddingCounter()
+        """Padded vs real positions and forwards of every `score_pairs` batch (what the planner saves)."""
         self._visual = VisualTokens(processor)
 
     @classmethod
@@ -193,7 +195,7 @@ class Reranker:
             for side in pair:
                 has_media, frames, size = media_size(side, self.media_policy)
                 visual |= has_media
-                positions += self._positions(side, frames, size) if size else 0
+                positions += max(self._positions(side, frames, size) - 1, 0) if size else 0  # its pad token expands
             group = int(visual) if self.backbone.split_mixed_batches else 0
             out.append(Cost(group, (), min(len(row) + positions, cap)))
         return out
@@ -270,6 +272,8 @@ class Reranker:
                 [texts[i] for i in idx],
             )
             truncated += batch.truncated
+            mask = batch.inputs["attention_mask"]
+            self.padding.add(mask.numel(), int(mask.sum()))
             logits = self.logits(batch).float()
             out[idx] = (logits if raw else torch.sigmoid(logits)).cpu().numpy()
         if truncated:
