@@ -1,11 +1,13 @@
-"""P11 rerank: pairs/s of `Reranker.score_pairs` (length-bucketed, left-padded batches) vs one pair
-per forward (the publishers' `Qwen3VLReranker.process` loop) on a mixed stream, tiny and mid-size.
+"""P11 rerank: pairs/s of `Reranker.score_pairs` (texts rendered once and tokenized in one call,
+batches planned by processed length, left-padded) vs one pair per forward (the publishers'
+`Qwen3VLReranker.process` loop) on a mixed stream, tiny and mid-size.
 
-The stream mixes text/text, text/image and image+text/text pairs with 8-240-token documents, as
+The stream mixes text/text, text/image and image+text/text pairs with 8-240-word documents, as
 a first stage's top K does. Both paths run the same Reranker code (`prepare` + `logits`), so the
-ratio measures batching alone; the largest score difference between them is reported too.
+ratio measures batching alone; the largest score difference between them, the batched path's
+padded / real positions and its number of forwards are reported too.
 
-    .venv/bin/python benchmarks/rerank.py [--pairs 48] [--repeats 3] [--out benchmarks/results/rerank.json]
+    .venv/bin/python benchmarks/rerank.py [--pairs 48] [--repeats 3] [--threads 1] [--out benchmarks/results/rerank.json]
     .venv/bin/python benchmarks/rerank.py --two-stage [--queries 10] [--pool 120]   # eval cost at top-k 100
 
 `--two-stage` times `mme5 eval tasks` on a generated BEIR-layout page collection with the tiny
@@ -28,6 +30,7 @@ from PIL import Image
 
 from mme5 import Item, Reranker
 from mme5.model.backbones import TinySizes
+from mme5.model.planning import PaddingCounter
 from mme5.model.tiny import build_tiny
 
 MID = TinySizes(
@@ -120,9 +123,10 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=48)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the least noisy)")
     ap.add_argument("--out", default="benchmarks/results/rerank.json")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     if args.two_stage:
         print(json.dumps(two_stage_cost(args.queries, args.pool)))
         return
@@ -134,6 +138,7 @@ def main() -> None:
             reranker = Reranker.from_pretrained(folder, device="cpu")
             reranker.score_pairs(pairs[:4])  # warm-up
             single_s, single = timed(lambda r=reranker: one_per_forward(r, pairs), args.repeats)
+            reranker.padding = PaddingCounter()  # count the timed runs only
             batched_s, batched = timed(
                 lambda r=reranker: r.score_pairs(pairs, batch_size=args.batch_size), args.repeats
             )
@@ -148,11 +153,13 @@ def main() -> None:
                     "batched_pairs_per_s": len(pairs) / batched_s,
                     "ratio": single_s / batched_s,
                     "max_abs_score_diff": float(np.abs(np.asarray(batched) - np.asarray(single)).max()),
+                    "padded_over_real": reranker.padding.ratio,
+                    "forwards": reranker.padding.forwards // args.repeats,
                 }
             )
             print(json.dumps(rows[-1]))
     record = {
-        "machine": f"{platform.system()} {platform.machine()}, torch {torch.__version__}, 1 thread",
+        "machine": f"{platform.system()} {platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)",
         "repeats": args.repeats,
         "rows": rows,
     }
