@@ -124,6 +124,11 @@ def test_batch_composition_does_not_change_a_score(reranker) -> None:
         assert np.abs(batched - alone).max() < 1e-5
     reversed_ = reranker.score_pairs(pairs[::-1], batch_size=5)[::-1]
     assert np.abs(reversed_ - alone).max() < 1e-5
+    reranker.prefetch = True  # batch n+1 prepared on a thread while n runs (the accelerator default)
+    try:
+        assert np.abs(reranker.score_pairs(pairs, batch_size=3) - alone).max() < 1e-5
+    finally:
+        reranker.prefetch = None
 
 
 def test_truncation_keeps_special_tokens_and_the_generation_prompt(reranker) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from ..media_policy import DEFAULT_POLICY, MediaPolicy
 from ..types import InputError, Item, parse_item
 from .backbones import Backbone
 from .loading import ensure_tiny, load_checkpoint, resolve_backbone
-from .planning import PaddingCounter
+from .planning import PaddingCounter, prepared_ahead
 from .preprocess import Formatted, Prepared, Preprocessor
 from .profiles import profiled_fingerprint, resolve_profile
 from .runner import ModelRunner, inner_model
@@ -233,17 +232,7 @@ class Embedder:
             )
 
         prefetch = self.prefetch if self.prefetch is not None else self.device.type != "cpu"
-        if not prefetch or len(batches) < 2:
-            for idx in batches:
-                yield idx, prepare(idx)
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mme5-prepare") as pool:
-            pending = pool.submit(prepare, batches[0])
-            for k, idx in enumerate(batches):
-                prepared = pending.result()
-                if k + 1 < len(batches):
-                    pending = pool.submit(prepare, batches[k + 1])
-                yield idx, prepared
+        yield from prepared_ahead(prepare, batches, prefetch)
 
 
 def load_embedder(model: str | Path | None = None, **kwargs: Any) -> Embedder:

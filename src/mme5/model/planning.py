@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -28,6 +29,8 @@ from ..media import FRAME_SUFFIXES, SAMPLED_FRAMES
 from ..media_policy import MediaPolicy
 from ..pdf_pages import open_pdf
 from ..types import InputError
+
+T = TypeVar("T")
 
 BATCH_COST = 64
 """What one more forward costs, in padded token positions (processor call, kernel launches, Python):
@@ -182,6 +185,25 @@ def _partition(lengths: list[int], batch_size: int, max_tokens: int | None) -> l
         spans.append((cut[j], j))
         j = cut[j]
     return spans[::-1]
+
+
+def prepared_ahead(
+    prepare: Callable[[list[int]], T], batches: list[list[int]], ahead: bool
+) -> Iterator[tuple[list[int], T]]:
+    """(indices, prepare(indices)) per batch, in order; with `ahead`, batch n+1 is prepared on a
+    worker thread while the caller runs batch n (media decoding and the processor overlap the
+    forward: worth it when the forward runs on an accelerator, not when it already fills the CPU)."""
+    if not ahead or len(batches) < 2:
+        for idx in batches:
+            yield idx, prepare(idx)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mme5-prepare") as pool:
+        pending = pool.submit(prepare, batches[0])
+        for k, idx in enumerate(batches):
+            done = pending.result()
+            if k + 1 < len(batches):
+                pending = pool.submit(prepare, batches[k + 1])
+            yield idx, done
 
 
 def ceil_pairs(frames: int, temporal: int = 2) -> int:

@@ -30,7 +30,7 @@ from . import qwen3_vl_embedding as qwen
 from .backbones import Backbone
 from .embedder import inner_model
 from .loading import load_checkpoint, resolve_backbone
-from .planning import Cost, PaddingCounter, VisualTokens, ceil_pairs, media_size, plan
+from .planning import Cost, PaddingCounter, VisualTokens, ceil_pairs, media_size, plan, prepared_ahead
 from .rerank_format import ANSWER_TOKENS, QWEN3_VL_RERANKER, conversation, detect_format, generation_tail, render
 from .rerank_inputs import MAX_LENGTH, cut_and_pad, special_ids
 from .video import VIDEO_NATIVE, apply_fallback, as_formatted, video_mode
@@ -85,6 +85,8 @@ class Reranker:
         ).input_ids
         self.special_ids = special_ids(self.tokenizer)
         self.truncated_total = 0
+        self.prefetch: bool | None = None
+        """Prepare batch n+1 while batch n runs; None: only when the model is on an accelerator."""
         self.padding = PaddingCounter()
         """Padded vs real positions and forwards of every `score_pairs` batch (what the planner saves)."""
         self._visual = VisualTokens(processor)
@@ -262,15 +264,24 @@ class Reranker:
         texts = [self.pair_text(q, d, ins) for (q, d), ins in zip(pairs, instructions)]
         where = list(where) if where is not None else pair_names(len(pairs))
         truncated = 0
-        for idx in tqdm(
-            plan(self.costs(pairs, texts), batch_size), desc="rerank", unit="batch", disable=not show_progress
-        ):
-            batch = self.prepare(
+
+        def prepare(idx: list[int]) -> RerankBatch:
+            return self.prepare(
                 [pairs[i] for i in idx],
                 [instructions[i] for i in idx],
                 [where[i] for i in idx],
                 [texts[i] for i in idx],
             )
+
+        batches = plan(self.costs(pairs, texts), batch_size)
+        prefetch = self.prefetch if self.prefetch is not None else self.device.type != "cpu"
+        for idx, batch in tqdm(
+            prepared_ahead(prepare, batches, prefetch),
+            total=len(batches),
+            desc="rerank",
+            unit="batch",
+            disable=not show_progress,
+        ):
             truncated += batch.truncated
             mask = batch.inputs["attention_mask"]
             self.padding.add(mask.numel(), int(mask.sum()))
