@@ -237,7 +237,8 @@ class Reranker:
         """P(yes) for each document against `query` (in the documents' order)."""
         q = parse_item(query, "query")
         docs = [parse_item(d, f"documents[{i}]") for i, d in enumerate(documents)]
-        return self.score_pairs([(q, d) for d in docs], instruction, batch_size=batch_size).tolist()
+        where = [("query", f"documents[{i}]") for i in range(len(docs))]
+        return self.score_pairs([(q, d) for d in docs], instruction, batch_size=batch_size, where=where).tolist()
 
     @torch.no_grad()
     def score_pairs(
