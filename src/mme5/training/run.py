@@ -1,10 +1,13 @@
-"""`mme5 train`: config -> data plan -> model -> HF Trainer -> checkpoints and a loadable model."""
+"""`mme5 train`: config -> data plan -> model -> HF Trainer -> checkpoints and a loadable model.
+The setup (`setup`) and the run (`fit`) are shared by both tasks; the reranker's model, step and
+export are in rerank.py."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -187,28 +190,42 @@ def loss_function(cfg: TrainConfig, dim: int):
     return matryoshka(loss, dims, cfg.matryoshka_weights or None)
 
 
-def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
-    """Run (or resume) a training run; returns the output folder holding the final model."""
-    if cfg.task == "rerank":
-        from .rerank import train_reranker
+@dataclass
+class RunSetup:
+    """What every task's run starts from: checked config, data, batch plan and trainer arguments."""
 
-        validate(cfg)
-        return train_reranker(cfg)
+    resume: str | None
+    """the checkpoint to continue from (None: a fresh run)."""
+    run_config: dict
+    data: Any
+    """the loaded `Mixture`."""
+    plan: Any
+    """the `BatchPlan`: micro-batches of row indices, in the order the ranks are served them."""
+    steps: int
+    args: Any
+    """the HF `TrainingArguments`."""
+    zero3: bool
+    examples_per_step: int
+    full_resume: str | None
+    """resuming a full fine-tune (no DeepSpeed): its weights load from this checkpoint folder."""
+
+
+def setup(cfg: TrainConfig) -> RunSetup:
+    """Checks, resume point, data, batch plan (global pools cut per rank), TrainingArguments, seed."""
     from transformers import set_seed
 
-    from ..data.collate import ContrastiveCollator, MicroBatches
     from ..data.mixture import load_mixture
     from ..data.sampler import plan_batches
     from ..data.schema import positive_key
-    from ..model.loading import resolve_dtype
-    from .model import build_model, export_merged, resolve_model_path
 
     validate(cfg)
+    if cfg.task == "rerank":
+        from .rerank import validate_rerank
+
+        validate_rerank(cfg)
     resume = resume_checkpoint(cfg)
-    out, run_config = Path(cfg.output_dir), to_dict(cfg)
     data = load_mixture(cfg.data, seed=cfg.seed)
     micro_per_step, world = cfg.gradient_accumulation_steps, world_size()
-    examples_per_step = cfg.per_device_batch_size * world * micro_per_step
     plan = plan_batches(
         [e.source for e in data.examples],
         [positive_key(e) for e in data.examples] if cfg.data.dedup_positives else None,
@@ -233,8 +250,50 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         _ = args.device  # accelerate brings up torch.distributed; DeepSpeed adopts it
         deepspeed.init_distributed(dist_backend=args.ddp_backend, verbose=False)
     set_seed(cfg.seed)
-    full_resume = resume if cfg.model.finetune == "full" and not cfg.deepspeed else None
-    model = build_model(cfg.model, seed=cfg.seed, weights=full_resume)
+    return RunSetup(
+        resume=resume,
+        run_config=to_dict(cfg),
+        data=data,
+        plan=plan,
+        steps=steps,
+        args=args,
+        zero3=zero3,
+        examples_per_step=cfg.per_device_batch_size * world * micro_per_step,
+        full_resume=resume if cfg.model.finetune == "full" and not cfg.deepspeed else None,
+    )
+
+
+def fit(trainer: Any, cfg: TrainConfig, run: RunSetup, final: Path):
+    """Write the config (rank 0), train (or resume) and save the final adapter or model to `final`."""
+    if trainer.is_world_process_zero():
+        write_config(Path(cfg.output_dir), run.run_config)
+    log.info(
+        "training %d steps of %d examples (%d per device x %d devices x %d accumulation)%s",
+        run.steps,
+        run.examples_per_step,
+        cfg.per_device_batch_size,
+        world_size(),
+        cfg.gradient_accumulation_steps,
+        f", resuming from {run.resume}" if run.resume else "",
+    )
+    result = trainer.train(resume_from_checkpoint=run.resume)
+    trainer.save_model(str(final))  # every rank (DeepSpeed's state-dict call is collective); rank 0 writes
+    return result
+
+
+def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
+    """Run (or resume) a training run; returns the output folder holding the final model."""
+    from ..data.collate import ContrastiveCollator, MicroBatches
+    from ..model.loading import resolve_dtype
+    from .model import build_model, export_merged, resolve_model_path
+
+    run = setup(cfg)
+    if cfg.task == "rerank":
+        from .rerank import train_reranker
+
+        return train_reranker(cfg, run, callbacks)
+    out, data = Path(cfg.output_dir), run.data
+    model = build_model(cfg.model, seed=cfg.seed, weights=run.full_resume)
     collator = ContrastiveCollator(
         model.embedder,
         data.examples,
@@ -242,33 +301,21 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         negative_ratio=cfg.data.negative_ratio,
         chunk_size=cfg.gradcache_chunk_size,
         on_bad_image=cfg.data.on_bad_image,
-        lockstep=zero3,  # ZeRO-3: every rank runs the same modules per chunk
+        lockstep=run.zero3,  # ZeRO-3: every rank runs the same modules per chunk
         image_cache_bytes=cfg.data.image_cache_mb << 20,
     )
     trainer = ContrastiveTrainer(
         model=model,
-        args=args,
-        train_dataset=MicroBatches(plan.micro_batches),
+        args=run.args,
+        train_dataset=MicroBatches(run.plan.micro_batches),
         data_collator=collator,
         callbacks=[JsonlLogger(out / LOG_FILE), *callbacks],
-        run_config=run_config,
+        run_config=run.run_config,
         loss_fn=loss_function(cfg, model.embedder.dim),
-        examples_per_step=examples_per_step,
+        examples_per_step=run.examples_per_step,
     )
-    if trainer.is_world_process_zero():
-        write_config(out, run_config)
-    log.info(
-        "training %d steps of %d examples (%d per device x %d devices x %d accumulation)%s",
-        steps,
-        examples_per_step,
-        cfg.per_device_batch_size,
-        world,
-        micro_per_step,
-        f", resuming from {resume}" if resume else "",
-    )
-    result = trainer.train(resume_from_checkpoint=resume)
     final = out / "lora" if model.is_peft else out
-    trainer.save_model(str(final))  # every rank (DeepSpeed's state-dict call is collective); rank 0 writes
+    result = fit(trainer, cfg, run, final)
     replaced = trainer.replaced_examples_total()  # collective too
     if trainer.is_world_process_zero():
         base = resolve_model_path(cfg.model.name_or_path)
@@ -276,7 +323,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
         write_prompts(final, prompts)
         if model.is_peft and cfg.save_merged:
             export_merged(base, final, out, resolve_dtype(cfg.model.dtype))
-            write_config(out, run_config)
+            write_config(out, run.run_config)
             write_prompts(out, prompts)
         write_json(
             out / "train_summary.json",
@@ -286,8 +333,8 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
                 "examples": len(data.examples),
                 "skipped_images": data.skipped_images,
                 "replaced_for_bad_images": replaced,
-                "dropped_by_batching": plan.dropped,
-                "world_size": world,
+                "dropped_by_batching": run.plan.dropped,
+                "world_size": world_size(),
                 "sources": data.report,
             },
         )
