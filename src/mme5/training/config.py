@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from ..config import ConfigError
 from ..data.config import DataConfig, SourceConfig
 
 
@@ -122,6 +125,15 @@ RESUME_SAFE_KEYS = (
     "save_merged",
 )
 
+
+def zero_stage(path: str) -> int:
+    """The ZeRO stage of a DeepSpeed JSON config (0 when it names none)."""
+    try:
+        return int(json.loads(Path(path).read_text(encoding="utf-8")).get("zero_optimization", {}).get("stage", 0))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"deepspeed: cannot read {path}: {exc}") from exc
+
+
 __all__ = [
     "DataConfig",
     "LoraSettings",
@@ -130,4 +142,5 @@ __all__ = [
     "RerankSettings",
     "SourceConfig",
     "TrainConfig",
+    "zero_stage",
 ]

@@ -8,7 +8,7 @@ logit = h . (W[yes] - W[no]) at the prompt's last position.
 - listwise: softmax cross-entropy over [positive, negatives] per query (target: the positive);
 - pointwise: binary cross-entropy on each logit (positive 1, negatives 0).
 
-The run is the embedder's (`run.setup` / `run.fit`): the same batch plan, TrainingArguments, DDP
+The run is the embedder's (`run.setup`, `run.train`): the same batch plan, TrainingArguments, DDP
 (torchrun) or DeepSpeed ZeRO-2, checkpoints every `save_steps`, `resume`, train_log.jsonl. Only the
 step differs (`RerankTrainer.compute_loss`): the loss is the mean over the micro-batch's queries, so
 HF's division by `gradient_accumulation_steps` and DDP's gradient averaging make it the mean over
@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from ..config import ConfigError
 from ..provenance import write_json
 from ..types import ContrastiveExample, Item
-from .config import TrainConfig
+from .config import TrainConfig, zero_stage
 from .model import TrainedModule
-from .trainer import RunTrainer
+from .trainer import RunTrainer, write_config
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,6 @@ def candidates(batch: Sequence[ContrastiveExample], k: int) -> list[list[Item]]:
 
 def validate_rerank(cfg: TrainConfig) -> str:
     """Checks of a `task: rerank` config that need no data or weights; its dry-run line."""
-    from .run import _zero_stage
-
     r = cfg.rerank
     if r.negatives < 1 or r.max_length < 1:
         raise ConfigError("rerank.negatives and rerank.max_length must be >= 1")
@@ -77,7 +75,7 @@ def validate_rerank(cfg: TrainConfig) -> str:
             "query's loss is its own): set gradcache_chunk_size=null and bound memory with a smaller "
             "per_device_batch_size and gradient_accumulation_steps"
         )
-    if cfg.deepspeed and _zero_stage(cfg.deepspeed) == 3:
+    if cfg.deepspeed and zero_stage(cfg.deepspeed) == 3:
         raise ConfigError(
             "task: rerank cannot run under DeepSpeed ZeRO-3: its score reads the LM head's yes/no rows "
             "outside the head's forward, where ZeRO-3 leaves them partitioned (empty); use zero2.json"
@@ -115,9 +113,7 @@ class RerankModel(TrainedModule):
 class RerankCollator:
     """A micro-batch of row indices -> its pairs, prepared (texts, media, processor, cut and pad)."""
 
-    def __init__(
-        self, reranker: Any, examples: Sequence[ContrastiveExample], wheres: Sequence[str], r: Any
-    ) -> None:
+    def __init__(self, reranker: Any, examples: Sequence[ContrastiveExample], wheres: Sequence[str], r: Any) -> None:
         self.reranker, self.examples, self.wheres, self.r = reranker, examples, wheres, r
 
     def __call__(self, micro: list[list[int]]) -> dict[str, Any]:
@@ -151,20 +147,17 @@ class RerankTrainer(RunTrainer):
         return (loss, flat) if return_outputs else loss
 
 
-def train_reranker(cfg: TrainConfig, run: Any, callbacks: Sequence = ()) -> Path:
-    """Train (from `run.setup`), then write the adapter (`lora/`) and a merged, declared reranker
-    (or the full fine-tune's weights) to `output_dir`."""
+def reranker_trainer(cfg: TrainConfig, run: Any, callbacks: list) -> RerankTrainer:
+    """The reranker (base or, resuming a full fine-tune, the checkpoint) made trainable, and its
+    trainer over `run`'s batch plan (`run.setup`)."""
     from ..data.collate import MicroBatches
     from ..model.loading import resolve_dtype
     from ..model.reranker import Reranker
     from .model import resolve_model_path, trainable_model
-    from .run import fit, world_size
-    from .trainer import LOG_FILE, JsonlLogger, write_config
 
-    r, out = cfg.rerank, Path(cfg.output_dir)
-    base = resolve_model_path(cfg.model.name_or_path)
+    r = cfg.rerank
     reranker = Reranker.from_pretrained(
-        run.full_resume or base,
+        run.full_resume or resolve_model_path(cfg.model.name_or_path),
         fmt=r.format,
         backbone=cfg.model.backbone,
         dtype=resolve_dtype(cfg.model.dtype),
@@ -173,40 +166,47 @@ def train_reranker(cfg: TrainConfig, run: Any, callbacks: Sequence = ()) -> Path
         attn_implementation=cfg.model.attn_implementation,
     )
     reranker.model = trainable_model(reranker.model, reranker.backbone.lora_targets, cfg.model, seed=cfg.seed)
-    model = RerankModel(reranker)
-    trainer = RerankTrainer(
-        model=model,
+    return RerankTrainer(
+        model=RerankModel(reranker),
         args=run.args,
         train_dataset=MicroBatches(run.plan.micro_batches),
         data_collator=RerankCollator(reranker, run.data.examples, run.data.wheres, r),
-        callbacks=[JsonlLogger(out / LOG_FILE), *callbacks],
+        callbacks=callbacks,
         run_config=run.run_config,
         examples_per_step=run.examples_per_step,
         loss=r.loss,
     )
-    final = out / "lora" if model.is_peft else out
-    result = fit(trainer, cfg, run, final)
-    if trainer.is_world_process_zero():
-        if model.is_peft and cfg.save_merged:
-            export_merged(base, final, out, reranker, resolve_dtype(cfg.model.dtype))
-            write_config(out, run.run_config)
-        losses = [x["loss"] for x in trainer.state.log_history if "loss" in x]
-        write_json(
-            out / "train_summary.json",
-            {
-                "task": "rerank",
-                "steps": result.global_step,
-                "train_loss": result.training_loss,
-                "first_loss": losses[0] if losses else None,
-                "last_loss": losses[-1] if losses else None,
-                "examples": len(run.data.examples),
-                "dropped_by_batching": run.plan.dropped,
-                "world_size": world_size(),
-                "seconds": round(result.metrics["train_runtime"], 1),
-                "sources": run.data.report,
-            },
-        )
-    return out
+
+
+def finish_reranker(cfg: TrainConfig, run: Any, trainer: RerankTrainer, result: Any, final: Path) -> None:
+    """After training (rank 0): the merged, declared reranker beside `lora/` (`save_merged`) and
+    train_summary.json."""
+    from ..model.loading import resolve_dtype
+    from .model import resolve_model_path
+
+    if not trainer.is_world_process_zero():
+        return
+    out, model = Path(cfg.output_dir), trainer.model
+    if model.is_peft and cfg.save_merged:
+        base = resolve_model_path(cfg.model.name_or_path)
+        export_merged(base, final, out, model.reranker, resolve_dtype(cfg.model.dtype))
+        write_config(out, run.run_config)
+    losses = [x["loss"] for x in trainer.state.log_history if "loss" in x]
+    write_json(
+        out / "train_summary.json",
+        {
+            "task": "rerank",
+            "steps": result.global_step,
+            "train_loss": result.training_loss,
+            "first_loss": losses[0] if losses else None,
+            "last_loss": losses[-1] if losses else None,
+            "examples": len(run.data.examples),
+            "dropped_by_batching": run.plan.dropped,
+            "world_size": run.world,
+            "seconds": round(result.metrics["train_runtime"], 1),
+            "sources": run.data.report,
+        },
+    )
 
 
 def export_merged(base: str, adapter_dir: Path, out: Path, trained: Any, dtype: torch.dtype) -> Path:

@@ -1,6 +1,6 @@
 """`mme5 train`: config -> data plan -> model -> HF Trainer -> checkpoints and a loadable model.
-The setup (`setup`) and the run (`fit`) are shared by both tasks; the reranker's model, step and
-export are in rerank.py."""
+The setup and the run are shared by both tasks; the embedder's trainer and outputs are here, the
+reranker's in rerank.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 from ..config import ConfigError, diff_configs, to_dict
 from ..prompts import model_prompts, write_prompts
 from ..provenance import write_json
-from .config import RESUME_SAFE_KEYS, TrainConfig
+from .config import RESUME_SAFE_KEYS, TrainConfig, zero_stage
 from .losses import info_nce_with_distillation, matryoshka
 from .trainer import CONFIG_FILE, LOG_FILE, ContrastiveTrainer, JsonlLogger, write_config
 
@@ -64,16 +64,7 @@ def validate(cfg: TrainConfig) -> None:
             "keeps memory flat) or drop gradcache_chunk_size."
         )
     if cfg.deepspeed:
-        _zero_stage(cfg.deepspeed)  # a readable JSON, checked before any work
-
-
-def _zero_stage(path: str) -> int:
-    import json
-
-    try:
-        return int(json.loads(Path(path).read_text(encoding="utf-8")).get("zero_optimization", {}).get("stage", 0))
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"deepspeed: cannot read {path}: {exc}") from exc
+        zero_stage(cfg.deepspeed)  # a readable JSON, checked before any work
 
 
 def resume_checkpoint(cfg: TrainConfig) -> str | None:
@@ -194,20 +185,16 @@ def loss_function(cfg: TrainConfig, dim: int):
 class RunSetup:
     """What every task's run starts from: checked config, data, batch plan and trainer arguments."""
 
-    resume: str | None
-    """the checkpoint to continue from (None: a fresh run)."""
+    resume: str | None  # the checkpoint to continue from (None: a fresh run)
     run_config: dict
-    data: Any
-    """the loaded `Mixture`."""
-    plan: Any
-    """the `BatchPlan`: micro-batches of row indices, in the order the ranks are served them."""
+    data: Any  # the loaded `Mixture`
+    plan: Any  # the `BatchPlan`: micro-batches of row indices, in the order the ranks are served them
     steps: int
-    args: Any
-    """the HF `TrainingArguments`."""
+    args: Any  # the HF `TrainingArguments`
     zero3: bool
+    world: int
     examples_per_step: int
-    full_resume: str | None
-    """resuming a full fine-tune (no DeepSpeed): its weights load from this checkpoint folder."""
+    full_resume: str | None  # resuming a full fine-tune without DeepSpeed: its weights load from here
 
 
 def setup(cfg: TrainConfig) -> RunSetup:
@@ -243,7 +230,7 @@ def setup(cfg: TrainConfig) -> RunSetup:
             f"{plan.pools} global batches cannot fill one optimizer step of {micro_per_step} micro-batches"
         )
     args = training_arguments(cfg, steps)  # before the model: ZeRO-3 must see its config when weights load
-    zero3 = cfg.deepspeed is not None and _zero_stage(cfg.deepspeed) == 3
+    zero3 = cfg.deepspeed is not None and zero_stage(cfg.deepspeed) == 3
     if zero3:  # ... and DeepSpeed's process group, across which it partitions them as they load
         import deepspeed
 
@@ -258,91 +245,102 @@ def setup(cfg: TrainConfig) -> RunSetup:
         steps=steps,
         args=args,
         zero3=zero3,
+        world=world,
         examples_per_step=cfg.per_device_batch_size * world * micro_per_step,
         full_resume=resume if cfg.model.finetune == "full" and not cfg.deepspeed else None,
     )
 
 
-def fit(trainer: Any, cfg: TrainConfig, run: RunSetup, final: Path):
-    """Write the config (rank 0), train (or resume) and save the final adapter or model to `final`."""
+def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
+    """Run (or resume) a training run; returns the output folder holding the final model.
+    The task (embedder or reranker) supplies the trainer and what is written after training."""
+    run = setup(cfg)
+    out = Path(cfg.output_dir)
+    callbacks = [JsonlLogger(out / LOG_FILE), *callbacks]
+    if cfg.task == "rerank":
+        from .rerank import finish_reranker, reranker_trainer
+
+        trainer, finish = reranker_trainer(cfg, run, callbacks), finish_reranker
+    else:
+        trainer, finish = _contrastive_trainer(cfg, run, callbacks), _finish_embedder
+    final = out / "lora" if trainer.model.is_peft else out
     if trainer.is_world_process_zero():
-        write_config(Path(cfg.output_dir), run.run_config)
+        write_config(out, run.run_config)
     log.info(
         "training %d steps of %d examples (%d per device x %d devices x %d accumulation)%s",
         run.steps,
         run.examples_per_step,
         cfg.per_device_batch_size,
-        world_size(),
+        run.world,
         cfg.gradient_accumulation_steps,
         f", resuming from {run.resume}" if run.resume else "",
     )
     result = trainer.train(resume_from_checkpoint=run.resume)
     trainer.save_model(str(final))  # every rank (DeepSpeed's state-dict call is collective); rank 0 writes
-    return result
+    finish(cfg, run, trainer, result, final)  # every rank: it may hold collectives too
+    return out
 
 
-def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
-    """Run (or resume) a training run; returns the output folder holding the final model."""
+def _contrastive_trainer(cfg: TrainConfig, run: RunSetup, callbacks: list) -> ContrastiveTrainer:
     from ..data.collate import ContrastiveCollator, MicroBatches
-    from ..model.loading import resolve_dtype
-    from .model import build_model, export_merged, resolve_model_path
+    from .model import build_model
 
-    run = setup(cfg)
-    if cfg.task == "rerank":
-        from .rerank import train_reranker
-
-        return train_reranker(cfg, run, callbacks)
-    out, data = Path(cfg.output_dir), run.data
     model = build_model(cfg.model, seed=cfg.seed, weights=run.full_resume)
     collator = ContrastiveCollator(
         model.embedder,
-        data.examples,
-        data.wheres,
+        run.data.examples,
+        run.data.wheres,
         negative_ratio=cfg.data.negative_ratio,
         chunk_size=cfg.gradcache_chunk_size,
         on_bad_image=cfg.data.on_bad_image,
         lockstep=run.zero3,  # ZeRO-3: every rank runs the same modules per chunk
         image_cache_bytes=cfg.data.image_cache_mb << 20,
     )
-    trainer = ContrastiveTrainer(
+    return ContrastiveTrainer(
         model=model,
         args=run.args,
         train_dataset=MicroBatches(run.plan.micro_batches),
         data_collator=collator,
-        callbacks=[JsonlLogger(out / LOG_FILE), *callbacks],
+        callbacks=callbacks,
         run_config=run.run_config,
         loss_fn=loss_function(cfg, model.embedder.dim),
         examples_per_step=run.examples_per_step,
     )
-    final = out / "lora" if model.is_peft else out
-    result = fit(trainer, cfg, run, final)
-    replaced = trainer.replaced_examples_total()  # collective too
-    if trainer.is_world_process_zero():
-        base = resolve_model_path(cfg.model.name_or_path)
-        prompts = model_prompts(base)  # the base model's prompts travel with what was trained from it
-        write_prompts(final, prompts)
-        if model.is_peft and cfg.save_merged:
-            export_merged(base, final, out, resolve_dtype(cfg.model.dtype))
-            write_config(out, run.run_config)
-            write_prompts(out, prompts)
-        write_json(
-            out / "train_summary.json",
-            {
-                "steps": result.global_step,
-                "train_loss": result.training_loss,
-                "examples": len(data.examples),
-                "skipped_images": data.skipped_images,
-                "replaced_for_bad_images": replaced,
-                "dropped_by_batching": run.plan.dropped,
-                "world_size": world_size(),
-                "sources": data.report,
-            },
+
+
+def _finish_embedder(cfg: TrainConfig, run: RunSetup, trainer: ContrastiveTrainer, result: Any, final: Path) -> None:
+    """The base model's prompts beside the adapter, the merged model (`save_merged`), the summary."""
+    from ..model.loading import resolve_dtype
+    from .model import export_merged, resolve_model_path
+
+    replaced = trainer.replaced_examples_total()  # collective
+    if not trainer.is_world_process_zero():
+        return
+    out, data = Path(cfg.output_dir), run.data
+    base = resolve_model_path(cfg.model.name_or_path)
+    prompts = model_prompts(base)  # the base model's prompts travel with what was trained from it
+    write_prompts(final, prompts)
+    if trainer.model.is_peft and cfg.save_merged:
+        export_merged(base, final, out, resolve_dtype(cfg.model.dtype))
+        write_config(out, run.run_config)
+        write_prompts(out, prompts)
+    write_json(
+        out / "train_summary.json",
+        {
+            "steps": result.global_step,
+            "train_loss": result.training_loss,
+            "examples": len(data.examples),
+            "skipped_images": data.skipped_images,
+            "replaced_for_bad_images": replaced,
+            "dropped_by_batching": run.plan.dropped,
+            "world_size": run.world,
+            "sources": data.report,
+        },
+    )
+    if data.skipped_images or replaced:
+        log.warning(
+            "%d examples were skipped at loading and %d replaced at batch time for missing or "
+            "unreadable images (see train_summary.json)",
+            data.skipped_images,
+            replaced,
         )
-        if data.skipped_images or replaced:
-            log.warning(
-                "%d examples were skipped at loading and %d replaced at batch time for missing or "
-                "unreadable images (see train_summary.json)",
-                data.skipped_images,
-                replaced,
-            )
-    return out
