@@ -178,7 +178,7 @@ def reranker_trainer(cfg: TrainConfig, run: Any, callbacks: list) -> RerankTrain
     )
 
 
-def finish_reranker(cfg: TrainConfig, run: Any, trainer: RerankTrainer, result: Any, final: Path) -> None:
+def finish_reranker(cfg: TrainConfig, run: Any, trainer: RunTrainer, result: Any, final: Path) -> None:
     """After training (rank 0): the merged, declared reranker beside `lora/` (`save_merged`) and
     train_summary.json."""
     from ..model.loading import resolve_dtype
@@ -186,7 +186,8 @@ def finish_reranker(cfg: TrainConfig, run: Any, trainer: RerankTrainer, result: 
 
     if not trainer.is_world_process_zero():
         return
-    out, model = Path(cfg.output_dir), trainer.model
+    out, model = Path(cfg.output_dir), trainer.trained
+    assert isinstance(model, RerankModel)
     if model.is_peft and cfg.save_merged:
         base = resolve_model_path(cfg.model.name_or_path)
         export_merged(base, final, out, model.reranker, resolve_dtype(cfg.model.dtype))
@@ -217,7 +218,8 @@ def export_merged(base: str, adapter_dir: Path, out: Path, trained: Any, dtype: 
     merged = Reranker.from_pretrained(
         base, fmt=trained.format, backbone=trained.backbone.name, adapter=adapter_dir, dtype=dtype, device="cpu"
     )
-    merged.model.save_pretrained(out)
+    merged_model: Any = merged.model
+    merged_model.save_pretrained(out)
     merged.processor.save_pretrained(out)
     write_declaration(out, merged.backbone, merged.format)
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -19,7 +19,7 @@ from ..prompts import model_prompts, write_prompts
 from ..provenance import write_json
 from .config import RESUME_SAFE_KEYS, TrainConfig, zero_stage
 from .losses import info_nce_with_distillation, matryoshka
-from .trainer import CONFIG_FILE, LOG_FILE, ContrastiveTrainer, JsonlLogger, write_config
+from .trainer import CONFIG_FILE, LOG_FILE, ContrastiveTrainer, JsonlLogger, RunTrainer, write_config
 
 log = logging.getLogger(__name__)
 
@@ -257,13 +257,15 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
     run = setup(cfg)
     out = Path(cfg.output_dir)
     callbacks = [JsonlLogger(out / LOG_FILE), *callbacks]
+    trainer: RunTrainer
+    finish: Callable[[TrainConfig, RunSetup, RunTrainer, Any, Path], None]
     if cfg.task == "rerank":
         from .rerank import finish_reranker, reranker_trainer
 
         trainer, finish = reranker_trainer(cfg, run, callbacks), finish_reranker
     else:
         trainer, finish = _contrastive_trainer(cfg, run, callbacks), _finish_embedder
-    final = out / "lora" if trainer.model.is_peft else out
+    final = out / "lora" if trainer.trained.is_peft else out
     if trainer.is_world_process_zero():
         write_config(out, run.run_config)
     log.info(
@@ -308,11 +310,12 @@ def _contrastive_trainer(cfg: TrainConfig, run: RunSetup, callbacks: list) -> Co
     )
 
 
-def _finish_embedder(cfg: TrainConfig, run: RunSetup, trainer: ContrastiveTrainer, result: Any, final: Path) -> None:
+def _finish_embedder(cfg: TrainConfig, run: RunSetup, trainer: RunTrainer, result: Any, final: Path) -> None:
     """The base model's prompts beside the adapter, the merged model (`save_merged`), the summary."""
     from ..model.loading import resolve_dtype
     from .model import export_merged, resolve_model_path
 
+    assert isinstance(trainer, ContrastiveTrainer)
     replaced = trainer.replaced_examples_total()  # collective
     if not trainer.is_world_process_zero():
         return
@@ -320,7 +323,7 @@ def _finish_embedder(cfg: TrainConfig, run: RunSetup, trainer: ContrastiveTraine
     base = resolve_model_path(cfg.model.name_or_path)
     prompts = model_prompts(base)  # the base model's prompts travel with what was trained from it
     write_prompts(final, prompts)
-    if trainer.model.is_peft and cfg.save_merged:
+    if trainer.trained.is_peft and cfg.save_merged:
         export_merged(base, final, out, resolve_dtype(cfg.model.dtype))
         write_config(out, run.run_config)
         write_prompts(out, prompts)

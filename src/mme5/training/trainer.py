@@ -36,6 +36,12 @@ class RunTrainer(Trainer):
         self.examples_per_step = examples_per_step
         self._last_log: tuple[float, int] | None = None
 
+    @property
+    def trained(self) -> TrainedModule:
+        """The task's module (unwrapped: DDP/DeepSpeed hold it as `model_wrapped`)."""
+        assert isinstance(self.model, TrainedModule)
+        return self.model
+
     def train(self, *args: Any, **kwargs: Any):
         with _wrapped_peft_recognised():
             return super().train(*args, **kwargs)
