@@ -146,3 +146,24 @@ def test_resumed_run_ends_like_an_uninterrupted_one(base, rows, tmp_path):
     assert_same_adapter(straight, resumed, atol=1e-6)
     assert scores(resumed) == pytest.approx(scores(straight), abs=1e-6)
     assert json.loads((resumed / "train_summary.json").read_text())["steps"] == 4
+
+
+@pytest.mark.slow
+def test_full_finetune_checkpoints_are_rerankers_and_resume(base, rows, tmp_path):
+    """`finetune: full`: each checkpoint is a declared reranker folder; resuming reloads its weights."""
+    import shutil
+
+    from mme5.training.run import train
+
+    args = settings(base, rows, tmp_path, **{"model.finetune": "full", "save_steps": 1})
+    train(load_config(TrainConfig, None, args))
+    final, first = load_file(tmp_path / "model.safetensors"), logged(tmp_path)[0]
+    assert scores(tmp_path / "checkpoint-1") != pytest.approx(scores(base), abs=1e-4)
+    shutil.rmtree(tmp_path / "checkpoint-2")
+    (tmp_path / "model.safetensors").unlink()
+    train(load_config(TrainConfig, None, args))  # resumes from checkpoint-1
+    again = load_file(tmp_path / "model.safetensors")
+    assert final.keys() == again.keys()
+    for k in final:
+        torch.testing.assert_close(again[k], final[k], atol=1e-6, rtol=0, msg=k)
+    assert [x["step"] for x in logged(tmp_path)] == [1, 2] and logged(tmp_path)[0] == first  # step 1 not rerun

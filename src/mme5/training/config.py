@@ -50,7 +50,7 @@ class RerankSettings:
     """listwise: softmax cross-entropy over the positive and its negatives; pointwise: binary
     cross-entropy on each pair's yes/no logit (positive 1, negatives 0)."""
     negatives: int = 3
-    """negatives per query: its `neg_*` hard negatives first, then other rows' positives of the batch."""
+    """negatives per query: its `neg_*` hard negatives first, then other rows' positives of the micro-batch."""
     format: Literal["qwen3-vl-reranker", "mme5"] | None = None
     """pair format (mme5.model.rerank_format); None: the model's (qwen3-vl-reranker on qwen3_vl)."""
     instruction: str | None = None
@@ -71,7 +71,8 @@ class TrainConfig:
     per_device_batch_size: int = 2
     gradient_accumulation_steps: int = 1
     gradcache_chunk_size: int | None = None
-    """examples per GradCache chunk; None = plain forward/backward of the whole micro-batch."""
+    """examples per GradCache chunk; None = plain forward/backward of the whole micro-batch.
+    Embedder only (`task: rerank` must leave it null: its queries' losses are independent)."""
     temperature: float = 0.02
     symmetric_loss: bool = False
     matryoshka_dims: tuple[int | Literal["full"], ...] = ()
