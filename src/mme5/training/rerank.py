@@ -22,7 +22,6 @@ and base + adapter merged in the folder itself (`save_merged`), or the full fine
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,9 @@ import torch.nn.functional as F
 from ..config import ConfigError
 from ..provenance import write_json
 from ..types import ContrastiveExample, Item
-from .config import TrainConfig, zero_stage
+from .config import RerankSettings, TrainConfig, zero_stage
 from .model import TrainedModule
 from .trainer import RunTrainer, write_config
-
-log = logging.getLogger(__name__)
 
 
 def rerank_loss(logits: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
@@ -113,7 +110,9 @@ class RerankModel(TrainedModule):
 class RerankCollator:
     """A micro-batch of row indices -> its pairs, prepared (texts, media, processor, cut and pad)."""
 
-    def __init__(self, reranker: Any, examples: Sequence[ContrastiveExample], wheres: Sequence[str], r: Any) -> None:
+    def __init__(
+        self, reranker: Any, examples: Sequence[ContrastiveExample], wheres: Sequence[str], r: RerankSettings
+    ) -> None:
         self.reranker, self.examples, self.wheres, self.r = reranker, examples, wheres, r
 
     def __call__(self, micro: list[list[int]]) -> dict[str, Any]:
