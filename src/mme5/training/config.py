@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from ..config import ConfigError
 from ..data.config import DataConfig, SourceConfig
 
 
@@ -47,7 +50,7 @@ class RerankSettings:
     """listwise: softmax cross-entropy over the positive and its negatives; pointwise: binary
     cross-entropy on each pair's yes/no logit (positive 1, negatives 0)."""
     negatives: int = 3
-    """negatives per query: its `neg_*` hard negatives first, then other rows' positives of the batch."""
+    """negatives per query: its `neg_*` hard negatives first, then other rows' positives of the micro-batch."""
     format: Literal["qwen3-vl-reranker", "mme5"] | None = None
     """pair format (mme5.model.rerank_format); None: the model's (qwen3-vl-reranker on qwen3_vl)."""
     instruction: str | None = None
@@ -68,7 +71,8 @@ class TrainConfig:
     per_device_batch_size: int = 2
     gradient_accumulation_steps: int = 1
     gradcache_chunk_size: int | None = None
-    """examples per GradCache chunk; None = plain forward/backward of the whole micro-batch."""
+    """examples per GradCache chunk; None = plain forward/backward of the whole micro-batch.
+    Embedder only (`task: rerank` must leave it null: its queries' losses are independent)."""
     temperature: float = 0.02
     symmetric_loss: bool = False
     matryoshka_dims: tuple[int | Literal["full"], ...] = ()
@@ -122,6 +126,15 @@ RESUME_SAFE_KEYS = (
     "save_merged",
 )
 
+
+def zero_stage(path: str) -> int:
+    """The ZeRO stage of a DeepSpeed JSON config (0 when it names none)."""
+    try:
+        return int(json.loads(Path(path).read_text(encoding="utf-8")).get("zero_optimization", {}).get("stage", 0))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"deepspeed: cannot read {path}: {exc}") from exc
+
+
 __all__ = [
     "DataConfig",
     "LoraSettings",
@@ -130,4 +143,5 @@ __all__ = [
     "RerankSettings",
     "SourceConfig",
     "TrainConfig",
+    "zero_stage",
 ]

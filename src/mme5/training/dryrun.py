@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from ..config import ConfigError
 from ..data.schema import row_to_example
 from ..data.sources import HUB_ID, READERS, resolve_source
 from ..types import MissingFileError
-from .config import TrainConfig
+from .config import TrainConfig, zero_stage
 from .model import TINY_SCHEME
 from .run import validate, world_size
 
@@ -201,11 +200,7 @@ def dry_run(cfg: TrainConfig) -> list[str]:
     if not cfg.data.sources:
         raise ConfigError("data.sources is empty")
     if cfg.deepspeed:
-        try:
-            stage = json.loads(Path(cfg.deepspeed).read_text()).get("zero_optimization", {}).get("stage")
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"deepspeed: {cfg.deepspeed} is not valid JSON ({exc.msg})") from None
-        lines.append(f"deepspeed {cfg.deepspeed}: ZeRO stage {stage}")
+        lines.append(f"deepspeed {cfg.deepspeed}: ZeRO stage {zero_stage(cfg.deepspeed)}")
     batch = cfg.per_device_batch_size * world_size()
     lines.append(
         f"batch: {cfg.per_device_batch_size} per device x {world_size()} devices = {batch} in-batch pool, "

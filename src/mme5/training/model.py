@@ -1,5 +1,6 @@
 """The trainable model: an Embedder's HF model with a LoRA/DoRA adapter (or fully trainable),
-wrapped so DDP/DeepSpeed see one module whose forward maps prepared inputs to embeddings."""
+wrapped so DDP/DeepSpeed see one module whose forward maps prepared inputs to embeddings.
+`TrainedModule` is what every `mme5 train` task hands the trainer (the reranker's is in rerank.py)."""
 
 from __future__ import annotations
 
@@ -20,17 +21,16 @@ log = logging.getLogger(__name__)
 TINY_SCHEME = "tiny:"
 
 
-class ContrastiveModel(nn.Module):
-    """forward(*prepared) -> one (n_i, dim) L2-normalised tensor per `Prepared`, via `Embedder.forward`
-    (the exact encode path of evaluation and serving)."""
+class TrainedModule(nn.Module):
+    """What the trainer steps, checkpoints and resumes: a registered transformers `model` (its
+    adapter inside, if any) and the `processor` saved beside it. DDP and DeepSpeed wrap this module,
+    so a task's forward must run through it."""
 
-    def __init__(self, embedder: Embedder) -> None:
-        super().__init__()
-        self.model: Any = embedder.model  # registered: the trainer, DDP and DeepSpeed see its parameters
-        self.embedder = embedder
+    model: Any
 
-    def forward(self, *prepared: Prepared) -> tuple[torch.Tensor, ...]:
-        return tuple(self.embedder.forward(p) for p in prepared)
+    @property
+    def processor(self) -> Any:
+        raise NotImplementedError
 
     @property
     def is_peft(self) -> bool:
@@ -38,6 +38,29 @@ class ContrastiveModel(nn.Module):
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+    def mark(self, out: Path) -> None:
+        """Write what a saved folder needs to reload as this task's model (beside the weights)."""
+
+
+class ContrastiveModel(TrainedModule):
+    """forward(*prepared) -> one (n_i, dim) L2-normalised tensor per `Prepared`, via `Embedder.forward`
+    (the exact encode path of evaluation and serving)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        super().__init__()
+        self.model = embedder.model  # registered: the trainer, DDP and DeepSpeed see its parameters
+        self.embedder = embedder
+
+    def forward(self, *prepared: Prepared) -> tuple[torch.Tensor, ...]:
+        return tuple(self.embedder.forward(p) for p in prepared)
+
+    @property
+    def processor(self) -> Any:
+        return self.embedder.processor
+
+    def mark(self, out: Path) -> None:
+        write_profile_marker(out, self.embedder.profile)  # reloads (adapter or full) keep the profile
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -114,19 +137,20 @@ def _lora_init(init: str) -> Any:
     return {"true": True, "default": True, "false": False}.get(init.lower(), init)
 
 
-def save_weights(model: ContrastiveModel, out_dir: str | Path, state_dict: dict | None = None) -> None:
-    """Adapter (LoRA) or full weights + the processor: a folder that `Embedder.from_pretrained`
-    loads as `adapter=` (LoRA) or directly (full fine-tune)."""
+def save_weights(model: TrainedModule, out_dir: str | Path, state_dict: dict | None = None) -> None:
+    """Adapter (LoRA) or full weights + the processor + the task's marker: a folder that
+    `Embedder.from_pretrained` (or `Reranker.from_pretrained`) loads as `adapter=` (LoRA) or directly
+    (full fine-tune)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if state_dict is not None:  # from the trainer (DeepSpeed's state dict): keys start with "model."
         state_dict = {k[len("model.") :]: v for k, v in state_dict.items() if k.startswith("model.")}
     model.model.save_pretrained(out, state_dict=state_dict)
-    model.embedder.processor.save_pretrained(out)
-    write_profile_marker(out, model.embedder.profile)  # reloads (adapter or full) keep the profile
+    model.processor.save_pretrained(out)
+    model.mark(out)
 
 
-def load_adapter(model: ContrastiveModel, ckpt_dir: str | Path) -> None:
+def load_adapter(model: TrainedModule, ckpt_dir: str | Path) -> None:
     """Load a checkpoint's adapter weights into a built LoRA model (resuming a run)."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file

@@ -1,10 +1,13 @@
-"""`mme5 train`: config -> data plan -> model -> HF Trainer -> checkpoints and a loadable model."""
+"""`mme5 train`: config -> data plan -> model -> HF Trainer -> checkpoints and a loadable model.
+The setup and the run are shared by both tasks; the embedder's trainer and outputs are here, the
+reranker's in rerank.py."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,9 +17,9 @@ import torch
 from ..config import ConfigError, diff_configs, to_dict
 from ..prompts import model_prompts, write_prompts
 from ..provenance import write_json
-from .config import RESUME_SAFE_KEYS, TrainConfig
+from .config import RESUME_SAFE_KEYS, TrainConfig, zero_stage
 from .losses import info_nce_with_distillation, matryoshka
-from .trainer import CONFIG_FILE, LOG_FILE, ContrastiveTrainer, JsonlLogger, write_config
+from .trainer import CONFIG_FILE, LOG_FILE, ContrastiveTrainer, JsonlLogger, RunTrainer, write_config
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +64,7 @@ def validate(cfg: TrainConfig) -> None:
             "keeps memory flat) or drop gradcache_chunk_size."
         )
     if cfg.deepspeed:
-        _zero_stage(cfg.deepspeed)  # a readable JSON, checked before any work
-
-
-def _zero_stage(path: str) -> int:
-    import json
-
-    try:
-        return int(json.loads(Path(path).read_text(encoding="utf-8")).get("zero_optimization", {}).get("stage", 0))
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"deepspeed: cannot read {path}: {exc}") from exc
+        zero_stage(cfg.deepspeed)  # a readable JSON, checked before any work
 
 
 def resume_checkpoint(cfg: TrainConfig) -> str | None:
@@ -187,28 +181,38 @@ def loss_function(cfg: TrainConfig, dim: int):
     return matryoshka(loss, dims, cfg.matryoshka_weights or None)
 
 
-def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
-    """Run (or resume) a training run; returns the output folder holding the final model."""
-    if cfg.task == "rerank":
-        from .rerank import train_reranker
+@dataclass
+class RunSetup:
+    """What every task's run starts from: checked config, data, batch plan and trainer arguments."""
 
-        validate(cfg)
-        return train_reranker(cfg)
+    resume: str | None  # the checkpoint to continue from (None: a fresh run)
+    run_config: dict
+    data: Any  # the loaded `Mixture`
+    plan: Any  # the `BatchPlan`: micro-batches of row indices, in the order the ranks are served them
+    steps: int
+    args: Any  # the HF `TrainingArguments`
+    zero3: bool
+    world: int
+    examples_per_step: int
+    full_resume: str | None  # resuming a full fine-tune without DeepSpeed: its weights load from here
+
+
+def setup(cfg: TrainConfig) -> RunSetup:
+    """Checks, resume point, data, batch plan (global pools cut per rank), TrainingArguments, seed."""
     from transformers import set_seed
 
-    from ..data.collate import ContrastiveCollator, MicroBatches
     from ..data.mixture import load_mixture
     from ..data.sampler import plan_batches
     from ..data.schema import positive_key
-    from ..model.loading import resolve_dtype
-    from .model import build_model, export_merged, resolve_model_path
 
     validate(cfg)
+    if cfg.task == "rerank":
+        from .rerank import validate_rerank
+
+        validate_rerank(cfg)
     resume = resume_checkpoint(cfg)
-    out, run_config = Path(cfg.output_dir), to_dict(cfg)
     data = load_mixture(cfg.data, seed=cfg.seed)
     micro_per_step, world = cfg.gradient_accumulation_steps, world_size()
-    examples_per_step = cfg.per_device_batch_size * world * micro_per_step
     plan = plan_batches(
         [e.source for e in data.examples],
         [positive_key(e) for e in data.examples] if cfg.data.dedup_positives else None,
@@ -226,76 +230,120 @@ def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
             f"{plan.pools} global batches cannot fill one optimizer step of {micro_per_step} micro-batches"
         )
     args = training_arguments(cfg, steps)  # before the model: ZeRO-3 must see its config when weights load
-    zero3 = cfg.deepspeed is not None and _zero_stage(cfg.deepspeed) == 3
+    zero3 = cfg.deepspeed is not None and zero_stage(cfg.deepspeed) == 3
     if zero3:  # ... and DeepSpeed's process group, across which it partitions them as they load
         import deepspeed
 
         _ = args.device  # accelerate brings up torch.distributed; DeepSpeed adopts it
         deepspeed.init_distributed(dist_backend=args.ddp_backend, verbose=False)
     set_seed(cfg.seed)
-    full_resume = resume if cfg.model.finetune == "full" and not cfg.deepspeed else None
-    model = build_model(cfg.model, seed=cfg.seed, weights=full_resume)
+    return RunSetup(
+        resume=resume,
+        run_config=to_dict(cfg),
+        data=data,
+        plan=plan,
+        steps=steps,
+        args=args,
+        zero3=zero3,
+        world=world,
+        examples_per_step=cfg.per_device_batch_size * world * micro_per_step,
+        full_resume=resume if cfg.model.finetune == "full" and not cfg.deepspeed else None,
+    )
+
+
+def train(cfg: TrainConfig, *, callbacks: Sequence = ()) -> Path:
+    """Run (or resume) a training run; returns the output folder holding the final model.
+    The task (embedder or reranker) supplies the trainer and what is written after training."""
+    run = setup(cfg)
+    out = Path(cfg.output_dir)
+    callbacks = [JsonlLogger(out / LOG_FILE), *callbacks]
+    trainer: RunTrainer
+    finish: Callable[[TrainConfig, RunSetup, RunTrainer, Any, Path], None]
+    if cfg.task == "rerank":
+        from .rerank import finish_reranker, reranker_trainer
+
+        trainer, finish = reranker_trainer(cfg, run, callbacks), finish_reranker
+    else:
+        trainer, finish = _contrastive_trainer(cfg, run, callbacks), _finish_embedder
+    final = out / "lora" if trainer.trained.is_peft else out
+    if trainer.is_world_process_zero():
+        write_config(out, run.run_config)
+    log.info(
+        "training %d steps of %d examples (%d per device x %d devices x %d accumulation)%s",
+        run.steps,
+        run.examples_per_step,
+        cfg.per_device_batch_size,
+        run.world,
+        cfg.gradient_accumulation_steps,
+        f", resuming from {run.resume}" if run.resume else "",
+    )
+    result = trainer.train(resume_from_checkpoint=run.resume)
+    trainer.save_model(str(final))  # every rank (DeepSpeed's state-dict call is collective); rank 0 writes
+    finish(cfg, run, trainer, result, final)  # every rank: it may hold collectives too
+    return out
+
+
+def _contrastive_trainer(cfg: TrainConfig, run: RunSetup, callbacks: list) -> ContrastiveTrainer:
+    from ..data.collate import ContrastiveCollator, MicroBatches
+    from .model import build_model
+
+    model = build_model(cfg.model, seed=cfg.seed, weights=run.full_resume)
     collator = ContrastiveCollator(
         model.embedder,
-        data.examples,
-        data.wheres,
+        run.data.examples,
+        run.data.wheres,
         negative_ratio=cfg.data.negative_ratio,
         chunk_size=cfg.gradcache_chunk_size,
         on_bad_image=cfg.data.on_bad_image,
-        lockstep=zero3,  # ZeRO-3: every rank runs the same modules per chunk
+        lockstep=run.zero3,  # ZeRO-3: every rank runs the same modules per chunk
         image_cache_bytes=cfg.data.image_cache_mb << 20,
     )
-    trainer = ContrastiveTrainer(
+    return ContrastiveTrainer(
         model=model,
-        args=args,
-        train_dataset=MicroBatches(plan.micro_batches),
+        args=run.args,
+        train_dataset=MicroBatches(run.plan.micro_batches),
         data_collator=collator,
-        callbacks=[JsonlLogger(out / LOG_FILE), *callbacks],
-        run_config=run_config,
+        callbacks=callbacks,
+        run_config=run.run_config,
         loss_fn=loss_function(cfg, model.embedder.dim),
-        examples_per_step=examples_per_step,
+        examples_per_step=run.examples_per_step,
     )
-    if trainer.is_world_process_zero():
-        write_config(out, run_config)
-    log.info(
-        "training %d steps of %d examples (%d per device x %d devices x %d accumulation)%s",
-        steps,
-        examples_per_step,
-        cfg.per_device_batch_size,
-        world,
-        micro_per_step,
-        f", resuming from {resume}" if resume else "",
+
+
+def _finish_embedder(cfg: TrainConfig, run: RunSetup, trainer: RunTrainer, result: Any, final: Path) -> None:
+    """The base model's prompts beside the adapter, the merged model (`save_merged`), the summary."""
+    from ..model.loading import resolve_dtype
+    from .model import export_merged, resolve_model_path
+
+    assert isinstance(trainer, ContrastiveTrainer)
+    replaced = trainer.replaced_examples_total()  # collective
+    if not trainer.is_world_process_zero():
+        return
+    out, data = Path(cfg.output_dir), run.data
+    base = resolve_model_path(cfg.model.name_or_path)
+    prompts = model_prompts(base)  # the base model's prompts travel with what was trained from it
+    write_prompts(final, prompts)
+    if trainer.trained.is_peft and cfg.save_merged:
+        export_merged(base, final, out, resolve_dtype(cfg.model.dtype))
+        write_config(out, run.run_config)
+        write_prompts(out, prompts)
+    write_json(
+        out / "train_summary.json",
+        {
+            "steps": result.global_step,
+            "train_loss": result.training_loss,
+            "examples": len(data.examples),
+            "skipped_images": data.skipped_images,
+            "replaced_for_bad_images": replaced,
+            "dropped_by_batching": run.plan.dropped,
+            "world_size": run.world,
+            "sources": data.report,
+        },
     )
-    result = trainer.train(resume_from_checkpoint=resume)
-    final = out / "lora" if model.is_peft else out
-    trainer.save_model(str(final))  # every rank (DeepSpeed's state-dict call is collective); rank 0 writes
-    replaced = trainer.replaced_examples_total()  # collective too
-    if trainer.is_world_process_zero():
-        base = resolve_model_path(cfg.model.name_or_path)
-        prompts = model_prompts(base)  # the base model's prompts travel with what was trained from it
-        write_prompts(final, prompts)
-        if model.is_peft and cfg.save_merged:
-            export_merged(base, final, out, resolve_dtype(cfg.model.dtype))
-            write_config(out, run_config)
-            write_prompts(out, prompts)
-        write_json(
-            out / "train_summary.json",
-            {
-                "steps": result.global_step,
-                "train_loss": result.training_loss,
-                "examples": len(data.examples),
-                "skipped_images": data.skipped_images,
-                "replaced_for_bad_images": replaced,
-                "dropped_by_batching": plan.dropped,
-                "world_size": world,
-                "sources": data.report,
-            },
+    if data.skipped_images or replaced:
+        log.warning(
+            "%d examples were skipped at loading and %d replaced at batch time for missing or "
+            "unreadable images (see train_summary.json)",
+            data.skipped_images,
+            replaced,
         )
-        if data.skipped_images or replaced:
-            log.warning(
-                "%d examples were skipped at loading and %d replaced at batch time for missing or "
-                "unreadable images (see train_summary.json)",
-                data.skipped_images,
-                replaced,
-            )
-    return out
