@@ -120,7 +120,11 @@ class RerankCollator:
         rows = [self.examples[i] for i in ids]
         lists = candidates(rows, self.r.negatives)
         pairs = [(row.query, doc) for row, docs in zip(rows, lists) for doc in docs]
-        where = [f"{self.wheres[i]} candidate {c}" for i, docs in zip(ids, lists) for c in range(len(docs))]
+        where = [
+            (f"{self.wheres[i]} query", f"{self.wheres[i]} candidate {c}")
+            for i, docs in zip(ids, lists)
+            for c in range(len(docs))
+        ]
         batch = self.reranker.prepare(pairs, [self.r.instruction] * len(pairs), where=where)
         return {"batch": batch, "widths": [len(docs) for docs in lists]}
 
