@@ -96,6 +96,15 @@ def test_train_reranker_learns_its_rows_and_loads(tmp_path) -> None:
     log = [x for x in map(json.loads, (out / "train_log.jsonl").read_text().splitlines()) if "loss" in x]
     assert [x["step"] for x in log] == [1, 4, 8, 12, 16, 20, 24]
     assert log[-1]["loss"] < log[0]["loss"]
+    assert json.loads((out / "train_summary.json").read_text())["truncated_pairs"] == 0
+
+    # pairs cut to rerank.max_length are counted: at 8 tokens every pair is (4 steps x 2 micro-batches
+    # x 2 rows x [positive + 2 negatives])
+    short = tmp_path / "short"
+    sets = [s for s in sets if not s.startswith(("output_dir=", "max_steps="))]
+    sets += [f"output_dir={short}", "max_steps=4", "rerank.max_length=8", "save_merged=false"]
+    assert main(["train", "configs/train/tiny.yaml", *[a for s in sets for a in ("--set", s)]]) == 0
+    assert json.loads((short / "train_summary.json").read_text())["truncated_pairs"] == 4 * 2 * 2 * 3
 
 
 def test_recipe_dry_run_and_refusals(capsys, monkeypatch) -> None:

@@ -22,6 +22,7 @@ and base + adapter merged in the folder itself (`save_merged`), or the full fine
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from ..types import ContrastiveExample, Item
 from .config import RerankSettings, TrainConfig, zero_stage
 from .model import TrainedModule
 from .trainer import RunTrainer, write_config
+
+log = logging.getLogger(__name__)
 
 
 def rerank_loss(logits: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
@@ -135,8 +138,11 @@ class RerankTrainer(RunTrainer):
     def __init__(self, *args: Any, loss: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.loss_kind = loss
+        self.truncated_pairs = 0
+        """pairs this process cut to `rerank.max_length` (counted here, summed over ranks at the end)."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self.truncated_pairs += inputs["batch"].truncated
         flat = model(inputs["batch"]).float()
         widths = inputs["widths"]
         logits = flat.new_zeros(len(widths), max(widths))
@@ -187,6 +193,8 @@ def finish_reranker(cfg: TrainConfig, run: Any, trainer: RunTrainer, result: Any
     from ..model.loading import resolve_dtype
     from .model import resolve_model_path
 
+    assert isinstance(trainer, RerankTrainer)
+    truncated = trainer.summed_over_ranks(trainer.truncated_pairs)  # collective
     if not trainer.is_world_process_zero():
         return
     out, model = Path(cfg.output_dir), trainer.trained
@@ -206,11 +214,18 @@ def finish_reranker(cfg: TrainConfig, run: Any, trainer: RunTrainer, result: Any
             "last_loss": losses[-1] if losses else None,
             "examples": len(run.data.examples),
             "dropped_by_batching": run.plan.dropped,
+            "truncated_pairs": truncated,
             "world_size": run.world,
             "seconds": round(result.metrics["train_runtime"], 1),
             "sources": run.data.report,
         },
     )
+    if truncated:
+        log.warning(
+            "%d training pairs were longer than rerank.max_length=%d and were cut (see train_summary.json)",
+            truncated,
+            cfg.rerank.max_length,
+        )
 
 
 def export_merged(base: str, adapter_dir: Path, out: Path, trained: Any, dtype: torch.dtype) -> Path:

@@ -51,6 +51,10 @@ class RunTrainer(Trainer):
             super().save_model(*args, **kwargs)
 
     # the batch plan already shuffled, deduplicated and sharded the data: serve it in order
+    def summed_over_ranks(self, count: int) -> int:
+        """A per-process count summed over the ranks (collective: every rank calls it)."""
+        return int(self.accelerator.reduce(torch.tensor(count, device=self.args.device), reduction="sum"))
+
     def _get_train_sampler(self, train_dataset=None):
         return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
 
@@ -128,8 +132,7 @@ class ContrastiveTrainer(RunTrainer):
 
     def replaced_examples_total(self) -> int:
         """`replaced_examples` summed over the ranks (collective: every rank calls it)."""
-        count = torch.tensor(self.replaced_examples, device=self.args.device)
-        return int(self.accelerator.reduce(count, reduction="sum"))
+        return self.summed_over_ranks(self.replaced_examples)
 
 
 @contextlib.contextmanager
