@@ -38,6 +38,10 @@ def test_embed_jsonl_matches_python_api(tiny_dirs, tmp_path, rgb_images):
     expected = Embedder.from_pretrained(model, device="cpu").encode(items)
     assert vecs.dtype == np.float32
     np.testing.assert_allclose(vecs, expected, atol=1e-6)
+    out = mme5("embed", "--model", model, "--input", tmp_path / "items.jsonl", "--output", tmp_path / "alone.npy",
+               "--max-batch-tokens", 8)  # below every item: each runs alone, the vectors stay
+    assert out.returncode == 0, out.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "alone.npy"), expected, atol=1e-5)
 
 
 def test_embed_errors_name_line_and_path(tiny_dirs, tmp_path):

@@ -31,6 +31,10 @@ def test_rerank_cli_prints_the_scores_best_first(tiny_reranker, tmp_path) -> Non
     )
     assert [x["relevance_score"] for x in lines] == pytest.approx(sorted(expected, reverse=True), abs=1e-6)
     assert {x["index"]: x["document"] for x in lines} == {0: rows[0], 1: rows[1], 2: {"text": "a red bike"}}
+    # a padded-position budget below any pair: each pair runs alone, the scores stay
+    assert main([*args, "--doc", "a red bike", "--max-batch-tokens", "8", "--output", str(tmp_path / "alone.jsonl")]) == 0
+    alone = [json.loads(line) for line in (tmp_path / "alone.jsonl").read_text().splitlines()]
+    assert [x["relevance_score"] for x in alone] == pytest.approx([x["relevance_score"] for x in lines], abs=1e-6)
 
 
 def test_rerank_cli_user_errors(tiny_reranker, tiny_dirs, capsys) -> None:

@@ -132,3 +132,23 @@ def test_image_files_are_planned_from_their_header(tiny_embedder, tmp_path, monk
     batches = embedder.preprocessor.plan(items, batch_size=2)
     sizes = [{Image.open(paths[i]).size for i in b} for b in batches]
     assert all(len(s) == 1 for s in sizes), f"mixed sizes in a batch: {sizes}"
+
+
+def test_max_tokens_is_the_budget_of_every_plan_and_changes_no_vector(long_embedders):
+    """`--max-batch-tokens` (Embedder.max_tokens): each batch holds at most that many padded positions
+    (an item longer than it runs alone), kept by `with_profile`, vectors unchanged."""
+    embedder = long_embedders["qwen2_vl"]
+    items = qwen_stream(embedder.tokenizer, n=24)
+    pre = embedder.preprocessor
+    costs = pre.costs(items, pre.format(items))
+    free = embedder.encode(items, batch_size=16)
+    unbounded = pre.plan(items, 16)
+    embedder.max_tokens = 256
+    try:
+        planned = pre.plan(items, 16)
+        assert planned == pre.plan(items, 16, max_tokens=256) != unbounded
+        assert all(len(b) == 1 or len(b) * max(costs[i].length for i in b) <= 256 for b in planned)
+        assert embedder.with_profile("vlm2vec-v2").max_tokens == 256
+        assert np.abs(embedder.encode(items, batch_size=16) - free).max() < 1e-5
+    finally:
+        embedder.max_tokens = None

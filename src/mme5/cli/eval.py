@@ -268,7 +268,9 @@ def _rerank_stage(args, config, device):
 
     if args.rerank_top_k < 1:
         raise InputError(f"--rerank-top-k must be >= 1, got {args.rerank_top_k}")
-    reranker = Reranker.from_pretrained(args.rerank, dtype=args.dtype, device=device or args.device)
+    reranker = Reranker.from_pretrained(
+        args.rerank, dtype=args.dtype, device=device or args.device, max_tokens=getattr(args, "max_batch_tokens", None)
+    )
     return RerankStage(reranker, name=args.rerank, top_k=args.rerank_top_k, batch_size=config.batch_size)
 
 

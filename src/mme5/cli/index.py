@@ -131,6 +131,7 @@ def _spec(args):
         max_length=args.max_length,
         media=media_policy_from_args(args),
         profile=args.profile,
+        max_tokens=getattr(args, "max_batch_tokens", None),  # `index search` runs one query: no budget flag
     )
 
 
@@ -243,6 +244,7 @@ def load_for_index(index, args):
             f"{index.path} was built with model fingerprint {index.fingerprint}, the loaded model's is "
             f"{embedder.fingerprint}; {fix}"
         )
+    embedder.max_tokens = getattr(args, "max_batch_tokens", None)  # `serve --index`: the server's batches
     return embedder
 
 

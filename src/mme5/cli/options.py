@@ -79,6 +79,20 @@ def add_model_args(
         metavar="N",
         help=f"{batch_size_help} (default: {shown})",
     )
+    add_max_batch_tokens(g)
+
+
+def add_max_batch_tokens(group: argparse._ActionsContainer) -> None:
+    """--max-batch-tokens: a padded-position budget per forward, beside --batch-size."""
+    group.add_argument(
+        "--max-batch-tokens",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="padded token positions per forward (rows x longest row, visual tokens included): batches are "
+        "cut below it, an item longer than N runs alone; bounds memory on mixed video/image/text input "
+        "(default: no budget, --batch-size alone)",
+    )
 
 
 def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -> Embedder:
@@ -92,6 +106,7 @@ def embedder_from_args(args: argparse.Namespace, *, device: str | None = None) -
         device=device or args.device,
         max_length=args.max_length,
         profile=args.profile,
+        max_tokens=getattr(args, "max_batch_tokens", None),
     )
 
 
@@ -122,13 +137,20 @@ def add_reranker_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=_positive, default=16, metavar="N", help="pairs per forward (default: %(default)s)"
     )
+    add_max_batch_tokens(parser)
 
 
 def reranker_from_args(args: argparse.Namespace) -> Reranker:
     """Load the Reranker the reranker flags name, with the model flags' dtype and device."""
     from ..model.reranker import Reranker
 
-    return Reranker.from_pretrained(args.reranker, fmt=args.rerank_format, dtype=args.dtype, device=args.device)
+    return Reranker.from_pretrained(
+        args.reranker,
+        fmt=args.rerank_format,
+        dtype=args.dtype,
+        device=args.device,
+        max_tokens=getattr(args, "max_batch_tokens", None),
+    )
 
 
 def add_config_args(

@@ -35,6 +35,8 @@ class EmbedderSpec:
     """None: the one the checkpoint calls for (`mme5.model.profiles.detect_profile`)."""
     media: MediaPolicy = DEFAULT_POLICY
     """Limits on reading the corpus's images, videos and PDF pages (`--media-limit`)."""
+    max_tokens: int | None = None
+    """Padded token positions a model batch may hold (`--max-batch-tokens`), in both engines."""
 
     def load(self, device: str | None = None) -> Encoder:
         from ..model.embedder import load_embedder
@@ -47,6 +49,7 @@ class EmbedderSpec:
             max_length=self.max_length,
             media_policy=self.media,
             profile=self.profile,
+            max_tokens=self.max_tokens,
         )
 
     def load_preparer(self) -> Any:
@@ -55,7 +58,11 @@ class EmbedderSpec:
         from ..model.preprocess import Preprocessor
 
         return Preprocessor.from_pretrained(
-            self.model or ensure_tiny(), max_length=self.max_length, profile=self.profile, media_policy=self.media
+            self.model or ensure_tiny(),
+            max_length=self.max_length,
+            profile=self.profile,
+            media_policy=self.media,
+            max_tokens=self.max_tokens,
         )
 
     def fingerprint(self, device: str) -> str:

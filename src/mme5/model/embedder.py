@@ -68,12 +68,14 @@ class Embedder:
         attn_implementation: str | None = "sdpa",
         profile: str | None = None,
         media_policy: MediaPolicy = DEFAULT_POLICY,
+        max_tokens: int | None = None,
     ) -> Embedder:
         """Load a local folder or hub id (real `from_pretrained`), optionally merging a LoRA adapter
         (`mme5.model.loading`: backbone detection, folder checks, dtype; fingerprint from the files),
         reading media within `media_policy` (mme5.media_policy). `profile` (mme5.model.profiles) None:
         the one the checkpoint calls for (`detect_profile`); `max_length` None: the profile's (256
-        for mme5's, 8,192 for qwen3-vl-embedding)."""
+        for mme5's, 8,192 for qwen3-vl-embedding); `max_tokens`: padded token positions a batch may
+        hold (`--max-batch-tokens`; None: `batch_size` alone bounds a batch)."""
         spec = resolve_backbone(model_name_or_path, backbone)
         chosen, max_length = resolve_profile(model_name_or_path, spec.name, profile, max_length, adapter)
         model, processor, fp = load_checkpoint(
@@ -85,7 +87,7 @@ class Embedder:
             attn_implementation=attn_implementation,
             max_length=max_length,
         )
-        return cls(
+        embedder = cls(
             model,
             processor,
             spec,
@@ -94,6 +96,8 @@ class Embedder:
             profile=chosen.name,
             media_policy=media_policy,
         )
+        embedder.max_tokens = max_tokens
+        return embedder
 
     def with_profile(self, profile: str | None) -> Embedder:
         """An Embedder over the same weights under another formatting profile (this one unchanged)."""
@@ -135,6 +139,15 @@ class Embedder:
     @media_policy.setter
     def media_policy(self, policy: MediaPolicy) -> None:
         self.preprocessor.media_policy = policy
+
+    @property
+    def max_tokens(self) -> int | None:
+        """Padded token positions a batch may hold (a longer item still runs alone); None: no budget."""
+        return self.preprocessor.max_tokens
+
+    @max_tokens.setter
+    def max_tokens(self, budget: int | None) -> None:
+        self.preprocessor.max_tokens = budget
 
     @property
     def device(self) -> torch.device:

@@ -98,6 +98,8 @@ class Preprocessor:
         self.tokenizer.padding_side = backbone.padding_side
         self._specials = self.tokenizer.num_special_tokens_to_add()
         self._visual = VisualTokens(processor)
+        self.max_tokens: int | None = None
+        """Padded token positions a batch may hold (`plan`'s default budget; None: only `batch_size`)."""
 
     @classmethod
     def from_pretrained(
@@ -108,6 +110,7 @@ class Preprocessor:
         max_length: int | None = None,
         profile: str | None = None,
         media_policy: MediaPolicy = DEFAULT_POLICY,
+        max_tokens: int | None = None,
     ) -> Preprocessor:
         """The processor side of a model folder or hub id, without its weights (CPU workers); the
         profile and max length resolve as in `Embedder.from_pretrained`."""
@@ -115,13 +118,17 @@ class Preprocessor:
         chosen, max_length = resolve_profile(model_name_or_path, spec.name, profile, max_length)
         profile = chosen.name
         processor = spec.processor_class().from_pretrained(str(model_name_or_path))
-        return cls(processor, spec, max_length=max_length, profile=profile, media_policy=media_policy)
+        out = cls(processor, spec, max_length=max_length, profile=profile, media_policy=media_policy)
+        out.max_tokens = max_tokens
+        return out
 
     def with_profile(self, profile: str | None) -> Preprocessor:
         """The same processor under another formatting profile (checked for this backbone)."""
-        return Preprocessor(
+        out = Preprocessor(
             self.processor, self.backbone, max_length=self.max_length, profile=profile, media_policy=self.media_policy
         )
+        out.max_tokens = self.max_tokens
+        return out
 
     @property
     def video_mode(self) -> str:
@@ -189,7 +196,7 @@ class Preprocessor:
         """The encode batches: item indices, at most `batch_size` rows and `max_tokens` padded
         positions each, ordered and cut by processed length."""
         formatted = self.format(items) if formatted is None else formatted
-        return plan(self.costs(items, formatted), batch_size, max_tokens)
+        return plan(self.costs(items, formatted), batch_size, max_tokens if max_tokens is not None else self.max_tokens)
 
     # ---- media and the processor ------------------------------------------------------------
     def prepare(

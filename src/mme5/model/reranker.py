@@ -85,6 +85,8 @@ class Reranker:
         ).input_ids
         self.special_ids = special_ids(self.tokenizer)
         self.truncated_total = 0
+        self.max_tokens: int | None = None
+        """Padded token positions a batch may hold (`--max-batch-tokens`); None: `batch_size` alone."""
         self.prefetch: bool | None = None
         """Prepare batch n+1 while batch n runs; None: only when the model is on an accelerator."""
         self.padding = PaddingCounter()
@@ -104,6 +106,7 @@ class Reranker:
         max_length: int = MAX_LENGTH,
         attn_implementation: str | None = "sdpa",
         media_policy: MediaPolicy = DEFAULT_POLICY,
+        max_tokens: int | None = None,
     ) -> Reranker:
         """Load a folder or hub id with its LM head; the format is chosen by `detect_format`
         (published Qwen3-VL-Reranker checkpoints and `init-tiny --reranker` folders are recognised)."""
@@ -118,7 +121,11 @@ class Reranker:
             attn_implementation=attn_implementation,
             max_length=max_length,
         )
-        return cls(model, processor, spec, fmt=fmt, max_length=max_length, fingerprint=fp, media_policy=media_policy)
+        reranker = cls(
+            model, processor, spec, fmt=fmt, max_length=max_length, fingerprint=fp, media_policy=media_policy
+        )
+        reranker.max_tokens = max_tokens
+        return reranker
 
     @property
     def device(self) -> torch.device:
@@ -274,7 +281,7 @@ class Reranker:
                 [texts[i] for i in idx],
             )
 
-        batches = plan(self.costs(pairs, texts), batch_size)
+        batches = plan(self.costs(pairs, texts), batch_size, self.max_tokens)
         prefetch = self.prefetch if self.prefetch is not None else self.device.type != "cpu"
         for idx, batch in tqdm(
             prepared_ahead(prepare, batches, prefetch),
