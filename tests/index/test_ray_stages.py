@@ -88,3 +88,16 @@ def test_prepare_decodes_videos_and_pdf_pages(tmp_path, tiny_dirs):
 
     items = [to_item(r, base_dir(source), f"item {i}") for i, r in enumerate(source.records(0, 3))]
     np.testing.assert_allclose(vectors, spec.load().encode(items, batch_size=2), atol=1e-6)
+
+
+def test_prepare_keeps_the_token_budget(corpus, tiny_dirs):
+    """`index build --max-batch-tokens` reaches the Ray engine's CPU tasks (they plan the batches):
+    with a budget below every item, each item is a batch of its own; the local engine's embedder
+    carries the same budget."""
+    shards = pa.table({"shard": [0], "start": [0], "end": [9]})
+    free = EmbedderSpec(model=str(tiny_dirs("mllama")), device="cpu", max_length=16)
+    assert max(map(len, ray_engine._prepare(shards, open_corpus(corpus), free, 8).column("rows").to_pylist())) > 1
+    spec = EmbedderSpec(model=str(tiny_dirs("mllama")), device="cpu", max_length=16, max_tokens=2)
+    assert spec.load().max_tokens == 2
+    batches = ray_engine._prepare(shards, open_corpus(corpus), spec, 8).column("rows").to_pylist()
+    assert sorted(r for rows in batches for r in rows) == list(range(9)) and all(len(rows) == 1 for rows in batches)
