@@ -198,13 +198,17 @@ class Reranker:
         keeps. Mllama-style backbones batch pairs with and without images apart."""
         ids = self.tokenizer(list(texts), add_special_tokens=False).input_ids if texts else []
         cap = self.max_length + len(self.tail_ids)
+        seen: dict[int, tuple[bool, int]] = {}  # a query shared by its candidates is read once
         out = []
         for pair, row in zip(pairs, ids):
             visual, positions = False, 0
             for side in pair:
-                has_media, frames, size = media_size(side, self.media_policy)
+                if id(side) not in seen:
+                    has_media, frames, size = media_size(side, self.media_policy)
+                    seen[id(side)] = has_media, max(self._positions(side, frames, size) - 1, 0) if size else 0
+                has_media, extra = seen[id(side)]  # its pad token expands into `extra` + 1 positions
                 visual |= has_media
-                positions += max(self._positions(side, frames, size) - 1, 0) if size else 0  # its pad token expands
+                positions += extra
             group = int(visual) if self.backbone.split_mixed_batches else 0
             out.append(Cost(group, (), min(len(row) + positions, cap)))
         return out
