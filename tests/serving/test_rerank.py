@@ -112,3 +112,18 @@ def test_search_rerank_needs_a_reranker(embedder, index_dir) -> None:
         r = httpx.post(f"{url}/v1/search", json={"query": "q", "rerank": {"top_k": 5}}, timeout=60)
         assert r.status_code == 400 and "--reranker" in r.json()["error"]["message"]
         assert httpx.post(f"{url}/v1/rerank", json={"query": "q", "documents": ["a"]}, timeout=60).status_code == 404
+
+
+def test_rerank_metrics_count_pairs_forwards_and_time(server) -> None:
+    def value(name: str) -> float:
+        text = httpx.get(f"{server}/metrics", timeout=30).text
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+    before = {n: value(n) for n in ("mme5_rerank_pairs_total", "mme5_rerank_forwards_total", "mme5_rerank_seconds_count")}
+    body = {"query": "a red bicycle", "documents": ["a bike", "pasta", "a very long note about bikes " * 9]}
+    assert httpx.post(f"{server}/v1/rerank", json=body, timeout=60).status_code == 200
+    after = {n: value(n) for n in before}
+    assert after["mme5_rerank_pairs_total"] - before["mme5_rerank_pairs_total"] == 3
+    assert 1 <= after["mme5_rerank_forwards_total"] - before["mme5_rerank_forwards_total"] <= 3
+    assert after["mme5_rerank_seconds_count"] - before["mme5_rerank_seconds_count"] == 1
+    assert 'mme5_requests_total{endpoint="/v1/rerank",status="200"}' in httpx.get(f"{server}/metrics", timeout=30).text

@@ -111,7 +111,7 @@ def create_app(
     _install_error_handlers(app)
     auth = Depends(_auth_dependency(settings.api_key))
     if reranker is not None:
-        install_rerank(app, reranker, settings, auth)
+        install_rerank(app, reranker, settings, auth, metrics)
 
     def check_model(model: str | None) -> None:
         if model is not None and model != settings.model_name:

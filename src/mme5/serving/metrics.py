@@ -10,7 +10,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class Metrics:
-    """Requests by endpoint and status, request latency, items, forward batch sizes and time, queue depth."""
+    """Requests by endpoint and status, request latency, items, forward batch sizes and time, queue depth;
+    the reranker's pairs, forwards and time per request."""
 
     CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -35,6 +36,13 @@ class Metrics:
             "mme5_forward_seconds", "Wall time of one batched encode", buckets=LATENCY_BUCKETS, registry=r
         )
         self.queue_items = Gauge("mme5_queue_items", "Items waiting for the batching worker", registry=r)
+        self.rerank_pairs = Counter("mme5_rerank_pairs", "(query, document) pairs scored by the reranker", registry=r)
+        self.rerank_forwards = Counter(
+            "mme5_rerank_forwards", "Reranker forwards (pairs / forwards: how well requests batch)", registry=r
+        )
+        self.rerank_seconds = Histogram(
+            "mme5_rerank_seconds", "Wall time of one request's reranking", buckets=LATENCY_BUCKETS, registry=r
+        )
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this app's metrics."""

@@ -10,6 +10,7 @@ request's pairs are batched by length (`Reranker.score_pairs`), which does not c
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..model.rerank_format import QWEN3_VL_RERANKER
 from ..types import InputError, Item, parse_item
 from .errors import RequestError
 from .inputs import InputPolicy, to_item, to_items
+from .metrics import Metrics
 from .schemas import InputElement, ItemIn, SearchRerank, _Strict
 from .settings import ServerSettings
 from .sources import media_refusal
@@ -60,6 +62,8 @@ class RerankService:
 
     def __init__(self, reranker: Any, name: str, batch_size: int = 16) -> None:
         self.reranker, self.name, self.batch_size = reranker, name, batch_size
+        self.metrics: Metrics | None = None
+        """The app's metrics (set by `install_rerank`)."""
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerank")
 
     def check_model(self, model: str | None, param: str = "model") -> None:
@@ -79,15 +83,22 @@ class RerankService:
         where = [("query", name) for name in names]
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(
-                self._worker,
-                lambda: self.reranker.score_pairs(pairs, instruction, batch_size=self.batch_size, where=where),
-            )
+            return await loop.run_in_executor(self._worker, lambda: self._score(pairs, instruction, where))
         except InputError as exc:
             message = str(exc)
             fields = [f"{n}.{f}" for n in ("query", *names) for f in ("video", "pdf", "image")]
             param = next((f for f in fields if message.startswith(f + ":")), None)
             raise media_refusal(exc, param, "invalid_input") from None
+
+    def _score(self, pairs: list, instruction: str | None, where: list[tuple[str, str]]) -> np.ndarray:
+        """On the worker thread (one at a time): the scores, counted into the app's metrics."""
+        forwards, started = self.reranker.padding.forwards, time.perf_counter()
+        scores = self.reranker.score_pairs(pairs, instruction, batch_size=self.batch_size, where=where)
+        if self.metrics is not None:
+            self.metrics.rerank_pairs.inc(len(pairs))
+            self.metrics.rerank_forwards.inc(self.reranker.padding.forwards - forwards)
+            self.metrics.rerank_seconds.observe(time.perf_counter() - started)
+        return scores
 
 
 def ranked(scores: np.ndarray, top_n: int | None = None) -> list[int]:
@@ -101,8 +112,9 @@ def _echo(element: InputElement) -> dict[str, Any]:
     return {"text": element} if isinstance(element, str) else element.model_dump(exclude_none=True)
 
 
-def install_rerank(app: FastAPI, service: RerankService, settings: ServerSettings, auth: Any) -> None:
-    """Add `POST /v1/rerank` to the app."""
+def install_rerank(app: FastAPI, service: RerankService, settings: ServerSettings, auth: Any, metrics: Metrics) -> None:
+    """Add `POST /v1/rerank` to the app; the service counts into `metrics`."""
+    service.metrics = metrics
     policy = InputPolicy.from_settings(settings)
     if service.reranker.format == QWEN3_VL_RERANKER:  # reads videos whole, as Qwen3-VL-Embedding does
         policy = replace(policy, sample_videos=False)
