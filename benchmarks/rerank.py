@@ -28,25 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from encode import MID, WORDS  # the spec's mid-size config and the benchmark words (one home: encode.py)
 from PIL import Image
 
 from mme5 import Item, Reranker
 from mme5.model.backbones import TinySizes
 from mme5.model.planning import PaddingCounter
 from mme5.model.tiny import build_tiny
-
-MID = TinySizes(
-    text_hidden=512,
-    text_layers=4,
-    heads=8,
-    kv_heads=4,
-    intermediate=1376,
-    vision_hidden=64,
-    vision_layers=2,
-    image_size=56,
-    vocab_size=32000,
-)
-WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes".split()
 
 
 def stream(n: int, seed: int = 0) -> list[tuple[Item, Item]]:

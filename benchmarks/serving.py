@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from encode import MID, WORDS
 from PIL import Image
 
 from mme5.prompts import REPRESENT_IMAGE
@@ -40,9 +42,7 @@ from mme5.prompts import REPRESENT_IMAGE
 MODELS = {"default": {},
           "small": dict(text_hidden=256, text_layers=4, heads=4, kv_heads=2, intermediate=688, vision_hidden=64,
                         vision_layers=2, image_size=56, vocab_size=8000, max_tiles=4),
-          "mid": dict(text_hidden=512, text_layers=4, heads=8, kv_heads=4, intermediate=1376,
-                                     vision_hidden=64, vision_layers=2, image_size=56, vocab_size=32000, max_tiles=4)}
-WORDS = "the a cat dog sits on red blue mat near window under tree with two people riding bikes".split()
+          "mid": dataclasses.asdict(MID)}  # P1's mid-size model (benchmarks/encode.py)
 SERVERS = {"dynamic batching": ["--batch-size", "32", "--set", "max_wait_ms=5"],
            "one request per forward": ["--batch-size", "1", "--set", "max_wait_ms=0"]}
 
